@@ -1,0 +1,1 @@
+# The one database layer of jsonmend, shared by every module in library/.

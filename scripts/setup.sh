@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Set up a new machine for jsonmend: MariaDB server binaries (for the demo and tests) and
+# the pinned Python tools in .venv. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV="${VENV:-.venv}"
+
+have_mariadb() { command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || command -v mysqld >/dev/null 2>&1 || [ -x /usr/sbin/mysqld ]; }
+if ! have_mariadb || ! command -v mariadb-dump >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1; then
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    echo "Installing MariaDB server and client (Debian package mariadb-server)..."
+    $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server mariadb-client >/dev/null
+  else
+    echo "MariaDB server binaries not found: install mariadb-server (mariadbd, mariadb-dump) and run this again." >&2
+    exit 1
+  fi
+fi
+
+PYTHON="${PYTHON:-$(command -v python3.11 || command -v python3)}"
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  echo "Python 3.11 or newer is required (found $("$PYTHON" --version 2>&1))." >&2
+  exit 1
+fi
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PYTHON" -m venv "$VENV" || { echo "python3 -m venv failed: install the python3-venv package." >&2; exit 1; }
+fi
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+touch "$VENV/.installed"
+echo "Set up: $("$VENV/bin/ansible-playbook" --version | head -1), $("$VENV/bin/python" --version)"

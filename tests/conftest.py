@@ -1,0 +1,101 @@
+# Shared fixtures: the project's module_utils and library importable as Ansible sees them,
+# one throwaway MariaDB server per test session, a fresh database per test.
+from __future__ import annotations
+
+import json
+import os
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "library"))
+sys.path.insert(0, str(ROOT))
+
+import ansible.module_utils  # noqa: E402
+
+# Local module_utils resolve under ansible.module_utils, as AnsiballZ packs them.
+if str(ROOT / "module_utils") not in ansible.module_utils.__path__:
+    ansible.module_utils.__path__.append(str(ROOT / "module_utils"))
+
+from ansible.module_utils.testing import patch_module_args  # noqa: E402
+
+from tests.support.mariadb_server import INSTALL_HINT, MariaDBServer, find_binary  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def mariadb(tmp_path_factory):
+    """The session's own MariaDB server (own datadir, port and socket)."""
+    if not find_binary("mariadbd", "mysqld"):
+        pytest.exit(INSTALL_HINT, returncode=3)
+    server = MariaDBServer(tmp_path_factory.mktemp("mariadb"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def database(mariadb):
+    """A new empty database for one test; dropped afterwards."""
+    name = "t_" + uuid.uuid4().hex[:12]
+    with mariadb.admin() as conn, conn.cursor() as cur:
+        cur.execute("CREATE DATABASE `%s`" % name)
+    yield name
+    if mariadb.process is not None:
+        with mariadb.admin() as conn, conn.cursor() as cur:
+            cur.execute("DROP DATABASE IF EXISTS `%s`" % name)
+
+
+@pytest.fixture
+def admin_cursor(mariadb, database):
+    """An autocommit cursor as the server's root user, inside the test's database."""
+    conn = mariadb.admin(database)
+    cur = conn.cursor()
+    yield cur
+    cur.close()
+    conn.close()
+
+
+class ModuleResult(dict):
+    """exit_json/fail_json output of an in-process module run."""
+
+    @property
+    def failed(self):
+        return bool(self.get("failed"))
+
+
+def run_module(module, args, check_mode=False, capsys=None):
+    """Run an Ansible module's main() in-process and return its JSON result."""
+    if check_mode:
+        args = dict(args, _ansible_check_mode=True)
+    with patch_module_args(args):
+        with pytest.raises(SystemExit):
+            module.main()
+    out = capsys.readouterr().out if capsys else ""
+    return ModuleResult(json.loads(out))
+
+
+@pytest.fixture
+def module_runner(capsys):
+    def runner(module, args, check_mode=False):
+        return run_module(module, args, check_mode=check_mode, capsys=capsys)
+
+    return runner
+
+
+@pytest.fixture(scope="session")
+def project_root():
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def ansible_env():
+    """Environment for ansible-playbook subprocesses run from the project root."""
+    env = dict(os.environ)
+    env["ANSIBLE_CONFIG"] = str(ROOT / "ansible.cfg")
+    env["ANSIBLE_NOCOLOR"] = "1"
+    env["ANSIBLE_FORCE_COLOR"] = "0"
+    env.pop("ANSIBLE_STDOUT_CALLBACK", None)
+    return env

@@ -1,0 +1,49 @@
+# Run the project's playbooks as an operator would: ansible-playbook from the repository
+# root, with connection settings in an extra-vars file (never on the command line).
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def db_vars(mariadb, database, **extra):
+    """The shared jsonmend_db_* inputs that reach the test server as the tool's user."""
+    values = dict(
+        jsonmend_db_host="127.0.0.1",
+        jsonmend_db_port=mariadb.port,
+        jsonmend_db_user="jsonmend",
+        jsonmend_db_password=mariadb_password(),
+        jsonmend_db_config_file="",
+        jsonmend_db_name=database,
+    )
+    values.update(extra)
+    return values
+
+
+def mariadb_password():
+    from tests.support.mariadb_server import TOOL_PASSWORD
+
+    return TOOL_PASSWORD
+
+
+def run_playbook(playbook, variables, tmp_path, check=False, verbosity=0, extra_args=(), env=None, timeout=900):
+    """ansible-playbook playbooks/<playbook> -e @vars.json; returns the CompletedProcess (text)."""
+    vars_file = Path(tmp_path) / ("vars-%s.json" % os.getpid())
+    vars_file.write_text(json.dumps(variables))
+    vars_file.chmod(0o600)
+    cmd = [str(BIN / "ansible-playbook"), "playbooks/%s" % playbook, "-e", "@%s" % vars_file]
+    if check:
+        cmd.append("--check")
+    if verbosity:
+        cmd.append("-" + "v" * verbosity)
+    cmd += list(extra_args)
+    run_env = dict(os.environ)
+    run_env.update(ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", PATH="%s:%s" % (BIN, os.environ.get("PATH", "")))
+    run_env.update(env or {})
+    return subprocess.run(cmd, cwd=ROOT, env=run_env, capture_output=True, text=True, timeout=timeout, check=False)
