@@ -66,8 +66,15 @@ def test_works_for_any_json_column(mariadb, database, admin_cursor, tmp_path):
     admin_cursor.execute("INSERT INTO shop_order VALUES (1, 'web', '{}', '2026-01-01', 1), (2, 'web', '3', '2026-01-02', 2)")
     reports = tmp_path / "r"
     variables = db_vars(
-        mariadb, database, jsonmend_table="shop_order", jsonmend_column="attrs", jsonmend_primary_key="pk", jsonmend_group_column="channel",
-        jsonmend_timestamp_column="placed_at", jsonmend_user_column="buyer", jsonmend_report_dir=str(reports),
+        mariadb,
+        database,
+        jsonmend_table="shop_order",
+        jsonmend_column="attrs",
+        jsonmend_primary_key="pk",
+        jsonmend_group_column="channel",
+        jsonmend_timestamp_column="placed_at",
+        jsonmend_user_column="buyer",
+        jsonmend_report_dir=str(reports),
     )
     result = run_playbook("phase2_diagnose.yml", variables, tmp_path)
     assert result.returncode == 0, result.stdout[-3000:]

@@ -3,9 +3,9 @@
 import json
 import sqlite3
 
+import json_type_scan
 import pytest
 
-import json_type_scan
 from tests.support import seed
 from tests.support.mariadb_server import TOOL_PASSWORD
 
@@ -75,7 +75,9 @@ def scan_args(mariadb, db_name, **extra):
 
 
 @pytest.mark.parametrize("check", [True, False], ids=["django-check-column", "plain-longtext"])
-@pytest.mark.parametrize("extra", [{}, {"chunk_size": 4}, {"chunk_size": 3, "parallel": 3}, {"parallel": 2}], ids=["aggregate", "chunked", "chunked-parallel", "aggregate-parallel"])
+@pytest.mark.parametrize(
+    "extra", [{}, {"chunk_size": 4}, {"chunk_size": 3, "parallel": 3}, {"parallel": 2}], ids=["aggregate", "chunked", "chunked-parallel", "aggregate-parallel"]
+)
 def test_every_json_kind_is_counted_right(mariadb, database, admin_cursor, module_runner, check, extra):
     seed.create_table(admin_cursor, check=check)
     fill(admin_cursor, KINDS)
@@ -126,13 +128,23 @@ def test_custom_priorities_and_columns(mariadb, database, admin_cursor, module_r
     result = module_runner(
         json_type_scan,
         scan_args(
-            mariadb, database, table="orders", column="attrs", primary_key="order_no", group_by="channel",
-            timestamp_column="placed", user_column="customer", priorities={"web": "LOW"}, default_priority="HIGH",
+            mariadb,
+            database,
+            table="orders",
+            column="attrs",
+            primary_key="order_no",
+            group_by="channel",
+            timestamp_column="placed",
+            user_column="customer",
+            priorities={"web": "LOW"},
+            default_priority="HIGH",
         ),
     )
     assert result["corrupted_rows"] == 1
     assert result["by_group"][0]["group"] == "web" and result["by_group"][0]["priority"] == "LOW"
-    skipped = module_runner(json_type_scan, scan_args(mariadb, database, table="orders", column="attrs", primary_key="order_no", group_by="", timestamp_column="", user_column=""))
+    skipped = module_runner(
+        json_type_scan, scan_args(mariadb, database, table="orders", column="attrs", primary_key="order_no", group_by="", timestamp_column="", user_column="")
+    )
     assert skipped["corrupted_rows"] == 1 and skipped["by_day"] == [] and skipped["top_users"] == []
 
 

@@ -1,6 +1,5 @@
 # Identifier validation (names can never carry SQL) and key range splitting.
 import pytest
-
 from ansible.module_utils.jsonmend.chunks import Chunk, split_range
 from ansible.module_utils.jsonmend.errors import JsonmendError
 from ansible.module_utils.jsonmend.identifiers import quote_identifier, validate_identifier
