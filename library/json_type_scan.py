@@ -293,7 +293,7 @@ from ansible.module_utils.jsonmend.connection import (
     driver_error_types,
     driver_message,
 )
-from ansible.module_utils.jsonmend.dialects import DOUBLE_ENCODED, HEALTHY_CLASSES, INVALID, OBJECT, SQL_NULL
+from ansible.module_utils.jsonmend.dialects import BRACED_INVALID, DOUBLE_ENCODED, HEALTHY_CLASSES, INVALID, OBJECT, SQL_NULL
 from ansible.module_utils.jsonmend.errors import JsonmendError
 from ansible.module_utils.jsonmend.identifiers import validate_identifier
 
@@ -389,6 +389,8 @@ class Target:
         self.col_sql = col
         self.cls_sql = d.classify_expr(col, self.native_json)
         self.corrupt_sql = d.corrupt_predicate(col, self.native_json)
+        self.suspect_sql = d.suspect_predicate(col, self.native_json)
+        self.pass1_cls_sql = d.classify_expr(col, self.native_json, brace_label=BRACED_INVALID)
         self.group_sql = d.q(self.group_by) if self.group_by else "NULL"
         self.ts_sql = d.q(self.timestamp) if self.timestamp else "NULL"
         self.day_sql = d.date_expr(self.ts_sql) if self.timestamp else "NULL"
@@ -432,27 +434,28 @@ class Partial:
     """What one worker found in its range; partials add up."""
 
     def __init__(self):
-        self.classes = {}  # class -> [count, min pk, max pk]
+        self.classes = {}  # class -> [count, min pk, max pk, rows starting with '{']
         self.details = {}  # (group, class, day) -> [count, min ts, max ts]
         self.chunks = 0
 
     def add_classes(self, rows):
-        for cls, count, low, high in rows:
-            entry = self.classes.setdefault(cls, [0, low, high])
-            entry[0] += count
-            entry[1] = low if entry[1] is None or (low is not None and low < entry[1]) else entry[1]
-            entry[2] = high if entry[2] is None or (high is not None and high > entry[2]) else entry[2]
+        for cls, count, low, high, *braced in rows:
+            if cls == BRACED_INVALID:
+                cls, braced = INVALID, [count]
+            entry = self.classes.setdefault(cls, [0, low, high, 0])
+            entry[0] += int(count)
+            entry[1], entry[2] = min_none(entry[1], low), max_none(entry[2], high)
+            entry[3] += int(braced[0]) if braced else 0
 
     def add_details(self, rows):
         for group, cls, day, count, first, last in rows:
             entry = self.details.setdefault((group, cls, day), [0, first, last])
-            entry[0] += count
-            entry[1] = min_none(entry[1], first)
-            entry[2] = max_none(entry[2], last)
+            entry[0] += int(count)
+            entry[1], entry[2] = min_none(entry[1], first), max_none(entry[2], last)
 
     def merge(self, other):
-        self.add_classes([(k, v[0], v[1], v[2]) for k, v in other.classes.items()])
-        self.add_details([(k[0], k[1], k[2], v[0], v[1], v[2]) for k, v in other.details.items()])
+        self.add_classes([(k,) + tuple(v) for k, v in other.classes.items()])
+        self.add_details([k + tuple(v) for k, v in other.details.items()])
         self.chunks += other.chunks
         return self
 
@@ -476,14 +479,25 @@ def max_none(a, b):
 def corrupt_range(classes):
     """(lowest, highest) key over the corrupted classes, or (None, None)."""
     low = high = None
-    for cls, (count, first, last) in classes.items():
-        if cls not in HEALTHY_CLASSES and count:
-            low, high = min_none(low, first), max_none(high, last)
+    for cls, entry in classes.items():
+        if cls not in HEALTHY_CLASSES and entry[0]:
+            low, high = min_none(low, entry[1]), max_none(high, entry[2])
     return low, high
 
 
+def braced_invalid(classes):
+    """Invalid rows that start with '{' (truncated objects): the cheap prefilter misses them."""
+    return classes.get(INVALID, [0, None, None, 0])[3]
+
+
 class Scanner:
-    """Runs the statements of one worker over one key range, in one snapshot."""
+    """Runs the statements of one worker over one key range, in one snapshot.
+
+    Pass 1 classifies every row (one JSON parse for a healthy object, like the runbook's own
+    query). Everything after it reads only the key range holding corrupted rows, behind a
+    prefilter that needs no parse (a healthy object starts with '{'); where pass 1 saw
+    '{'-prefixed invalid text, the full predicate is used instead.
+    """
 
     def __init__(self, db, target):
         self.db = db
@@ -492,31 +506,36 @@ class Scanner:
     def classes(self, where, args):
         t = self.t
         return self.db.query(
-            "SELECT %s AS cls, COUNT(*), MIN(%s), MAX(%s) FROM %s WHERE %s GROUP BY cls" % (t.cls_sql, t.pk_sql, t.pk_sql, t.table_sql, where),
+            "SELECT %s AS cls, COUNT(*), MIN(%s), MAX(%s) FROM %s WHERE %s GROUP BY cls" % (t.pass1_cls_sql, t.pk_sql, t.pk_sql, t.table_sql, where),
             args,
         )
 
-    def details(self, where, args):
-        # The corrupt filter evaluates the classification once per healthy row; only
-        # corrupted rows pay for the second evaluation in the select list.
+    def corrupt_filter(self, exact):
+        t = self.t
+        return t.corrupt_sql if exact else "%s AND %s" % (t.suspect_sql, t.corrupt_sql)
+
+    def details(self, first, last, exact):
         t = self.t
         return self.db.query(
             "SELECT %s AS grp, %s AS cls, %s AS day, COUNT(*), MIN(%s), MAX(%s) FROM %s"
-            " WHERE %s AND %s GROUP BY grp, cls, day" % (t.group_sql, t.cls_sql, t.day_sql, t.ts_sql, t.ts_sql, t.table_sql, where, t.corrupt_sql),
-            args,
+            " WHERE %s >= %%s AND %s <= %%s AND %s GROUP BY grp, cls, day"
+            % (t.group_sql, t.cls_sql, t.day_sql, t.ts_sql, t.ts_sql, t.table_sql, t.pk_sql, t.pk_sql, self.corrupt_filter(exact)),
+            (first, last),
         )
+
+    def add_details(self, part, found):
+        first, last = corrupt_range(found.classes)
+        if first is not None:
+            part.add_details(self.details(first, last, braced_invalid(found.classes) > 0))
 
     def scan_range(self, low, high, chunk_size):
         """Scan keys in [low, high]; aggregate (chunk_size 0) or keyset chunks."""
         part = Partial()
         pk = self.t.pk_sql
-        between = "%s >= %%s AND %s <= %%s" % (pk, pk)
         if not chunk_size:
-            part.add_classes(self.classes(between, (low, high)))
+            part.add_classes(self.classes("%s >= %%s AND %s <= %%s" % (pk, pk), (low, high)))
             part.chunks = 1
-            first, last = corrupt_range(part.classes)
-            if first is not None:
-                part.add_details(self.details(between, (first, last)))
+            self.add_details(part, part)
             return part
         walker = KeysetWalker(self.db, self.t.table_sql, pk, low, high)
         while True:
@@ -525,24 +544,23 @@ class Scanner:
                 return part
             found = Partial()
             found.add_classes(self.classes(chunk.where(pk), chunk.args()))
-            part.chunks += 1
-            first, last = corrupt_range(found.classes)
-            if first is not None:
-                found.add_details(self.details(between, (first, last)))
+            found.chunks = 1
+            self.add_details(found, found)
             part.merge(found)
 
-    def top_users(self, first, last, limit):
+    def top_users(self, first, last, limit, exact):
         t = self.t
         if not t.user or not limit or first is None:
             return []
         rows = self.db.query(
             "SELECT %s AS usr, COUNT(*) AS n, MIN(%s), MAX(%s) FROM %s WHERE %s >= %%s AND %s <= %%s AND %s"
-            " GROUP BY usr ORDER BY n DESC, usr LIMIT %d" % (t.user_sql, t.ts_sql, t.ts_sql, t.table_sql, t.pk_sql, t.pk_sql, t.corrupt_sql, int(limit)),
+            " GROUP BY usr ORDER BY n DESC, usr LIMIT %d"
+            % (t.user_sql, t.ts_sql, t.ts_sql, t.table_sql, t.pk_sql, t.pk_sql, self.corrupt_filter(exact), int(limit)),
             (first, last),
         )
         return [dict(user=iso(u), count=int(n), first_at=iso(a), last_at=iso(b)) for u, n, a, b in rows]
 
-    def samples(self, first, last, limit):
+    def samples(self, first, last, limit, exact):
         t = self.t
         if not limit or first is None:
             return []
@@ -559,7 +577,7 @@ class Scanner:
                 t.table_sql,
                 t.pk_sql,
                 t.pk_sql,
-                t.corrupt_sql,
+                self.corrupt_filter(exact),
                 t.pk_sql,
                 int(limit),
             ),
@@ -643,7 +661,8 @@ def summarize(partial, priorities, default_priority):
     """Turn merged partials into the counts, group and day tables (pure; unit tested)."""
     by_type = dict((name, 0) for name in STANDARD_TYPES)
     sql_null = double_encoded = 0
-    for cls, (count, _first, _last) in partial.classes.items():
+    for cls, entry in partial.classes.items():
+        count = entry[0]
         if cls == SQL_NULL:
             sql_null += count
             continue
@@ -770,8 +789,9 @@ def scan(params):
         result = summarize(partial, params["priorities"], params["default_priority"])
         scanner = Scanner(db, target)
         first, last = corrupt_range(partial.classes)
-        result["top_users"] = scanner.top_users(first, last, params["top_users"])
-        result["samples"] = scanner.samples(first, last, params["sample_limit"])
+        exact = braced_invalid(partial.classes) > 0
+        result["top_users"] = scanner.top_users(first, last, params["top_users"], exact)
+        result["samples"] = scanner.samples(first, last, params["sample_limit"], exact)
         db.conn.rollback()
     finally:
         db.close()

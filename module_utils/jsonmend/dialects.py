@@ -10,6 +10,7 @@ from ansible.module_utils.jsonmend.identifiers import validate_identifier
 SQL_NULL = "SQL NULL"
 OBJECT = "OBJECT"
 INVALID = "INVALID"
+BRACED_INVALID = "INVALID{"  # invalid text starting with '{', labelled apart by the scan
 DOUBLE_ENCODED = "STRING+OBJECT"
 HEALTHY_CLASSES = (OBJECT, SQL_NULL)
 
@@ -35,21 +36,31 @@ class Dialect:
 
     # Every type test sits behind JSON_VALID in CASE order: on MariaDB an unguarded
     # JSON_TYPE folds invalid text into the SQL NULL bucket (SELECT) or aborts (DML).
-    def classify_expr(self, col, native_json=False):
-        """SQL expression that labels each value of `col` with its JSON class."""
+    def classify_expr(self, col, native_json=False, brace_label=INVALID):
+        """SQL expression that labels each value of `col` with its JSON class.
+
+        A value starting with '{' costs one parse (valid means object); `brace_label` names
+        the invalid ones apart when a caller needs to know they exist (truncated objects).
+        """
         return (
             "CASE WHEN {c} IS NULL THEN 'SQL NULL'"
-            " WHEN LEFT({c}, 1) = '{{' AND JSON_VALID({c}) THEN 'OBJECT'"
+            " WHEN LEFT({c}, 1) = '{{' THEN IF(JSON_VALID({c}), 'OBJECT', '{b}')"
             " WHEN NOT JSON_VALID({c}) THEN 'INVALID'"
             " WHEN JSON_TYPE({c}) <> 'STRING' THEN JSON_TYPE({c})"
             " WHEN NOT JSON_VALID(JSON_UNQUOTE({c})) THEN 'STRING'"
             " WHEN JSON_TYPE(JSON_UNQUOTE({c})) = 'OBJECT' THEN 'STRING+OBJECT'"
             " ELSE 'STRING' END"
-        ).format(c=col)
+        ).format(c=col, b=brace_label)
 
     def corrupt_predicate(self, col, native_json=False):
         """SQL condition true for rows that are neither SQL NULL nor an object."""
         return "(%s) NOT IN ('OBJECT', 'SQL NULL')" % self.classify_expr(col, native_json)
+
+    # A healthy object starts with '{': rows that do not are the only candidates, except
+    # '{'-prefixed invalid text, which the scan counts (brace_label) before relying on this.
+    def suspect_predicate(self, col, native_json=False):
+        """Cheap (no JSON parse) condition true for every corrupted row not starting with '{'."""
+        return "%s IS NOT NULL AND %s <> '{'" % (col, self.left_expr(col, 1))
 
     def date_expr(self, col):
         return "DATE(%s)" % col
@@ -139,10 +150,10 @@ class MariaDB(Dialect):
 class MySQL(Dialect):
     name = "mysql"
 
-    def classify_expr(self, col, native_json=False):
+    def classify_expr(self, col, native_json=False, brace_label=INVALID):
         if not native_json:
             # A text column on MySQL: JSON_TYPE raises ERROR 3141 on invalid text.
-            return super().classify_expr(col)
+            return super().classify_expr(col, brace_label=brace_label)
         # Native JSON holds only valid documents; JSON_TYPE reads the binary form cheaply.
         return (
             "CASE WHEN {c} IS NULL THEN 'SQL NULL'"
@@ -151,6 +162,12 @@ class MySQL(Dialect):
             " WHEN JSON_TYPE(JSON_UNQUOTE({c})) = 'OBJECT' THEN 'STRING+OBJECT'"
             " ELSE 'STRING' END"
         ).format(c=col)
+
+    def suspect_predicate(self, col, native_json=False):
+        if not native_json:
+            return super().suspect_predicate(col)
+        # LEFT() would serialize the binary document; JSON_TYPE reads it directly and is exact.
+        return "%s IS NOT NULL AND JSON_TYPE(%s) <> 'OBJECT'" % (col, col)
 
     def set_statement_timeout(self, cursor, seconds):
         # MySQL's limit is in milliseconds and applies to SELECT only.
@@ -176,17 +193,17 @@ class SQLite(Dialect):
     def sql(self, statement):
         return statement.replace("%s", "?")
 
-    def classify_expr(self, col, native_json=False):
+    def classify_expr(self, col, native_json=False, brace_label=INVALID):
         mapped = " ".join("WHEN '%s' THEN '%s'" % pair for pair in self.TYPE_MAP)
         return (
             "CASE WHEN {c} IS NULL THEN 'SQL NULL'"
-            " WHEN substr({c}, 1, 1) = '{{' AND json_valid({c}) THEN 'OBJECT'"
+            " WHEN substr({c}, 1, 1) = '{{' THEN CASE WHEN json_valid({c}) THEN 'OBJECT' ELSE '{b}' END"
             " WHEN NOT json_valid({c}) THEN 'INVALID'"
             " WHEN json_type({c}) <> 'text' THEN CASE json_type({c}) {m} ELSE upper(json_type({c})) END"
             " WHEN NOT json_valid(json_extract({c}, '$')) THEN 'STRING'"
             " WHEN json_type(json_extract({c}, '$')) = 'object' THEN 'STRING+OBJECT'"
             " ELSE 'STRING' END"
-        ).format(c=col, m=mapped)
+        ).format(c=col, m=mapped, b=brace_label)
 
     def date_expr(self, col):
         return "date(%s)" % col

@@ -92,6 +92,25 @@ def test_every_json_kind_is_counted_right(mariadb, database, admin_cursor, modul
     assert result["invalid_rows"] == 5
     assert result["changed"] is False
     assert result["target"]["json_check_constraint"] is check
+    # Every corrupted row reaches the breakdowns, '{'-prefixed invalid text included.
+    assert sum(g["count"] for g in result["by_group"]) == result["corrupted_rows"]
+    assert sum(d["count"] for d in result["by_day"]) == result["corrupted_rows"]
+    assert sum(u["count"] for u in result["top_users"]) == result["corrupted_rows"]
+    assert len(result["samples"]) == result["corrupted_rows"]
+
+
+def test_breakdowns_without_brace_prefixed_invalid_text(mariadb, database, admin_cursor, module_runner):
+    """The cheap prefilter path: padded objects are healthy, every corrupted row is counted."""
+    kinds = [k for k in KINDS if not (k[1] == "INVALID" and k[0].startswith("{"))]
+    seed.create_table(admin_cursor, check=False)
+    fill(admin_cursor, kinds)
+    result = module_runner(json_type_scan, scan_args(mariadb, database, chunk_size=5))
+    by_type, sql_null, _double = expected_counts(kinds)
+    assert result["corrupted_rows"] == len(kinds) - sql_null - by_type["OBJECT"]
+    assert sum(g["count"] for g in result["by_group"]) == result["corrupted_rows"]
+    assert sum(u["count"] for u in result["top_users"]) == result["corrupted_rows"]
+    assert len(result["samples"]) == result["corrupted_rows"]
+    assert all(s["type"] != "OBJECT" for s in result["samples"])
 
 
 def test_groups_days_users_and_samples(mariadb, database, admin_cursor, module_runner):

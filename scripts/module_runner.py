@@ -1,0 +1,56 @@
+#!/usr/bin/env python
+# Run one module of library/ in this process, as Ansible would, and report its wall time
+# and the process's peak memory: the benchmark's and the fault tests' way to run a module.
+#   python scripts/module_runner.py json_type_scan args.json
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load(module_name):
+    sys.path.insert(0, str(ROOT / "library"))
+    import ansible.module_utils
+
+    if str(ROOT / "module_utils") not in ansible.module_utils.__path__:
+        ansible.module_utils.__path__.append(str(ROOT / "module_utils"))
+    return importlib.import_module(module_name)
+
+
+def run(module_name, args):
+    """Return {wall_s, peak_rss_kb, result} for one run of the module's main()."""
+    module = load(module_name)
+    from ansible.module_utils.testing import patch_module_args
+
+    out = io.StringIO()
+    started = time.perf_counter()
+    with patch_module_args(args), contextlib.redirect_stdout(out):
+        try:
+            module.main()
+        except SystemExit:
+            pass
+    wall = time.perf_counter() - started
+    return dict(wall_s=wall, peak_rss_kb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, result=json.loads(out.getvalue()))
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 2:
+        print("usage: module_runner.py MODULE ARGS.json", file=sys.stderr)
+        return 2
+    args = json.loads(Path(argv[1]).read_text())
+    report = run(argv[0], args)
+    print(json.dumps(report))
+    return 1 if report["result"].get("failed") else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
