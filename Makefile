@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 SHELL := /bin/bash
 
-.PHONY: setup demo demo-stop test lint pytest bench clean
+.PHONY: setup demo demo-stop test lint sanity pytest bench clean
 
 setup: $(VENV)/.installed
 
@@ -18,11 +18,16 @@ demo: setup
 demo-stop:
 	$(PY) -m tests.support.mariadb_server stop .demo/mariadb
 
-## test: every lint gate, then the test suite against a throwaway MariaDB
-test: setup lint pytest
+## test: every lint gate, ansible-test sanity, then the test suite against a throwaway MariaDB
+test: setup lint sanity pytest
 
 lint: setup
 	scripts/lint.sh
+
+## sanity: ansible-test sanity (validate-modules etc.) on a throwaway collection copy
+sanity: setup
+	scripts/sanity.sh > .sanity.log 2>&1 || { tail -60 .sanity.log; exit 1; }
+	@echo "sanity: ansible-test sanity passed (log in .sanity.log)"
 
 pytest: setup
 	$(PY) -m pytest -q tests

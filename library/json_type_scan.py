@@ -17,7 +17,7 @@ description:
   - On MariaDB, text that is not valid JSON is counted as C(INVALID) instead of being folded into
     the SQL NULL bucket, and JSON strings whose text is an object (double-encoded) are counted apart.
 version_added: "0.1.0"
-author: jsonmend maintainers
+author: jsonmend maintainers (@jsonmend)
 options:
   login_host:
     description: Host of the server. Falls back to the option file, then C(localhost).
@@ -137,6 +137,7 @@ attributes:
     description: The module never writes; it runs the same in check mode.
   diff_mode:
     support: none
+    description: Nothing changes, so there is no difference to show.
 requirements:
   - PyMySQL (MariaDB and MySQL) on the host that runs the module
 notes:
@@ -293,7 +294,14 @@ from ansible.module_utils.jsonmend.connection import (
     driver_error_types,
     driver_message,
 )
-from ansible.module_utils.jsonmend.dialects import BRACED_INVALID, DOUBLE_ENCODED, HEALTHY_CLASSES, INVALID, OBJECT, SQL_NULL
+from ansible.module_utils.jsonmend.dialects import (
+    BRACED_INVALID,
+    DOUBLE_ENCODED,
+    HEALTHY_CLASSES,
+    INVALID,
+    OBJECT,
+    SQL_NULL,
+)
 from ansible.module_utils.jsonmend.errors import JsonmendError
 from ansible.module_utils.jsonmend.identifiers import validate_identifier
 

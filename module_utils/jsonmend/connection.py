@@ -38,7 +38,7 @@ CONNECTION_ARGUMENT_SPEC = dict(
 TARGET_ARGUMENT_SPEC = dict(
     table=dict(type="str", default="analytics_activityevent"),
     column=dict(type="str", default="metadata"),
-    primary_key=dict(type="str", default="id"),
+    primary_key=dict(type="str", default="id", no_log=False),  # a column name, not a secret
 )
 
 
