@@ -18,5 +18,9 @@ for module in library/*.py; do
   name="$(basename "$module" .py)"
   "$BIN/ansible-doc" -M library "$name" >/dev/null
 done
+echo "== ansible-builder create"
+EE_CONTEXT="$(mktemp -d)"
+"$BIN/ansible-builder" create -f execution-environment.yml -c "$EE_CONTEXT" >/dev/null
+rm -rf "$EE_CONTEXT"
 echo "== ansible-lint";  "$BIN/ansible-lint" --offline -q
 echo "lint: all gates passed"
