@@ -37,7 +37,8 @@ def run_playbook(playbook, variables, tmp_path, check=False, verbosity=0, extra_
     vars_file = Path(tmp_path) / ("vars-%s.json" % os.getpid())
     vars_file.write_text(json.dumps(variables))
     vars_file.chmod(0o600)
-    cmd = [str(BIN / "ansible-playbook"), "playbooks/%s" % playbook, "-e", "@%s" % vars_file]
+    path = playbook if "/" in playbook else "playbooks/%s" % playbook
+    cmd = [str(BIN / "ansible-playbook"), path, "-e", "@%s" % vars_file]
     if check:
         cmd.append("--check")
     if verbosity:
