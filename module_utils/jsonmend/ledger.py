@@ -155,7 +155,7 @@ class Ledger:
         if row is None:
             return None
         names = [n.strip() for n in self.RUN_FIELDS.split(",")]
-        run = dict(zip(names, row))
+        run = dict(zip(names, row, strict=True))
         for key in ("policy", "counts"):
             run[key] = json.loads(run[key]) if run[key] else {}
         for key in ("start_key", "end_key", "last_key"):

@@ -53,7 +53,8 @@ class ReplicaProbe:
             raise JsonmendError("%s is not a replica (SHOW REPLICA STATUS is empty): list replicas, not the primary, or give replica_lag_query" % self.name)
         worst = 0.0
         for row in rows:
-            value = dict(zip(names, row)).get("Seconds_Behind_Master", dict(zip(names, row)).get("Seconds_Behind_Source"))
+            fields = dict(zip(names, row, strict=True))
+            value = fields.get("Seconds_Behind_Master", fields.get("Seconds_Behind_Source"))
             if value is None:
                 return None
             worst = max(worst, float(value))
