@@ -182,13 +182,14 @@ class Ledger:
         return self._run(self.db.query_one(sql + " ORDER BY started_at DESC, run_id DESC LIMIT 1", tuple(args)))
 
     def latest_repair(self):
-        """The newest repair run on this column (runs are recorded only once they change a row)."""
+        """The newest repair run on this column that changed (quarantined) at least one row."""
         if not self.exists():
             return None
         return self._run(
             self.db.query_one(
-                "SELECT %s FROM %s WHERE column_name = %%s AND kind = 'repair' ORDER BY started_at DESC, run_id DESC LIMIT 1"
-                % (self.RUN_FIELDS, self.runs_sql),
+                "SELECT %s FROM %s AS r WHERE column_name = %%s AND kind = 'repair'"
+                " AND EXISTS (SELECT 1 FROM %s AS q WHERE q.run_id = r.run_id) ORDER BY started_at DESC, run_id DESC LIMIT 1"
+                % (self.RUN_FIELDS, self.runs_sql, self.q_sql),
                 (self.column,),
             )
         )

@@ -9,9 +9,11 @@ import time
 from ansible.module_utils.jsonmend.chunks import Chunk, KeysetWalker
 from ansible.module_utils.jsonmend.errors import JsonmendError
 from ansible.module_utils.jsonmend.job import SAMPLE_CHARS, Job, Stats, new_run_id, placeholders, plain, text
-from ansible.module_utils.jsonmend.ledger import ABANDONED, FINISHED, REPAIR, STOPPED
+from ansible.module_utils.jsonmend.ledger import ABANDONED, FINISHED, REPAIR, RUNNING, STOPPED
 from ansible.module_utils.jsonmend.policy import SKIP, Policy, expression_group, group_sql
 from ansible.module_utils.jsonmend.progress import stats_block
+
+CHECKPOINT_SECONDS = 5.0  # longest stretch of clean chunks a killed run re-reads
 
 
 class Repair(Job):
@@ -25,7 +27,7 @@ class Repair(Job):
         self.run_id = None
         self.run_recorded = False
         self.resumed = False
-        self.last_checkpoint = 0.0
+        self.last_checkpoint = time.monotonic()
 
     def plan(self):
         """Pick the run (new or resumed) and its key range."""
@@ -74,6 +76,11 @@ class Repair(Job):
     def preconditions(self):
         t = self.t
         checked = dict(primary_key=t.pk, engine=t.engine, column_type=t.column_type, json_check_constraint=t.json_check_constraint)
+        # Grants first: EXPLAIN UPDATE itself needs the UPDATE privilege.
+        ledger_needs = ["SELECT", "INSERT", "UPDATE"] + ([] if self.ledger.exists() else ["CREATE"])
+        checked["grants"] = self.check_grants(
+            [(t.table, ["SELECT", "UPDATE"]), (self.ledger.quarantine, ledger_needs), (self.ledger.runs, ledger_needs)],
+        )
         if self.start_key is None:
             checked["explain"] = "table is empty"
         else:
@@ -90,10 +97,6 @@ class Repair(Job):
                     whole.args() + (self.end_key,),
                 ),
             ]
-        ledger_needs = ["SELECT", "INSERT", "UPDATE"] + ([] if self.ledger.exists() else ["CREATE"])
-        checked["grants"] = self.check_grants(
-            [(t.table, ["SELECT", "UPDATE"]), (self.ledger.quarantine, ledger_needs), (self.ledger.runs, ledger_needs)],
-        )
         return checked
 
     # -- the walk ------------------------------------------------------------
@@ -119,8 +122,9 @@ class Repair(Job):
             )
             self.walk()
             status = STOPPED if self.stopped else FINISHED
-            if self.run_recorded and not self.check_mode:
-                self.transaction(lambda: self.ledger.checkpoint(self.run_id, self.position, self.stats.ledger_counts(), status), "the final checkpoint")
+            if not self.check_mode and (self.run_recorded or status == STOPPED):
+                # A stopped run always leaves its checkpoint, so the next run resumes there.
+                self.record_checkpoint(self.position, status)
             return status
         finally:
             self.lock.release()
@@ -263,10 +267,26 @@ class Repair(Job):
         return changed
 
     def idle_checkpoint(self, chunk):
-        """Clean chunks move the checkpoint every few seconds, so a resumed run skips them."""
-        if self.check_mode or not self.run_recorded or time.monotonic() - self.last_checkpoint < 5:
+        """Clean chunks move the checkpoint every few seconds, so a resumed run skips them.
+
+        A short run over a clean table writes nothing at all; a long one records its run
+        (and creates the bookkeeping tables) at its first checkpoint, without changing a row.
+        """
+        if self.check_mode or time.monotonic() - self.last_checkpoint < CHECKPOINT_SECONDS:
             return
-        self.transaction(lambda: self.ledger.checkpoint(self.run_id, chunk.high, self.stats.ledger_counts()), "a checkpoint")
+        self.record_checkpoint(chunk.high, RUNNING)
+
+    def record_checkpoint(self, key, status):
+        if not self.ledger.exists():
+            self.ledger.create(self.t.key_type)
+
+        def write():
+            if not self.run_recorded:
+                self.ledger.start_run(self.run_id, REPAIR, self.policy.describe(), self.start_key, self.end_key)
+            self.ledger.checkpoint(self.run_id, key, self.stats.ledger_counts(), status)
+
+        self.transaction(write, "a checkpoint")
+        self.run_recorded = True
         self.last_checkpoint = time.monotonic()
 
     def collect_samples(self, keys):

@@ -125,7 +125,7 @@ class Throttle:
             return True
         self.waits += 1
         started = time.monotonic()
-        last_report = None
+        last_report = reported = None
         while reason is not None:
             self.last_reason = reason
             if should_stop():
@@ -135,9 +135,9 @@ class Throttle:
             if self.max_wait and waited > self.max_wait:
                 self.seconds += waited
                 raise JsonmendError("throttled for %.0fs (max_throttle_time): %s" % (waited, reason))
-            if last_report is None or waited - last_report >= max(self.interval, 5.0):
+            if last_report is None or reason != reported or waited - last_report >= max(self.interval, 5.0):
                 on_wait(reason, waited)
-                last_report = waited
+                last_report, reported = waited, reason
             self.sleep(self.interval)
             reason = self.reason()
         self.seconds += time.monotonic() - started

@@ -74,6 +74,9 @@ class Undo(Job):
     def preconditions(self):
         t = self.t
         checked = dict(primary_key=t.pk, engine=t.engine, quarantined_rows=self.total, already_undone=self.already_undone)
+        checked["grants"] = self.check_grants(
+            [(t.table, ["SELECT", "UPDATE"]), (self.ledger.quarantine, ["SELECT", "UPDATE"]), (self.ledger.runs, ["SELECT", "INSERT", "UPDATE"])]
+        )
         if self.start_key is not None:
             whole = Chunk(self.position, self.inclusive, self.end_key)
             checked["explain"] = [
@@ -85,9 +88,6 @@ class Undo(Job):
             ]
             entry = self.explain_quarantine(whole)
             checked["explain"].append(entry)
-        checked["grants"] = self.check_grants(
-            [(t.table, ["SELECT", "UPDATE"]), (self.ledger.quarantine, ["SELECT", "UPDATE"]), (self.ledger.runs, ["SELECT", "INSERT", "UPDATE"])]
-        )
         return checked
 
     def explain_quarantine(self, whole):
