@@ -92,8 +92,14 @@ class Ledger:
                     % (self.database, name, "quarantine" if name == self.quarantine else "runs", ", ".join(sorted(set(wanted) - columns)))
                 )
         if found[self.quarantine] != found[self.runs]:
-            missing = self.runs if found[self.quarantine] else self.quarantine
-            raise JsonmendError("table %s.%s is missing while its partner exists: restore it from the backup before repairing" % (self.database, missing))
+            present, missing = (self.quarantine, self.runs) if found[self.quarantine] else (self.runs, self.quarantine)
+            # An empty partner is what a run killed between the two CREATEs leaves: create()
+            # completes the pair. A partner with rows means the other table was lost.
+            if self.db.query_one("SELECT 1 FROM %s LIMIT 1" % self.db.dialect.q(present)):
+                raise JsonmendError(
+                    "table %s.%s is missing while %s holds rows: restore it from the backup before repairing or undoing" % (self.database, missing, present)
+                )
+            return False
         self._exists = found[self.quarantine]
         return self._exists
 

@@ -58,9 +58,11 @@ class AdvisoryLock:
         return "user %s from %s, %ss in its current state" % (row[0], row[1], row[2])
 
     def release(self):
+        """Release the lock; never raises, so it cannot mask the error that ended a run."""
         if not self.held:
             return
+        self.held = False
         try:
             self.db.query("SELECT RELEASE_LOCK(%s)", (self.name,))
-        finally:
-            self.held = False
+        except Exception:  # noqa: BLE001 - a lost connection has released the lock already
+            pass

@@ -1,0 +1,165 @@
+# Crashes in the middle of a repair: the module's process killed with SIGKILL at random points
+# (many trials, different chunks), and the database server itself killed and restarted. After
+# the re-run the table equals the expected result, every original value is in the quarantine,
+# and rows that were not corrupt are byte-identical.
+import json
+import os
+import random
+import signal
+import time
+
+import pytest
+
+from tests.support import repair as r
+from tests.support.mariadb_server import MariaDBServer
+
+KILL_TRIALS = 12
+
+
+def wait_for(condition, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return True
+        time.sleep(0.005)
+    raise AssertionError("timed out waiting")
+
+
+def lines_of(path):
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def corrupt_everywhere(cur, rows=3000, every=6, seed=7):
+    """Corrupt rows spread over the whole key range; returns {id: expected bytes after a default repair}."""
+    rng = random.Random(seed)
+    values, expected = [], {}
+    for i in range(1, rows + 1):
+        if i % every == 0:
+            kind = rng.randrange(5)
+            if kind == 0:
+                text, want = str(i), None
+            elif kind == 1:
+                text, want = json.dumps("s%d" % i), None
+            elif kind == 2:
+                inner = json.dumps({"i": i, "ü": "✓"})
+                text, want = json.dumps(inner), inner.encode()
+            elif kind == 3:
+                text, want = "{broken %d" % i, None
+            else:
+                text, want = "[%d]" % i, None
+        else:
+            text = None if i % 13 == 0 else json.dumps({"row": i, "pad": "x" * (i % 50)})
+            want = None if text is None else text.encode()
+        values.append(text)
+        expected[i] = want
+    r.fill(cur, values, check=False)
+    return expected
+
+
+def verify(cur, expected, original, crcs_before, run_id):
+    """The table equals the expected result; pre-images complete; untouched rows identical."""
+    final = r.column_bytes(cur)
+    assert final == expected
+    q = r.quarantine(cur)
+    assert set(e["run_id"] for e in q.values()) == {run_id}, "a resumed run must keep its run id"
+    corrupt = [pk for pk in original if expected[pk] != original[pk]]
+    assert sorted(q) == sorted(corrupt)
+    for pk in corrupt:
+        assert q[pk]["original"] == original[pk] and q[pk]["new"] == final[pk]
+    crcs_after = r.row_crcs(cur)
+    untouched = [pk for pk in original if pk not in q]
+    assert [crcs_after[pk] for pk in untouched] == [crcs_before[pk] for pk in untouched]
+    cur.execute("SELECT status FROM `%s` WHERE run_id = %%s" % r.RUNS, (run_id,))
+    assert cur.fetchone()[0] == "finished"
+
+
+def run_args(server, database, progress, **extra):
+    # lock_timeout: after a kill the server needs a moment to notice the dead connection
+    # and release the advisory lock it held.
+    args = r.module_args(
+        server,
+        database,
+        chunk_size=40,
+        chunk_time=0,
+        chunk_sleep=0.01,
+        progress_file=str(progress),
+        progress_interval=0,
+        lock_timeout=20,
+        innodb_lock_wait_timeout=5,
+    )
+    args.update(extra)
+    return args
+
+
+def checkpoint(cur):
+    """The run's recorded checkpoint, or None before the first one."""
+    cur.execute("SHOW TABLES LIKE %s", (r.RUNS,))
+    if not cur.fetchall():
+        return None
+    cur.execute("SELECT last_key FROM `%s`" % r.RUNS)
+    row = cur.fetchone()
+    return row[0] if row else None
+
+
+def test_kill_9_of_the_module_at_random_points(mariadb, database, admin_cursor, tmp_path):
+    expected = corrupt_everywhere(admin_cursor)
+    original = r.column_bytes(admin_cursor)
+    crcs = r.row_crcs(admin_cursor)
+    progress = tmp_path / "progress.log"
+    args = run_args(mariadb, database, progress)
+    rng = random.Random(11)
+    checkpoints = []
+    for _trial in range(KILL_TRIALS):
+        seen = len(lines_of(progress))
+        chunks = rng.randint(1, 4)
+        process = r.spawn("json_type_repair", args, tmp_path)
+        # The start line, then `chunks` chunk lines; then a random moment inside the next chunk.
+        wait_for(lambda s=seen, c=chunks, p=process: len(lines_of(progress)) >= s + 1 + c or p.poll() is not None)
+        time.sleep(rng.uniform(0, 0.02))
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(30)
+        assert process.returncode == -signal.SIGKILL, "the run ended before it was killed: make the table bigger"
+        checkpoints.append(checkpoint(admin_cursor))
+    assert len(set(checkpoints)) >= KILL_TRIALS // 2, "kills did not land in different chunks: %s" % checkpoints
+    rc, result, err = r.finish(r.spawn("json_type_repair", args, tmp_path))
+    assert rc == 0, (result, err)
+    assert result["status"] == "finished" and result["resumed"] is True
+    verify(admin_cursor, expected, original, crcs, result["run_id"])
+
+
+@pytest.fixture
+def crash_server(tmp_path_factory):
+    """A server of this test's own: killing it disturbs no other test."""
+    server = MariaDBServer(tmp_path_factory.mktemp("crash-db"), buffer_pool="64M")
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_database_killed_and_restarted_mid_repair(crash_server, tmp_path):
+    admin = crash_server.admin()
+    admin.cursor().execute("CREATE DATABASE crash")
+    admin.close()
+    conn = crash_server.admin("crash")
+    cur = conn.cursor()
+    expected = corrupt_everywhere(cur, rows=2400)
+    original, crcs = r.column_bytes(cur), r.row_crcs(cur)
+    conn.close()
+    progress = tmp_path / "progress.log"
+    args = run_args(crash_server, "crash", progress)
+    for chunks in (3, 9):
+        seen = len(lines_of(progress))
+        process = r.spawn("json_type_repair", args, tmp_path)
+        wait_for(lambda s=seen, c=chunks, p=process: len(lines_of(progress)) >= s + 1 + c or p.poll() is not None)
+        crash_server.kill()
+        rc, result, _err = r.finish(process)
+        assert rc != 0 and result["failed"], result
+        assert "run again to resume" in result["msg"], result["msg"]
+        assert "Lost connection" in result["msg"] or "server has gone away" in result["msg"], result["msg"]
+        crash_server.start()
+    rc, result, err = r.finish(r.spawn("json_type_repair", args, tmp_path))
+    assert rc == 0, (result, err)
+    assert result["status"] == "finished" and result["resumed"] is True
+    conn = crash_server.admin("crash")
+    verify(conn.cursor(), expected, original, crcs, result["run_id"])
+    conn.close()
