@@ -1,0 +1,74 @@
+# The cleanup's verdict as a pure function: after the repair, is the column clean? Rows the
+# policy skips are expected to remain; every other corrupt row is reported, never hidden.
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+
+HEALTHY = ("OBJECT", "SQL NULL")
+DOUBLE_ENCODED = "STRING+OBJECT"
+
+
+def _action(policy, kind):
+    actions = (policy or {}).get("actions") or {}
+    return actions.get(kind, (policy or {}).get("default_action", "null"))
+
+
+def _remaining_by_kind(scan):
+    """Corrupt rows per kind as the policy names them (double-encoded strings apart)."""
+    by_type = dict(scan.get("by_type") or {})
+    double = int(scan.get("double_encoded_rows") or 0)
+    out = {}
+    for kind, count in by_type.items():
+        if kind in HEALTHY or not count:
+            continue
+        if kind == "STRING":
+            count -= double
+        if count:
+            out[kind] = int(count)
+    if double:
+        out[DOUBLE_ENCODED] = double
+    return out
+
+
+def cleanup_verdict(scan, repair=None, policy=None):
+    """Compare the re-scan with the policy: {ok, unexpected_rows, skipped_rows, by_kind, message, ...}."""
+    if not isinstance(scan, dict) or "corrupted_rows" not in scan or "by_type" not in scan:
+        raise AnsibleFilterError("jsonmend_cleanup_verdict needs the json_type_scan result (corrupted_rows, by_type), got %r" % (scan,))
+    repair = repair or {}
+    remaining = _remaining_by_kind(scan)
+    skipped = dict((k, n) for k, n in remaining.items() if _action(policy, k) == "skip")
+    unexpected = dict((k, n) for k, n in remaining.items() if k not in skipped)
+    unexpected_rows = int(scan["corrupted_rows"]) - sum(skipped.values())
+    walked_to = (repair.get("key_range") or {}).get("end")
+    last_id = (scan.get("last_corrupt") or {}).get("id")
+    after_walk = walked_to is not None and last_id is not None and last_id > walked_to
+    if unexpected_rows <= 0:
+        message = "the column is clean: 0 corrupted rows remain"
+        if skipped:
+            message += " besides %d rows the policy skips (%s)" % (sum(skipped.values()), ", ".join("%s %d" % kv for kv in sorted(skipped.items())))
+    else:
+        ids = [s.get("id") for s in scan.get("samples") or [] if _action(policy, s.get("type")) != "skip"][:10]
+        message = "%d rows are still corrupt after the repair (%s); first ids %s." % (
+            unexpected_rows,
+            ", ".join("%s %d" % kv for kv in sorted(unexpected.items())) or "by type unknown",
+            ids,
+        )
+        if after_walk:
+            message += " Some lie beyond key %s, where the repair's walk ended: they were written while it ran." % walked_to
+        message += " They were written corrupt while or after the repair ran: deploy the code fix, then run the cleanup again."
+    return dict(
+        ok=unexpected_rows <= 0,
+        unexpected_rows=max(0, unexpected_rows),
+        skipped_rows=sum(skipped.values()),
+        by_kind=unexpected,
+        skipped_by_kind=skipped,
+        written_after_walk=after_walk,
+        message=message,
+    )
+
+
+class FilterModule:
+    """jsonmend cleanup filters."""
+
+    def filters(self):
+        return {"jsonmend_cleanup_verdict": cleanup_verdict}
