@@ -2,7 +2,12 @@
 # policy skips are expected to remain; every other corrupt row is reported, never hidden.
 from __future__ import annotations
 
+import datetime
+
 from ansible.errors import AnsibleFilterError
+
+# The backup role's contract (fact backup_manifest, or a manifest JSON file holding the same dict).
+MANIFEST_KEYS = ("verified", "id", "path", "manifest_path", "created_at", "database", "tables")
 
 HEALTHY = ("OBJECT", "SQL NULL")
 DOUBLE_ENCODED = "STRING+OBJECT"
@@ -67,8 +72,45 @@ def cleanup_verdict(scan, repair=None, policy=None):
     )
 
 
+def _parse_time(value):
+    text = str(value).strip().replace(" ", "T")
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    parsed = datetime.datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.UTC)
+    return parsed
+
+
+def backup_problems(manifest, target, max_age_hours=0, now=None):
+    """Why a backup manifest does not cover a repair of target (database, table); [] when it does."""
+    if not isinstance(manifest, dict) or not manifest:
+        return ["no backup manifest: run the backup role first (fact backup_manifest) or give cleanup_backup_manifest_file"]
+    problems = []
+    missing = [k for k in MANIFEST_KEYS if k not in manifest]
+    if missing:
+        problems.append("the manifest lacks %s" % ", ".join(missing))
+    if manifest.get("verified") is not True:
+        problems.append("backup %s is not verified (verified=%r)" % (manifest.get("id"), manifest.get("verified")))
+    if manifest.get("database") != target.get("database"):
+        problems.append("backup %s is of database %r, not %r" % (manifest.get("id"), manifest.get("database"), target.get("database")))
+    tables = manifest.get("tables") or []
+    if tables and target.get("table") not in tables:
+        problems.append("backup %s holds tables %s, not %s" % (manifest.get("id"), ", ".join(map(str, tables)), target.get("table")))
+    if max_age_hours and manifest.get("created_at"):
+        try:
+            created = _parse_time(manifest["created_at"])
+        except (TypeError, ValueError):
+            problems.append("created_at %r is not an ISO 8601 time" % (manifest["created_at"],))
+        else:
+            age = ((now or datetime.datetime.now(datetime.UTC)) - created).total_seconds() / 3600.0
+            if age > float(max_age_hours):
+                problems.append("backup %s is %.1f hours old (limit %s): take a fresh one" % (manifest.get("id"), age, max_age_hours))
+    return problems
+
+
 class FilterModule:
     """jsonmend cleanup filters."""
 
     def filters(self):
-        return {"jsonmend_cleanup_verdict": cleanup_verdict}
+        return {"jsonmend_cleanup_verdict": cleanup_verdict, "jsonmend_backup_problems": backup_problems}

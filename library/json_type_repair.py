@@ -9,8 +9,8 @@ module: json_type_repair
 short_description: Repair JSON values that are not objects, online and reversibly, and undo a repair
 description:
   - V(repair) walks the table's primary key in keyset chunks and gives each corrupt value (neither SQL NULL nor
-    a JSON object, classified by the same SQL as M(json_type_scan)) the action its JSON kind has in O(policy):
-    C(unwrap) a double-encoded object, C(wrap) the value as C({"<wrap_key>": value}), set it to SQL C(null), or C(skip) it.
+    a JSON object, classified by the same SQL as M(json_type_scan)) the action its JSON kind has in O(policy) -
+    C(unwrap) a double-encoded object, C(wrap) the value in an object under O(wrap_key), set it to SQL C(null), or C(skip) it.
   - Each chunk is one short READ COMMITTED transaction that locks only the rows it changes, copies their exact
     original bytes, JSON type, new value, action and run id into the quarantine table, updates them (re-checking
     in the UPDATE that each is still corrupt, so the application's concurrent writes are never overwritten) and
@@ -25,7 +25,7 @@ description:
   - V(undo) puts back the pre-images of one repair run (default the latest), only where the column still holds
     exactly what that run wrote; other rows are reported as conflicts and left alone. Undo is chunked,
     resumable and idempotent too.
-  - V(status) is read-only: the runs recorded for the column and, with O(since), how many rows were written
+  - V(status) is read-only. It lists the runs recorded for the column and, with O(since), counts the rows written
     after that time (what a restore from a backup taken then would lose).
 version_added: "0.1.0"
 author: jsonmend maintainers
@@ -101,18 +101,18 @@ options:
     choices: [repair, undo, status]
   run_id:
     description:
-      - For V(repair), the id of a new run (1-64 letters, digits, C(_ . : -)); default a UTC timestamp with a
+      - For V(repair), the id of a new run (1-64 letters, digits, underscores, dots, colons, dashes); default a UTC timestamp with a
         random suffix. An unfinished run of the column is resumed under its own id instead (see O(resume)).
       - For V(undo), the repair run to undo; default the latest repair run of the column.
     type: str
   policy:
     description:
-      - Action per JSON kind, laid over the default C({"STRING+OBJECT": "unwrap"}). Kinds are the classes
+      - Action per JSON kind, laid over the default (V(STRING+OBJECT) gets V(unwrap)). Kinds are the classes
         M(json_type_scan) reports - V(ARRAY), V(INTEGER), V(UNSIGNED INTEGER), V(DOUBLE), V(DECIMAL), V(STRING),
         V(STRING+OBJECT) (a double-encoded object), V(BOOLEAN), V(NULL) (the JSON null literal), V(INVALID)
         (text that is not JSON) - or any other type name the server reports.
       - Actions are V(unwrap) (only for V(STRING+OBJECT)), V(wrap), V(null) and V(skip).
-      - V(wrap) of V(INVALID) text stores the raw text as a JSON string, C({"value": "the text"}), since it
+      - V(wrap) of V(INVALID) text stores the raw text as a JSON string under O(wrap_key), since it
         cannot be parsed.
     type: dict
     default: {"STRING+OBJECT": "unwrap"}
@@ -278,7 +278,7 @@ EXAMPLES = r"""
     pause_file: /var/tmp/jsonmend/analytics_activityevent.pause
   register: cleanup_repair_result
 
-- name: Keep numbers and arrays as {"legacy": value}, throttled by a replica's heartbeat
+- name: Keep numbers and arrays under a "legacy" key, throttled by a replica's heartbeat
   ansible.legacy.json_type_repair:
     login_host: db1.example.com
     login_user: jsonmend

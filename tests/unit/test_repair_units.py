@@ -1,12 +1,14 @@
 # Pure functions of the repair: policy, value SQL, grants parsing, lock names, progress
 # formatting, ledger key encoding, the module's input validation and the verdict filter.
+import datetime
+
 import json_type_repair
 import pytest
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.jsonmend import grants, ledger, locks, policy, progress
 from ansible.module_utils.jsonmend.errors import JsonmendError
 
-from filter_plugins.jsonmend_cleanup import cleanup_verdict
+from filter_plugins.jsonmend_cleanup import backup_problems, cleanup_verdict
 
 
 @pytest.mark.parametrize(
@@ -179,3 +181,30 @@ def test_verdict_reports_rows_corrupt_again_and_skipped_kinds():
 def test_verdict_refuses_a_scan_without_counts():
     with pytest.raises(AnsibleFilterError):
         cleanup_verdict({}, {}, {})
+
+
+MANIFEST = dict(verified=True, id="b1", path="/b/b1.sql.gz", manifest_path="/b/b1.json", created_at="2026-11-26T02:00:00Z", database="app", tables=["events"])
+TARGET = dict(database="app", table="events")
+NOW = datetime.datetime(2026, 11, 26, 5, 0, tzinfo=datetime.UTC)
+
+
+def test_a_verified_manifest_of_the_table_covers_the_repair():
+    assert backup_problems(MANIFEST, TARGET, 24, NOW) == []
+    assert backup_problems(dict(MANIFEST, tables=[]), TARGET, 0, NOW) == []  # a whole-database backup
+
+
+@pytest.mark.parametrize(
+    "manifest, needle",
+    [
+        ({}, "no backup manifest"),
+        (dict(MANIFEST, verified=False), "is not verified"),
+        (dict(MANIFEST, verified="true"), "is not verified"),
+        (dict(MANIFEST, database="other"), "is of database 'other'"),
+        (dict(MANIFEST, tables=["users"]), "holds tables users, not events"),
+        (dict(MANIFEST, created_at="2026-11-24 02:00:00"), "51.0 hours old"),
+        (dict(MANIFEST, created_at="last night"), "is not an ISO 8601 time"),
+        (dict((k, v) for k, v in MANIFEST.items() if k != "path"), "the manifest lacks path"),
+    ],
+)
+def test_manifests_that_do_not_cover_the_repair(manifest, needle):
+    assert any(needle in p for p in backup_problems(manifest, TARGET, 24, NOW)), backup_problems(manifest, TARGET, 24, NOW)
