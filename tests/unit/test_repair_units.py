@@ -208,3 +208,33 @@ def test_a_verified_manifest_of_the_table_covers_the_repair():
 )
 def test_manifests_that_do_not_cover_the_repair(manifest, needle):
     assert any(needle in p for p in backup_problems(manifest, TARGET, 24, NOW)), backup_problems(manifest, TARGET, 24, NOW)
+
+
+def _compare_options(doc_options, spec, path="options"):
+    """Every documented option matches the spec's type, default, choices, aliases and elements."""
+    problems = []
+    if set(doc_options) != set(spec):
+        problems.append("%s: documented %s, spec %s" % (path, sorted(set(doc_options) - set(spec)), sorted(set(spec) - set(doc_options))))
+    for name in set(doc_options) & set(spec):
+        doc, arg = doc_options[name], spec[name]
+        for key in ("type", "default", "choices", "aliases", "elements", "required"):
+            want = arg.get(key, False if key == "required" else None)
+            have = doc.get(key, False if key == "required" else None)
+            if key == "default" and arg.get("type") == "path" and want == "~/.my.cnf":
+                have = str(have)
+            if want != have:
+                problems.append("%s.%s: %s documented %r, spec %r" % (path, name, key, have, want))
+        if "options" in arg or "suboptions" in doc:
+            problems += _compare_options(doc.get("suboptions", {}), arg.get("options", {}), "%s.%s" % (path, name))
+    return problems
+
+
+def test_repair_documentation_agrees_with_the_argument_spec():
+    import yaml
+
+    doc = yaml.safe_load(json_type_repair.DOCUMENTATION)
+    assert _compare_options(doc["options"], json_type_repair.argument_spec()) == []
+    yaml.safe_load(json_type_repair.EXAMPLES)
+    returned = yaml.safe_load(json_type_repair.RETURN)
+    for key in ("run_id", "actions", "by_type", "rows_changed", "chunks", "retries", "throttle_waits", "rows_per_s", "restored", "conflicts", "statistics"):
+        assert key in returned
