@@ -163,3 +163,34 @@ def test_database_killed_and_restarted_mid_repair(crash_server, tmp_path):
     conn = crash_server.admin("crash")
     verify(conn.cursor(), expected, original, crcs, result["run_id"])
     conn.close()
+
+
+def test_undo_killed_and_stopped_then_resumed_is_byte_identical(mariadb, database, admin_cursor, tmp_path):
+    corrupt_everywhere(admin_cursor, rows=3000, every=3)
+    before = r.checksum(admin_cursor)
+    progress = tmp_path / "progress.log"
+    args = run_args(mariadb, database, progress)
+    rc, repaired, err = r.finish(r.spawn("json_type_repair", args, tmp_path))
+    assert rc == 0 and repaired["rows_changed"] == 1000, err
+    undo_args = dict(args, mode="undo", chunk_size=25)
+    for chunks in (2, 5, 3):
+        seen = len(lines_of(progress))
+        process = r.spawn("json_type_repair", undo_args, tmp_path)
+        wait_for(lambda s=seen, c=chunks, p=process: len(lines_of(progress)) >= s + 1 + c or p.poll() is not None)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(30)
+        assert process.returncode == -signal.SIGKILL
+    # Then the stop file, then the end.
+    stop = tmp_path / "stop"
+    seen = len(lines_of(progress))
+    process = r.spawn("json_type_repair", dict(undo_args, stop_file=str(stop)), tmp_path)
+    wait_for(lambda: len(lines_of(progress)) >= seen + 3)
+    stop.touch()
+    rc, stopped, err = r.finish(process)
+    assert rc == 0 and stopped["status"] == "stopped" and stopped["resumed"] is True, err
+    stop.unlink()
+    rc, done, err = r.finish(r.spawn("json_type_repair", undo_args, tmp_path))
+    assert rc == 0 and done["status"] == "finished" and done["conflicts"] == 0, err
+    assert done["restored"] == 1000 and done["run_id"] == stopped["run_id"]
+    assert r.checksum(admin_cursor) == before
+    assert all(e["undone"] for e in r.quarantine(admin_cursor).values())

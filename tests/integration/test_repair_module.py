@@ -248,6 +248,7 @@ def test_stop_file_stops_at_a_checkpoint_and_the_rerun_resumes(mariadb, database
     assert set(r.classes(admin_cursor, database).values()) <= {"OBJECT", "SQL NULL"}
     log = progress.read_text()
     assert "statistics" in log and re.search(r"status\s+: stopped", log) and "resumed after key" in log
+    assert re.search(r"repair run=\S+ rows=\d+ +\d+\.\d% rate=\d+ rows/s eta=\S+ changed=\d+ chunk=200", log)
 
 
 def test_pause_file_holds_the_run_and_a_second_run_is_refused(mariadb, database, admin_cursor, tmp_path, module_runner):
@@ -414,3 +415,15 @@ def test_undo_of_a_check_column_restores_invalid_text(mariadb, database, admin_c
         admin_cursor.execute("UPDATE analytics_activityevent SET metadata = 'still invalid' WHERE id = 1")
     r.execute(mariadb, database, mode="undo")
     assert r.checksum(admin_cursor) == before
+
+
+def test_changes_kept_out_of_the_binary_log_are_stated(mariadb, database, admin_cursor, module_runner):
+    r.fill(admin_cursor, ["1"])
+    admin_cursor.execute("SHOW MASTER STATUS")
+    binlog_file, position = admin_cursor.fetchone()[:2]
+    result = module_runner(json_type_repair, r.module_args(mariadb, database, sql_log_bin=False))
+    assert result["binlog"]["logged"] is False and "NOT in the binary log" in result["binlog"]["message"]
+    assert any("NOT in the binary log" in w for w in result["warnings_text"])
+    assert "NOT in the binary log" in json.dumps(result["warnings"])  # shown by ansible-playbook as a warning
+    admin_cursor.execute("SHOW BINLOG EVENTS IN %s FROM %s", (binlog_file, position))
+    assert not [e for e in admin_cursor.fetchall() if "jsonmend" in str(e[-1]) or "analytics_activityevent" in str(e[-1])]
