@@ -16,12 +16,12 @@ from tests.support.mariadb_server import MariaDBServer
 KILL_TRIALS = 12
 
 
-def wait_for(condition, timeout=60):
+def wait_for(condition, timeout=60, interval=0.005):
     deadline = time.time() + timeout
     while time.time() < deadline:
         if condition():
             return True
-        time.sleep(0.005)
+        time.sleep(interval)
     raise AssertionError("timed out waiting")
 
 
@@ -101,6 +101,33 @@ def checkpoint(cur):
     return row[0] if row else None
 
 
+def kill_inside_a_transaction(mariadb, database, admin_cursor, args, tmp_path):
+    """One kill that surely lands after a chunk's writes and before its COMMIT.
+
+    The test holds the run's row in the runs table, so the chunk blocks at its checkpoint, after
+    quarantining and updating its rows. Killed there, the server must roll all of it back.
+    """
+    before_q, before_rows = len(r.quarantine(admin_cursor)), r.column_bytes(admin_cursor)
+    holder = mariadb.admin(database, autocommit=False)
+    holder.cursor().execute("SELECT * FROM `%s` FOR UPDATE" % r.RUNS)
+    process = r.spawn("json_type_repair", args, tmp_path)
+    try:
+        wait_for(lambda: _blocked_writer(admin_cursor) or process.poll() is not None, timeout=30, interval=0.25)
+        assert process.poll() is None, "the run finished instead of blocking at its checkpoint"
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(30)
+        holder.rollback()
+        holder.close()
+    assert len(r.quarantine(admin_cursor)) == before_q and r.column_bytes(admin_cursor) == before_rows
+
+
+def _blocked_writer(cur):
+    # INNODB_TRX is a cache MariaDB refreshes only when it was not read for 100 ms: poll slower.
+    cur.execute("SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT' AND trx_rows_modified > 0")
+    return cur.fetchone()[0] > 0
+
+
 def test_kill_9_of_the_module_at_random_points(mariadb, database, admin_cursor, tmp_path):
     expected = corrupt_everywhere(admin_cursor)
     original = r.column_bytes(admin_cursor)
@@ -121,6 +148,7 @@ def test_kill_9_of_the_module_at_random_points(mariadb, database, admin_cursor, 
         assert process.returncode == -signal.SIGKILL, "the run ended before it was killed: make the table bigger"
         checkpoints.append(checkpoint(admin_cursor))
     assert len(set(checkpoints)) >= KILL_TRIALS // 2, "kills did not land in different chunks: %s" % checkpoints
+    kill_inside_a_transaction(mariadb, database, admin_cursor, args, tmp_path)
     rc, result, err = r.finish(r.spawn("json_type_repair", args, tmp_path))
     assert rc == 0, (result, err)
     assert result["status"] == "finished" and result["resumed"] is True
