@@ -188,6 +188,9 @@ class Repair(Job):
             self.ledger.create(self.t.key_type)
         keys = [key for key, _kind, _action in todo]
         changed = self.transaction(lambda: self.repair_chunk(chunk, keys), "chunk %r" % chunk)
+        if changed:
+            # Only now: the run's row exists once the chunk that wrote it has committed.
+            self.run_recorded = True
         for kind, action, rows in changed:
             self.stats.add(kind, action, rows)
             self.stats.rows_changed_now += rows
@@ -263,7 +266,6 @@ class Repair(Job):
             counts["by_type"][kind] = entry
         counts["chunks"] += 1
         self.ledger.checkpoint(self.run_id, chunk.high, counts)
-        self.run_recorded = True
         return changed
 
     def idle_checkpoint(self, chunk):

@@ -261,16 +261,17 @@ class Undo(Job):
             counts = self.stats.ledger_counts()
             counts.update(restored=counts["restored"] + len(keys), conflicts=counts["conflicts"] + len(conflicts), chunks=counts["chunks"] + 1)
             self.ledger.checkpoint(self.run_id, chunk.high, counts)
-            self.run_recorded = True
-        # Counted only once the transaction can commit (a retry runs this again).
-        self.pending = (restorable, conflicts)
+        # Counted, and the run's row taken as written, only once the transaction has committed
+        # (a retry runs this again).
+        self.pending = (restorable, conflicts, bool(self.run_recorded or keys))
         return len(rows)
 
     def transaction(self, work, what):
         self.pending = None
         result = super().transaction(work, what)
         if self.pending:
-            restorable, conflicts = self.pending
+            restorable, conflicts, recorded = self.pending
+            self.run_recorded = self.run_recorded or recorded
             self.stats.restored += len(restorable)
             self.stats.rows_changed_now += len(restorable)
             self.note(restorable, conflicts)
