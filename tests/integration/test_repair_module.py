@@ -426,3 +426,22 @@ def test_changes_kept_out_of_the_binary_log_are_stated(mariadb, database, admin_
     assert any("NOT in the binary log" in w for w in result["warnings_text"])
     admin_cursor.execute("SHOW BINLOG EVENTS IN %s FROM %s", (binlog_file, position))
     assert not [e for e in admin_cursor.fetchall() if "jsonmend" in str(e[-1]) or "analytics_activityevent" in str(e[-1])]
+
+
+def test_any_table_with_a_string_key_and_an_empty_table(mariadb, database, admin_cursor, module_runner):
+    admin_cursor.execute("CREATE TABLE shop_order (code VARCHAR(36) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci PRIMARY KEY, attrs JSON) ENGINE=InnoDB")
+    admin_cursor.execute("SET SESSION check_constraint_checks = 0")
+    rows = [("ord-%03d" % i, v) for i, v in enumerate(['{"a": 1}', "3", '"x"', "[1]", "oops", None, '"{\\"k\\": 2}"'] * 30)]
+    admin_cursor.executemany("INSERT INTO shop_order VALUES (%s, %s)", rows)
+    admin_cursor.execute("SET SESSION check_constraint_checks = 1")
+    before = r.checksum(admin_cursor, "shop_order")
+    args = r.module_args(mariadb, database, table="shop_order", column="attrs", primary_key="code", chunk_size=17, chunk_time=0)
+    result = module_runner(json_type_repair, args)
+    assert not result.failed, result.get("msg")
+    assert result["actions"] == {"unwrap": 30, "wrap": 0, "null": 120, "skip": 0} and result["chunks"] >= 12
+    assert result["quarantine_table"] == "shop_order_jsonmend_quarantine"
+    undo = module_runner(json_type_repair, dict(args, mode="undo"))
+    assert undo["restored"] == 150 and r.checksum(admin_cursor, "shop_order") == before
+    admin_cursor.execute("CREATE TABLE empty_events LIKE shop_order")
+    empty = module_runner(json_type_repair, dict(args, table="empty_events"))
+    assert not empty.failed and empty["changed"] is False and empty["preconditions"]["explain"] == "table is empty"
