@@ -8,7 +8,7 @@ import time
 from ansible.module_utils.jsonmend.chunks import Chunk, KeysetWalker
 from ansible.module_utils.jsonmend.errors import JsonmendError
 from ansible.module_utils.jsonmend.job import GOOD_ACCESS, SAMPLE_CHARS, Job, Stats, placeholders, plain, text
-from ansible.module_utils.jsonmend.ledger import FINISHED, REPAIR, RUNNING, STOPPED, UNDO
+from ansible.module_utils.jsonmend.ledger import ABANDONED, FINISHED, REPAIR, RUNNING, STOPPED, UNDO
 from ansible.module_utils.jsonmend.progress import stats_block
 
 
@@ -41,7 +41,8 @@ class Undo(Job):
             if target is None:
                 raise JsonmendError("no repair run of %s.%s is recorded in %s: nothing to undo" % (self.t.table, self.t.column, self.ledger.runs))
         self.undo_of = target["run_id"]
-        if target["status"] in (RUNNING, STOPPED):
+        self.undo_of_unfinished = target["status"] in (RUNNING, STOPPED)
+        if self.undo_of_unfinished:
             self.warnings.append("run %s is unfinished (%s): undoing what it changed so far" % (self.undo_of, target["status"]))
         total, undone, low, high = self.ledger.quarantined_rows(self.undo_of)
         self.total, self.already_undone = total, undone
@@ -50,9 +51,8 @@ class Undo(Job):
             self.run_id = previous["run_id"]
             self.run_recorded = True
             self.resumed = True
+            # Counts carried from the checkpoint: conflicts before it are not walked again.
             self.stats = Stats(previous["counts"])
-            # Conflicts are re-checked by every pass, so a resumed pass counts them afresh.
-            self.stats.conflicts = 0
             self.start_key, self.end_key = previous["start_key"], previous["end_key"]
             self.position, self.inclusive = (previous["last_key"], False) if previous["last_key"] is not None else (self.start_key, True)
             self.warnings.append("resumed undo %s of run %s after key %s" % (self.run_id, self.undo_of, previous["last_key"]))
@@ -142,6 +142,9 @@ class Undo(Job):
                     self.ledger.checkpoint(self.run_id, self.position, self.stats.ledger_counts(), status)
                     if status == FINISHED:
                         self.ledger.mark_undone(self.undo_of, self.run_id)
+                        if self.undo_of_unfinished:
+                            # A later repair must start afresh, not resume past the rows undone here.
+                            self.ledger.set_status(self.undo_of, ABANDONED)
 
                 self.transaction(finish, "the final checkpoint")
             return status

@@ -445,3 +445,14 @@ def test_any_table_with_a_string_key_and_an_empty_table(mariadb, database, admin
     admin_cursor.execute("CREATE TABLE empty_events LIKE shop_order")
     empty = module_runner(json_type_repair, dict(args, table="empty_events"))
     assert not empty.failed and empty["changed"] is False and empty["preconditions"]["explain"] == "table is empty"
+
+
+def test_undo_of_an_unfinished_run_lets_the_next_repair_start_afresh(mariadb, database, admin_cursor):
+    r.fill(admin_cursor, ["1", "2", "3", "4"])
+    first = r.execute(mariadb, database, chunk_size=1, chunk_time=0)
+    # As if it had been killed after key 2 (its rows 3 and 4 were repaired before, say, a resume).
+    admin_cursor.execute("UPDATE `%s` SET status = 'running', last_key = '2'" % r.RUNS)
+    undo = r.execute(mariadb, database, mode="undo")
+    assert undo["restored"] == 4 and any("is unfinished" in w for w in undo["warnings_text"])
+    again = r.execute(mariadb, database)
+    assert again["resumed"] is False and again["run_id"] != first["run_id"] and again["rows_changed"] == 4
