@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 SHELL := /bin/bash
 
-.PHONY: setup demo demo-stop test lint sanity pytest bench clean
+.PHONY: setup demo demo-stop test lint sanity pytest bench bench-repair clean
 
 setup: $(VENV)/.installed
 
@@ -35,6 +35,10 @@ pytest: setup
 ## bench: speed and memory figures (ratios against raw SQL on the same server)
 bench: setup
 	$(PY) scripts/bench.py
+
+## bench-repair: the online repair vs a bare UPDATE, undo, writer p99 (1M rows; docs/CLEANUP.md)
+bench-repair: setup
+	$(PY) scripts/bench_repair.py
 
 clean:
 	rm -rf .demo reports .pytest_cache .ansible

@@ -42,11 +42,14 @@ class KeysetWalker:
     """Walk [start, end] of a table's key in chunks whose size may change at every step.
 
     The next bound comes from an index-only probe (`LIMIT 1 OFFSET size-1` on the key),
-    so a chunk costs the same wherever it lies in the table.
+    so a chunk costs the same wherever it lies in the table. `where` (with `where_args`) is a
+    fixed extra condition, e.g. one run's rows of a quarantine table keyed (run_id, key).
     """
 
-    def __init__(self, db, table_sql, pk_sql, start, end, start_inclusive=True):
+    def __init__(self, db, table_sql, pk_sql, start, end, start_inclusive=True, where=None, where_args=()):
         self.db = db
+        self.where = where
+        self.where_args = tuple(where_args)
         self.table_sql = table_sql
         self.pk_sql = pk_sql
         self.position = start
@@ -59,16 +62,17 @@ class KeysetWalker:
         if self.done:
             return None
         size = max(1, int(size))
-        probe = "SELECT %s FROM %s WHERE %s %s %%s AND %s <= %%s ORDER BY %s LIMIT 1 OFFSET %d" % (
+        probe = "SELECT %s FROM %s WHERE %s%s %s %%s AND %s <= %%s ORDER BY %s LIMIT 1 OFFSET %d" % (
             self.pk_sql,
             self.table_sql,
+            "%s AND " % self.where if self.where else "",
             self.pk_sql,
             ">=" if self.inclusive else ">",
             self.pk_sql,
             self.pk_sql,
             size - 1,
         )
-        row = self.db.query_one(probe, (self.position, self.end))
+        row = self.db.query_one(probe, self.where_args + (self.position, self.end))
         high = self.end if row is None else row[0]
         chunk = Chunk(self.position, self.inclusive, high)
         if row is None or high == self.end:

@@ -35,7 +35,8 @@ def test_diagnosis_prints_findings_and_writes_reports(mariadb, database, seeded,
     assert latest["invalid_rows"] > 0
     run_dirs = [p for p in reports.iterdir() if p.is_dir()]
     assert len(run_dirs) == 1
-    assert sorted(p.name for p in run_dirs[0].iterdir()) == ["diagnose_metadata_corruption.sql", "diagnosis.json", "diagnosis.md"]
+    names = sorted(p.name for p in run_dirs[0].iterdir())
+    assert names == ["diagnose_metadata_corruption.sql", "diagnosis.json", "diagnosis.md", "record.json", "record.md"]
     markdown = (run_dirs[0] / "diagnosis.md").read_text()
     assert "| Corrupted rows | {:,} |".format(latest["corrupted_rows"]) in markdown
     # The DBA's SQL runs and agrees with the module.

@@ -32,8 +32,11 @@ def mariadb_password():
     return TOOL_PASSWORD
 
 
-def run_playbook(playbook, variables, tmp_path, check=False, verbosity=0, extra_args=(), env=None, timeout=900):
-    """ansible-playbook playbooks/<playbook> -e @vars.json; returns the CompletedProcess (text)."""
+def run_playbook(playbook, variables, tmp_path, check=False, verbosity=0, extra_args=(), env=None, timeout=900, stdin=None):
+    """ansible-playbook playbooks/<playbook> -e @vars.json; returns the CompletedProcess (text).
+
+    stdin=subprocess.DEVNULL makes prompts (ansible.builtin.pause) see no terminal, as under AWX.
+    """
     vars_file = Path(tmp_path) / ("vars-%s.json" % os.getpid())
     vars_file.write_text(json.dumps(variables))
     vars_file.chmod(0o600)
@@ -47,4 +50,4 @@ def run_playbook(playbook, variables, tmp_path, check=False, verbosity=0, extra_
     run_env = dict(os.environ)
     run_env.update(ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", PATH="%s:%s" % (BIN, os.environ.get("PATH", "")))
     run_env.update(env or {})
-    return subprocess.run(cmd, cwd=ROOT, env=run_env, capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(cmd, cwd=ROOT, env=run_env, capture_output=True, text=True, timeout=timeout, check=False, stdin=stdin)

@@ -1,0 +1,116 @@
+# The cleanup's verdict as a pure function: after the repair, is the column clean? Rows the
+# policy skips are expected to remain; every other corrupt row is reported, never hidden.
+from __future__ import annotations
+
+import datetime
+
+from ansible.errors import AnsibleFilterError
+
+# The backup role's contract (fact backup_manifest, or a manifest JSON file holding the same dict).
+MANIFEST_KEYS = ("verified", "id", "path", "manifest_path", "created_at", "database", "tables")
+
+HEALTHY = ("OBJECT", "SQL NULL")
+DOUBLE_ENCODED = "STRING+OBJECT"
+
+
+def _action(policy, kind):
+    actions = (policy or {}).get("actions") or {}
+    return actions.get(kind, (policy or {}).get("default_action", "null"))
+
+
+def _remaining_by_kind(scan):
+    """Corrupt rows per kind as the policy names them (double-encoded strings apart)."""
+    by_type = dict(scan.get("by_type") or {})
+    double = int(scan.get("double_encoded_rows") or 0)
+    out = {}
+    for kind, count in by_type.items():
+        if kind in HEALTHY or not count:
+            continue
+        if kind == "STRING":
+            count -= double
+        if count:
+            out[kind] = int(count)
+    if double:
+        out[DOUBLE_ENCODED] = double
+    return out
+
+
+def cleanup_verdict(scan, repair=None, policy=None):
+    """Compare the re-scan with the policy: {ok, unexpected_rows, skipped_rows, by_kind, message, ...}."""
+    if not isinstance(scan, dict) or "corrupted_rows" not in scan or "by_type" not in scan:
+        raise AnsibleFilterError("jsonmend_cleanup_verdict needs the json_type_scan result (corrupted_rows, by_type), got %r" % (scan,))
+    repair = repair or {}
+    remaining = _remaining_by_kind(scan)
+    skipped = dict((k, n) for k, n in remaining.items() if _action(policy, k) == "skip")
+    unexpected = dict((k, n) for k, n in remaining.items() if k not in skipped)
+    unexpected_rows = int(scan["corrupted_rows"]) - sum(skipped.values())
+    walked_to = (repair.get("key_range") or {}).get("end")
+    last_id = (scan.get("last_corrupt") or {}).get("id")
+    after_walk = walked_to is not None and last_id is not None and last_id > walked_to
+    if unexpected_rows <= 0:
+        message = "the column is clean: 0 corrupted rows remain"
+        if skipped:
+            message += " besides %d rows the policy skips (%s)" % (sum(skipped.values()), ", ".join("%s %d" % kv for kv in sorted(skipped.items())))
+    else:
+        ids = [s.get("id") for s in scan.get("samples") or [] if _action(policy, s.get("type")) != "skip"][:10]
+        message = "%d rows are still corrupt after the repair (%s); first ids %s." % (
+            unexpected_rows,
+            ", ".join("%s %d" % kv for kv in sorted(unexpected.items())) or "by type unknown",
+            ids,
+        )
+        if after_walk:
+            message += " Some lie beyond key %s, where the repair's walk ended: they were written while it ran." % walked_to
+        message += " They were written corrupt while or after the repair ran: deploy the code fix, then run the cleanup again."
+    return dict(
+        ok=unexpected_rows <= 0,
+        unexpected_rows=max(0, unexpected_rows),
+        skipped_rows=sum(skipped.values()),
+        by_kind=unexpected,
+        skipped_by_kind=skipped,
+        written_after_walk=after_walk,
+        message=message,
+    )
+
+
+def _parse_time(value):
+    text = str(value).strip().replace(" ", "T")
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    parsed = datetime.datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.UTC)
+    return parsed
+
+
+def backup_problems(manifest, target, max_age_hours=0, now=None):
+    """Why a backup manifest does not cover a repair of target (database, table); [] when it does."""
+    if not isinstance(manifest, dict) or not manifest:
+        return ["no backup manifest: run the backup role first (fact backup_manifest) or give cleanup_backup_manifest_file"]
+    problems = []
+    missing = [k for k in MANIFEST_KEYS if k not in manifest]
+    if missing:
+        problems.append("the manifest lacks %s" % ", ".join(missing))
+    if manifest.get("verified") is not True:
+        problems.append("backup %s is not verified (verified=%r)" % (manifest.get("id"), manifest.get("verified")))
+    if manifest.get("database") != target.get("database"):
+        problems.append("backup %s is of database %r, not %r" % (manifest.get("id"), manifest.get("database"), target.get("database")))
+    tables = manifest.get("tables") or []
+    if tables and target.get("table") not in tables:
+        problems.append("backup %s holds tables %s, not %s" % (manifest.get("id"), ", ".join(map(str, tables)), target.get("table")))
+    if max_age_hours and manifest.get("created_at"):
+        try:
+            created = _parse_time(manifest["created_at"])
+        except (TypeError, ValueError):
+            problems.append("created_at %r is not an ISO 8601 time" % (manifest["created_at"],))
+        else:
+            age = ((now or datetime.datetime.now(datetime.UTC)) - created).total_seconds() / 3600.0
+            if age > float(max_age_hours):
+                problems.append("backup %s is %.1f hours old (limit %s): take a fresh one" % (manifest.get("id"), age, max_age_hours))
+    return problems
+
+
+class FilterModule:
+    """jsonmend cleanup filters."""
+
+    def filters(self):
+        return {"jsonmend_cleanup_verdict": cleanup_verdict, "jsonmend_backup_problems": backup_problems}

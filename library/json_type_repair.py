@@ -1,0 +1,701 @@
+#!/usr/bin/python
+# Online, lossless repair of a JSON column: keyset chunks in short READ COMMITTED transactions,
+# each changed row's exact pre-image quarantined in the same transaction, and an exact undo.
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: json_type_repair
+short_description: Repair JSON values that are not objects, online and reversibly, and undo a repair
+description:
+  - V(repair) walks the table's primary key in keyset chunks and gives each corrupt value (neither SQL NULL nor
+    a JSON object, classified by the same SQL as M(ansible.legacy.json_type_scan)) the action its JSON kind has in O(policy) -
+    C(unwrap) a double-encoded object, C(wrap) the value in an object under O(wrap_key), set it to SQL C(null), or C(skip) it.
+  - Each chunk is one short READ COMMITTED transaction that locks only the rows it changes, copies their exact
+    original bytes, JSON type, new value, action and run id into the quarantine table, updates them (re-checking
+    in the UPDATE that each is still corrupt, so the application's concurrent writes are never overwritten) and
+    records the run's checkpoint, then commits. A crash can never leave a changed row without its pre-image.
+  - Chunk sizes adapt to O(chunk_time). Between chunks the run waits while O(pause_file) exists, while
+    C(Threads_running) exceeds O(max_threads_running) or while a replica lags more than O(max_replica_lag), and
+    stops cleanly at a checkpoint when O(stop_file) appears. Deadlocks and lock wait timeouts are retried.
+  - A run that was killed or stopped continues from its checkpoint when run again (O(resume)); a run on a clean
+    table changes nothing and reports C(changed=false). A named advisory lock refuses a second run on the same table.
+  - Before the first chunk it checks the primary key, that EXPLAIN of the chunk statements shows a range on it,
+    the user's grants, and states whether the changes go to the binary log.
+  - V(undo) puts back the pre-images of one repair run (default the latest), only where the column still holds
+    exactly what that run wrote; other rows are reported as conflicts and left alone. Undo is chunked,
+    resumable and idempotent too.
+  - V(status) is read-only. It lists the runs recorded for the column and, with O(since), counts the rows written
+    after that time (what a restore from a backup taken then would lose).
+version_added: "0.1.0"
+author: jsonmend maintainers (@jsonmend)
+options:
+  login_host:
+    description: Host of the server. Falls back to the option file, then C(localhost).
+    type: str
+  login_port:
+    description: TCP port. Falls back to the option file, then 3306.
+    type: int
+  login_user:
+    description: User name. Falls back to the option file.
+    type: str
+    aliases: [login_username]
+  login_password:
+    description: Password. Falls back to the option file. Never logged.
+    type: str
+  login_unix_socket:
+    description: Unix socket path; used instead of TCP when given.
+    type: str
+  config_file:
+    description: MySQL option file read for the C([client]) group when it exists.
+    type: path
+    default: ~/.my.cnf
+  connect_timeout:
+    description: Seconds to wait for the connection.
+    type: int
+    default: 30
+  ca_cert:
+    description: CA certificate; when given the server certificate is verified.
+    type: path
+    aliases: [ssl_ca]
+  client_cert:
+    description: Client certificate for TLS.
+    type: path
+    aliases: [ssl_cert]
+  client_key:
+    description: Client key for TLS.
+    type: path
+    aliases: [ssl_key]
+  check_hostname:
+    description: Verify that the server certificate names the host (with O(ca_cert)).
+    type: bool
+  dialect:
+    description:
+      - Server flavour. V(auto) reads C(VERSION()). V(sqlite) is refused (the repair needs MariaDB or MySQL).
+    type: str
+    default: auto
+    choices: [auto, mariadb, mysql, sqlite]
+  database:
+    description: Database (schema) name.
+    type: str
+    required: true
+    aliases: [login_db, db]
+  table:
+    description: Table holding the JSON column.
+    type: str
+    default: analytics_activityevent
+  column:
+    description: JSON column that must hold an object in every row.
+    type: str
+    default: metadata
+  primary_key:
+    description: The table's single-column primary key (integer or string), walked in chunks.
+    type: str
+    default: id
+  mode:
+    description:
+      - V(repair) repairs corrupt values; V(undo) restores the pre-images of one repair run;
+        V(status) reports the recorded runs (read-only).
+    type: str
+    default: repair
+    choices: [repair, undo, status]
+  run_id:
+    description:
+      - For V(repair), the id of a new run (1-64 letters, digits, underscores, dots, colons, dashes); default a UTC timestamp with a
+        random suffix. An unfinished run of the column is resumed under its own id instead (see O(resume)).
+      - For V(undo), the repair run to undo; default the latest repair run of the column.
+    type: str
+  policy:
+    description:
+      - Action per JSON kind, laid over the default (V(STRING+OBJECT) gets V(unwrap)). Kinds are the classes
+        M(ansible.legacy.json_type_scan) reports - V(ARRAY), V(INTEGER), V(UNSIGNED INTEGER), V(DOUBLE), V(DECIMAL), V(STRING),
+        V(STRING+OBJECT) (a double-encoded object), V(BOOLEAN), V(NULL) (the JSON null literal), V(INVALID)
+        (text that is not JSON) - or any other type name the server reports.
+      - Actions are V(unwrap) (only for V(STRING+OBJECT)), V(wrap), V(null) and V(skip).
+      - V(wrap) of V(INVALID) text stores the raw text as a JSON string under O(wrap_key), since it
+        cannot be parsed.
+    type: dict
+    default: {"STRING+OBJECT": "unwrap"}
+  default_action:
+    description: Action for kinds O(policy) does not name (the runbook's V(null)).
+    type: str
+    default: "null"
+    choices: [wrap, "null", skip]
+  wrap_key:
+    description: Key of the object V(wrap) builds.
+    type: str
+    default: value
+  resume:
+    description:
+      - Continue the column's unfinished (killed or stopped) run from its checkpoint, with its policy; a different
+        O(policy) is refused. V(false) marks that run abandoned (its quarantined rows stay undoable) and starts a new one.
+    type: bool
+    default: true
+  quarantine_table:
+    description: Table holding the pre-images; default C(<table>_jsonmend_quarantine), created on first use.
+    type: str
+  runs_table:
+    description: Table holding one row per run with its checkpoint; default C(<table>_jsonmend_runs), created on first use.
+    type: str
+  chunk_size:
+    description: Rows in the first chunk.
+    type: int
+    default: 1000
+  chunk_size_min:
+    description: Smallest chunk the adaptive sizing may choose.
+    type: int
+    default: 100
+  chunk_size_max:
+    description: Largest chunk the adaptive sizing may choose.
+    type: int
+    default: 50000
+  chunk_time:
+    description: Target seconds per chunk (as pt-archiver's C(--chunk-time)); V(0) keeps O(chunk_size) fixed.
+    type: float
+    default: 0.5
+  chunk_sleep:
+    description: Seconds to sleep after each chunk.
+    type: float
+    default: 0
+  max_threads_running:
+    description: Wait while the server's C(Threads_running) is above this; V(0) disables the check.
+    type: int
+    default: 25
+  max_replica_lag:
+    description: Wait while any of O(replicas) lags more seconds than this; V(0) disables the check.
+    type: float
+    default: 5
+  replicas:
+    description:
+      - Replicas whose lag throttles the run. Login options not given are the primary's.
+      - Lag is C(Seconds_Behind_Master) from C(SHOW REPLICA STATUS) unless O(replica_lag_query) is given.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Name used in messages.
+        type: str
+      login_host:
+        description: Replica host.
+        type: str
+      login_port:
+        description: Replica port.
+        type: int
+      login_user:
+        description: Replica user.
+        type: str
+      login_password:
+        description: Replica password. Never logged.
+        type: str
+      login_unix_socket:
+        description: Replica socket.
+        type: str
+  replica_lag_query:
+    description:
+      - SQL run on each replica that returns its lag in seconds, e.g. from a pt-heartbeat table
+        (gh-ost's C(--replication-lag-query)). NULL means replication is not running.
+    type: str
+  throttle_interval:
+    description: Seconds between throttle checks while waiting.
+    type: float
+    default: 1.0
+  max_throttle_time:
+    description: Fail (at a checkpoint, resumable) after waiting this many seconds in one throttle; V(0) waits forever.
+    type: float
+    default: 3600
+  innodb_lock_wait_timeout:
+    description: Session C(innodb_lock_wait_timeout) in seconds; a chunk that waits longer is rolled back and retried.
+    type: int
+    default: 2
+  max_retries:
+    description: Retries of one chunk after a deadlock (1213) or lock wait timeout (1205).
+    type: int
+    default: 10
+  lock_timeout:
+    description: Seconds to wait for the table's advisory lock; V(0) refuses at once when another run holds it.
+    type: int
+    default: 0
+  pause_file:
+    description: While this file exists the run waits between chunks (on the host that runs the module).
+    type: path
+  stop_file:
+    description:
+      - When this file appears the run finishes its chunk, records its checkpoint and exits (C(status=stopped)).
+      - A run refuses to start while it exists.
+    type: path
+  progress_file:
+    description: File that progress lines and the final statistics are appended to, for C(tail -f).
+    type: path
+  progress_interval:
+    description: Seconds between progress lines.
+    type: float
+    default: 10
+  sample_limit:
+    description: Before/after pairs returned (and shown in diff mode).
+    type: int
+    default: 10
+  sql_log_bin:
+    description:
+      - V(true) keeps the session's changes in the binary log so replicas apply them (the default and the safe choice).
+      - V(false) sets C(sql_log_bin=0) for the session (needs SUPER or BINLOG ADMIN); replicas then need their own repair.
+    type: bool
+    default: true
+  check_grants:
+    description: Refuse to start when C(SHOW GRANTS) lacks a needed privilege.
+    type: bool
+    default: true
+  since:
+    description: For V(status), a time (C(YYYY-MM-DD HH:MM:SS), UTC as stored) after which written rows are counted.
+    type: str
+  timestamp_column:
+    description: For V(status) with O(since), the table's creation time column.
+    type: str
+    default: created_at
+attributes:
+  check_mode:
+    support: full
+    description: Changes nothing (no table is created, no row written) and reports the exact counts per action and sample pairs.
+  diff_mode:
+    support: full
+    description: Shows sample before/after pairs.
+requirements:
+  - PyMySQL on the host that runs the module
+notes:
+  - Needs SELECT and UPDATE on the table, and SELECT, INSERT, UPDATE (CREATE the first time) on the quarantine and runs tables.
+  - Undo restores a row only when the column holds exactly the bytes the run wrote. A row the application later
+    set to the same value (for example SQL NULL after the V(null) action) cannot be told apart and is restored.
+  - On MariaDB undo sets C(check_constraint_checks=0) for its session, so that invalid text repaired from a column
+    whose C(CHECK (json_valid)) was bypassed can be put back byte for byte.
+"""
+
+EXAMPLES = r"""
+- name: Repair with the safe defaults (double-encoded objects unwrapped, the rest set to NULL)
+  ansible.legacy.json_type_repair:
+    database: app
+    progress_file: /var/tmp/jsonmend/analytics_activityevent.progress
+    stop_file: /var/tmp/jsonmend/analytics_activityevent.stop
+    pause_file: /var/tmp/jsonmend/analytics_activityevent.pause
+  register: cleanup_repair_result
+
+- name: Keep numbers and arrays under a "legacy" key, throttled by a replica's heartbeat
+  ansible.legacy.json_type_repair:
+    login_host: db1.example.com
+    login_user: jsonmend
+    login_password: "{{ vault_jsonmend_db_password }}"
+    database: app
+    policy:
+      INTEGER: wrap
+      DOUBLE: wrap
+      ARRAY: wrap
+    wrap_key: legacy
+    replicas:
+      - login_host: db2.example.com
+    replica_lag_query: SELECT TIMESTAMPDIFF(SECOND, MAX(ts), UTC_TIMESTAMP()) FROM percona.heartbeat
+    max_replica_lag: 2
+
+- name: Undo the latest repair run
+  ansible.legacy.json_type_repair:
+    database: app
+    mode: undo
+
+- name: Count the rows a restore of a backup taken at 02:00 would lose
+  ansible.legacy.json_type_repair:
+    database: app
+    mode: status
+    since: "2026-11-26 02:00:00"
+"""
+
+RETURN = r"""
+mode:
+  description: What ran.
+  returned: always
+  type: str
+  sample: repair
+run_id:
+  description: The run's id (for V(undo), the undo's own id); the quarantine's rows carry it.
+  returned: repair, undo
+  type: str
+  sample: 20261126T231000Z-4f2a
+undo_of:
+  description: The repair run an undo restored.
+  returned: undo
+  type: str
+  sample: 20261126T231000Z-4f2a
+resumed:
+  description: Whether an unfinished run was continued from its checkpoint.
+  returned: repair, undo
+  type: bool
+  sample: false
+status:
+  description: C(finished), or C(stopped) when the stop file ended the run at a checkpoint.
+  returned: repair, undo
+  type: str
+  sample: finished
+actions:
+  description: Rows per action over the whole run (resumed parts included); C(skip) rows were left as they were.
+  returned: repair
+  type: dict
+  sample: {"unwrap": 83, "wrap": 0, "null": 520, "skip": 0}
+by_type:
+  description: Rows per JSON kind with the action taken.
+  returned: repair
+  type: dict
+  sample: {"INTEGER": {"action": "null", "rows": 203}, "STRING+OBJECT": {"action": "unwrap", "rows": 83}}
+rows_changed:
+  description: Rows changed by the whole run (for V(undo), rows restored).
+  returned: repair, undo
+  type: int
+  sample: 603
+rows_changed_now:
+  description: Rows changed by this invocation (a resumed run's earlier part excluded).
+  returned: repair, undo
+  type: int
+  sample: 603
+rows_examined:
+  description: Rows read by this invocation (for V(undo), quarantine rows).
+  returned: repair, undo
+  type: int
+  sample: 100000
+restored:
+  description: Rows whose pre-image was put back.
+  returned: undo
+  type: int
+  sample: 600
+conflicts:
+  description: Rows left alone because they changed after the repair (or were deleted, or repaired again by a later run).
+  returned: undo
+  type: int
+  sample: 3
+conflict_samples:
+  description: Some conflicting rows with the reason.
+  returned: undo
+  type: list
+  elements: dict
+  sample: [{"id": 1201, "reason": "changed since the repair", "current": "{\"a\": 2}", "repaired_to": null}]
+chunks:
+  description: Chunks processed by this invocation.
+  returned: repair, undo
+  type: int
+  sample: 42
+retries:
+  description: Chunk retries after a deadlock or lock wait timeout.
+  returned: repair, undo
+  type: int
+  sample: 0
+throttle_waits:
+  description: Times the run waited for the pause file, Threads_running or replica lag.
+  returned: repair, undo
+  type: int
+  sample: 1
+throttle_seconds:
+  description: Seconds spent waiting.
+  returned: repair, undo
+  type: float
+  sample: 3.2
+duration_s:
+  description: Seconds this invocation ran.
+  returned: repair, undo
+  type: float
+  sample: 2.4
+rows_per_s:
+  description: Rows examined per second.
+  returned: repair, undo
+  type: int
+  sample: 41000
+chunk_size:
+  description: First, last and bounds of the adaptive chunk size.
+  returned: repair, undo
+  type: dict
+  sample: {"initial": 1000, "final": 24000, "min": 100, "max": 50000}
+key_range:
+  description: The key range the run covers and its checkpoint.
+  returned: repair, undo
+  type: dict
+  sample: {"start": 1, "end": 100000, "last": 100000}
+samples:
+  description: Before/after pairs (values cut to 200 characters; C(null) is SQL NULL).
+  returned: repair, undo
+  type: list
+  elements: dict
+  sample: [{"id": 1201, "type": "INTEGER", "action": "null", "before": "42", "after": null}]
+policy:
+  description: The action for every known kind, the default action and the wrap key.
+  returned: repair
+  type: dict
+  sample: {"actions": {"INTEGER": "null", "STRING+OBJECT": "unwrap"}, "default_action": "null", "wrap_key": "value"}
+binlog:
+  description: Whether the changes go to the binary log, and a sentence saying so.
+  returned: repair, undo
+  type: dict
+  sample: {"log_bin": true, "sql_log_bin": true, "format": "ROW", "logged": true, "message": "changes go to the binary log (ROW): replicas apply them"}
+preconditions:
+  description: What was checked before the first chunk.
+  returned: repair, undo
+  type: dict
+  sample: {"primary_key": "id", "explain": [{"statement": "chunk select", "type": "range", "key": "PRIMARY"}], "grants": "ok"}
+quarantine_table:
+  description: The quarantine table.
+  returned: always
+  type: str
+  sample: analytics_activityevent_jsonmend_quarantine
+runs_table:
+  description: The runs table.
+  returned: always
+  type: str
+  sample: analytics_activityevent_jsonmend_runs
+statistics:
+  description: The final statistics block, as appended to O(progress_file).
+  returned: repair, undo
+  type: str
+  sample: "jsonmend repair statistics\n  run   : 20261126T231000Z-4f2a\n..."
+runs:
+  description: Recorded runs of the column, newest first.
+  returned: status
+  type: list
+  elements: dict
+  sample: [{"run_id": "20261126T231000Z-4f2a", "kind": "repair", "status": "finished", "counts": {}}]
+latest_repair_run:
+  description: Id of the newest repair run, or null.
+  returned: status
+  type: str
+  sample: 20261126T231000Z-4f2a
+since:
+  description: With O(since), rows created after that time (a restore from a backup taken then removes them) and repair runs after it.
+  returned: status
+  type: dict
+  sample: {"at": "2026-11-26 02:00:00", "rows_written_after": 1520, "repair_runs_after": ["20261126T231000Z-4f2a"]}
+warnings_text:
+  description: Notes for the operator (binary log off, resumed run, and so on).
+  returned: always
+  type: list
+  elements: str
+  sample: []
+"""
+
+
+import re
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.jsonmend.connection import (
+    CONNECTION_ARGUMENT_SPEC,
+    PYMYSQL_IMPORT_ERROR,
+    TARGET_ARGUMENT_SPEC,
+    connect,
+    driver_error_types,
+    driver_message,
+)
+from ansible.module_utils.jsonmend.errors import JsonmendError
+from ansible.module_utils.jsonmend.identifiers import validate_identifier
+from ansible.module_utils.jsonmend.job import plain
+from ansible.module_utils.jsonmend.ledger import REPAIR, Ledger, default_names
+from ansible.module_utils.jsonmend.policy import policy_problems
+from ansible.module_utils.jsonmend.repair import Repair
+from ansible.module_utils.jsonmend.target import RepairTarget
+from ansible.module_utils.jsonmend.undo import Undo
+
+RUN_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+SINCE_RE = re.compile(r"\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?Z?")
+
+
+def argument_spec():
+    spec = dict(CONNECTION_ARGUMENT_SPEC)
+    spec.update(TARGET_ARGUMENT_SPEC)
+    spec.update(
+        mode=dict(type="str", default="repair", choices=["repair", "undo", "status"]),
+        run_id=dict(type="str"),
+        policy=dict(type="dict", default={"STRING+OBJECT": "unwrap"}),
+        default_action=dict(type="str", default="null", choices=["wrap", "null", "skip"]),
+        wrap_key=dict(type="str", default="value", no_log=False),
+        resume=dict(type="bool", default=True),
+        quarantine_table=dict(type="str"),
+        runs_table=dict(type="str"),
+        chunk_size=dict(type="int", default=1000),
+        chunk_size_min=dict(type="int", default=100),
+        chunk_size_max=dict(type="int", default=50000),
+        chunk_time=dict(type="float", default=0.5),
+        chunk_sleep=dict(type="float", default=0),
+        max_threads_running=dict(type="int", default=25),
+        max_replica_lag=dict(type="float", default=5),
+        replicas=dict(
+            type="list",
+            elements="dict",
+            default=[],
+            options=dict(
+                name=dict(type="str"),
+                login_host=dict(type="str"),
+                login_port=dict(type="int"),
+                login_user=dict(type="str"),
+                login_password=dict(type="str", no_log=True),
+                login_unix_socket=dict(type="str"),
+            ),
+        ),
+        replica_lag_query=dict(type="str"),
+        throttle_interval=dict(type="float", default=1.0),
+        max_throttle_time=dict(type="float", default=3600),
+        innodb_lock_wait_timeout=dict(type="int", default=2),
+        max_retries=dict(type="int", default=10),
+        lock_timeout=dict(type="int", default=0),
+        pause_file=dict(type="path"),
+        stop_file=dict(type="path"),
+        progress_file=dict(type="path"),
+        progress_interval=dict(type="float", default=10),
+        sample_limit=dict(type="int", default=10),
+        sql_log_bin=dict(type="bool", default=True),
+        check_grants=dict(type="bool", default=True),
+        since=dict(type="str"),
+        timestamp_column=dict(type="str", default="created_at"),
+    )
+    return spec
+
+
+def validate_params(params):
+    """Refuse bad input before connecting; return the problems (empty when fine)."""
+    problems = []
+    if params["dialect"] == "sqlite":
+        problems.append("dialect sqlite cannot be repaired (the file is opened read-only); repair on MariaDB or MySQL")
+    for key in ("database", "table", "column", "primary_key", "timestamp_column"):
+        try:
+            validate_identifier(params[key], key)
+        except JsonmendError as exc:
+            problems.append(str(exc))
+    for key in ("quarantine_table", "runs_table"):
+        if params[key]:
+            try:
+                validate_identifier(params[key], key)
+            except JsonmendError as exc:
+                problems.append(str(exc))
+    if params["run_id"] is not None and not RUN_ID_RE.fullmatch(params["run_id"]):
+        problems.append("run_id %r must be 1-64 letters, digits, '_', '.', ':' or '-'" % params["run_id"])
+    problems += policy_problems(params["policy"], params["default_action"], params["wrap_key"])
+    for key in ("chunk_size", "chunk_size_min", "chunk_size_max"):
+        if params[key] < 1:
+            problems.append("%s must be 1 or more, got %s" % (key, params[key]))
+    if params["chunk_size_min"] > params["chunk_size_max"]:
+        problems.append("chunk_size_min (%s) is above chunk_size_max (%s)" % (params["chunk_size_min"], params["chunk_size_max"]))
+    for key in (
+        "chunk_time",
+        "chunk_sleep",
+        "max_threads_running",
+        "max_replica_lag",
+        "max_throttle_time",
+        "max_retries",
+        "lock_timeout",
+        "progress_interval",
+        "sample_limit",
+    ):
+        if params[key] < 0:
+            problems.append("%s must be 0 or more, got %s" % (key, params[key]))
+    if params["throttle_interval"] <= 0:
+        problems.append("throttle_interval must be above 0, got %s" % params["throttle_interval"])
+    if not 1 <= params["innodb_lock_wait_timeout"] <= 3600:
+        problems.append("innodb_lock_wait_timeout must be 1-3600 seconds, got %s" % params["innodb_lock_wait_timeout"])
+    if params["since"] is not None and not SINCE_RE.fullmatch(params["since"].strip()):
+        problems.append("since %r is not a time like 2026-11-26 02:00:00" % params["since"])
+    if params["since"] is not None and params["mode"] != "status":
+        problems.append("since only applies to mode=status")
+    if params["replicas"] and not params["max_replica_lag"]:
+        problems.append("replicas are given but max_replica_lag is 0: set a lag limit or drop the replicas")
+    return problems
+
+
+def status_report(params, db, target, ledger):
+    """Read-only: the recorded runs and, with `since`, what a restore from then would lose."""
+    runs = ledger.runs_list()
+    for run in runs:
+        total, undone, _low, _high = ledger.quarantined_rows(run["run_id"]) if run["kind"] == REPAIR else (None, None, None, None)
+        run["quarantined_rows"], run["undone_rows"] = total, undone
+    latest = ledger.latest_repair()
+    result = dict(mode="status", runs=runs, latest_repair_run=latest["run_id"] if latest else None)
+    if params["since"]:
+        since = params["since"].strip().rstrip("Z").replace("T", " ")
+        d = db.dialect
+        cur = db.cursor()
+        try:
+            columns = d.columns(cur, target.database, target.table)
+        finally:
+            cur.close()
+        if params["timestamp_column"] not in columns:
+            raise JsonmendError("timestamp_column %r is not a column of %s.%s" % (params["timestamp_column"], target.database, target.table))
+        ts = d.q(params["timestamp_column"])
+        written = db.query_one("SELECT COUNT(*), MIN(%s), MAX(%s) FROM %s WHERE %s > %%s" % (target.pk_sql, target.pk_sql, target.table_sql, ts), (since,))
+        result["since"] = dict(
+            at=since,
+            rows_written_after=int(written[0]),
+            first_key_after=plain(written[1]),
+            last_key_after=plain(written[2]),
+            repair_runs_after=[r["run_id"] for r in runs if r["kind"] == REPAIR and r["started_at"] and r["started_at"].replace("T", " ") > since],
+            note="rows updated in place after that time are not counted (the table has no update time); a restore reverts them too",
+        )
+    return result
+
+
+def diff_of(samples):
+    """Ansible diff entries for before/after pairs."""
+    out = []
+    for s in samples:
+        header = "%s=%s (%s, %s)" % ("id", s["id"], s.get("type"), s.get("action"))
+        out.append(
+            dict(
+                before_header=header,
+                after_header=header,
+                before="%s\n" % ("SQL NULL" if s["before"] is None else s["before"]),
+                after="%s\n" % ("SQL NULL" if s["after"] is None else s["after"]),
+            )
+        )
+    return out
+
+
+def execute(params, check_mode=False, diff=False):
+    """Connect and run the requested mode; return the module result (without `changed`)."""
+    db = connect(params, autocommit=True)
+    job = None
+    try:
+        target = RepairTarget(db, params)
+        quarantine, runs = default_names(target.table) if not (params["quarantine_table"] and params["runs_table"]) else (None, None)
+        ledger = Ledger(db, target.database, target.table, target.column, params["quarantine_table"] or quarantine, params["runs_table"] or runs)
+        names = dict(quarantine_table=ledger.quarantine, runs_table=ledger.runs)
+        if params["mode"] == "status":
+            result = status_report(params, db, target, ledger)
+            result.update(names, warnings_text=[])
+            return result
+        job = (Repair if params["mode"] == "repair" else Undo)(params, db, target, ledger, check_mode, diff)
+        status = job.run()
+        result = job.result(status)
+        job.progress.write(result["statistics"])
+        result.update(names, warnings_text=job.warnings)
+        if diff:
+            result["diff"] = diff_of(job.samples)
+        return result
+    finally:
+        if job is not None:
+            job.close()
+        db.close()
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    params = module.params
+    if PYMYSQL_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
+    problems = validate_params(params)
+    if problems:
+        module.fail_json(msg="json_type_repair refused its input (nothing was changed): " + "; ".join(problems))
+    what = "json_type_repair %s of %s.%s.%s" % (params["mode"], params["database"], params["table"], params["column"])
+    try:
+        result = execute(params, check_mode=module.check_mode, diff=module._diff)
+    except JsonmendError as exc:
+        module.fail_json(msg="%s: %s" % (what, exc))
+    except driver_error_types() as exc:
+        module.fail_json(
+            msg="%s failed: %s. Every chunk is its own transaction: committed chunks are repaired and quarantined, the current one was rolled back;"
+            " run again to resume from the checkpoint" % (what, driver_message(exc))
+        )
+    for warning in result.get("warnings_text", []):
+        module.warn(warning)
+    changed = result.get("rows_changed_now", 0) > 0
+    module.exit_json(changed=changed, **result)
+
+
+if __name__ == "__main__":
+    main()

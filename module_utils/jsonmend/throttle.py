@@ -1,0 +1,148 @@
+# Throttling between chunks, as gh-ost does: wait while the operator's pause file exists,
+# while the primary is busy (Threads_running) or while a replica lags behind.
+from __future__ import annotations
+
+import os
+import time
+
+from ansible.module_utils.jsonmend.connection import connect, driver_error_types, driver_message
+from ansible.module_utils.jsonmend.errors import JsonmendError
+
+# Login options a replica entry may set; the rest are inherited from the primary's.
+REPLICA_OPTIONS = ("login_host", "login_port", "login_user", "login_password", "login_unix_socket")
+
+
+class ReplicaProbe:
+    """Measures one replica's lag: SHOW REPLICA STATUS, or the operator's own lag query.
+
+    A lag query (gh-ost's --replication-lag-query) reads a heartbeat table, e.g.
+    pt-heartbeat's, and returns seconds; it is also how tests simulate a lagging replica.
+    """
+
+    def __init__(self, name, params, lag_query=None):
+        self.name = name
+        self.params = params
+        self.lag_query = lag_query
+        self.db = None
+
+    def _db(self):
+        if self.db is None:
+            try:
+                self.db = connect(self.params, autocommit=True)
+            except JsonmendError as exc:
+                raise JsonmendError("replica %s: %s" % (self.name, exc)) from None
+        return self.db
+
+    def lag(self):
+        """Seconds behind the primary, or None when replication is not running."""
+        db = self._db()
+        try:
+            if self.lag_query:
+                row = db.query_one(self.lag_query)
+                return None if row is None or row[0] is None else float(row[0])
+            cur = db.conn.cursor()
+            try:
+                cur.execute("SHOW REPLICA STATUS" if db.dialect.name == "mysql" else "SHOW ALL SLAVES STATUS")
+                names = [d[0] for d in cur.description or ()]
+                rows = cur.fetchall()
+            finally:
+                cur.close()
+        except driver_error_types() as exc:
+            raise JsonmendError("could not read the lag of replica %s: %s" % (self.name, driver_message(exc))) from None
+        if not rows:
+            raise JsonmendError("%s is not a replica (SHOW REPLICA STATUS is empty): list replicas, not the primary, or give replica_lag_query" % self.name)
+        worst = 0.0
+        for row in rows:
+            fields = dict(zip(names, row, strict=True))
+            value = fields.get("Seconds_Behind_Master", fields.get("Seconds_Behind_Source"))
+            if value is None:
+                return None
+            worst = max(worst, float(value))
+        return worst
+
+    def close(self):
+        if self.db is not None:
+            self.db.close()
+            self.db = None
+
+
+def replica_probes(primary_params, replicas, lag_query=None):
+    """One probe per replica entry; unset login options come from the primary's."""
+    probes = []
+    for index, entry in enumerate(replicas or ()):
+        params = dict(primary_params)
+        for key in REPLICA_OPTIONS:
+            if entry.get(key) not in (None, ""):
+                params[key] = entry[key]
+        if entry.get("login_unix_socket"):
+            params["login_host"] = None
+        name = entry.get("name") or params.get("login_unix_socket") or "%s:%s" % (params.get("login_host") or "localhost", params.get("login_port") or 3306)
+        probes.append(ReplicaProbe(name or "replica %d" % (index + 1), params, lag_query))
+    return probes
+
+
+class Throttle:
+    """Decides whether the next chunk may run, and waits until it may."""
+
+    def __init__(self, db, max_threads_running=0, max_replica_lag=0, probes=(), pause_file=None, interval=1.0, max_wait=0, sleep=time.sleep):
+        self.db = db
+        self.max_threads_running = max_threads_running
+        self.max_replica_lag = max_replica_lag
+        self.probes = list(probes)
+        self.pause_file = pause_file
+        self.interval = interval
+        self.max_wait = max_wait
+        self.sleep = sleep
+        self.waits = 0
+        self.seconds = 0.0
+        self.last_reason = None
+
+    def threads_running(self):
+        row = self.db.query_one("SHOW GLOBAL STATUS LIKE 'Threads_running'")
+        return int(row[1]) if row else 0
+
+    def reason(self):
+        """Why the next chunk must wait, or None."""
+        if self.pause_file and os.path.exists(self.pause_file):
+            return "pause file %s exists" % self.pause_file
+        if self.max_threads_running:
+            running = self.threads_running()
+            if running > self.max_threads_running:
+                return "Threads_running=%d > %d" % (running, self.max_threads_running)
+        if self.max_replica_lag:
+            for probe in self.probes:
+                lag = probe.lag()
+                if lag is None:
+                    return "replica %s: replication is not running" % probe.name
+                if lag > self.max_replica_lag:
+                    return "replica %s lags %.1fs > %.1fs" % (probe.name, lag, self.max_replica_lag)
+        return None
+
+    def wait(self, should_stop=lambda: False, on_wait=lambda reason, waited: None):
+        """Block while reason() says so; return False when should_stop() asks to stop instead."""
+        reason = self.reason()
+        if reason is None:
+            return True
+        self.waits += 1
+        started = time.monotonic()
+        last_report = reported = None
+        while reason is not None:
+            self.last_reason = reason
+            if should_stop():
+                self.seconds += time.monotonic() - started
+                return False
+            waited = time.monotonic() - started
+            if self.max_wait and waited > self.max_wait:
+                self.seconds += waited
+                raise JsonmendError("throttled for %.0fs (max_throttle_time): %s" % (waited, reason))
+            if last_report is None or reason != reported or waited - last_report >= max(self.interval, 5.0):
+                on_wait(reason, waited)
+                last_report, reported = waited, reason
+            self.sleep(self.interval)
+            reason = self.reason()
+        self.seconds += time.monotonic() - started
+        return True
+
+    def close(self):
+        for probe in self.probes:
+            probe.close()

@@ -1,0 +1,309 @@
+# Undo of one repair run: walk its quarantined rows; put a pre-image back only where the
+# column still holds exactly what the run wrote, and report every other row as a conflict.
+from __future__ import annotations
+
+import datetime
+import time
+
+from ansible.module_utils.jsonmend.chunks import Chunk, KeysetWalker
+from ansible.module_utils.jsonmend.errors import JsonmendError
+from ansible.module_utils.jsonmend.job import GOOD_ACCESS, SAMPLE_CHARS, Job, Stats, placeholders, plain, text
+from ansible.module_utils.jsonmend.ledger import ABANDONED, FINISHED, REPAIR, RUNNING, STOPPED, UNDO
+from ansible.module_utils.jsonmend.progress import stats_block
+
+
+class Undo(Job):
+    """Put back the quarantined pre-images of one repair run where nothing changed them since."""
+
+    kind = "undo"
+
+    def __init__(self, params, db, target, ledger, check_mode, diff=False):
+        super().__init__(params, db, target, ledger, check_mode, diff)
+        self.run_id = None
+        self.undo_of = None
+        self.run_recorded = False
+        self.resumed = False
+        self.conflict_samples = []
+
+    def plan(self):
+        p = self.params
+        if not self.ledger.exists():
+            raise JsonmendError(
+                "no repair has been recorded for %s.%s.%s (table %s does not exist): nothing to undo"
+                % (self.t.database, self.t.table, self.t.column, self.ledger.quarantine)
+            )
+        if p["run_id"]:
+            target = self.ledger.run(p["run_id"])
+            if target is None or target["kind"] != REPAIR or target["column_name"] != self.t.column:
+                raise JsonmendError("run %s is not a repair run of %s.%s in %s" % (p["run_id"], self.t.table, self.t.column, self.ledger.runs))
+        else:
+            target = self.ledger.latest_repair()
+            if target is None:
+                raise JsonmendError("no repair run of %s.%s is recorded in %s: nothing to undo" % (self.t.table, self.t.column, self.ledger.runs))
+        self.undo_of = target["run_id"]
+        self.undo_of_unfinished = target["status"] in (RUNNING, STOPPED)
+        if self.undo_of_unfinished:
+            self.warnings.append("run %s is unfinished (%s): undoing what it changed so far" % (self.undo_of, target["status"]))
+        total, undone, low, high = self.ledger.quarantined_rows(self.undo_of)
+        self.total, self.already_undone = total, undone
+        previous = self.ledger.unfinished(UNDO, undo_of=self.undo_of)
+        if previous:
+            self.run_id = previous["run_id"]
+            self.run_recorded = True
+            self.resumed = True
+            # Counts carried from the checkpoint: conflicts before it are not walked again.
+            self.stats = Stats(previous["counts"])
+            self.start_key, self.end_key = previous["start_key"], previous["end_key"]
+            self.position, self.inclusive = (previous["last_key"], False) if previous["last_key"] is not None else (self.start_key, True)
+            self.warnings.append("resumed undo %s of run %s after key %s" % (self.run_id, self.undo_of, previous["last_key"]))
+            return
+        self.run_id = "%s-undo-%s" % (self.undo_of[:40], datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ"))
+        self.stats = Stats()
+        self.start_key, self.end_key = low, high
+        self.position, self.inclusive = low, True
+
+    def fraction(self):
+        if self.end_key is None:
+            return 1.0
+        if self.t.pk_is_integer:
+            if self.end_key == self.start_key:
+                return 0.0 if self.inclusive else 1.0
+            return (self.position - self.start_key) / float(self.end_key - self.start_key)
+        return min(1.0, self.stats.rows_examined / float(max(1, self.total)))
+
+    def preconditions(self):
+        t = self.t
+        checked = dict(primary_key=t.pk, engine=t.engine, quarantined_rows=self.total, already_undone=self.already_undone)
+        checked["grants"] = self.check_grants(
+            [(t.table, ["SELECT", "UPDATE"]), (self.ledger.quarantine, ["SELECT", "UPDATE"]), (self.ledger.runs, ["SELECT", "INSERT", "UPDATE"])]
+        )
+        if self.start_key is not None:
+            whole = Chunk(self.position, self.inclusive, self.end_key)
+            checked["explain"] = [
+                self.explain(
+                    "undo update",
+                    "UPDATE %s SET %s = NULL WHERE %s AND %s IN (%%s)" % (t.scan_sql, t.col_sql, whole.where(t.pk_sql), t.pk_sql),
+                    whole.args() + (self.end_key,),
+                )
+            ]
+            entry = self.explain_quarantine(whole)
+            checked["explain"].append(entry)
+        return checked
+
+    def explain_quarantine(self, whole):
+        cur = self.db.cursor()
+        try:
+            cur.execute(
+                "EXPLAIN SELECT id FROM %s FORCE INDEX (run_row) WHERE run_id = %%s AND %s" % (self.ledger.q_sql, whole.where("row_pk")),
+                (self.undo_of,) + whole.args(),
+            )
+            names = [d[0].lower() for d in cur.description]
+            row = dict(zip(names, cur.fetchone(), strict=True))
+        finally:
+            cur.close()
+        if row.get("type") is None and "impossible" in str(row.get("extra") or "").lower():
+            return dict(statement="quarantine select", type="none", key=None, rows=0)
+        if row.get("type") not in GOOD_ACCESS or row.get("key") != "run_row":
+            raise JsonmendError(
+                "EXPLAIN of the quarantine walk shows %s on %s, not a range of run_row; nothing was changed" % (row.get("type"), row.get("key"))
+            )
+        return dict(statement="quarantine select", type=row.get("type"), key=row.get("key"), rows=row.get("rows"))
+
+    def run(self):
+        self.refuse_if_stop_file()
+        self.binlog = self.open_session()
+        if self.db.dialect.name == "mariadb" and not self.check_mode:
+            # Pre-images may be invalid text whose CHECK (json_valid) was bypassed when it was
+            # written; putting them back byte for byte needs the same bypass, for this session only.
+            self.db.query("SET SESSION check_constraint_checks = 0")
+        self.lock.acquire(self.params["lock_timeout"])
+        try:
+            self.plan()
+            self.checked = self.preconditions()
+            self.progress.write(
+                "%s undo run=%s of repair run %s on %s.%s.%s: %d quarantined rows, %d already undone; %s"
+                % (
+                    datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    self.run_id,
+                    self.undo_of,
+                    self.t.database,
+                    self.t.table,
+                    self.t.column,
+                    self.total,
+                    self.already_undone,
+                    self.binlog["message"],
+                )
+            )
+            self.walk()
+            status = STOPPED if self.stopped else FINISHED
+            if not self.check_mode and self.run_recorded:
+
+                def finish():
+                    self.ledger.checkpoint(self.run_id, self.position, self.stats.ledger_counts(), status)
+                    if status == FINISHED:
+                        self.ledger.mark_undone(self.undo_of, self.run_id)
+                        if self.undo_of_unfinished:
+                            # A later repair must start afresh, not resume past the rows undone here.
+                            self.ledger.set_status(self.undo_of, ABANDONED)
+
+                self.transaction(finish, "the final checkpoint")
+            return status
+        finally:
+            self.lock.release()
+
+    def walk(self):
+        q = self.ledger.q_sql
+        walker = KeysetWalker(
+            self.db, "%s FORCE INDEX (run_row)" % q, "row_pk", self.position, self.end_key, self.inclusive, where="run_id = %s", where_args=(self.undo_of,)
+        )
+        while True:
+            if self.stop_requested():
+                self.stopped = True
+                break
+            if not self.wait_for_throttle(self.stats.rows_examined, self.fraction(), self.stats.rows_changed_now):
+                break
+            began = time.monotonic()
+            chunk = walker.next_chunk(self.chunk_size)
+            if chunk is None:
+                break
+            if self.check_mode:
+                examined = self.check_chunk(chunk)
+            else:
+                examined = self.transaction(lambda c=chunk: self.undo_chunk(c), "undo chunk %r" % chunk)
+            self.stats.chunks += 1
+            self.stats.rows_examined += examined
+            self.position, self.inclusive = chunk.high, False
+            self.maybe_progress(self.fraction())
+            self.adapt(time.monotonic() - began)
+            if self.params["chunk_sleep"]:
+                time.sleep(self.params["chunk_sleep"])
+        self.maybe_progress(self.fraction() if self.stopped else 1.0, force=True)
+
+    def chunk_rows(self, chunk, lock):
+        """Quarantined rows of the chunk not undone yet, each with whether it may be restored."""
+        t, q = self.t, self.ledger.q_sql
+        return self.db.query(
+            "SELECT q.row_pk, t.%s IS NULL, CAST(t.%s AS BINARY) <=> q.new_value,"
+            " EXISTS (SELECT 1 FROM %s AS later WHERE later.row_pk = q.row_pk AND later.column_name = q.column_name"
+            "         AND later.id > q.id AND later.undone_at IS NULL),"
+            " LEFT(t.%s, %d), LEFT(q.new_value, %d), LEFT(q.original_value, %d), q.json_type, q.action"
+            " FROM %s AS q FORCE INDEX (run_row) LEFT JOIN %s AS t ON t.%s = q.row_pk"
+            " WHERE q.run_id = %%s AND %s AND q.undone_at IS NULL ORDER BY q.row_pk%s"
+            % (
+                t.pk_sql,
+                t.col_sql,
+                q,
+                t.col_sql,
+                SAMPLE_CHARS + 1,
+                SAMPLE_CHARS + 1,
+                SAMPLE_CHARS + 1,
+                q,
+                t.table_sql,
+                t.pk_sql,
+                chunk.where("q.row_pk"),
+                " FOR UPDATE" if lock else "",
+            ),
+            (self.undo_of,) + chunk.args(),
+        )
+
+    def classify(self, rows):
+        restorable, conflicts = [], []
+        for key, gone, same, later, current, repaired, original, kind, action in rows:
+            if gone:
+                conflicts.append(dict(id=plain(key), reason="row deleted since the repair", current=None, repaired_to=text(repaired)))
+            elif later:
+                conflicts.append(
+                    dict(id=plain(key), reason="repaired again by a later run: undo that run first", current=text(current), repaired_to=text(repaired))
+                )
+            elif not same:
+                conflicts.append(dict(id=plain(key), reason="changed since the repair", current=text(current), repaired_to=text(repaired)))
+            else:
+                restorable.append((key, kind, action, original, repaired))
+        return restorable, conflicts
+
+    def note(self, restorable, conflicts):
+        self.stats.conflicts += len(conflicts)
+        room = self.params["sample_limit"] - len(self.conflict_samples)
+        self.conflict_samples += conflicts[: max(0, room)]
+        room = self.params["sample_limit"] - len(self.samples)
+        for key, kind, action, original, repaired in restorable[: max(0, room)]:
+            self.samples.append(dict(id=plain(key), type=kind, action="undo " + action, before=text(repaired), after=text(original)))
+
+    def check_chunk(self, chunk):
+        rows = self.chunk_rows(chunk, lock=False)
+        restorable, conflicts = self.classify(rows)
+        self.stats.restored += len(restorable)
+        self.note(restorable, conflicts)
+        return len(rows)
+
+    def undo_chunk(self, chunk):
+        t, q, db = self.t, self.ledger.q_sql, self.db
+        rows = self.chunk_rows(chunk, lock=True)
+        restorable, conflicts = self.classify(rows)
+        keys = [r[0] for r in restorable]
+        if keys:
+            if not self.run_recorded:
+                self.ledger.start_run(self.run_id, UNDO, {}, self.start_key, self.end_key, undo_of=self.undo_of)
+            cur = db.cursor()
+            try:
+                restored = cur.execute(
+                    "UPDATE %s AS t FORCE INDEX (PRIMARY) JOIN %s AS q ON q.row_pk = t.%s AND q.run_id = %%s"
+                    " SET t.%s = q.original_value WHERE t.%s IN (%s) AND CAST(t.%s AS BINARY) <=> q.new_value"
+                    % (t.table_sql, q, t.pk_sql, t.col_sql, t.pk_sql, placeholders(keys), t.col_sql),
+                    (self.undo_of,) + tuple(keys),
+                )
+                marked = cur.execute(
+                    "UPDATE %s SET undone_by = %%s, undone_at = UTC_TIMESTAMP(6) WHERE run_id = %%s AND row_pk IN (%s)" % (q, placeholders(keys)),
+                    (self.run_id, self.undo_of) + tuple(keys),
+                )
+            finally:
+                cur.close()
+            if restored != len(keys) or marked != len(keys):
+                raise JsonmendError("undo chunk %r: %d rows locked, %d restored, %d marked; rolled back" % (chunk, len(keys), restored, marked))
+        if self.run_recorded or keys:
+            counts = self.stats.ledger_counts()
+            counts.update(restored=counts["restored"] + len(keys), conflicts=counts["conflicts"] + len(conflicts), chunks=counts["chunks"] + 1)
+            self.ledger.checkpoint(self.run_id, chunk.high, counts)
+        # Counted, and the run's row taken as written, only once the transaction has committed
+        # (a retry runs this again).
+        self.pending = (restorable, conflicts, bool(self.run_recorded or keys))
+        return len(rows)
+
+    def transaction(self, work, what):
+        self.pending = None
+        result = super().transaction(work, what)
+        if self.pending:
+            restorable, conflicts, recorded = self.pending
+            self.run_recorded = self.run_recorded or recorded
+            self.stats.restored += len(restorable)
+            self.stats.rows_changed_now += len(restorable)
+            self.note(restorable, conflicts)
+        return result
+
+    def result(self, status):
+        stats = self.statistics(status)
+        return dict(
+            mode="undo",
+            run_id=self.run_id,
+            undo_of=self.undo_of,
+            resumed=self.resumed,
+            status=status,
+            restored=self.stats.restored,
+            conflicts=self.stats.conflicts,
+            conflict_samples=self.conflict_samples,
+            rows_changed=self.stats.restored,
+            rows_changed_now=self.stats.rows_changed_now if not self.check_mode else self.stats.restored,
+            rows_examined=self.stats.rows_examined,
+            chunks=self.stats.chunks,
+            retries=self.stats.retries,
+            throttle_waits=stats["throttle_waits"],
+            throttle_seconds=stats["throttle_seconds"],
+            duration_s=stats["duration_s"],
+            rows_per_s=stats["rows_per_s"],
+            chunk_size=dict(initial=self.params["chunk_size"], final=self.chunk_size, min=self.params["chunk_size_min"], max=self.params["chunk_size_max"]),
+            key_range=dict(start=plain(self.start_key), end=plain(self.end_key), last=plain(self.position)),
+            samples=self.samples,
+            binlog=self.binlog,
+            preconditions=self.checked,
+            statistics=stats_block("undo", self.run_id, status + (" (check mode: nothing changed)" if self.check_mode else ""), stats),
+        )

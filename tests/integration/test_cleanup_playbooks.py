@@ -1,0 +1,174 @@
+# playbooks/cleanup.yml and playbooks/rollback.yml end to end on the real server: the backup
+# gate, the runbook's confirmation, check mode, the repair and its re-scan, the lossless undo,
+# the restore fallback's loss report, and the password never shown.
+import datetime
+import json
+import subprocess
+import threading
+import time
+
+import pytest
+
+from tests.support import repair as r
+from tests.support import seed
+from tests.support.mariadb_server import TOOL_PASSWORD
+from tests.support.playbooks import db_vars, run_playbook
+
+
+def manifest_file(tmp_path, database, **extra):
+    """A backup manifest as the backup role writes it (the contract the cleanup role checks)."""
+    manifest = dict(
+        verified=True,
+        id="backup-test",
+        path=str(tmp_path / "backup-test.sql.gz"),
+        manifest_path=str(tmp_path / "backup-test.json"),
+        created_at=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        database=database,
+        tables=["analytics_activityevent"],
+    )
+    manifest.update(extra)
+    path = tmp_path / "backup-test.json"
+    path.write_text(json.dumps(manifest))
+    return str(path)
+
+
+@pytest.fixture
+def seeded(admin_cursor):
+    seed.create_table(admin_cursor, check=False)
+    seed.seed(admin_cursor, 6000, corrupt_percent=2.0, invalid=True)
+    return r.checksum(admin_cursor)
+
+
+def cleanup_vars(mariadb, database, tmp_path, **extra):
+    values = db_vars(mariadb, database, cleanup_control_dir=str(tmp_path / "control"), jsonmend_report_dir=str(tmp_path / "reports"))
+    values.update(extra)
+    return values
+
+
+def play(name, variables, tmp_path, **kwargs):
+    kwargs.setdefault("stdin", subprocess.DEVNULL)
+    return run_playbook(name, variables, tmp_path, **kwargs)
+
+
+def test_cleanup_refuses_without_a_verified_backup(mariadb, database, seeded, tmp_path, admin_cursor):
+    result = play("cleanup.yml", cleanup_vars(mariadb, database, tmp_path, jsonmend_confirm="yes"), tmp_path)
+    assert result.returncode != 0
+    assert "No verified backup covers %s.analytics_activityevent.metadata" % database in result.stdout
+    assert "cleanup_allow_without_backup=true" in result.stdout and "Nothing was changed" in result.stdout
+    unverified = manifest_file(tmp_path, database, verified=False)
+    result = play("cleanup.yml", cleanup_vars(mariadb, database, tmp_path, jsonmend_confirm="yes", cleanup_backup_manifest_file=unverified), tmp_path)
+    assert result.returncode != 0 and "backup backup-test is not verified" in result.stdout
+    assert r.checksum(admin_cursor) == seeded
+
+
+def test_cleanup_asks_for_confirmation(mariadb, database, seeded, tmp_path, admin_cursor):
+    variables = cleanup_vars(mariadb, database, tmp_path, cleanup_backup_manifest_file=manifest_file(tmp_path, database))
+    result = play("cleanup.yml", variables, tmp_path)
+    assert result.returncode != 0
+    assert "About to repair" in result.stdout and "can be undone with playbooks/rollback.yml" in result.stdout
+    assert "Not confirmed" in result.stdout and "jsonmend_confirm=yes" in result.stdout
+    assert r.checksum(admin_cursor) == seeded
+
+
+def test_cleanup_check_mode_changes_nothing(mariadb, database, seeded, tmp_path, admin_cursor):
+    variables = cleanup_vars(mariadb, database, tmp_path, cleanup_backup_manifest_file=manifest_file(tmp_path, database))
+    result = play("cleanup.yml", variables, tmp_path, check=True, extra_args=["--diff"])
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "check mode: nothing changed" in result.stdout and "SQL NULL" in result.stdout  # diff pairs
+    assert r.checksum(admin_cursor) == seeded
+    admin_cursor.execute("SHOW TABLES LIKE '%%jsonmend%%'")
+    assert admin_cursor.fetchall() == ()
+    assert not (tmp_path / "control").exists()
+
+
+def test_cleanup_repairs_verifies_and_rollback_undoes(mariadb, database, seeded, tmp_path, admin_cursor):
+    variables = cleanup_vars(
+        mariadb,
+        database,
+        tmp_path,
+        jsonmend_confirm="yes",
+        cleanup_backup_manifest_file=manifest_file(tmp_path, database),
+        cleanup_policy={"INTEGER": "wrap"},
+        cleanup_chunk_size=500,
+    )
+    result = play("cleanup.yml", variables, tmp_path, verbosity=3)
+    assert result.returncode == 0, result.stdout[-4000:]
+    out = result.stdout
+    assert "jsonmend repair statistics" in out and "the column is clean: 0 corrupted rows remain" in out
+    assert TOOL_PASSWORD not in out + result.stderr
+    assert set(r.classes(admin_cursor, database).values()) <= {"OBJECT", "SQL NULL"}
+    progress = (tmp_path / "control" / "analytics_activityevent.progress").read_text()
+    assert "jsonmend repair statistics" in progress and TOOL_PASSWORD not in progress
+    admin_cursor.execute("SELECT run_id FROM `%s`" % r.RUNS)
+    run_id = admin_cursor.fetchone()[0]
+    # Idempotent: a second cleanup finds nothing to change.
+    again = play("cleanup.yml", variables, tmp_path)
+    assert again.returncode == 0 and "rows changed   : 0" in again.stdout
+    # Rollback, lossless path: the latest run is undone and the table is byte-identical.
+    rollback = play("rollback.yml", cleanup_vars(mariadb, database, tmp_path, jsonmend_confirm="yes"), tmp_path)
+    assert rollback.returncode == 0, rollback.stdout[-4000:]
+    assert "About to undo" not in rollback.stdout  # confirmed up front
+    assert "jsonmend undo statistics" in rollback.stdout and run_id in rollback.stdout
+    assert r.checksum(admin_cursor) == seeded
+    # Undoing again changes nothing.
+    twice = play("rollback.yml", cleanup_vars(mariadb, database, tmp_path, jsonmend_confirm="yes", jsonmend_rollback_run_id=run_id), tmp_path)
+    assert twice.returncode == 0 and "restored       : 0" in twice.stdout
+
+
+def test_rows_corrupted_while_the_cleanup_runs_are_reported(mariadb, database, seeded, tmp_path, admin_cursor):
+    stop = threading.Event()
+
+    def writer():
+        conn = mariadb.connect(database)
+        cur = conn.cursor()
+        cur.execute("SET SESSION check_constraint_checks = 0")
+        while not stop.is_set():
+            cur.execute("INSERT INTO analytics_activityevent (user_id, event_type, metadata, created_at) VALUES (1, 'quiz_completed', '99', NOW())")
+            time.sleep(0.05)
+        conn.close()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        variables = cleanup_vars(mariadb, database, tmp_path, jsonmend_confirm="yes", cleanup_backup_manifest_file=manifest_file(tmp_path, database))
+        result = play("cleanup.yml", variables, tmp_path)
+    finally:
+        stop.set()
+        thread.join()
+    assert result.returncode != 0
+    assert "rows are still corrupt after the repair (INTEGER" in result.stdout
+    assert "where the repair's walk ended: they were written while it ran" in result.stdout
+
+
+def test_bad_settings_are_refused_before_anything(mariadb, database, seeded, tmp_path, admin_cursor):
+    base = cleanup_vars(mariadb, database, tmp_path, jsonmend_confirm="yes", cleanup_allow_without_backup=True)
+    result = play("cleanup.yml", dict(base, cleanup_policy={"INTEGER": "unwrap"}), tmp_path)
+    assert result.returncode != 0 and "cleanup settings refused" in result.stdout
+    result = play("cleanup.yml", dict(base, cleanup_default_action="drop"), tmp_path)
+    assert result.returncode != 0 and "cleanup_default_action" in result.stdout
+    result = play("rollback.yml", dict(base, jsonmend_rollback_method="truncate"), tmp_path)
+    assert result.returncode != 0 and "must be undo (lossless, default) or restore" in result.stdout
+    assert r.checksum(admin_cursor) == seeded
+
+
+def test_restore_fallback_reports_rows_it_would_lose(mariadb, database, seeded, tmp_path, admin_cursor):
+    admin_cursor.execute("SELECT MAX(created_at) FROM analytics_activityevent")
+    newest = admin_cursor.fetchone()[0]
+    taken = (newest - datetime.timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    admin_cursor.execute("SELECT COUNT(*) FROM analytics_activityevent WHERE created_at > %s", (taken.replace("T", " ").rstrip("Z"),))
+    lost = admin_cursor.fetchone()[0]
+    assert lost > 0
+    variables = cleanup_vars(
+        mariadb,
+        database,
+        tmp_path,
+        jsonmend_rollback_method="restore",
+        cleanup_backup_manifest_file=manifest_file(tmp_path, database, created_at=taken),
+    )
+    # Without confirmation it stops after the report, before the backup role is called.
+    result = play("rollback.yml", variables, tmp_path)
+    assert result.returncode != 0
+    assert "removes %d rows created since" % lost in result.stdout
+    assert "%d rows written since the backup will be LOST" % lost in result.stdout
+    assert "Not confirmed" in result.stdout
+    assert r.checksum(admin_cursor) == seeded

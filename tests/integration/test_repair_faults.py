@@ -1,0 +1,224 @@
+# Crashes in the middle of a repair: the module's process killed with SIGKILL at random points
+# (many trials, different chunks), and the database server itself killed and restarted. After
+# the re-run the table equals the expected result, every original value is in the quarantine,
+# and rows that were not corrupt are byte-identical.
+import json
+import os
+import random
+import signal
+import time
+
+import pytest
+
+from tests.support import repair as r
+from tests.support.mariadb_server import MariaDBServer
+
+KILL_TRIALS = 12
+
+
+def wait_for(condition, timeout=60, interval=0.005):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    raise AssertionError("timed out waiting")
+
+
+def lines_of(path):
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def corrupt_everywhere(cur, rows=3000, every=6, seed=7):
+    """Corrupt rows spread over the whole key range; returns {id: expected bytes after a default repair}."""
+    rng = random.Random(seed)
+    values, expected = [], {}
+    for i in range(1, rows + 1):
+        if i % every == 0:
+            kind = rng.randrange(5)
+            if kind == 0:
+                text, want = str(i), None
+            elif kind == 1:
+                text, want = json.dumps("s%d" % i), None
+            elif kind == 2:
+                inner = json.dumps({"i": i, "ü": "✓"})
+                text, want = json.dumps(inner), inner.encode()
+            elif kind == 3:
+                text, want = "{broken %d" % i, None
+            else:
+                text, want = "[%d]" % i, None
+        else:
+            text = None if i % 13 == 0 else json.dumps({"row": i, "pad": "x" * (i % 50)})
+            want = None if text is None else text.encode()
+        values.append(text)
+        expected[i] = want
+    r.fill(cur, values, check=False)
+    return expected
+
+
+def verify(cur, expected, original, crcs_before, run_id):
+    """The table equals the expected result; pre-images complete; untouched rows identical."""
+    final = r.column_bytes(cur)
+    assert final == expected
+    q = r.quarantine(cur)
+    assert set(e["run_id"] for e in q.values()) == {run_id}, "a resumed run must keep its run id"
+    corrupt = [pk for pk in original if expected[pk] != original[pk]]
+    assert sorted(q) == sorted(corrupt)
+    for pk in corrupt:
+        assert q[pk]["original"] == original[pk] and q[pk]["new"] == final[pk]
+    crcs_after = r.row_crcs(cur)
+    untouched = [pk for pk in original if pk not in q]
+    assert [crcs_after[pk] for pk in untouched] == [crcs_before[pk] for pk in untouched]
+    cur.execute("SELECT status FROM `%s` WHERE run_id = %%s" % r.RUNS, (run_id,))
+    assert cur.fetchone()[0] == "finished"
+
+
+def run_args(server, database, progress, **extra):
+    # lock_timeout: after a kill the server needs a moment to notice the dead connection
+    # and release the advisory lock it held.
+    args = r.module_args(
+        server,
+        database,
+        chunk_size=40,
+        chunk_time=0,
+        chunk_sleep=0.01,
+        progress_file=str(progress),
+        progress_interval=0,
+        lock_timeout=20,
+        innodb_lock_wait_timeout=5,
+    )
+    args.update(extra)
+    return args
+
+
+def checkpoint(cur):
+    """The run's recorded checkpoint, or None before the first one."""
+    cur.execute("SHOW TABLES LIKE %s", (r.RUNS,))
+    if not cur.fetchall():
+        return None
+    cur.execute("SELECT last_key FROM `%s`" % r.RUNS)
+    row = cur.fetchone()
+    return row[0] if row else None
+
+
+def kill_inside_a_transaction(mariadb, database, admin_cursor, args, tmp_path):
+    """One kill that surely lands after a chunk's writes and before its COMMIT.
+
+    The test holds the run's row in the runs table, so the chunk blocks at its checkpoint, after
+    quarantining and updating its rows. Killed there, the server must roll all of it back.
+    """
+    before_q, before_rows = len(r.quarantine(admin_cursor)), r.column_bytes(admin_cursor)
+    holder = mariadb.admin(database, autocommit=False)
+    holder.cursor().execute("SELECT * FROM `%s` FOR UPDATE" % r.RUNS)
+    process = r.spawn("json_type_repair", args, tmp_path)
+    try:
+        wait_for(lambda: _blocked_writer(admin_cursor) or process.poll() is not None, timeout=30, interval=0.25)
+        assert process.poll() is None, "the run finished instead of blocking at its checkpoint"
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(30)
+        holder.rollback()
+        holder.close()
+    assert len(r.quarantine(admin_cursor)) == before_q and r.column_bytes(admin_cursor) == before_rows
+
+
+def _blocked_writer(cur):
+    # INNODB_TRX is a cache MariaDB refreshes only when it was not read for 100 ms: poll slower.
+    cur.execute("SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT' AND trx_rows_modified > 0")
+    return cur.fetchone()[0] > 0
+
+
+def test_kill_9_of_the_module_at_random_points(mariadb, database, admin_cursor, tmp_path):
+    expected = corrupt_everywhere(admin_cursor)
+    original = r.column_bytes(admin_cursor)
+    crcs = r.row_crcs(admin_cursor)
+    progress = tmp_path / "progress.log"
+    args = run_args(mariadb, database, progress)
+    rng = random.Random(11)
+    checkpoints = []
+    for _trial in range(KILL_TRIALS):
+        seen = len(lines_of(progress))
+        chunks = rng.randint(1, 4)
+        process = r.spawn("json_type_repair", args, tmp_path)
+        # The start line, then `chunks` chunk lines; then a random moment inside the next chunk.
+        wait_for(lambda s=seen, c=chunks, p=process: len(lines_of(progress)) >= s + 1 + c or p.poll() is not None)
+        time.sleep(rng.uniform(0, 0.02))
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(30)
+        assert process.returncode == -signal.SIGKILL, "the run ended before it was killed: make the table bigger"
+        checkpoints.append(checkpoint(admin_cursor))
+    assert len(set(checkpoints)) >= KILL_TRIALS // 2, "kills did not land in different chunks: %s" % checkpoints
+    kill_inside_a_transaction(mariadb, database, admin_cursor, args, tmp_path)
+    rc, result, err = r.finish(r.spawn("json_type_repair", args, tmp_path))
+    assert rc == 0, (result, err)
+    assert result["status"] == "finished" and result["resumed"] is True
+    verify(admin_cursor, expected, original, crcs, result["run_id"])
+
+
+@pytest.fixture
+def crash_server(tmp_path_factory):
+    """A server of this test's own: killing it disturbs no other test."""
+    server = MariaDBServer(tmp_path_factory.mktemp("crash-db"), buffer_pool="64M")
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_database_killed_and_restarted_mid_repair(crash_server, tmp_path):
+    admin = crash_server.admin()
+    admin.cursor().execute("CREATE DATABASE crash")
+    admin.close()
+    conn = crash_server.admin("crash")
+    cur = conn.cursor()
+    expected = corrupt_everywhere(cur, rows=2400)
+    original, crcs = r.column_bytes(cur), r.row_crcs(cur)
+    conn.close()
+    progress = tmp_path / "progress.log"
+    args = run_args(crash_server, "crash", progress)
+    for chunks in (3, 9):
+        seen = len(lines_of(progress))
+        process = r.spawn("json_type_repair", args, tmp_path)
+        wait_for(lambda s=seen, c=chunks, p=process: len(lines_of(progress)) >= s + 1 + c or p.poll() is not None)
+        crash_server.kill()
+        rc, result, _err = r.finish(process)
+        assert rc != 0 and result["failed"], result
+        assert "run again to resume" in result["msg"], result["msg"]
+        assert "Lost connection" in result["msg"] or "server has gone away" in result["msg"], result["msg"]
+        crash_server.start()
+    rc, result, err = r.finish(r.spawn("json_type_repair", args, tmp_path))
+    assert rc == 0, (result, err)
+    assert result["status"] == "finished" and result["resumed"] is True
+    conn = crash_server.admin("crash")
+    verify(conn.cursor(), expected, original, crcs, result["run_id"])
+    conn.close()
+
+
+def test_undo_killed_and_stopped_then_resumed_is_byte_identical(mariadb, database, admin_cursor, tmp_path):
+    corrupt_everywhere(admin_cursor, rows=3000, every=3)
+    before = r.checksum(admin_cursor)
+    progress = tmp_path / "progress.log"
+    args = run_args(mariadb, database, progress)
+    rc, repaired, err = r.finish(r.spawn("json_type_repair", args, tmp_path))
+    assert rc == 0 and repaired["rows_changed"] == 1000, err
+    undo_args = dict(args, mode="undo", chunk_size=25)
+    for chunks in (2, 5, 3):
+        seen = len(lines_of(progress))
+        process = r.spawn("json_type_repair", undo_args, tmp_path)
+        wait_for(lambda s=seen, c=chunks, p=process: len(lines_of(progress)) >= s + 1 + c or p.poll() is not None)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(30)
+        assert process.returncode == -signal.SIGKILL
+    # Then the stop file, then the end.
+    stop = tmp_path / "stop"
+    seen = len(lines_of(progress))
+    process = r.spawn("json_type_repair", dict(undo_args, stop_file=str(stop)), tmp_path)
+    wait_for(lambda: len(lines_of(progress)) >= seen + 3)
+    stop.touch()
+    rc, stopped, err = r.finish(process)
+    assert rc == 0 and stopped["status"] == "stopped" and stopped["resumed"] is True, err
+    stop.unlink()
+    rc, done, err = r.finish(r.spawn("json_type_repair", undo_args, tmp_path))
+    assert rc == 0 and done["status"] == "finished" and done["conflicts"] == 0, err
+    assert done["restored"] == 1000 and done["run_id"] == stopped["run_id"]
+    assert r.checksum(admin_cursor) == before
+    assert all(e["undone"] for e in r.quarantine(admin_cursor).values())
