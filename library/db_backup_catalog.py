@@ -1,0 +1,133 @@
+#!/usr/bin/python
+# List the jsonmend backups in a directory, find the newest verified one, and apply retention
+# (keep the newest N verified backups of each table or database).
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: db_backup_catalog
+short_description: List jsonmend backups, find the latest verified one, and prune old ones
+description:
+  - Reads every C(*.manifest.json) in O(backup_dir) (newest first) and returns their summaries, the newest
+    verified backup matching O(database), O(scope) and O(table), and manifests it could not read.
+  - With O(keep) above 0, deletes the dump and manifest of verified backups beyond the newest O(keep) of each
+    group (one database, scope and table list). Unverified backups and O(current_id) are never deleted.
+  - Touches no database.
+version_added: "0.2.0"
+author: jsonmend maintainers
+options:
+  backup_dir:
+    description: Directory holding the backups.
+    type: path
+    required: true
+  database:
+    description: Only backups of this database (all when empty).
+    type: str
+  scope:
+    description: Only backups of this scope (all when empty).
+    type: str
+    choices: [table, database]
+  table:
+    description: Only backups that hold this table (all when empty).
+    type: str
+  keep:
+    description: Verified backups to keep per group; V(0) deletes nothing.
+    type: int
+    default: 0
+  current_id:
+    description: A backup that is never deleted (the one just taken).
+    type: str
+attributes:
+  check_mode:
+    support: full
+    description: Reports what retention would delete without deleting it.
+  diff_mode:
+    support: none
+"""
+
+EXAMPLES = r"""
+- name: Keep the five newest verified backups of each table
+  ansible.legacy.db_backup_catalog:
+    backup_dir: /var/backups/jsonmend
+    keep: 5
+
+- name: Find the backup a rollback would restore
+  ansible.legacy.db_backup_catalog:
+    backup_dir: /var/backups/jsonmend
+    database: app
+    table: analytics_activityevent
+  register: backup_catalog_result
+"""
+
+RETURN = r"""
+backups:
+  description: Summaries of the matching backups, newest first (after retention).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{id: backup_analytics_activityevent_20261126_231223, scope: table, database: app,
+            tables: [analytics_activityevent], rows: {analytics_activityevent: 54325}, verified: true}]
+latest_verified:
+  description: Summary of the newest verified matching backup, or null.
+  returned: always
+  type: dict
+removed:
+  description: Ids deleted by retention (that would be, in check mode).
+  returned: always
+  type: list
+  elements: str
+problems:
+  description: Manifest files that could not be read, with the reason.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.jsonmend import manifests
+from ansible.module_utils.jsonmend.backups import check_backup_dir
+from ansible.module_utils.jsonmend.errors import JsonmendError
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            backup_dir=dict(type="path", required=True),
+            database=dict(type="str"),
+            scope=dict(type="str", choices=["table", "database"]),
+            table=dict(type="str"),
+            keep=dict(type="int", default=0),
+            current_id=dict(type="str"),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    if p["keep"] < 0:
+        module.fail_json(msg="keep must be 0 (keep everything) or more, got %d" % p["keep"])
+    try:
+        check_backup_dir(p["backup_dir"], writable=bool(p["keep"]) and not module.check_mode)
+        found, problems = manifests.list_manifests(p["backup_dir"])
+    except JsonmendError as exc:
+        module.fail_json(msg="listing backups failed: %s" % exc)
+    selected = [m for m in found if manifests.matches(m, database=p["database"], scope=p["scope"], table=p["table"])]
+    doomed = manifests.retention_plan(selected, p["keep"], p["current_id"])
+    removed = []
+    for manifest in doomed:
+        if not module.check_mode:
+            try:
+                # The manifest goes first: a dump left without one is never taken for a backup.
+                os.unlink(manifest["manifest_path"])
+                if os.path.exists(manifest["path"]):
+                    os.unlink(manifest["path"])
+            except OSError as exc:
+                module.fail_json(msg="retention could not delete backup %s: %s" % (manifest["id"], exc), removed=removed)
+        removed.append(manifest["id"])
+    kept = [manifests.summary(m) for m in selected if m["id"] not in removed]
+    latest = next((m for m in kept if m.get("verified")), None)
+    module.exit_json(changed=bool(removed), backups=kept, latest_verified=latest, removed=removed, problems=problems)
+
+
+if __name__ == "__main__":
+    main()

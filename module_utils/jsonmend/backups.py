@@ -1,0 +1,681 @@
+# Take, verify and restore backups: the consistent dump with its checksummed manifest, the
+# restore into a scratch schema that proves it, and the in-place restore later phases call.
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import socket
+import threading
+import time
+
+from ansible.module_utils.jsonmend import clitools, manifests
+from ansible.module_utils.jsonmend.checksums import compare_checksums, table_checksum
+from ansible.module_utils.jsonmend.connection import connect, driver_error_types, driver_message
+from ansible.module_utils.jsonmend.errors import JsonmendError
+from ansible.module_utils.jsonmend.identifiers import validate_identifier
+from ansible.module_utils.jsonmend.snapshot import AlignedSnapshot
+
+SCOPES = ("table", "database")
+SCRATCH_PREFIX = "jmv_"
+TRANSACTIONAL_ENGINES = ("innodb",)
+INTEGER_TYPES = ("tinyint", "smallint", "mediumint", "int", "integer", "bigint")
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+ACCESS_DENIED = (1044, 1045, 1142, 1227)
+
+# Options shared by the backup modules, on top of the connection and target specs.
+TOOLS_ARGUMENT_SPEC = dict(
+    dump_binary=dict(type="str"),
+    client_binary=dict(type="str"),
+    verify_skip_binlog=dict(type="bool", default=True),
+)
+
+# Taking a backup (db_backup, and db_restore's safety backup).
+BACKUP_ARGUMENT_SPEC = dict(
+    backup_dir=dict(type="path", required=True),
+    scope=dict(type="str", default="table", choices=list(SCOPES)),
+    label=dict(type="str"),
+    verify=dict(type="bool", default=True),
+    compress_level=dict(type="int", default=1),
+    space_factor=dict(type="float", default=1.0),
+    lock_wait_timeout=dict(type="int", default=5),
+    lock_retries=dict(type="int", default=3),
+    snapshot_timeout=dict(type="int", default=120),
+    run_id=dict(type="str"),
+)
+BACKUP_ARGUMENT_SPEC.update(TOOLS_ARGUMENT_SPEC)
+
+
+# -- small helpers -------------------------------------------------------------------
+def check_backup_dir(path, writable=True):
+    """Refuse a backup directory that is missing, not a directory or not writable."""
+    if not path:
+        raise JsonmendError("no backup directory given")
+    if not os.path.isabs(path):
+        raise JsonmendError("backup directory %r must be an absolute path" % path)
+    if not os.path.exists(path):
+        raise JsonmendError(
+            "backup directory %s does not exist: create it (mode 0700) on a volume with room for the dump, or set backup_create_dir: true" % path
+        )
+    if not os.path.isdir(path):
+        raise JsonmendError("backup directory %s is not a directory" % path)
+    if writable and not os.access(path, os.W_OK | os.X_OK):
+        raise JsonmendError("backup directory %s is not writable by the user running the backup (uid %d)" % (path, os.geteuid()))
+    mode = os.stat(path).st_mode & 0o777
+    return mode
+
+
+def free_bytes(path):
+    stats = os.statvfs(path)
+    return stats.f_bavail * stats.f_frsize
+
+
+def human(n):
+    n = float(n or 0)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return ("%d %s" % (n, unit)) if unit == "B" else "%.1f %s" % (n, unit)
+        n /= 1024.0
+    return str(n)
+
+
+def iso_utc_now():
+    return manifests.iso(manifests.utc_now())
+
+
+def json_value(value):
+    """Key bounds as JSON-friendly values."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def connection_is_local(db):
+    conn = db.conn
+    return bool(getattr(conn, "unix_socket", None)) or getattr(conn, "host", "") in LOCAL_HOSTS
+
+
+class Catalog:
+    """What the backup will hold: tables, their sizes, engines, keys, triggers and other objects."""
+
+    def __init__(self, db, database, scope, table):
+        self.database = database
+        d = db.dialect
+        if not d.database_exists(db.cursor(), database):
+            raise JsonmendError("database %r does not exist on the server" % database)
+        rows = db.query(
+            "SELECT TABLE_NAME, TABLE_TYPE, LOWER(IFNULL(ENGINE, '')), IFNULL(DATA_LENGTH, 0), IFNULL(INDEX_LENGTH, 0), IFNULL(TABLE_ROWS, 0)"
+            " FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s ORDER BY TABLE_NAME",
+            (database,),
+        )
+        info = dict((r[0], r) for r in rows)
+        if scope == "table":
+            if table not in info:
+                raise JsonmendError("table %s.%s does not exist (or the user cannot see it)" % (database, table))
+            if info[table][1] != "BASE TABLE":
+                raise JsonmendError("%s.%s is a %s, not a table" % (database, table, info[table][1].lower()))
+            names = [table]
+        else:
+            names = [r[0] for r in rows if r[1] == "BASE TABLE"]
+        self.tables = names
+        self.views = [r[0] for r in rows if r[1] == "VIEW"]
+        self.sequences = [r[0] for r in rows if r[1] == "SEQUENCE"]
+        self.engines = dict((t, info[t][2]) for t in names)
+        self.data_bytes = dict((t, int(info[t][3])) for t in names)
+        self.index_bytes = dict((t, int(info[t][4])) for t in names)
+        self.estimated_rows = dict((t, int(info[t][5])) for t in names)
+        self.non_transactional = [t for t in names if self.engines[t] not in TRANSACTIONAL_ENGINES]
+        self.triggers = {}
+        for name, trigger_table in db.query(
+            "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = %s ORDER BY TRIGGER_NAME", (database,)
+        ):
+            if trigger_table in names:
+                self.triggers.setdefault(trigger_table, []).append(name)
+        self.keys = {}
+        for t in names:
+            pk = d.primary_key(db.cursor(), database, t)
+            if len(pk) == 1:
+                column_type = d.columns(db.cursor(), database, t).get(pk[0], "")
+                self.keys[t] = dict(column=pk[0], integer=column_type in INTEGER_TYPES)
+        self.routines = self.events = 0
+        if scope == "database":
+            self.routines = int(db.query_one("SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = %s", (database,))[0])
+            self.events = int(db.query_one("SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = %s", (database,))[0])
+        charset = db.query_one("SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (database,))
+        self.charset, self.collation = charset
+
+    def total_data_bytes(self):
+        return sum(self.data_bytes.values())
+
+    def total_bytes(self):
+        return sum(self.data_bytes.values()) + sum(self.index_bytes.values())
+
+    def objects(self):
+        return dict(
+            views=self.views,
+            sequences=self.sequences,
+            routines=self.routines,
+            events=self.events,
+            triggers=self.triggers,
+            engines=self.engines,
+            non_transactional=self.non_transactional,
+        )
+
+
+def check_free_space(directory, catalog, factor):
+    """Refuse when the backup directory lacks room for data size x factor."""
+    needed = int(math.ceil(catalog.total_data_bytes() * factor))
+    free = free_bytes(directory)
+    if free < needed:
+        raise JsonmendError(
+            "not enough free space in %s: %s free, %s needed (data size %s of %s x backup_space_factor %s)."
+            " Free space or choose another backup_dir; nothing was written"
+            % (directory, human(free), human(needed), human(catalog.total_data_bytes()), ", ".join(catalog.tables) or "no table", factor)
+        )
+    return dict(free_bytes=free, needed_bytes=needed, data_bytes=catalog.total_data_bytes())
+
+
+def check_server_space(db, catalog):
+    """Room on the server for the scratch copy, when the datadir is visible from here."""
+    if not connection_is_local(db):
+        return dict(checked=False, reason="server is remote")
+    try:
+        datadir = db.query_one("SELECT @@datadir")[0]
+        free = free_bytes(datadir)
+    except (OSError, TypeError) + driver_error_types():
+        return dict(checked=False, reason="datadir not readable from here")
+    needed = int(catalog.total_bytes() * 1.1)
+    if free < needed:
+        raise JsonmendError(
+            "not enough free space in the server's datadir %s for the verification's scratch copy: %s free, %s needed."
+            " Free space, or verify on another run with backup_verify: false now" % (datadir, human(free), human(needed))
+        )
+    return dict(checked=True, free_bytes=free, needed_bytes=needed)
+
+
+class Tools:
+    """The dump tool and its matching client, with their versions."""
+
+    def __init__(self, server_flavour, dump_binary=None, client_binary=None):
+        self.dump = clitools.find_tool(clitools.dump_tool_names(server_flavour), dump_binary)
+        self.dump_version = clitools.tool_version(self.dump)
+        self.flavour = clitools.tool_flavour(self.dump_version)
+        self.client = clitools.find_tool((), client_binary) if client_binary else clitools.client_tool_for(self.dump, self.flavour)
+        self.client_version = clitools.tool_version(self.client)
+
+    def describe(self):
+        return dict(
+            dump=dict(path=self.dump, version=self.dump_version, flavour=self.flavour),
+            client=dict(path=self.client, version=self.client_version),
+        )
+
+
+def client_tools(dump_binary=None, client_binary=None, manifest=None, server_flavour="mariadb"):
+    """The client that loads a dump: the one given, else the manifest's, else the vendor's."""
+    if client_binary:
+        return clitools.find_tool((), client_binary)
+    recorded = ((manifest or {}).get("tools") or {}).get("client", {}).get("path")
+    if recorded and os.access(recorded, os.X_OK):
+        return recorded
+    return Tools(server_flavour, dump_binary).client
+
+
+def check_skip_binlog(db):
+    """Can this session keep its writes out of the binary log? Refuse clearly when not."""
+    try:
+        db.query("SET SESSION sql_log_bin = 0")
+        db.query("SET SESSION sql_log_bin = 1")
+    except driver_error_types() as exc:
+        raise JsonmendError(
+            "the verification restores into a scratch schema without writing the binary log (so replicas do not"
+            " copy it), which needs the BINLOG ADMIN or SUPER privilege: %s. Grant it, or set"
+            " backup_verify_skip_binlog: false to let the scratch restore replicate" % driver_message(exc)
+        ) from None
+
+
+# -- taking a backup -----------------------------------------------------------------
+def plan_backup(db, params, now):
+    """Everything checked before a single byte is written; returns the plan."""
+    database, scope, table = params["database"], params["scope"], params["table"]
+    if scope not in SCOPES:
+        raise JsonmendError("scope %r is not one of %s" % (scope, ", ".join(SCOPES)))
+    validate_identifier(database, "database")
+    validate_identifier(table, "table")
+    directory = params["backup_dir"]
+    dir_mode = check_backup_dir(directory)
+    if params["compress_level"] < 0 or params["compress_level"] > 9:
+        raise JsonmendError("compress_level must be 0-9, got %s" % params["compress_level"])
+    if params["space_factor"] <= 0:
+        raise JsonmendError("space_factor must be above 0, got %s" % params["space_factor"])
+    label = params.get("label")
+    if label is None:
+        label = table if scope == "table" else ""
+    ident = manifests.backup_id(label, now)
+    dump_path, manifest_path = manifests.paths_for(directory, ident)
+    for path in (dump_path, manifest_path, dump_path + ".partial"):
+        if os.path.lexists(path):
+            raise JsonmendError("refusing to overwrite %s: a backup with id %s exists already" % (path, ident))
+    catalog = Catalog(db, database, scope, table)
+    space = check_free_space(directory, catalog, params["space_factor"])
+    server_space = check_server_space(db, catalog) if params.get("verify") else dict(checked=False, reason="no verification")
+    if params.get("verify") and params.get("verify_skip_binlog"):
+        check_skip_binlog(db)
+    tools = Tools(db.dialect.name, params.get("dump_binary"), params.get("client_binary"))
+    warnings = []
+    if dir_mode & 0o077:
+        warnings.append("backup directory %s has mode %04o: group or others can list it (the files themselves are 0600)" % (directory, dir_mode))
+    if catalog.non_transactional:
+        warnings.append(
+            "tables %s are not InnoDB: writes to the dumped tables stay paused for the whole dump so they are consistent" % ", ".join(catalog.non_transactional)
+        )
+    return dict(
+        id=ident,
+        label=label,
+        path=dump_path,
+        manifest_path=manifest_path,
+        catalog=catalog,
+        tools=tools,
+        space=space,
+        server_space=server_space,
+        warnings=warnings,
+    )
+
+
+def _snapshot_reader(snap, catalog, results):
+    """Counts, checksums and key bounds of every table, inside the aligned snapshot."""
+    try:
+        snap.binlog_position()
+        for t in catalog.tables:
+            result = table_checksum(snap.db, t, database=catalog.database)
+            key = catalog.keys.get(t)
+            if key:
+                d = snap.db.dialect
+                low, high = snap.db.query_one("SELECT MIN(%s), MAX(%s) FROM %s.%s" % (d.q(key["column"]), d.q(key["column"]), d.q(catalog.database), d.q(t)))
+                result["key"] = dict(column=key["column"], integer=key["integer"], min=json_value(low), max=json_value(high))
+            results[t] = result
+    except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+        results["__error__"] = exc
+
+
+def take_backup(params, check_mode=False, db=None):
+    """Take one consistent, checksummed backup (and verify it when params['verify']).
+
+    Returns (manifest, plan description). Raises JsonmendError before writing anything when
+    an input or a precondition is wrong; removes partial files when the dump fails.
+    """
+    started = time.monotonic()
+    now = manifests.utc_now()
+    own_db = db is None
+    db = db or connect(params)
+    try:
+        plan = plan_backup(db, params, now)
+        catalog, tools = plan["catalog"], plan["tools"]
+        options = clitools.connection_options(db.conn, params)
+        server = dict(flavour=db.dialect.name, version=db.dialect.version)
+        try:
+            server["hostname"] = db.query_one("SELECT @@hostname")[0]
+        except driver_error_types():
+            pass
+        described = describe_plan(plan, params)
+        if check_mode:
+            return None, described
+    finally:
+        if own_db:
+            db.close()
+
+    partial = plan["path"] + ".partial"
+    snap = AlignedSnapshot(params, catalog.database, catalog.tables, params["lock_wait_timeout"], params.get("lock_retries", 3))
+    results = {}
+    stats = {}
+    if catalog.tables:
+        snap.open()
+    try:
+        reader = threading.Thread(target=_snapshot_reader, args=(snap, catalog, results), daemon=True)
+        if catalog.tables:
+            reader.start()
+        hold_whole_dump = bool(catalog.non_transactional)
+        with clitools.OptionFile(options) as option_file:
+            cmd = clitools.dump_command(tools.dump, option_file, catalog.database, catalog.tables, params["scope"], tools.flavour)
+            stats = clitools.run_dump(
+                cmd,
+                partial,
+                compress_level=params["compress_level"],
+                on_snapshot=None if hold_whole_dump else snap.release,
+                snapshot_timeout=params.get("snapshot_timeout", 120),
+            )
+        snap.release()
+        if catalog.tables:
+            reader.join()
+        if "__error__" in results:
+            exc = results["__error__"]
+            if isinstance(exc, JsonmendError):
+                raise exc
+            raise JsonmendError("reading row counts and checksums in the snapshot failed: %s" % driver_message(exc))
+    except BaseException:
+        snap.close()
+        if os.path.exists(partial):
+            os.unlink(partial)
+        raise
+    snap.close()
+    try:
+        os.link(partial, plan["path"])
+    except FileExistsError:
+        os.unlink(partial)
+        raise JsonmendError("refusing to overwrite %s: it appeared while the dump ran" % plan["path"]) from None
+    os.unlink(partial)
+    manifests.fsync_dir(params["backup_dir"])
+
+    first_line = stats.get("first_line", "")
+    manifest = dict(
+        format=manifests.FORMAT,
+        id=plan["id"],
+        label=plan["label"],
+        path=plan["path"],
+        manifest_path=plan["manifest_path"],
+        scope=params["scope"],
+        database=catalog.database,
+        tables=catalog.tables,
+        rows=dict((t, results[t]["rows"]) for t in catalog.tables),
+        checksum=dict((t, results[t]["checksum"]) for t in catalog.tables),
+        checksum_algorithm=results[catalog.tables[0]]["algorithm"] if catalog.tables else None,
+        columns=dict((t, results[t]["columns"]) for t in catalog.tables),
+        keys=dict((t, results[t]["key"]) for t in catalog.tables if "key" in results[t]),
+        objects=catalog.objects(),
+        table_bytes=dict((t, catalog.data_bytes[t] + catalog.index_bytes[t]) for t in catalog.tables),
+        server=server,
+        binlog=snap.binlog or dict(enabled=False),
+        snapshot=dict(
+            method="LOCK TABLES ... READ from our snapshot until the dump tool's snapshot opened"
+            if not catalog.non_transactional
+            else "LOCK TABLES ... READ for the whole dump (non-InnoDB tables)",
+            writes_paused_ms=round((snap.held_s or 0) * 1000, 1),
+        ),
+        tools=tools.describe(),
+        dump=dict(
+            command=[os.path.basename(cmd[0])] + [a for a in cmd[2:]],
+            first_line=first_line,
+            sandbox_mode="sandbox mode" in first_line,
+            compression="gzip",
+            compress_level=params["compress_level"],
+            stderr=stats.get("stderr", ""),
+        ),
+        restore=dict(
+            client=tools.client_version,
+            session=clitools.restore_init_command(),
+            note=(
+                "Load with the client above (or a newer one of the same vendor): the first line is mariadb-dump's sandbox-mode"
+                " command, which clients older than MariaDB 10.5.25/10.6.18/10.11.8 reject. The session must set"
+                " check_constraint_checks=0 or rows whose CHECK (json_valid) was bypassed stop the load."
+            )
+            if "sandbox mode" in first_line
+            else "Load with the client above; the session must set check_constraint_checks=0 on MariaDB.",
+        ),
+        size=stats["size"],
+        uncompressed_size=stats["uncompressed_size"],
+        sha256=stats["sha256"],
+        created_at=manifests.iso(now),
+        duration_s=round(time.monotonic() - started, 3),
+        created_by=dict(host=socket.gethostname(), user=_user(), run_id=params.get("run_id")),
+        verified=False,
+        verified_at=None,
+        verification=None,
+    )
+    manifests.write_manifest(manifest, plan["manifest_path"], create=True)
+    if params.get("verify"):
+        manifest = verify_backup(params, manifest)
+    return manifest, described
+
+
+def _user():
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except (ImportError, KeyError):
+        return str(os.geteuid())
+
+
+def describe_plan(plan, params):
+    catalog = plan["catalog"]
+    return dict(
+        id=plan["id"],
+        path=plan["path"],
+        manifest_path=plan["manifest_path"],
+        scope=params["scope"],
+        database=catalog.database,
+        tables=catalog.tables,
+        estimated_rows=catalog.estimated_rows,
+        data_bytes=catalog.total_data_bytes(),
+        space=plan["space"],
+        server_space=plan["server_space"],
+        tools=plan["tools"].describe(),
+        verify=bool(params.get("verify")),
+        warnings=plan["warnings"],
+    )
+
+
+# -- verifying a backup ---------------------------------------------------------------
+def scratch_name(prefix, ident):
+    """A scratch schema name that is unique per backup and attempt, within 64 characters."""
+    digest = hashlib.sha1(("%s:%s:%s" % (ident, os.getpid(), time.time())).encode()).hexdigest()[:16]
+    return prefix + digest
+
+
+def check_file(manifest):
+    """Refuse a dump whose file is missing or differs from the manifest's sha256."""
+    path = manifest["path"]
+    if not os.path.isfile(path):
+        raise JsonmendError("dump file %s of backup %s does not exist" % (path, manifest["id"]))
+    actual = clitools.file_sha256(path)
+    if actual != manifest["sha256"]:
+        raise JsonmendError(
+            "dump file %s does not match its manifest: sha256 %s, manifest says %s (%d bytes, manifest says %s)."
+            " The file was altered or truncated after the backup; do not restore it"
+            % (path, actual, manifest["sha256"], os.path.getsize(path), manifest.get("size"))
+        )
+    return actual
+
+
+def compare_tables(db, manifest, database, tables=None):
+    """{table: {rows, checksum, ok, problem}} of `database` against the manifest."""
+    report = {}
+    for t in tables or manifest["tables"]:
+        expected = dict(rows=manifest["rows"].get(t), checksum=manifest["checksum"].get(t))
+        try:
+            actual = table_checksum(db, t, columns=manifest.get("columns", {}).get(t), database=database)
+        except JsonmendError as exc:
+            report[t] = dict(rows=None, checksum=None, ok=False, problem=str(exc))
+            continue
+        problem = compare_checksums(expected, actual)
+        report[t] = dict(rows=actual["rows"], checksum=actual["checksum"], ok=problem is None, problem=problem)
+    return report
+
+
+def verify_backup(params, manifest):
+    """Restore the dump into a scratch schema, compare every table with the manifest, drop the
+    scratch schema, and record the outcome in the manifest (verified true or false).
+
+    Returns the updated manifest; raises JsonmendError (after recording it) when it fails.
+    """
+    started = time.monotonic()
+    skip_binlog = bool(params.get("verify_skip_binlog", True))
+    verification = dict(started_at=iso_utc_now(), skip_binlog=skip_binlog)
+    db = connect(params)
+    scratch = None
+    try:
+        try:
+            check_file(manifest)
+            if skip_binlog:
+                check_skip_binlog(db)
+                db.query("SET SESSION sql_log_bin = 0")
+            stale = [r[0] for r in db.query("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE %s", (SCRATCH_PREFIX + "%",))]
+            if stale:
+                verification["stale_scratch_schemas"] = stale
+            scratch = scratch_name(SCRATCH_PREFIX, manifest["id"])
+            charset = db.query_one("SELECT @@character_set_server, @@collation_server")
+            source = db.query_one(
+                "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s",
+                (manifest["database"],),
+            )
+            cs, coll = source or charset
+            db.query("CREATE DATABASE %s CHARACTER SET %s COLLATE %s" % (db.dialect.q(scratch), cs, coll))
+            verification["scratch_schema"] = scratch
+            client = client_tools(params.get("dump_binary"), params.get("client_binary"), manifest, db.dialect.name)
+            options = clitools.connection_options(db.conn, params)
+            init = [("init-command", clitools.restore_init_command(skip_binlog))]
+            with clitools.OptionFile(options, groups=dict(mysql=init)) as option_file:
+                loaded = clitools.load_dump(manifest["path"], clitools.client_command(client, option_file, scratch), disable_events=True)
+            verification["client"] = clitools.tool_version(client)
+            verification["uncompressed_size"] = loaded["uncompressed_size"]
+            if loaded["uncompressed_size"] != manifest.get("uncompressed_size"):
+                raise JsonmendError("the dump holds %d bytes of SQL, the manifest says %s" % (loaded["uncompressed_size"], manifest.get("uncompressed_size")))
+            report = compare_tables(db, manifest, scratch)
+            verification["tables"] = report
+            bad = ["%s: %s" % (t, r["problem"]) for t, r in report.items() if not r["ok"]]
+            if bad:
+                raise JsonmendError("the restored copy differs from the manifest: " + "; ".join(bad))
+        finally:
+            if scratch is not None:
+                try:
+                    db.query("DROP DATABASE IF EXISTS %s" % db.dialect.q(scratch))
+                    verification["scratch_dropped"] = True
+                except driver_error_types() as exc:
+                    verification["scratch_dropped"] = False
+                    verification["drop_error"] = driver_message(exc)
+    except (JsonmendError,) + driver_error_types() as exc:
+        message = str(exc) if isinstance(exc, JsonmendError) else driver_message(exc)
+        verification.update(ok=False, error=message, duration_s=round(time.monotonic() - started, 3))
+        manifest = dict(manifest, verified=False, verified_at=None, verification=verification)
+        _save_verification(manifest)
+        raise JsonmendError("verification of backup %s failed: %s" % (manifest["id"], message)) from None
+    finally:
+        db.close()
+    verification.update(ok=True, duration_s=round(time.monotonic() - started, 3))
+    manifest = dict(manifest, verified=True, verified_at=iso_utc_now(), verification=verification)
+    _save_verification(manifest)
+    return manifest
+
+
+def _save_verification(manifest):
+    if os.path.isfile(manifest["manifest_path"]):
+        manifests.write_manifest(manifest, manifest["manifest_path"])
+
+
+# -- restoring ------------------------------------------------------------------------
+def live_state(db, manifest, database):
+    """Per table of the manifest: does it exist now, its rows, and rows added after the backup."""
+    state = {}
+    d = db.dialect
+    present = set(r[0] for r in db.query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s", (database,)))
+    for t in manifest["tables"]:
+        entry = dict(exists=t in present, rows=None, rows_after_backup=None)
+        if entry["exists"]:
+            entry["rows"] = int(db.query_one("SELECT COUNT(*) FROM %s.%s" % (d.q(database), d.q(t)))[0])
+            key = (manifest.get("keys") or {}).get(t)
+            if key and key.get("integer") and key.get("max") is not None:
+                entry["rows_after_backup"] = int(
+                    db.query_one("SELECT COUNT(*) FROM %s.%s WHERE %s > %%s" % (d.q(database), d.q(t), d.q(key["column"])), (key["max"],))[0]
+                )
+        state[t] = entry
+    extra = sorted(present - set(manifest["tables"]) - set((manifest.get("objects") or {}).get("views", [])))
+    return state, extra
+
+
+def restore_backup(params, check_mode=False):
+    """Restore a table or database in place from a verified backup, then prove it.
+
+    Order: resolve the manifest; refuse an unverified one (unless allowed) or one whose file
+    differs from its sha256; take a safety backup of the current state (unless disabled);
+    load the dump (check_constraint_checks=0); compare every restored table with the manifest.
+    """
+    started = time.monotonic()
+    database, scope = params["database"], params["scope"]
+    validate_identifier(database, "database")
+    validate_identifier(params["table"], "table")
+    if scope not in SCOPES:
+        raise JsonmendError("scope %r is not one of %s" % (scope, ", ".join(SCOPES)))
+    check_backup_dir(params["backup_dir"], writable=bool(params.get("safety_backup")) and not check_mode)
+    table = params["table"] if scope == "table" else None
+    manifest = manifests.resolve(params["backup_dir"], params.get("backup_id") or manifests.LATEST, database=database, scope=scope, table=table)
+    if manifest["scope"] != scope:
+        raise JsonmendError(
+            "backup %s is a %s backup; restoring it restores %s. Ask for scope %s, or choose a %s backup"
+            % (
+                manifest["id"],
+                manifest["scope"],
+                "every table of %s" % manifest["database"] if manifest["scope"] == "database" else "table %s only" % ", ".join(manifest["tables"]),
+                manifest["scope"],
+                scope,
+            )
+        )
+    if manifest["database"] != database:
+        raise JsonmendError("backup %s is of database %s, not %s" % (manifest["id"], manifest["database"], database))
+    if not manifest.get("verified") and not params.get("allow_unverified"):
+        reason = ((manifest.get("verification") or {}).get("error")) or "it was never verified"
+        raise JsonmendError(
+            "backup %s is not verified (%s): verify it with db_backup_verify or playbooks/backup.yml first,"
+            " or set allow_unverified to restore it anyway" % (manifest["id"], reason)
+        )
+    check_file(manifest)
+    db = connect(params)
+    try:
+        state, extra = live_state(db, manifest, database)
+        client = client_tools(params.get("dump_binary"), params.get("client_binary"), manifest, db.dialect.name)
+        options = clitools.connection_options(db.conn, params)
+        flavour = db.dialect.name
+    finally:
+        db.close()
+    result = dict(
+        manifest=manifests.summary(manifest),
+        backup_id=manifest["id"],
+        scope=scope,
+        database=database,
+        tables=manifest["tables"],
+        before=state,
+        rows_after_backup=sum(s["rows_after_backup"] or 0 for s in state.values()),
+        tables_not_in_backup=extra if scope == "database" else [],
+        safety_backup=None,
+    )
+    if check_mode:
+        result["would"] = "load %s into %s (%s), then compare %s with the manifest" % (
+            manifest["path"],
+            database,
+            "replacing " + ", ".join(manifest["tables"]),
+            ", ".join(manifest["tables"]),
+        )
+        return result
+    if params.get("safety_backup") and any(s["exists"] for s in state.values()):
+        safety_params = dict(
+            params, verify=bool(params.get("safety_backup_verify")), label=("pre_restore_" + (manifest.get("label") or manifest["database"]))[:64]
+        )
+        if scope == "table":
+            safety_params["table"] = manifest["tables"][0]
+        safety, _plan = take_backup(safety_params)
+        result["safety_backup"] = manifests.summary(safety)
+    init = [("init-command", clitools.restore_init_command(False))]
+    with clitools.OptionFile(options, groups=dict(mysql=init)) as option_file:
+        clitools.load_dump(manifest["path"], clitools.client_command(client, option_file, database))
+    db = connect(params)
+    try:
+        report = compare_tables(db, manifest, database)
+    finally:
+        db.close()
+    result["after"] = report
+    result["duration_s"] = round(time.monotonic() - started, 3)
+    bad = ["%s: %s" % (t, r["problem"]) for t, r in report.items() if not r["ok"]]
+    if bad:
+        raise JsonmendError(
+            "backup %s was loaded into %s but the tables differ from the manifest (%s). Was the application writing"
+            " during the restore? Stop it and restore again%s"
+            % (
+                manifest["id"],
+                database,
+                "; ".join(bad),
+                "; the state before is in backup %s" % result["safety_backup"]["id"] if result["safety_backup"] else "",
+            )
+        )
+    result["client"] = client
+    result["flavour"] = flavour
+    return result
