@@ -91,18 +91,19 @@ from ansible.module_utils.jsonmend.backups import check_backup_dir
 from ansible.module_utils.jsonmend.errors import JsonmendError
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            backup_dir=dict(type="path", required=True),
-            database=dict(type="str"),
-            scope=dict(type="str", choices=["table", "database"]),
-            table=dict(type="str"),
-            keep=dict(type="int", default=0),
-            current_id=dict(type="str"),
-        ),
-        supports_check_mode=True,
+def argument_spec():
+    return dict(
+        backup_dir=dict(type="path", required=True),
+        database=dict(type="str"),
+        scope=dict(type="str", choices=["table", "database"]),
+        table=dict(type="str"),
+        keep=dict(type="int", default=0),
+        current_id=dict(type="str"),
     )
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     p = module.params
     if p["keep"] < 0:
         module.fail_json(msg="keep must be 0 (keep everything) or more, got %d" % p["keep"])

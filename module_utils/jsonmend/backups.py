@@ -529,13 +529,13 @@ def verify_backup(params, manifest):
                 loaded = clitools.load_dump(manifest["path"], clitools.client_command(client, option_file, scratch), disable_events=True)
             verification["client"] = clitools.tool_version(client)
             verification["uncompressed_size"] = loaded["uncompressed_size"]
-            if loaded["uncompressed_size"] != manifest.get("uncompressed_size"):
-                raise JsonmendError("the dump holds %d bytes of SQL, the manifest says %s" % (loaded["uncompressed_size"], manifest.get("uncompressed_size")))
             report = compare_tables(db, manifest, scratch)
             verification["tables"] = report
             bad = ["%s: %s" % (t, r["problem"]) for t, r in report.items() if not r["ok"]]
             if bad:
                 raise JsonmendError("the restored copy differs from the manifest: " + "; ".join(bad))
+            if loaded["uncompressed_size"] != manifest.get("uncompressed_size"):
+                raise JsonmendError("the dump holds %d bytes of SQL, the manifest says %s" % (loaded["uncompressed_size"], manifest.get("uncompressed_size")))
         finally:
             if scratch is not None:
                 try:

@@ -49,7 +49,7 @@ def tool_version(path):
     """The tool's own --version line."""
     try:
         out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30, check=False)
-    except OSError as exc:
+    except (OSError, subprocess.TimeoutExpired) as exc:
         raise JsonmendError("could not run %s --version: %s" % (path, exc)) from None
     return (out.stdout or out.stderr).strip().splitlines()[0] if (out.stdout or out.stderr).strip() else path
 
@@ -276,12 +276,12 @@ def run_dump(cmd, path, compress_level=1, on_snapshot=None, snapshot_timeout=120
                 tail = (tail + chunk)[-512:]
         returncode = proc.wait()
         watchdog.cancel()
-        snapshot_open()
         stderr = _read_stderr(errors)
         if state["timed_out"]:
+            opened = state["called"]
             raise JsonmendError(
                 "the dump tool was stopped: it did not %s within %ss (%s)"
-                % ("open its snapshot" if not total else "finish", snapshot_timeout if not timeout else timeout, stderr or "no message")
+                % ("finish" if opened else "open its snapshot", timeout if opened else snapshot_timeout, stderr or "no message")
             )
         if returncode != 0:
             raise JsonmendError("the dump tool exited with status %d: %s" % (returncode, stderr or "no message"))
