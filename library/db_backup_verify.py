@@ -153,6 +153,7 @@ def find_manifest(params):
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True, mutually_exclusive=[("manifest", "backup_dir")])
     params = module.params
+    what = params["manifest"] or params["backup_id"]
     if PYMYSQL_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
     try:
@@ -162,9 +163,11 @@ def main():
             module.exit_json(changed=True, manifest=manifest, msg="the file matches its manifest; would restore it into a scratch schema")
         manifest = verify_backup(params, manifest)
     except JsonmendError as exc:
-        module.fail_json(msg="verify of backup %s failed: %s" % (params["manifest"] or params["backup_id"], exc))
+        # verify_backup's own messages already name the backup.
+        text = str(exc)
+        module.fail_json(msg=text if text.startswith("verification of backup") else "verification of backup %s failed: %s" % (what, text))
     except driver_error_types() as exc:
-        module.fail_json(msg="verify of backup %s failed: %s" % (params["manifest"] or params["backup_id"], driver_message(exc)))
+        module.fail_json(msg="verification of backup %s failed: %s" % (what, driver_message(exc)))
     module.exit_json(changed=True, manifest=manifest)
 
 

@@ -103,7 +103,14 @@ class Catalog:
     def __init__(self, db, database, scope, table):
         self.database = database
         d = db.dialect
-        if not d.database_exists(db.cursor(), database):
+        cur = db.cursor()
+        try:
+            self._read(db, d, cur, database, scope, table)
+        finally:
+            cur.close()
+
+    def _read(self, db, d, cur, database, scope, table):
+        if not d.database_exists(cur, database):
             raise JsonmendError("database %r does not exist on the server" % database)
         rows = db.query(
             "SELECT TABLE_NAME, TABLE_TYPE, LOWER(IFNULL(ENGINE, '')), IFNULL(DATA_LENGTH, 0), IFNULL(INDEX_LENGTH, 0), IFNULL(TABLE_ROWS, 0)"
@@ -135,9 +142,9 @@ class Catalog:
                 self.triggers.setdefault(trigger_table, []).append(name)
         self.keys = {}
         for t in names:
-            pk = d.primary_key(db.cursor(), database, t)
+            pk = d.primary_key(cur, database, t)
             if len(pk) == 1:
-                column_type = d.columns(db.cursor(), database, t).get(pk[0], "")
+                column_type = d.columns(cur, database, t).get(pk[0], "")
                 self.keys[t] = dict(column=pk[0], integer=column_type in INTEGER_TYPES)
         self.routines = self.events = 0
         if scope == "database":
@@ -329,10 +336,10 @@ def take_backup(params, check_mode=False, db=None):
     snap = AlignedSnapshot(params, catalog.database, catalog.tables, params["lock_wait_timeout"], params.get("lock_retries", 3))
     results = {}
     stats = {}
+    reader = threading.Thread(target=_snapshot_reader, args=(snap, catalog, results), daemon=True)
     if catalog.tables:
         snap.open()
     try:
-        reader = threading.Thread(target=_snapshot_reader, args=(snap, catalog, results), daemon=True)
         if catalog.tables:
             reader.start()
         hold_whole_dump = bool(catalog.non_transactional)
@@ -354,6 +361,9 @@ def take_backup(params, check_mode=False, db=None):
                 raise exc
             raise JsonmendError("reading row counts and checksums in the snapshot failed: %s" % driver_message(exc))
     except BaseException:
+        if reader.is_alive():
+            snap.cancel()
+            reader.join(30)
         snap.close()
         if os.path.exists(partial):
             os.unlink(partial)

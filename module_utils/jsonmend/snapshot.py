@@ -144,6 +144,21 @@ class AlignedSnapshot:
                     self.held_s = time.monotonic() - self.locked_at
         return self.held_s
 
+    def cancel(self):
+        """Stop a statement running on the snapshot connection (called from another thread)."""
+        if self.db is None:
+            return
+        try:
+            killer = connect(self.params, autocommit=True)
+        except (JsonmendError,) + driver_error_types():
+            return
+        try:
+            killer.query("KILL QUERY %s", (self.db.conn.thread_id(),))
+        except driver_error_types():
+            pass
+        finally:
+            killer.close()
+
     def close(self):
         self.release()
         if self.db is not None:

@@ -480,3 +480,28 @@ def test_catalog_lists_and_keeps_the_newest_verified(mariadb, database, events, 
     assert pruned["changed"] and pruned["removed"] == [made[0]["id"]]
     assert not (backup_dir / (made[0]["id"] + ".sql.gz")).exists()
     assert (backup_dir / (unverified["id"] + ".sql.gz")).exists()
+
+
+def test_a_long_write_transaction_makes_the_backup_wait_then_refuse(mariadb, database, events, backup_dir, module_runner):
+    """Writes pause only once open write transactions end; a stuck one is named, not waited on forever."""
+    blocker = mariadb.connect(database, autocommit=False)
+    cur = blocker.cursor()
+    cur.execute("UPDATE %s SET event_type = 'login' WHERE id = 100" % TABLE)  # open, uncommitted
+    try:
+        result = module_runner(db_backup, args_for(mariadb, database, backup_dir, lock_wait_timeout=1, lock_retries=2))
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert result.failed and "could not pause writes to %s.%s" % (database, TABLE) in result["msg"]
+    assert "2 attempts of 1s" in result["msg"] and "Nothing was written" in result["msg"]
+    assert files(backup_dir) == []
+
+
+def test_a_non_innodb_table_is_dumped_under_the_lock(mariadb, database, admin_cursor, backup_dir, module_runner):
+    admin_cursor.execute("CREATE TABLE legacy (id INT PRIMARY KEY, note TEXT) ENGINE=Aria")
+    admin_cursor.execute("INSERT INTO legacy VALUES (1, 'a'), (2, NULL)")
+    result = module_runner(db_backup, args_for(mariadb, database, backup_dir, table="legacy"))
+    assert not result.failed, result.get("msg")
+    assert result["manifest"]["verified"] and result["manifest"]["objects"]["non_transactional"] == ["legacy"]
+    assert "for the whole dump" in result["manifest"]["snapshot"]["method"]
+    assert any("not InnoDB" in str(w) for w in result.get("warnings", []))
