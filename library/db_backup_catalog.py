@@ -37,6 +37,15 @@ options:
   current_id:
     description: A backup that is never deleted (the one just taken).
     type: str
+  backup_id:
+    description:
+      - Also return the full manifest of this backup in RV(manifest), or of the newest verified one matching the
+        filters for V(latest). Fails when there is none. This is how another phase checks a given backup.
+    type: str
+  check_file:
+    description: With O(backup_id), also check that the dump file still has its manifest's sha256 (reads the whole file).
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
@@ -51,11 +60,13 @@ EXAMPLES = r"""
     backup_dir: /var/backups/jsonmend
     keep: 5
 
-- name: Find the backup a rollback would restore
+- name: Find the backup a rollback would restore, and check its file
   ansible.legacy.db_backup_catalog:
     backup_dir: /var/backups/jsonmend
     database: app
     table: analytics_activityevent
+    backup_id: latest
+    check_file: true
   register: backup_catalog_result
 """
 
@@ -81,13 +92,18 @@ problems:
   returned: always
   type: list
   elements: str
+manifest:
+  description: The full manifest of O(backup_id), with C(file_checked) true when O(check_file) confirmed its sha256.
+  returned: when backup_id is given
+  type: dict
+  sample: {id: backup_analytics_activityevent_20261126_231223, verified: true, sha256: 4ead6b12..., file_checked: true}
 """
 
 import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.jsonmend import manifests
-from ansible.module_utils.jsonmend.backups import check_backup_dir
+from ansible.module_utils.jsonmend.backups import check_backup_dir, check_file
 from ansible.module_utils.jsonmend.errors import JsonmendError
 
 
@@ -99,6 +115,8 @@ def argument_spec():
         table=dict(type="str"),
         keep=dict(type="int", default=0),
         current_id=dict(type="str"),
+        backup_id=dict(type="str"),
+        check_file=dict(type="bool", default=False),
     )
 
 
@@ -127,7 +145,16 @@ def main():
         removed.append(manifest["id"])
     kept = [manifests.summary(m) for m in selected if m["id"] not in removed]
     latest = next((m for m in kept if m.get("verified")), None)
-    module.exit_json(changed=bool(removed), backups=kept, latest_verified=latest, removed=removed, problems=problems)
+    result = dict(changed=bool(removed), backups=kept, latest_verified=latest, removed=removed, problems=problems)
+    if p["backup_id"]:
+        try:
+            manifest = manifests.resolve(p["backup_dir"], p["backup_id"], database=p["database"], scope=p["scope"], table=p["table"])
+            if p["check_file"]:
+                check_file(manifest)
+        except JsonmendError as exc:
+            module.fail_json(msg="backup %s: %s" % (p["backup_id"], exc), **result)
+        result["manifest"] = dict(manifest, file_checked=bool(p["check_file"]))
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -505,3 +505,12 @@ def test_a_non_innodb_table_is_dumped_under_the_lock(mariadb, database, admin_cu
     assert result["manifest"]["verified"] and result["manifest"]["objects"]["non_transactional"] == ["legacy"]
     assert "for the whole dump" in result["manifest"]["snapshot"]["method"]
     assert any("not InnoDB" in str(w) for w in result.get("warnings", []))
+
+
+def test_catalog_resolves_a_backup_for_other_phases_and_checks_its_file(mariadb, database, events, backup_dir, module_runner):
+    m = module_runner(db_backup, args_for(mariadb, database, backup_dir))["manifest"]
+    found = module_runner(db_backup_catalog, dict(backup_dir=str(backup_dir), database=database, table=TABLE, backup_id="latest", check_file=True))
+    assert found["manifest"]["id"] == m["id"] and found["manifest"]["verified"] and found["manifest"]["file_checked"]
+    damage(m["path"], "one byte")
+    bad = module_runner(db_backup_catalog, dict(backup_dir=str(backup_dir), backup_id=m["id"], check_file=True))
+    assert bad.failed and "does not match its manifest: sha256" in bad["msg"]
