@@ -88,10 +88,15 @@ options:
     default: id
   backup_dir:
     description:
-      - Absolute directory on the host that runs the module. It must exist and be writable; it is never
-        created here, so a missing mount fails instead of filling another disk.
+      - Absolute directory on the host that runs the module. It must exist and be writable unless O(create_dir).
     type: path
     required: true
+  create_dir:
+    description:
+      - Create O(backup_dir) (mode 0700, with missing parents) when it does not exist. Off by default so that a
+        backup volume that is not mounted fails instead of filling another disk.
+    type: bool
+    default: false
   scope:
     description: V(table) dumps O(table) with its triggers; V(database) dumps every table, view, trigger, routine and event.
     type: str

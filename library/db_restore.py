@@ -219,7 +219,7 @@ def argument_spec():
     spec = dict(CONNECTION_ARGUMENT_SPEC)
     spec.update(TARGET_ARGUMENT_SPEC)
     spec.update(BACKUP_ARGUMENT_SPEC)
-    for key in ("label", "verify"):
+    for key in ("label", "verify", "create_dir"):
         spec.pop(key)
     spec.update(
         backup_id=dict(type="str", default="latest"),

@@ -33,6 +33,7 @@ TOOLS_ARGUMENT_SPEC = dict(
 # Taking a backup (db_backup, and db_restore's safety backup).
 BACKUP_ARGUMENT_SPEC = dict(
     backup_dir=dict(type="path", required=True),
+    create_dir=dict(type="bool", default=False),
     scope=dict(type="str", default="table", choices=list(SCOPES)),
     label=dict(type="str"),
     verify=dict(type="bool", default=True),
@@ -63,6 +64,26 @@ def check_backup_dir(path, writable=True):
         raise JsonmendError("backup directory %s is not writable by the user running the backup (uid %d)" % (path, os.geteuid()))
     mode = os.stat(path).st_mode & 0o777
     return mode
+
+
+def nearest_existing(path):
+    """The path itself or its closest existing ancestor."""
+    while not os.path.exists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return path
+
+
+def plan_backup_dir(path, create):
+    """(mode of the directory or None when it will be created, directory to measure free space in)."""
+    if create and path and os.path.isabs(path) and not os.path.lexists(path):
+        parent = nearest_existing(path)
+        if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+            raise JsonmendError("backup directory %s does not exist and cannot be created: %s is not a writable directory" % (path, parent))
+        return None, parent
+    return check_backup_dir(path), path
 
 
 def free_bytes(path):
@@ -251,7 +272,7 @@ def plan_backup(db, params, now):
     validate_identifier(database, "database")
     validate_identifier(table, "table")
     directory = params["backup_dir"]
-    dir_mode = check_backup_dir(directory)
+    dir_mode, space_dir = plan_backup_dir(directory, params.get("create_dir"))
     if params["compress_level"] < 0 or params["compress_level"] > 9:
         raise JsonmendError("compress_level must be 0-9, got %s" % params["compress_level"])
     if params["space_factor"] <= 0:
@@ -265,13 +286,15 @@ def plan_backup(db, params, now):
         if os.path.lexists(path):
             raise JsonmendError("refusing to overwrite %s: a backup with id %s exists already" % (path, ident))
     catalog = Catalog(db, database, scope, table)
-    space = check_free_space(directory, catalog, params["space_factor"])
+    space = check_free_space(space_dir, catalog, params["space_factor"])
     server_space = check_server_space(db, catalog) if params.get("verify") else dict(checked=False, reason="no verification")
     if params.get("verify") and params.get("verify_skip_binlog"):
         check_skip_binlog(db)
     tools = Tools(db.dialect.name, params.get("dump_binary"), params.get("client_binary"))
     warnings = []
-    if dir_mode & 0o077:
+    if dir_mode is None:
+        warnings.append("backup directory %s does not exist: it is created with mode 0700" % directory)
+    elif dir_mode & 0o077:
         warnings.append("backup directory %s has mode %04o: group or others can list it (the files themselves are 0600)" % (directory, dir_mode))
     if catalog.non_transactional:
         warnings.append(
@@ -280,6 +303,7 @@ def plan_backup(db, params, now):
     return dict(
         id=ident,
         label=label,
+        create_dir=dir_mode is None,
         path=dump_path,
         manifest_path=manifest_path,
         catalog=catalog,
@@ -332,6 +356,12 @@ def take_backup(params, check_mode=False, db=None):
         if own_db:
             db.close()
 
+    if plan["create_dir"]:
+        try:
+            os.makedirs(params["backup_dir"], mode=0o700)
+            os.chmod(params["backup_dir"], 0o700)  # makedirs' mode is filtered by the umask
+        except OSError as exc:
+            raise JsonmendError("could not create backup directory %s: %s" % (params["backup_dir"], exc)) from None
     partial = plan["path"] + ".partial"
     snap = AlignedSnapshot(params, catalog.database, catalog.tables, params["lock_wait_timeout"], params.get("lock_retries", 3))
     results = {}

@@ -514,3 +514,13 @@ def test_catalog_resolves_a_backup_for_other_phases_and_checks_its_file(mariadb,
     damage(m["path"], "one byte")
     bad = module_runner(db_backup_catalog, dict(backup_dir=str(backup_dir), backup_id=m["id"], check_file=True))
     assert bad.failed and "does not match its manifest: sha256" in bad["msg"]
+
+
+def test_create_dir_creates_a_private_directory_and_check_mode_does_not(mariadb, database, events, tmp_path, module_runner):
+    target = tmp_path / "mount" / "jsonmend"
+    checked = module_runner(db_backup, args_for(mariadb, database, target, create_dir=True), check_mode=True)
+    assert not checked.failed and "is created with mode 0700" in str(checked.get("warnings"))
+    assert not (tmp_path / "mount").exists()
+    result = module_runner(db_backup, args_for(mariadb, database, target, create_dir=True))
+    assert not result.failed and result["manifest"]["verified"]
+    assert target.stat().st_mode & 0o777 == 0o700
