@@ -504,7 +504,7 @@ def test_a_non_innodb_table_is_dumped_under_the_lock(mariadb, database, admin_cu
     assert not result.failed, result.get("msg")
     assert result["manifest"]["verified"] and result["manifest"]["objects"]["non_transactional"] == ["legacy"]
     assert "for the whole dump" in result["manifest"]["snapshot"]["method"]
-    assert any("not InnoDB" in str(w) for w in result.get("warnings", []))
+    assert any("not InnoDB" in w for w in result["plan"]["warnings"])
 
 
 def test_catalog_resolves_a_backup_for_other_phases_and_checks_its_file(mariadb, database, events, backup_dir, module_runner):
@@ -519,7 +519,7 @@ def test_catalog_resolves_a_backup_for_other_phases_and_checks_its_file(mariadb,
 def test_create_dir_creates_a_private_directory_and_check_mode_does_not(mariadb, database, events, tmp_path, module_runner):
     target = tmp_path / "mount" / "jsonmend"
     checked = module_runner(db_backup, args_for(mariadb, database, target, create_dir=True), check_mode=True)
-    assert not checked.failed and "is created with mode 0700" in str(checked.get("warnings"))
+    assert not checked.failed and any("is created with mode 0700" in w for w in checked["plan"]["warnings"])
     assert not (tmp_path / "mount").exists()
     result = module_runner(db_backup, args_for(mariadb, database, target, create_dir=True))
     assert not result.failed and result["manifest"]["verified"]
