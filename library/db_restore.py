@@ -18,6 +18,8 @@ description:
     C(CHECK (json_valid)) was bypassed load too), then compares every restored table's row count and checksum with
     the manifest and fails if any differs.
   - Stop the application first (maintenance mode); each table is dropped and reloaded by the dump.
+  - For O(scope=database), a database that does not exist (a rebuilt server) is created with the character set
+    and collation the backup recorded.
 version_added: "0.2.0"
 author: jsonmend maintainers
 options:
@@ -201,6 +203,10 @@ tables_not_in_backup:
   returned: always
   type: list
   elements: str
+created_database:
+  description: The database did not exist (a rebuilt server) and was created (would be, in check mode) for a database restore.
+  returned: always
+  type: bool
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib

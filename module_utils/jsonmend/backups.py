@@ -416,6 +416,7 @@ def take_backup(params, check_mode=False, db=None):
         manifest_path=plan["manifest_path"],
         scope=params["scope"],
         database=catalog.database,
+        database_charset=dict(charset=catalog.charset, collation=catalog.collation),
         tables=catalog.tables,
         rows=dict((t, results[t]["rows"]) for t in catalog.tables),
         checksum=dict((t, results[t]["checksum"]) for t in catalog.tables),
@@ -623,6 +624,30 @@ def live_state(db, manifest, database):
     return state, extra
 
 
+def database_exists(params, database):
+    """Does the database exist? Asked over a connection that names no database."""
+    db = connect(dict(params, database=None))
+    try:
+        return bool(db.query_one("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (database,))[0])
+    finally:
+        db.close()
+
+
+def create_database(params, database, manifest):
+    """CREATE DATABASE with the character set and collation the backup recorded."""
+    db = connect(dict(params, database=None))
+    try:
+        charset = manifest.get("database_charset") or {}
+        spec = ""
+        if charset.get("charset") and charset.get("collation"):
+            validate_identifier(charset["charset"], "character set")
+            validate_identifier(charset["collation"], "collation")
+            spec = " CHARACTER SET %s COLLATE %s" % (charset["charset"], charset["collation"])
+        db.query("CREATE DATABASE %s%s" % (db.dialect.q(database), spec))
+    finally:
+        db.close()
+
+
 def restore_backup(params, check_mode=False):
     """Restore a table or database in place from a verified backup, then prove it.
 
@@ -659,6 +684,27 @@ def restore_backup(params, check_mode=False):
             " or set allow_unverified to restore it anyway" % (manifest["id"], reason)
         )
     check_file(manifest)
+    created_database = False
+    if scope == "database" and not database_exists(params, database):
+        # The emergency case: a rebuilt server, or a dropped database. Create it as it was.
+        created_database = True
+        if not check_mode:
+            create_database(params, database, manifest)
+    if created_database and check_mode:
+        state = dict((t, dict(exists=False, rows=None, rows_after_backup=None)) for t in manifest["tables"])
+        return dict(
+            manifest=manifests.summary(manifest),
+            backup_id=manifest["id"],
+            scope=scope,
+            database=database,
+            tables=manifest["tables"],
+            before=state,
+            rows_after_backup=0,
+            tables_not_in_backup=[],
+            safety_backup=None,
+            created_database=True,
+            would="create database %s, load %s into it, then compare %s with the manifest" % (database, manifest["path"], ", ".join(manifest["tables"])),
+        )
     db = connect(params)
     try:
         state, extra = live_state(db, manifest, database)
@@ -677,6 +723,7 @@ def restore_backup(params, check_mode=False):
         rows_after_backup=sum(s["rows_after_backup"] or 0 for s in state.values()),
         tables_not_in_backup=extra if scope == "database" else [],
         safety_backup=None,
+        created_database=created_database,
     )
     if check_mode:
         result["would"] = "load %s into %s (%s), then compare %s with the manifest" % (

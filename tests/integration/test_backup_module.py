@@ -524,3 +524,21 @@ def test_create_dir_creates_a_private_directory_and_check_mode_does_not(mariadb,
     result = module_runner(db_backup, args_for(mariadb, database, target, create_dir=True))
     assert not result.failed and result["manifest"]["verified"]
     assert target.stat().st_mode & 0o777 == 0o700
+
+
+def test_database_restore_onto_a_server_that_lost_the_database(mariadb, database, events, backup_dir, module_runner):
+    """The emergency case: the database is gone (a rebuilt server); the restore creates it as it was."""
+    m = module_runner(db_backup, args_for(mariadb, database, backup_dir, scope="database"))["manifest"]
+    before = checksum_of(mariadb, database)
+    events.execute("DROP DATABASE `%s`" % database)
+    args = args_for(mariadb, database, backup_dir, scope="database")
+    planned = module_runner(db_restore, args, check_mode=True)
+    assert not planned.failed and planned["created_database"] and planned["backup_id"] == m["id"]
+    events.execute("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (database,))
+    assert events.fetchone()[0] == 0
+    restored = module_runner(db_restore, args)
+    assert not restored.failed, restored.get("msg")
+    assert restored["created_database"] and restored["safety_backup"] is None
+    assert checksum_of(mariadb, database) == before
+    events.execute("SELECT DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (database,))
+    assert events.fetchone()[0] == m["database_charset"]["collation"]
