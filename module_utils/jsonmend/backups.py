@@ -551,7 +551,10 @@ def verify_backup(params, manifest):
             if skip_binlog:
                 check_skip_binlog(db)
                 db.query("SET SESSION sql_log_bin = 0")
-            stale = [r[0] for r in db.query("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE %s", (SCRATCH_PREFIX + "%",))]
+            stale = [
+                r[0]
+                for r in db.query("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE %s", (SCRATCH_PREFIX.replace("_", "\\_") + "%",))
+            ]
             if stale:
                 verification["stale_scratch_schemas"] = stale
             scratch = scratch_name(SCRATCH_PREFIX, manifest["id"])

@@ -154,7 +154,7 @@ def resolve(directory, ident, database=None, scope=None, table=None):
 def retention_plan(manifests, keep, current_id=None):
     """Manifests to delete: the verified ones beyond the newest `keep` of each group.
 
-    A group is one database, scope and table list. Unverified backups are never deleted (they
+    A group is one table (table backups) or one database (database backups). Unverified backups are never deleted (they
     are the evidence of a failure), nor is the current one. keep=0 deletes nothing.
     """
     if not keep:
@@ -163,7 +163,9 @@ def retention_plan(manifests, keep, current_id=None):
     for manifest in sorted(manifests, key=lambda m: (m.get("created_at", ""), m.get("id", "")), reverse=True):
         if not manifest.get("verified"):
             continue
-        group = (manifest.get("database"), manifest.get("scope"), tuple(manifest.get("tables", [])))
+        # A database's table list changes over time; its backups stay one group.
+        tables = tuple(manifest.get("tables", [])) if manifest.get("scope") == "table" else ()
+        group = (manifest.get("database"), manifest.get("scope"), tables)
         groups.setdefault(group, []).append(manifest)
     doomed = []
     for members in groups.values():

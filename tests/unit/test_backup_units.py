@@ -123,10 +123,13 @@ def test_retention_keeps_newest_verified_per_group_and_never_unverified_or_curre
         manifest("backup_t_20260101_000004", "2026-01-01T00:00:04Z"),
         manifest("backup_u_20260101_000001", "2026-01-01T00:00:01Z", tables=("u",)),
         manifest("backup_20260101_000001", "2026-01-01T00:00:01Z", scope="database", tables=("t", "u")),
+        manifest("backup_20260101_000002", "2026-01-01T00:00:02Z", scope="database", tables=("t", "u", "v")),
     ]
-    assert [m["id"] for m in manifests.retention_plan(items, 1)] == ["backup_t_20260101_000003", "backup_t_20260101_000001"]
-    assert [m["id"] for m in manifests.retention_plan(items, 2)] == ["backup_t_20260101_000001"]
-    assert manifests.retention_plan(items, 1, current_id="backup_t_20260101_000003") == [items[0]]
+    assert [m["id"] for m in manifests.retention_plan(items[4:], 1)] == ["backup_20260101_000001"]  # a new table, same group
+    ids = lambda doomed: sorted(m["id"] for m in doomed)  # noqa: E731
+    assert ids(manifests.retention_plan(items, 1)) == ["backup_20260101_000001", "backup_t_20260101_000001", "backup_t_20260101_000003"]
+    assert ids(manifests.retention_plan(items, 2)) == ["backup_t_20260101_000001"]
+    assert ids(manifests.retention_plan(items[:4], 1, current_id="backup_t_20260101_000003")) == ["backup_t_20260101_000001"]
     assert manifests.retention_plan(items, 0) == []
 
 
