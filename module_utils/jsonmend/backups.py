@@ -2,6 +2,7 @@
 # restore into a scratch schema that proves it, and the in-place restore later phases call.
 from __future__ import annotations
 
+import decimal
 import hashlib
 import math
 import os
@@ -21,7 +22,6 @@ SCRATCH_PREFIX = "jmv_"
 TRANSACTIONAL_ENGINES = ("innodb",)
 INTEGER_TYPES = ("tinyint", "smallint", "mediumint", "int", "integer", "bigint")
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
-ACCESS_DENIED = (1044, 1045, 1142, 1227)
 
 # Options shared by the backup modules, on top of the connection and target specs.
 TOOLS_ARGUMENT_SPEC = dict(
@@ -110,6 +110,8 @@ def json_value(value):
         return value.decode("utf-8", "replace")
     if hasattr(value, "isoformat"):
         return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
     return value
 
 
@@ -218,7 +220,8 @@ def check_server_space(db, catalog):
     if free < needed:
         raise JsonmendError(
             "not enough free space in the server's datadir %s for the verification's scratch copy: %s free, %s needed."
-            " Free space, or verify on another run with backup_verify: false now" % (datadir, human(free), human(needed))
+            " Free space there, or set backup_verify: false and verify later (db_backup_verify) when there is room;"
+            " nothing was written" % (datadir, human(free), human(needed))
         )
     return dict(checked=True, free_bytes=free, needed_bytes=needed)
 
@@ -250,8 +253,19 @@ def client_tools(dump_binary=None, client_binary=None, manifest=None, server_fla
     return Tools(server_flavour, dump_binary).client
 
 
+def binlog_enabled(db):
+    try:
+        return bool(int(db.query_one("SELECT @@GLOBAL.log_bin")[0] or 0))
+    except driver_error_types():
+        return True  # assume it is, and let the privilege check speak
+
+
 def check_skip_binlog(db):
-    """Can this session keep its writes out of the binary log? Refuse clearly when not."""
+    """Can this session keep its writes out of the binary log? Refuse clearly when not.
+
+    Returns False (nothing to skip) when the server writes no binary log."""
+    if not binlog_enabled(db):
+        return False
     try:
         db.query("SET SESSION sql_log_bin = 0")
         db.query("SET SESSION sql_log_bin = 1")
@@ -261,6 +275,7 @@ def check_skip_binlog(db):
             " copy it), which needs the BINLOG ADMIN or SUPER privilege: %s. Grant it, or set"
             " backup_verify_skip_binlog: false to let the scratch restore replicate" % driver_message(exc)
         ) from None
+    return True
 
 
 # -- taking a backup -----------------------------------------------------------------
@@ -549,7 +564,9 @@ def verify_backup(params, manifest):
         try:
             check_file(manifest)
             if skip_binlog:
-                check_skip_binlog(db)
+                skip_binlog = check_skip_binlog(db)
+                verification["skip_binlog"] = skip_binlog
+            if skip_binlog:
                 db.query("SET SESSION sql_log_bin = 0")
             stale = [
                 r[0]

@@ -542,3 +542,30 @@ def test_database_restore_onto_a_server_that_lost_the_database(mariadb, database
     assert checksum_of(mariadb, database) == before
     events.execute("SELECT DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (database,))
     assert events.fetchone()[0] == m["database_charset"]["collation"]
+
+
+def test_least_privileged_user_backs_up_and_is_told_what_it_lacks(mariadb, database, events, backup_dir, module_runner):
+    """The privileges docs/BACKUP.md lists are enough; a missing one is named before anything is written."""
+    user, password = "jm_backup", "Bk-pw-4Zr8"
+    hosts = ("localhost", "127.0.0.1", "%")
+    with mariadb.admin() as conn, conn.cursor() as cur:
+        for host in hosts:
+            cur.execute("CREATE USER %s@%s IDENTIFIED BY %s", (user, host, password))
+            cur.execute("GRANT SELECT, LOCK TABLES, SHOW VIEW, TRIGGER ON `%s`.* TO %%s@%%s" % database, (user, host))
+            cur.execute(
+                "GRANT SELECT, INSERT, CREATE, DROP, ALTER, INDEX, REFERENCES, LOCK TABLES, CREATE VIEW, TRIGGER ON `jmv\\_%%`.* TO %s@%s",
+                (user, host),
+            )
+    try:
+        args = args_for(mariadb, database, backup_dir, login_user=user, login_password=password)
+        refused = module_runner(db_backup, args)
+        assert refused.failed and "needs the BINLOG ADMIN or SUPER privilege" in refused["msg"]
+        assert "backup_verify_skip_binlog: false" in refused["msg"] and files(backup_dir) == []
+        result = module_runner(db_backup, dict(args, verify_skip_binlog=False))
+        assert not result.failed, result.get("msg")
+        assert result["manifest"]["verified"] and result["manifest"]["binlog"]["enabled"]
+        assert password not in json.dumps(result)
+    finally:
+        with mariadb.admin() as conn, conn.cursor() as cur:
+            for host in hosts:
+                cur.execute("DROP USER IF EXISTS %s@%s", (user, host))
