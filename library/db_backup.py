@@ -158,7 +158,8 @@ requirements:
   - mariadb-dump and mariadb (or mysqldump and mysql) on that host
 notes:
   - Privileges needed for O(scope=table) - SELECT, LOCK TABLES, SHOW VIEW, TRIGGER; for the verification also
-    CREATE, DROP, INSERT, ALTER, INDEX, REFERENCES on the scratch schemas (C(jmv_*)), and BINLOG ADMIN or SUPER
+    SELECT, INSERT, CREATE, DROP, ALTER, INDEX, REFERENCES, LOCK TABLES, CREATE VIEW, TRIGGER on the scratch schemas
+    (C(jmv_*)), and BINLOG ADMIN or SUPER
     for O(verify_skip_binlog). O(scope=database) also needs EVENT and SHOW CREATE ROUTINE (or SELECT on mysql.proc).
   - Non-InnoDB tables cannot be read consistently without a lock, so writes to the dumped tables stay paused for
     the whole dump when any is present (a warning says so).

@@ -70,7 +70,7 @@ def test_works_for_any_json_column(mariadb, database, admin_cursor, tmp_path):
     admin_cursor.execute("CREATE TABLE shop_order (pk BIGINT PRIMARY KEY, channel VARCHAR(8), attrs JSON, placed_at DATETIME, buyer INT)")
     admin_cursor.execute("INSERT INTO shop_order VALUES (1, 'web', '{}', '2026-01-01', 1), (2, 'web', '3', '2026-01-02', 2)")
     reports = tmp_path / "r"
-    variables = db_vars(
+    variables = diagnose_vars(
         mariadb,
         database,
         jsonmend_table="shop_order",
