@@ -222,6 +222,7 @@ from ansible.module_utils.jsonmend.connection import (
     driver_message,
 )
 from ansible.module_utils.jsonmend.errors import JsonmendError
+from ansible.module_utils.jsonmend.verification import verify_backup
 
 
 def argument_spec():
@@ -241,6 +242,8 @@ def main():
         module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
     try:
         manifest, plan = take_backup(params, check_mode=module.check_mode)
+        if manifest is not None and params["verify"]:
+            manifest = verify_backup(params, manifest)
     except JsonmendError as exc:
         module.fail_json(msg="%s failed: %s" % (what, exc))
     except driver_error_types() as exc:

@@ -103,8 +103,9 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.jsonmend import manifests
-from ansible.module_utils.jsonmend.backups import check_backup_dir, check_file
+from ansible.module_utils.jsonmend.backups import check_backup_dir
 from ansible.module_utils.jsonmend.errors import JsonmendError
+from ansible.module_utils.jsonmend.verification import check_file
 
 
 def argument_spec():

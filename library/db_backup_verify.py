@@ -119,9 +119,10 @@ manifest:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.jsonmend import manifests
-from ansible.module_utils.jsonmend.backups import TOOLS_ARGUMENT_SPEC, check_file, verify_backup
+from ansible.module_utils.jsonmend.backups import TOOLS_ARGUMENT_SPEC
 from ansible.module_utils.jsonmend.connection import CONNECTION_ARGUMENT_SPEC, PYMYSQL_IMPORT_ERROR, driver_error_types, driver_message
 from ansible.module_utils.jsonmend.errors import JsonmendError
+from ansible.module_utils.jsonmend.verification import check_file, verify_backup
 
 
 def argument_spec():

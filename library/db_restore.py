@@ -210,7 +210,7 @@ created_database:
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.jsonmend.backups import BACKUP_ARGUMENT_SPEC, restore_backup
+from ansible.module_utils.jsonmend.backups import BACKUP_ARGUMENT_SPEC
 from ansible.module_utils.jsonmend.connection import (
     CONNECTION_ARGUMENT_SPEC,
     PYMYSQL_IMPORT_ERROR,
@@ -219,6 +219,7 @@ from ansible.module_utils.jsonmend.connection import (
     driver_message,
 )
 from ansible.module_utils.jsonmend.errors import JsonmendError
+from ansible.module_utils.jsonmend.restores import restore_backup
 
 
 def argument_spec():

@@ -24,7 +24,7 @@ import ansible.module_utils  # noqa: E402
 if str(ROOT / "module_utils") not in ansible.module_utils.__path__:
     ansible.module_utils.__path__.append(str(ROOT / "module_utils"))
 
-from ansible.module_utils.jsonmend import backups, clitools  # noqa: E402
+from ansible.module_utils.jsonmend import backups, clitools, verification  # noqa: E402
 
 from tests.support import seed  # noqa: E402
 from tests.support.mariadb_server import MariaDBServer  # noqa: E402
@@ -127,7 +127,7 @@ def bench_backup(server=None, rows=1_000_000, workdir=None, seed_rows=True):
             idle = list(writer.latencies)
             backup_s, (manifest, _plan) = _timed(lambda: backups.take_backup(params))
             during = writer.latencies[len(idle) :]
-        verify_s, manifest = _timed(lambda: backups.verify_backup(params, manifest))
+        verify_s, manifest = _timed(lambda: verification.verify_backup(params, manifest))
         return dict(
             rows=manifest["rows"][TABLE],
             plain_dump_s=round(plain_s, 2),

@@ -1,9 +1,8 @@
-# Take, verify and restore backups: the consistent dump with its checksummed manifest, the
-# restore into a scratch schema that proves it, and the in-place restore later phases call.
+# Take a backup: check everything first, pause writes for the snapshot, dump, checksum in the
+# same snapshot, write the manifest. Shared helpers of verification.py and restores.py live here too.
 from __future__ import annotations
 
 import decimal
-import hashlib
 import math
 import os
 import socket
@@ -11,14 +10,13 @@ import threading
 import time
 
 from ansible.module_utils.jsonmend import clitools, manifests
-from ansible.module_utils.jsonmend.checksums import compare_checksums, table_checksum
+from ansible.module_utils.jsonmend.checksums import table_checksum
 from ansible.module_utils.jsonmend.connection import connect, driver_error_types, driver_message
 from ansible.module_utils.jsonmend.errors import JsonmendError
 from ansible.module_utils.jsonmend.identifiers import validate_identifier
 from ansible.module_utils.jsonmend.snapshot import AlignedSnapshot
 
 SCOPES = ("table", "database")
-SCRATCH_PREFIX = "jmv_"
 TRANSACTIONAL_ENGINES = ("innodb",)
 INTEGER_TYPES = ("tinyint", "smallint", "mediumint", "int", "integer", "bigint")
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
@@ -346,7 +344,10 @@ def _snapshot_reader(snap, catalog, results):
 
 
 def take_backup(params, check_mode=False, db=None):
-    """Take one consistent, checksummed backup (and verify it when params['verify']).
+    """Take one consistent, checksummed backup; verification.verify_backup() proves it.
+
+    With params['verify'], the plan also checks what the verification will need (room for the
+    scratch copy, the privilege to keep it out of the binary log) before anything is written.
 
     Returns (manifest, plan description). Raises JsonmendError before writing anything when
     an input or a precondition is wrong; removes partial files when the dump fails.
@@ -479,8 +480,6 @@ def take_backup(params, check_mode=False, db=None):
         verification=None,
     )
     manifests.write_manifest(manifest, plan["manifest_path"], create=True)
-    if params.get("verify"):
-        manifest = verify_backup(params, manifest)
     return manifest, described
 
 
@@ -510,279 +509,3 @@ def describe_plan(plan, params):
         verify=bool(params.get("verify")),
         warnings=plan["warnings"],
     )
-
-
-# -- verifying a backup ---------------------------------------------------------------
-def scratch_name(prefix, ident):
-    """A scratch schema name that is unique per backup and attempt, within 64 characters."""
-    digest = hashlib.sha1(("%s:%s:%s" % (ident, os.getpid(), time.time())).encode()).hexdigest()[:16]
-    return prefix + digest
-
-
-def check_file(manifest):
-    """Refuse a dump whose file is missing or differs from the manifest's sha256."""
-    path = manifest["path"]
-    if not os.path.isfile(path):
-        raise JsonmendError("dump file %s of backup %s does not exist" % (path, manifest["id"]))
-    actual = clitools.file_sha256(path)
-    if actual != manifest["sha256"]:
-        raise JsonmendError(
-            "dump file %s does not match its manifest: sha256 %s, manifest says %s (%d bytes, manifest says %s)."
-            " The file was altered or truncated after the backup; do not restore it"
-            % (path, actual, manifest["sha256"], os.path.getsize(path), manifest.get("size"))
-        )
-    return actual
-
-
-def compare_tables(db, manifest, database, tables=None):
-    """{table: {rows, checksum, ok, problem}} of `database` against the manifest."""
-    report = {}
-    for t in tables or manifest["tables"]:
-        expected = dict(rows=manifest["rows"].get(t), checksum=manifest["checksum"].get(t))
-        try:
-            actual = table_checksum(db, t, columns=manifest.get("columns", {}).get(t), database=database)
-        except JsonmendError as exc:
-            report[t] = dict(rows=None, checksum=None, ok=False, problem=str(exc))
-            continue
-        problem = compare_checksums(expected, actual)
-        report[t] = dict(rows=actual["rows"], checksum=actual["checksum"], ok=problem is None, problem=problem)
-    return report
-
-
-def verify_backup(params, manifest):
-    """Restore the dump into a scratch schema, compare every table with the manifest, drop the
-    scratch schema, and record the outcome in the manifest (verified true or false).
-
-    Returns the updated manifest; raises JsonmendError (after recording it) when it fails.
-    """
-    started = time.monotonic()
-    skip_binlog = bool(params.get("verify_skip_binlog", True))
-    verification = dict(started_at=iso_utc_now(), skip_binlog=skip_binlog)
-    db = connect(params)
-    scratch = None
-    try:
-        try:
-            check_file(manifest)
-            if skip_binlog:
-                skip_binlog = check_skip_binlog(db)
-                verification["skip_binlog"] = skip_binlog
-            if skip_binlog:
-                db.query("SET SESSION sql_log_bin = 0")
-            stale = [
-                r[0]
-                for r in db.query("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE %s", (SCRATCH_PREFIX.replace("_", "\\_") + "%",))
-            ]
-            if stale:
-                verification["stale_scratch_schemas"] = stale
-            scratch = scratch_name(SCRATCH_PREFIX, manifest["id"])
-            charset = db.query_one("SELECT @@character_set_server, @@collation_server")
-            source = db.query_one(
-                "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s",
-                (manifest["database"],),
-            )
-            cs, coll = source or charset
-            db.query("CREATE DATABASE %s CHARACTER SET %s COLLATE %s" % (db.dialect.q(scratch), cs, coll))
-            verification["scratch_schema"] = scratch
-            client = client_tools(params.get("dump_binary"), params.get("client_binary"), manifest, db.dialect.name)
-            options = clitools.connection_options(db.conn, params)
-            init = [("init-command", clitools.restore_init_command(skip_binlog))]
-            with clitools.OptionFile(options, groups=dict(mysql=init)) as option_file:
-                loaded = clitools.load_dump(manifest["path"], clitools.client_command(client, option_file, scratch), disable_events=True)
-            verification["client"] = clitools.tool_version(client)
-            verification["uncompressed_size"] = loaded["uncompressed_size"]
-            report = compare_tables(db, manifest, scratch)
-            verification["tables"] = report
-            bad = ["%s: %s" % (t, r["problem"]) for t, r in report.items() if not r["ok"]]
-            if bad:
-                raise JsonmendError("the restored copy differs from the manifest: " + "; ".join(bad))
-            if loaded["uncompressed_size"] != manifest.get("uncompressed_size"):
-                raise JsonmendError("the dump holds %d bytes of SQL, the manifest says %s" % (loaded["uncompressed_size"], manifest.get("uncompressed_size")))
-        finally:
-            if scratch is not None:
-                try:
-                    db.query("DROP DATABASE IF EXISTS %s" % db.dialect.q(scratch))
-                    verification["scratch_dropped"] = True
-                except driver_error_types() as exc:
-                    verification["scratch_dropped"] = False
-                    verification["drop_error"] = driver_message(exc)
-    except (JsonmendError,) + driver_error_types() as exc:
-        message = str(exc) if isinstance(exc, JsonmendError) else driver_message(exc)
-        verification.update(ok=False, error=message, duration_s=round(time.monotonic() - started, 3))
-        manifest = dict(manifest, verified=False, verified_at=None, verification=verification)
-        _save_verification(manifest)
-        raise JsonmendError("verification of backup %s failed: %s" % (manifest["id"], message)) from None
-    finally:
-        db.close()
-    verification.update(ok=True, duration_s=round(time.monotonic() - started, 3))
-    manifest = dict(manifest, verified=True, verified_at=iso_utc_now(), verification=verification)
-    _save_verification(manifest)
-    return manifest
-
-
-def _save_verification(manifest):
-    if os.path.isfile(manifest["manifest_path"]):
-        manifests.write_manifest(manifest, manifest["manifest_path"])
-
-
-# -- restoring ------------------------------------------------------------------------
-def live_state(db, manifest, database):
-    """Per table of the manifest: does it exist now, its rows, and rows added after the backup."""
-    state = {}
-    d = db.dialect
-    present = set(r[0] for r in db.query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s", (database,)))
-    for t in manifest["tables"]:
-        entry = dict(exists=t in present, rows=None, rows_after_backup=None)
-        if entry["exists"]:
-            entry["rows"] = int(db.query_one("SELECT COUNT(*) FROM %s.%s" % (d.q(database), d.q(t)))[0])
-            key = (manifest.get("keys") or {}).get(t)
-            if key and key.get("integer") and key.get("max") is not None:
-                entry["rows_after_backup"] = int(
-                    db.query_one("SELECT COUNT(*) FROM %s.%s WHERE %s > %%s" % (d.q(database), d.q(t), d.q(key["column"])), (key["max"],))[0]
-                )
-        state[t] = entry
-    extra = sorted(present - set(manifest["tables"]) - set((manifest.get("objects") or {}).get("views", [])))
-    return state, extra
-
-
-def database_exists(params, database):
-    """Does the database exist? Asked over a connection that names no database."""
-    db = connect(dict(params, database=None))
-    try:
-        return bool(db.query_one("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (database,))[0])
-    finally:
-        db.close()
-
-
-def create_database(params, database, manifest):
-    """CREATE DATABASE with the character set and collation the backup recorded."""
-    db = connect(dict(params, database=None))
-    try:
-        charset = manifest.get("database_charset") or {}
-        spec = ""
-        if charset.get("charset") and charset.get("collation"):
-            validate_identifier(charset["charset"], "character set")
-            validate_identifier(charset["collation"], "collation")
-            spec = " CHARACTER SET %s COLLATE %s" % (charset["charset"], charset["collation"])
-        db.query("CREATE DATABASE %s%s" % (db.dialect.q(database), spec))
-    finally:
-        db.close()
-
-
-def restore_backup(params, check_mode=False):
-    """Restore a table or database in place from a verified backup, then prove it.
-
-    Order: resolve the manifest; refuse an unverified one (unless allowed) or one whose file
-    differs from its sha256; take a safety backup of the current state (unless disabled);
-    load the dump (check_constraint_checks=0); compare every restored table with the manifest.
-    """
-    started = time.monotonic()
-    database, scope = params["database"], params["scope"]
-    validate_identifier(database, "database")
-    validate_identifier(params["table"], "table")
-    if scope not in SCOPES:
-        raise JsonmendError("scope %r is not one of %s" % (scope, ", ".join(SCOPES)))
-    check_backup_dir(params["backup_dir"], writable=bool(params.get("safety_backup")) and not check_mode)
-    table = params["table"] if scope == "table" else None
-    manifest = manifests.resolve(params["backup_dir"], params.get("backup_id") or manifests.LATEST, database=database, scope=scope, table=table)
-    if manifest["scope"] != scope:
-        raise JsonmendError(
-            "backup %s is a %s backup; restoring it restores %s. Ask for scope %s, or choose a %s backup"
-            % (
-                manifest["id"],
-                manifest["scope"],
-                "every table of %s" % manifest["database"] if manifest["scope"] == "database" else "table %s only" % ", ".join(manifest["tables"]),
-                manifest["scope"],
-                scope,
-            )
-        )
-    if manifest["database"] != database:
-        raise JsonmendError("backup %s is of database %s, not %s" % (manifest["id"], manifest["database"], database))
-    if not manifest.get("verified") and not params.get("allow_unverified"):
-        reason = ((manifest.get("verification") or {}).get("error")) or "it was never verified"
-        raise JsonmendError(
-            "backup %s is not verified (%s): verify it with db_backup_verify or playbooks/backup.yml first,"
-            " or set allow_unverified to restore it anyway" % (manifest["id"], reason)
-        )
-    check_file(manifest)
-    created_database = False
-    if scope == "database" and not database_exists(params, database):
-        # The emergency case: a rebuilt server, or a dropped database. Create it as it was.
-        created_database = True
-        if not check_mode:
-            create_database(params, database, manifest)
-    if created_database and check_mode:
-        state = dict((t, dict(exists=False, rows=None, rows_after_backup=None)) for t in manifest["tables"])
-        return dict(
-            manifest=manifests.summary(manifest),
-            backup_id=manifest["id"],
-            scope=scope,
-            database=database,
-            tables=manifest["tables"],
-            before=state,
-            rows_after_backup=0,
-            tables_not_in_backup=[],
-            safety_backup=None,
-            created_database=True,
-            would="create database %s, load %s into it, then compare %s with the manifest" % (database, manifest["path"], ", ".join(manifest["tables"])),
-        )
-    db = connect(params)
-    try:
-        state, extra = live_state(db, manifest, database)
-        client = client_tools(params.get("dump_binary"), params.get("client_binary"), manifest, db.dialect.name)
-        options = clitools.connection_options(db.conn, params)
-        flavour = db.dialect.name
-    finally:
-        db.close()
-    result = dict(
-        manifest=manifests.summary(manifest),
-        backup_id=manifest["id"],
-        scope=scope,
-        database=database,
-        tables=manifest["tables"],
-        before=state,
-        rows_after_backup=sum(s["rows_after_backup"] or 0 for s in state.values()),
-        tables_not_in_backup=extra if scope == "database" else [],
-        safety_backup=None,
-        created_database=created_database,
-    )
-    if check_mode:
-        result["would"] = "load %s into %s (%s), then compare %s with the manifest" % (
-            manifest["path"],
-            database,
-            "replacing " + ", ".join(manifest["tables"]),
-            ", ".join(manifest["tables"]),
-        )
-        return result
-    if params.get("safety_backup") and any(s["exists"] for s in state.values()):
-        safety_params = dict(
-            params, verify=bool(params.get("safety_backup_verify")), label=("pre_restore_" + (manifest.get("label") or manifest["database"]))[:64]
-        )
-        if scope == "table":
-            safety_params["table"] = manifest["tables"][0]
-        safety, _plan = take_backup(safety_params)
-        result["safety_backup"] = manifests.summary(safety)
-    init = [("init-command", clitools.restore_init_command(False))]
-    with clitools.OptionFile(options, groups=dict(mysql=init)) as option_file:
-        clitools.load_dump(manifest["path"], clitools.client_command(client, option_file, database))
-    db = connect(params)
-    try:
-        report = compare_tables(db, manifest, database)
-    finally:
-        db.close()
-    result["after"] = report
-    result["duration_s"] = round(time.monotonic() - started, 3)
-    bad = ["%s: %s" % (t, r["problem"]) for t, r in report.items() if not r["ok"]]
-    if bad:
-        raise JsonmendError(
-            "backup %s was loaded into %s but the tables differ from the manifest (%s). Was the application writing"
-            " during the restore? Stop it and restore again%s"
-            % (
-                manifest["id"],
-                database,
-                "; ".join(bad),
-                "; the state before is in backup %s" % result["safety_backup"]["id"] if result["safety_backup"] else "",
-            )
-        )
-    result["client"] = client
-    result["flavour"] = flavour
-    return result

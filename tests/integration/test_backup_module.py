@@ -15,9 +15,10 @@ import db_backup_catalog
 import db_backup_verify
 import db_restore
 import pytest
-from ansible.module_utils.jsonmend import backups, manifests
+from ansible.module_utils.jsonmend import backups, clitools, manifests, verification
 from ansible.module_utils.jsonmend.checksums import table_checksum
 from ansible.module_utils.jsonmend.connection import connect
+from ansible.module_utils.jsonmend.errors import JsonmendError
 
 from tests.support import seed
 from tests.support.mariadb_server import TOOL_PASSWORD
@@ -157,7 +158,7 @@ def rewrite_sql(manifest, transform):
     assert changed != sql
     Path(manifest["path"]).write_bytes(gzip.compress(changed))
     doc = json.loads(Path(manifest["manifest_path"]).read_text())
-    doc["sha256"] = backups.clitools.file_sha256(manifest["path"])
+    doc["sha256"] = clitools.file_sha256(manifest["path"])
     Path(manifest["manifest_path"]).write_text(json.dumps(doc))
 
 
@@ -274,7 +275,8 @@ def test_password_is_never_in_the_process_list_or_output(mariadb, database, admi
 
     def run():
         try:
-            outcome["manifest"], _plan = backups.take_backup(params)
+            manifest, _plan = backups.take_backup(params)
+            outcome["manifest"] = verification.verify_backup(params, manifest)
         except Exception as exc:  # noqa: BLE001 - reported below
             outcome["error"] = exc
 
@@ -461,7 +463,7 @@ def test_refuses_to_overwrite_an_existing_backup(mariadb, database, events, back
     db = connect(db_params(mariadb, database))
     try:
         params = dict(database=database, scope="table", table=TABLE, backup_dir=str(backup_dir), compress_level=1, space_factor=1.0, label=None, verify=False)
-        with pytest.raises(backups.JsonmendError, match="refusing to overwrite"):
+        with pytest.raises(JsonmendError, match="refusing to overwrite"):
             backups.plan_backup(db, params, now)
     finally:
         db.close()
