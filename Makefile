@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 SHELL := /bin/bash
 
-.PHONY: setup demo demo-stop test lint sanity pytest bench bench-repair clean
+.PHONY: setup demo demo-stop test lint sanity pytest bench bench-repair bench-backup clean
 
 setup: $(VENV)/.installed
 
@@ -39,6 +39,10 @@ bench: setup
 ## bench-repair: the online repair vs a bare UPDATE, undo, writer p99 (1M rows; docs/CLEANUP.md)
 bench-repair: setup
 	$(PY) scripts/bench_repair.py
+
+## bench-backup: backup + verification of 1M rows vs a plain mariadb-dump (BACKUP_ROWS=...)
+bench-backup: setup
+	$(PY) scripts/bench_backup.py --rows $${BACKUP_ROWS:-1000000}
 
 clean:
 	rm -rf .demo reports .pytest_cache .ansible

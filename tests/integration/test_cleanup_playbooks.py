@@ -40,7 +40,8 @@ def seeded(admin_cursor):
 
 
 def cleanup_vars(mariadb, database, tmp_path, **extra):
-    values = db_vars(mariadb, database, cleanup_control_dir=str(tmp_path / "control"), jsonmend_report_dir=str(tmp_path / "reports"))
+    # These tests hand the gate a manifest file; test_backup_then_cleanup_then_restore runs the real backup.
+    values = db_vars(mariadb, database, cleanup_control_dir=str(tmp_path / "control"), jsonmend_report_dir=str(tmp_path / "reports"), jsonmend_backup=False)
     values.update(extra)
     return values
 
@@ -172,3 +173,33 @@ def test_restore_fallback_reports_rows_it_would_lose(mariadb, database, seeded, 
     assert "%d rows written since the backup will be LOST" % lost in result.stdout
     assert "Not confirmed" in result.stdout
     assert r.checksum(admin_cursor) == seeded
+
+
+def test_backup_then_cleanup_then_restore_fallback(mariadb, database, seeded, admin_cursor, tmp_path):
+    """cleanup.yml takes and verifies a real backup first; rollback.yml's restore fallback brings the
+    table back to that backup, after reporting the rows written since that it loses."""
+    backups = tmp_path / "backups"
+    variables = cleanup_vars(mariadb, database, tmp_path, jsonmend_backup=True, backup_dir=str(backups), backup_create_dir=True, jsonmend_confirm="yes")
+    result = play("cleanup.yml", variables, tmp_path)
+    assert result.returncode == 0, result.stdout[-4000:]
+    admin_cursor.execute(
+        "SELECT COUNT(*) FROM analytics_activityevent WHERE metadata IS NOT NULL AND NOT (JSON_VALID(metadata) AND JSON_TYPE(metadata) = 'OBJECT')"
+    )
+    assert admin_cursor.fetchone()[0] == 0
+    manifests = sorted(backups.glob("*.manifest.json"))
+    assert len(manifests) == 1 and json.loads(manifests[0].read_text())["verified"] is True
+    seed.insert_rows(admin_cursor, [(1, "login", '{"after": "backup"}', "2026-12-01 00:00:00")])
+    rollback = cleanup_vars(
+        mariadb,
+        database,
+        tmp_path,
+        jsonmend_rollback_method="restore",
+        cleanup_backup_manifest_file=str(manifests[0]),
+        backup_dir=str(backups),
+        jsonmend_confirm="yes",
+    )
+    result = play("rollback.yml", rollback, tmp_path)
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert "removes 1 rows created since" in " ".join(result.stdout.split())
+    assert r.checksum(admin_cursor) == seeded
+    assert TOOL_PASSWORD not in result.stdout

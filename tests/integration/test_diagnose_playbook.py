@@ -17,13 +17,18 @@ def seeded(admin_cursor):
     return admin_cursor.fetchone()[1]
 
 
+def diagnose_vars(mariadb, database, **extra):
+    """The diagnosis alone: the backup step phase2_diagnose.yml runs first has its own tests."""
+    return db_vars(mariadb, database, jsonmend_backup=False, **extra)
+
+
 def files_under(path):
     return sorted(str(p.relative_to(path)) for p in path.rglob("*") if p.is_file())
 
 
 def test_diagnosis_prints_findings_and_writes_reports(mariadb, database, seeded, tmp_path, admin_cursor):
     reports = tmp_path / "reports"
-    result = run_playbook("phase2_diagnose.yml", db_vars(mariadb, database, jsonmend_report_dir=str(reports)), tmp_path, verbosity=3)
+    result = run_playbook("phase2_diagnose.yml", diagnose_vars(mariadb, database, jsonmend_report_dir=str(reports)), tmp_path, verbosity=3)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     out = result.stdout
     for text in ("METADATA CORRUPTION DIAGNOSTIC", "Valid OBJECT metadata", "✓ OBJECT", "✗ INTEGER", "← PROBLEM", "← HIGH PRIORITY", "Recommended strategy: C"):
@@ -54,7 +59,7 @@ def test_diagnosis_prints_findings_and_writes_reports(mariadb, database, seeded,
 
 def test_check_mode_writes_nothing(mariadb, database, seeded, tmp_path, admin_cursor):
     reports = tmp_path / "reports"
-    result = run_playbook("phase2_diagnose.yml", db_vars(mariadb, database, jsonmend_report_dir=str(reports)), tmp_path, check=True)
+    result = run_playbook("phase2_diagnose.yml", diagnose_vars(mariadb, database, jsonmend_report_dir=str(reports)), tmp_path, check=True)
     assert result.returncode == 0, result.stdout[-3000:]
     assert "METADATA CORRUPTION DIAGNOSTIC" in result.stdout
     assert not reports.exists()
@@ -66,7 +71,7 @@ def test_works_for_any_json_column(mariadb, database, admin_cursor, tmp_path):
     admin_cursor.execute("CREATE TABLE shop_order (pk BIGINT PRIMARY KEY, channel VARCHAR(8), attrs JSON, placed_at DATETIME, buyer INT)")
     admin_cursor.execute("INSERT INTO shop_order VALUES (1, 'web', '{}', '2026-01-01', 1), (2, 'web', '3', '2026-01-02', 2)")
     reports = tmp_path / "r"
-    variables = db_vars(
+    variables = diagnose_vars(
         mariadb,
         database,
         jsonmend_table="shop_order",
@@ -101,7 +106,7 @@ def test_works_for_any_json_column(mariadb, database, admin_cursor, tmp_path):
 )
 def test_bad_input_is_refused_before_any_change(mariadb, database, seeded, tmp_path, admin_cursor, variables, message):
     reports = tmp_path / "reports"
-    result = run_playbook("phase2_diagnose.yml", db_vars(mariadb, database, jsonmend_report_dir=str(reports), **variables), tmp_path)
+    result = run_playbook("phase2_diagnose.yml", diagnose_vars(mariadb, database, jsonmend_report_dir=str(reports), **variables), tmp_path)
     assert result.returncode != 0
     assert message in result.stdout, result.stdout[-3000:]
     assert not reports.exists()

@@ -1,0 +1,182 @@
+#!/usr/bin/python
+# Prove an existing backup restores: check its file against the manifest, restore it into a
+# scratch schema, compare every table, drop the scratch schema, record the outcome.
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: db_backup_verify
+short_description: Verify a jsonmend backup by restoring it into a scratch schema
+description:
+  - Finds a backup by O(backup_id) in O(backup_dir) (or takes O(manifest)), checks that the dump file still has
+    the sha256 its manifest records, restores it into a new scratch schema (C(jmv_<hex>)) with the client that
+    matches the dump tool, compares the row count and content checksum of every table with the manifest, drops
+    the scratch schema and writes the outcome into the manifest (C(verified), C(verified_at), C(verification)).
+  - A truncated or altered file, a dump without its completion line, a restore that fails part way or a table
+    that differs all fail with a message that names the problem, and mark the manifest C(verified=false).
+  - The restoring session sets C(check_constraint_checks=0), so rows whose C(CHECK (json_valid)) was bypassed load
+    like every other row; events restored into the scratch schema are created disabled.
+version_added: "0.2.0"
+author: jsonmend maintainers (@jsonmend)
+options:
+  login_host:
+    description: Host of the server. Falls back to the option file, then C(localhost).
+    type: str
+  login_port:
+    description: TCP port. Falls back to the option file, then 3306.
+    type: int
+  login_user:
+    description: User name. Falls back to the option file.
+    type: str
+    aliases: [login_username]
+  login_password:
+    description: Password. Falls back to the option file. Never logged, never on a command line.
+    type: str
+  login_unix_socket:
+    description: Unix socket path; used instead of TCP when given.
+    type: str
+  config_file:
+    description: MySQL option file read for the C([client]) group when it exists.
+    type: path
+    default: ~/.my.cnf
+  connect_timeout:
+    description: Seconds to wait for the connection.
+    type: int
+    default: 30
+  ca_cert:
+    description: CA certificate; when given the server certificate is verified.
+    type: path
+    aliases: [ssl_ca]
+  client_cert:
+    description: Client certificate for TLS.
+    type: path
+    aliases: [ssl_cert]
+  client_key:
+    description: Client key for TLS.
+    type: path
+    aliases: [ssl_key]
+  check_hostname:
+    description: Verify that the server certificate names the host (with O(ca_cert)).
+    type: bool
+  dialect:
+    description: Server flavour. V(auto) reads C(VERSION()). SQLite files are not supported here.
+    type: str
+    default: auto
+    choices: [auto, mariadb, mysql, sqlite]
+  database:
+    description: Database to connect to (any existing one; the scratch schema is created beside it).
+    type: str
+    required: true
+    aliases: [login_db, db]
+  backup_dir:
+    description: Directory holding the backup and its manifest.
+    type: path
+  backup_id:
+    description: Id of the backup (the file name without C(.sql.gz)), or V(latest) for the newest one of O(database).
+    type: str
+    default: latest
+  manifest:
+    description: Path of a manifest file, instead of O(backup_dir) and O(backup_id).
+    type: path
+  verify_skip_binlog:
+    description: Keep the scratch restore out of the binary log (needs BINLOG ADMIN or SUPER).
+    type: bool
+    default: true
+  dump_binary:
+    description: Dump tool whose client to use when the manifest's client is missing.
+    type: str
+  client_binary:
+    description: Client that loads the dump. Default, the one recorded in the manifest, else the vendor's.
+    type: str
+attributes:
+  check_mode:
+    support: full
+    description: Checks the file against its manifest and reports; restores nothing and writes nothing.
+  diff_mode:
+    support: none
+    description: Backups and restores have no before and after to show.
+requirements:
+  - PyMySQL on the host that runs the module
+  - the mariadb (or mysql) client on that host
+"""
+
+EXAMPLES = r"""
+- name: Re-verify the backup a cleanup will rely on
+  ansible.legacy.db_backup_verify:
+    database: app
+    backup_dir: /var/backups/jsonmend
+    backup_id: backup_analytics_activityevent_20261126_231223
+"""
+
+RETURN = r"""
+manifest:
+  description: The manifest with the verification's outcome (C(verified), C(verified_at), C(verification)).
+  returned: success
+  type: dict
+  sample: {id: backup_analytics_activityevent_20261126_231223, verified: true, verified_at: "2026-11-26T23:12:25Z",
+           verification: {ok: true, scratch_schema: jmv_2f5d50979f9777fd, scratch_dropped: true,
+                          tables: {analytics_activityevent: {rows: 54325, ok: true}}}}
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.jsonmend import manifests
+from ansible.module_utils.jsonmend.backups import TOOLS_ARGUMENT_SPEC
+from ansible.module_utils.jsonmend.connection import (
+    CONNECTION_ARGUMENT_SPEC,
+    PYMYSQL_IMPORT_ERROR,
+    driver_error_types,
+    driver_message,
+)
+from ansible.module_utils.jsonmend.errors import JsonmendError
+from ansible.module_utils.jsonmend.verification import check_file, verify_backup
+
+
+def argument_spec():
+    spec = dict(CONNECTION_ARGUMENT_SPEC)
+    spec.update(TOOLS_ARGUMENT_SPEC)
+    spec.update(
+        backup_dir=dict(type="path"),
+        backup_id=dict(type="str", default="latest"),
+        manifest=dict(type="path"),
+    )
+    return spec
+
+
+def find_manifest(params):
+    """The manifest named by the parameters."""
+    if params["manifest"]:
+        return manifests.read_manifest(params["manifest"])
+    if not params["backup_dir"]:
+        raise JsonmendError("give backup_dir (with backup_id) or manifest")
+    if params["backup_id"] == manifests.LATEST:
+        found, _problems = manifests.list_manifests(params["backup_dir"])
+        found = [m for m in found if m.get("database") == params["database"]]
+        if not found:
+            raise JsonmendError("no backup of database %s in %s" % (params["database"], params["backup_dir"]))
+        return found[0]
+    return manifests.resolve(params["backup_dir"], params["backup_id"])
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True, mutually_exclusive=[("manifest", "backup_dir")])
+    params = module.params
+    what = params["manifest"] or params["backup_id"]
+    if PYMYSQL_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
+    try:
+        manifest = find_manifest(params)
+        if module.check_mode:
+            check_file(manifest)
+            module.exit_json(changed=True, manifest=manifest, msg="the file matches its manifest; would restore it into a scratch schema")
+        manifest = verify_backup(params, manifest)
+    except JsonmendError as exc:
+        # verify_backup's own messages already name the backup.
+        text = str(exc)
+        module.fail_json(msg=text if text.startswith("verification of backup") else "verification of backup %s failed: %s" % (what, text))
+    except driver_error_types() as exc:
+        module.fail_json(msg="verification of backup %s failed: %s" % (what, driver_message(exc)))
+    module.exit_json(changed=True, manifest=manifest)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,262 @@
+#!/usr/bin/python
+# Restore a table or a database in place from a verified jsonmend backup, keep a safety
+# backup of what it replaces, and prove the result against the manifest.
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: db_restore
+short_description: Restore a table or database from a verified jsonmend backup and prove it
+description:
+  - The runbook's rollback (C(mysql db < backup.sql)) made safe. Finds the backup by O(backup_id), or the newest
+    verified backup of O(table) (O(scope=table)) or of O(database) (O(scope=database)) for V(latest).
+  - Refuses before any change when the backup is not verified (unless O(allow_unverified)), when its file differs
+    from the sha256 in its manifest, or when its scope or database is not the one asked for.
+  - Takes a safety backup of the current tables first (O(safety_backup)), so the restore itself can be undone;
+    reports how many rows were added after the backup (keys above the backup's highest key) and would be lost.
+  - Loads the dump in place with the client matching the dump tool and C(check_constraint_checks=0) (rows whose
+    C(CHECK (json_valid)) was bypassed load too), then compares every restored table's row count and checksum with
+    the manifest and fails if any differs.
+  - Stop the application first (maintenance mode); each table is dropped and reloaded by the dump.
+  - For O(scope=database), a database that does not exist (a rebuilt server) is created with the character set
+    and collation the backup recorded.
+version_added: "0.2.0"
+author: jsonmend maintainers (@jsonmend)
+options:
+  login_host:
+    description: Host of the server. Falls back to the option file, then C(localhost).
+    type: str
+  login_port:
+    description: TCP port. Falls back to the option file, then 3306.
+    type: int
+  login_user:
+    description: User name. Falls back to the option file.
+    type: str
+    aliases: [login_username]
+  login_password:
+    description: Password. Falls back to the option file. Never logged, never on a command line.
+    type: str
+  login_unix_socket:
+    description: Unix socket path; used instead of TCP when given.
+    type: str
+  config_file:
+    description: MySQL option file read for the C([client]) group when it exists.
+    type: path
+    default: ~/.my.cnf
+  connect_timeout:
+    description: Seconds to wait for the connection.
+    type: int
+    default: 30
+  ca_cert:
+    description: CA certificate; when given the server certificate is verified.
+    type: path
+    aliases: [ssl_ca]
+  client_cert:
+    description: Client certificate for TLS.
+    type: path
+    aliases: [ssl_cert]
+  client_key:
+    description: Client key for TLS.
+    type: path
+    aliases: [ssl_key]
+  check_hostname:
+    description: Verify that the server certificate names the host (with O(ca_cert)).
+    type: bool
+  dialect:
+    description: Server flavour. V(auto) reads C(VERSION()). SQLite files are not supported here.
+    type: str
+    default: auto
+    choices: [auto, mariadb, mysql, sqlite]
+  database:
+    description: Database to restore into; must be the backup's.
+    type: str
+    required: true
+    aliases: [login_db, db]
+  table:
+    description: Table to restore when O(scope=table) (picks the backup for V(latest)).
+    type: str
+    default: analytics_activityevent
+  column:
+    description: Unused; accepted so the shared target options can be passed as they are.
+    type: str
+    default: metadata
+  primary_key:
+    description: Unused; accepted so the shared target options can be passed as they are.
+    type: str
+    default: id
+  backup_dir:
+    description: Directory holding the backups; the safety backup is written here too.
+    type: path
+    required: true
+  backup_id:
+    description: Backup to restore, or V(latest) for the newest verified one of the table or database.
+    type: str
+    default: latest
+  scope:
+    description: V(table) restores one table from a table backup; V(database) every table, view, routine and event of a database backup.
+    type: str
+    default: table
+    choices: [table, database]
+  allow_unverified:
+    description: Restore a backup whose verification failed or never ran (its file must still match its sha256).
+    type: bool
+    default: false
+  safety_backup:
+    description: Back up the current tables (same scope, label C(pre_restore_<label>)) before replacing them.
+    type: bool
+    default: true
+  safety_backup_verify:
+    description: Verify the safety backup too (doubles the time; it can be verified later with db_backup_verify).
+    type: bool
+    default: false
+  compress_level:
+    description: gzip level of the safety backup.
+    type: int
+    default: 1
+  space_factor:
+    description: Free space required for the safety backup, as a multiple of the data size.
+    type: float
+    default: 1.0
+  lock_wait_timeout:
+    description: Seconds the safety backup waits to pause writes, per attempt.
+    type: int
+    default: 5
+  lock_retries:
+    description: Attempts of the safety backup at pausing writes.
+    type: int
+    default: 3
+  snapshot_timeout:
+    description: Seconds the safety backup's dump tool may take to open its snapshot.
+    type: int
+    default: 120
+  verify_skip_binlog:
+    description: Keep the safety backup's verification out of the binary log. The restore itself is always logged, so replicas follow it.
+    type: bool
+    default: true
+  dump_binary:
+    description: Dump tool for the safety backup. Default, the server vendor's.
+    type: str
+  client_binary:
+    description: Client that loads the dump. Default, the one recorded in the manifest, else the vendor's.
+    type: str
+  run_id:
+    description: Identifier of the jsonmend run, recorded in the safety backup's manifest.
+    type: str
+attributes:
+  check_mode:
+    support: full
+    description: Resolves the backup, checks its file and reports what would be restored and lost; changes nothing.
+  diff_mode:
+    support: none
+    description: Backups and restores have no before and after to show.
+requirements:
+  - PyMySQL on the host that runs the module
+  - mariadb-dump and mariadb (or mysqldump and mysql) on that host
+notes:
+  - The restore goes to the binary log like any write, so replicas restore too.
+  - A table restore does not move the table aside and swap it in, on purpose - a cross-schema RENAME TABLE keeps
+    foreign keys pointing at the scratch schema, and Django tables have foreign keys.
+"""
+
+EXAMPLES = r"""
+- name: Restore the runbook's table from its newest verified backup
+  ansible.legacy.db_restore:
+    database: app
+    backup_dir: /var/backups/jsonmend
+
+- name: Emergency - restore the whole database from a given backup
+  ansible.legacy.db_restore:
+    database: app
+    scope: database
+    backup_dir: /var/backups/jsonmend
+    backup_id: backup_20261126_231500
+"""
+
+RETURN = r"""
+backup_id:
+  description: The backup restored (or that would be).
+  returned: always
+  type: str
+  sample: backup_analytics_activityevent_20261126_231223
+manifest:
+  description: Summary of that backup's manifest.
+  returned: always
+  type: dict
+before:
+  description: Per table, before the restore - exists, rows, rows added after the backup (null without an integer key).
+  returned: always
+  type: dict
+  sample: {analytics_activityevent: {exists: true, rows: 54410, rows_after_backup: 85}}
+rows_after_backup:
+  description: Rows with keys above the backup's highest key, which the restore removes (they stay in the safety backup).
+  returned: always
+  type: int
+after:
+  description: Per table, after the restore - rows, checksum, ok, problem.
+  returned: success and not check mode
+  type: dict
+safety_backup:
+  description: Summary of the safety backup's manifest, or null.
+  returned: always
+  type: dict
+tables_not_in_backup:
+  description: Tables of the database that the backup does not hold; a database restore leaves them as they are.
+  returned: always
+  type: list
+  elements: str
+created_database:
+  description: The database did not exist (a rebuilt server) and was created (would be, in check mode) for a database restore.
+  returned: always
+  type: bool
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.jsonmend.backups import BACKUP_ARGUMENT_SPEC
+from ansible.module_utils.jsonmend.connection import (
+    CONNECTION_ARGUMENT_SPEC,
+    PYMYSQL_IMPORT_ERROR,
+    TARGET_ARGUMENT_SPEC,
+    driver_error_types,
+    driver_message,
+)
+from ansible.module_utils.jsonmend.errors import JsonmendError
+from ansible.module_utils.jsonmend.restores import restore_backup
+
+
+def argument_spec():
+    spec = dict(CONNECTION_ARGUMENT_SPEC)
+    spec.update(TARGET_ARGUMENT_SPEC)
+    spec.update(BACKUP_ARGUMENT_SPEC)
+    for key in ("label", "verify", "create_dir"):
+        spec.pop(key)
+    spec.update(
+        backup_id=dict(type="str", default="latest"),
+        allow_unverified=dict(type="bool", default=False),
+        safety_backup=dict(type="bool", default=True),
+        safety_backup_verify=dict(type="bool", default=False),
+    )
+    return spec
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    params = module.params
+    what = "restore of %s from backup %s" % (
+        params["database"] if params["scope"] == "database" else "%s.%s" % (params["database"], params["table"]),
+        params["backup_id"],
+    )
+    if params["dialect"] == "sqlite":
+        module.fail_json(msg="%s refused: db_restore needs a MariaDB or MySQL server" % what)
+    if PYMYSQL_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
+    try:
+        result = restore_backup(params, check_mode=module.check_mode)
+    except JsonmendError as exc:
+        module.fail_json(msg="%s failed: %s" % (what, exc))
+    except driver_error_types() as exc:
+        module.fail_json(msg="%s failed: %s" % (what, driver_message(exc)))
+    module.exit_json(changed=True, **result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,511 @@
+# Take a backup: check everything first, pause writes for the snapshot, dump, checksum in the
+# same snapshot, write the manifest. Shared helpers of verification.py and restores.py live here too.
+from __future__ import annotations
+
+import decimal
+import math
+import os
+import socket
+import threading
+import time
+
+from ansible.module_utils.jsonmend import clitools, manifests
+from ansible.module_utils.jsonmend.checksums import table_checksum
+from ansible.module_utils.jsonmend.connection import connect, driver_error_types, driver_message
+from ansible.module_utils.jsonmend.errors import JsonmendError
+from ansible.module_utils.jsonmend.identifiers import validate_identifier
+from ansible.module_utils.jsonmend.snapshot import AlignedSnapshot
+
+SCOPES = ("table", "database")
+TRANSACTIONAL_ENGINES = ("innodb",)
+INTEGER_TYPES = ("tinyint", "smallint", "mediumint", "int", "integer", "bigint")
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+# Options shared by the backup modules, on top of the connection and target specs.
+TOOLS_ARGUMENT_SPEC = dict(
+    dump_binary=dict(type="str"),
+    client_binary=dict(type="str"),
+    verify_skip_binlog=dict(type="bool", default=True),
+)
+
+# Taking a backup (db_backup, and db_restore's safety backup).
+BACKUP_ARGUMENT_SPEC = dict(
+    backup_dir=dict(type="path", required=True),
+    create_dir=dict(type="bool", default=False),
+    scope=dict(type="str", default="table", choices=list(SCOPES)),
+    label=dict(type="str"),
+    verify=dict(type="bool", default=True),
+    compress_level=dict(type="int", default=1),
+    space_factor=dict(type="float", default=1.0),
+    lock_wait_timeout=dict(type="int", default=5),
+    lock_retries=dict(type="int", default=3),
+    snapshot_timeout=dict(type="int", default=120),
+    run_id=dict(type="str"),
+)
+BACKUP_ARGUMENT_SPEC.update(TOOLS_ARGUMENT_SPEC)
+
+
+# -- small helpers -------------------------------------------------------------------
+def check_backup_dir(path, writable=True):
+    """Refuse a backup directory that is missing, not a directory or not writable."""
+    if not path:
+        raise JsonmendError("no backup directory given")
+    if not os.path.isabs(path):
+        raise JsonmendError("backup directory %r must be an absolute path" % path)
+    if not os.path.exists(path):
+        raise JsonmendError(
+            "backup directory %s does not exist: create it (mode 0700) on a volume with room for the dump, or set backup_create_dir: true" % path
+        )
+    if not os.path.isdir(path):
+        raise JsonmendError("backup directory %s is not a directory" % path)
+    if writable and not os.access(path, os.W_OK | os.X_OK):
+        raise JsonmendError("backup directory %s is not writable by the user running the backup (uid %d)" % (path, os.geteuid()))
+    mode = os.stat(path).st_mode & 0o777
+    return mode
+
+
+def nearest_existing(path):
+    """The path itself or its closest existing ancestor."""
+    while not os.path.exists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return path
+
+
+def plan_backup_dir(path, create):
+    """(mode of the directory or None when it will be created, directory to measure free space in)."""
+    if create and path and os.path.isabs(path) and not os.path.lexists(path):
+        parent = nearest_existing(path)
+        if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+            raise JsonmendError("backup directory %s does not exist and cannot be created: %s is not a writable directory" % (path, parent))
+        return None, parent
+    return check_backup_dir(path), path
+
+
+def free_bytes(path):
+    stats = os.statvfs(path)
+    return stats.f_bavail * stats.f_frsize
+
+
+def human(n):
+    n = float(n or 0)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return ("%d %s" % (n, unit)) if unit == "B" else "%.1f %s" % (n, unit)
+        n /= 1024.0
+    return str(n)
+
+
+def iso_utc_now():
+    return manifests.iso(manifests.utc_now())
+
+
+def json_value(value):
+    """Key bounds as JSON-friendly values."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    return value
+
+
+def connection_is_local(db):
+    conn = db.conn
+    return bool(getattr(conn, "unix_socket", None)) or getattr(conn, "host", "") in LOCAL_HOSTS
+
+
+class Catalog:
+    """What the backup will hold: tables, their sizes, engines, keys, triggers and other objects."""
+
+    def __init__(self, db, database, scope, table):
+        self.database = database
+        d = db.dialect
+        cur = db.cursor()
+        try:
+            self._read(db, d, cur, database, scope, table)
+        finally:
+            cur.close()
+
+    def _read(self, db, d, cur, database, scope, table):
+        if not d.database_exists(cur, database):
+            raise JsonmendError("database %r does not exist on the server" % database)
+        rows = db.query(
+            "SELECT TABLE_NAME, TABLE_TYPE, LOWER(IFNULL(ENGINE, '')), IFNULL(DATA_LENGTH, 0), IFNULL(INDEX_LENGTH, 0), IFNULL(TABLE_ROWS, 0)"
+            " FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s ORDER BY TABLE_NAME",
+            (database,),
+        )
+        info = dict((r[0], r) for r in rows)
+        if scope == "table":
+            if table not in info:
+                raise JsonmendError("table %s.%s does not exist (or the user cannot see it)" % (database, table))
+            if info[table][1] != "BASE TABLE":
+                raise JsonmendError("%s.%s is a %s, not a table" % (database, table, info[table][1].lower()))
+            names = [table]
+        else:
+            names = [r[0] for r in rows if r[1] == "BASE TABLE"]
+        self.tables = names
+        self.views = [r[0] for r in rows if r[1] == "VIEW"]
+        self.sequences = [r[0] for r in rows if r[1] == "SEQUENCE"]
+        self.engines = dict((t, info[t][2]) for t in names)
+        self.data_bytes = dict((t, int(info[t][3])) for t in names)
+        self.index_bytes = dict((t, int(info[t][4])) for t in names)
+        self.estimated_rows = dict((t, int(info[t][5])) for t in names)
+        self.non_transactional = [t for t in names if self.engines[t] not in TRANSACTIONAL_ENGINES]
+        self.triggers = {}
+        for name, trigger_table in db.query(
+            "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = %s ORDER BY TRIGGER_NAME", (database,)
+        ):
+            if trigger_table in names:
+                self.triggers.setdefault(trigger_table, []).append(name)
+        self.keys = {}
+        for t in names:
+            pk = d.primary_key(cur, database, t)
+            if len(pk) == 1:
+                column_type = d.columns(cur, database, t).get(pk[0], "")
+                self.keys[t] = dict(column=pk[0], integer=column_type in INTEGER_TYPES)
+        self.routines = self.events = 0
+        if scope == "database":
+            self.routines = int(db.query_one("SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = %s", (database,))[0])
+            self.events = int(db.query_one("SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = %s", (database,))[0])
+        charset = db.query_one("SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (database,))
+        self.charset, self.collation = charset
+
+    def total_data_bytes(self):
+        return sum(self.data_bytes.values())
+
+    def total_bytes(self):
+        return sum(self.data_bytes.values()) + sum(self.index_bytes.values())
+
+    def objects(self):
+        return dict(
+            views=self.views,
+            sequences=self.sequences,
+            routines=self.routines,
+            events=self.events,
+            triggers=self.triggers,
+            engines=self.engines,
+            non_transactional=self.non_transactional,
+        )
+
+
+def check_free_space(directory, catalog, factor):
+    """Refuse when the backup directory lacks room for data size x factor."""
+    needed = int(math.ceil(catalog.total_data_bytes() * factor))
+    free = free_bytes(directory)
+    if free < needed:
+        raise JsonmendError(
+            "not enough free space in %s: %s free, %s needed (data size %s of %s x backup_space_factor %s)."
+            " Free space or choose another backup_dir; nothing was written"
+            % (directory, human(free), human(needed), human(catalog.total_data_bytes()), ", ".join(catalog.tables) or "no table", factor)
+        )
+    return dict(free_bytes=free, needed_bytes=needed, data_bytes=catalog.total_data_bytes())
+
+
+def check_server_space(db, catalog):
+    """Room on the server for the scratch copy, when the datadir is visible from here."""
+    if not connection_is_local(db):
+        return dict(checked=False, reason="server is remote")
+    try:
+        datadir = db.query_one("SELECT @@datadir")[0]
+        free = free_bytes(datadir)
+    except (OSError, TypeError) + driver_error_types():
+        return dict(checked=False, reason="datadir not readable from here")
+    needed = int(catalog.total_bytes() * 1.1)
+    if free < needed:
+        raise JsonmendError(
+            "not enough free space in the server's datadir %s for the verification's scratch copy: %s free, %s needed."
+            " Free space there, or set backup_verify: false and verify later (db_backup_verify) when there is room;"
+            " nothing was written" % (datadir, human(free), human(needed))
+        )
+    return dict(checked=True, free_bytes=free, needed_bytes=needed)
+
+
+class Tools:
+    """The dump tool and its matching client, with their versions."""
+
+    def __init__(self, server_flavour, dump_binary=None, client_binary=None):
+        self.dump = clitools.find_tool(clitools.dump_tool_names(server_flavour), dump_binary)
+        self.dump_version = clitools.tool_version(self.dump)
+        self.flavour = clitools.tool_flavour(self.dump_version)
+        self.client = clitools.find_tool((), client_binary) if client_binary else clitools.client_tool_for(self.dump, self.flavour)
+        self.client_version = clitools.tool_version(self.client)
+
+    def describe(self):
+        return dict(
+            dump=dict(path=self.dump, version=self.dump_version, flavour=self.flavour),
+            client=dict(path=self.client, version=self.client_version),
+        )
+
+
+def client_tools(dump_binary=None, client_binary=None, manifest=None, server_flavour="mariadb"):
+    """The client that loads a dump: the one given, else the manifest's, else the vendor's."""
+    if client_binary:
+        return clitools.find_tool((), client_binary)
+    recorded = ((manifest or {}).get("tools") or {}).get("client", {}).get("path")
+    if recorded and os.access(recorded, os.X_OK):
+        return recorded
+    return Tools(server_flavour, dump_binary).client
+
+
+def binlog_enabled(db):
+    try:
+        return bool(int(db.query_one("SELECT @@GLOBAL.log_bin")[0] or 0))
+    except driver_error_types():
+        return True  # assume it is, and let the privilege check speak
+
+
+def check_skip_binlog(db):
+    """Can this session keep its writes out of the binary log? Refuse clearly when not.
+
+    Returns False (nothing to skip) when the server writes no binary log."""
+    if not binlog_enabled(db):
+        return False
+    try:
+        db.query("SET SESSION sql_log_bin = 0")
+        db.query("SET SESSION sql_log_bin = 1")
+    except driver_error_types() as exc:
+        raise JsonmendError(
+            "the verification restores into a scratch schema without writing the binary log (so replicas do not"
+            " copy it), which needs the BINLOG ADMIN or SUPER privilege: %s. Grant it, or set"
+            " backup_verify_skip_binlog: false to let the scratch restore replicate" % driver_message(exc)
+        ) from None
+    return True
+
+
+# -- taking a backup -----------------------------------------------------------------
+def plan_backup(db, params, now):
+    """Everything checked before a single byte is written; returns the plan."""
+    database, scope, table = params["database"], params["scope"], params["table"]
+    if scope not in SCOPES:
+        raise JsonmendError("scope %r is not one of %s" % (scope, ", ".join(SCOPES)))
+    validate_identifier(database, "database")
+    validate_identifier(table, "table")
+    directory = params["backup_dir"]
+    dir_mode, space_dir = plan_backup_dir(directory, params.get("create_dir"))
+    if params["compress_level"] < 0 or params["compress_level"] > 9:
+        raise JsonmendError("compress_level must be 0-9, got %s" % params["compress_level"])
+    if params["space_factor"] <= 0:
+        raise JsonmendError("space_factor must be above 0, got %s" % params["space_factor"])
+    label = params.get("label")
+    if label is None:
+        label = table if scope == "table" else ""
+    ident = manifests.backup_id(label, now)
+    dump_path, manifest_path = manifests.paths_for(directory, ident)
+    for path in (dump_path, manifest_path, dump_path + ".partial"):
+        if os.path.lexists(path):
+            raise JsonmendError("refusing to overwrite %s: a backup with id %s exists already" % (path, ident))
+    catalog = Catalog(db, database, scope, table)
+    space = check_free_space(space_dir, catalog, params["space_factor"])
+    server_space = check_server_space(db, catalog) if params.get("verify") else dict(checked=False, reason="no verification")
+    if params.get("verify") and params.get("verify_skip_binlog"):
+        check_skip_binlog(db)
+    tools = Tools(db.dialect.name, params.get("dump_binary"), params.get("client_binary"))
+    warnings = []
+    if dir_mode is None:
+        warnings.append("backup directory %s does not exist: it is created with mode 0700" % directory)
+    elif dir_mode & 0o077:
+        warnings.append("backup directory %s has mode %04o: group or others can list it (the files themselves are 0600)" % (directory, dir_mode))
+    if catalog.non_transactional:
+        warnings.append(
+            "tables %s are not InnoDB: writes to the dumped tables stay paused for the whole dump so they are consistent" % ", ".join(catalog.non_transactional)
+        )
+    return dict(
+        id=ident,
+        label=label,
+        create_dir=dir_mode is None,
+        path=dump_path,
+        manifest_path=manifest_path,
+        catalog=catalog,
+        tools=tools,
+        space=space,
+        server_space=server_space,
+        warnings=warnings,
+    )
+
+
+def _snapshot_reader(snap, catalog, results):
+    """Counts, checksums and key bounds of every table, inside the aligned snapshot."""
+    try:
+        snap.binlog_position()
+        for t in catalog.tables:
+            result = table_checksum(snap.db, t, database=catalog.database)
+            key = catalog.keys.get(t)
+            if key:
+                d = snap.db.dialect
+                low, high = snap.db.query_one("SELECT MIN(%s), MAX(%s) FROM %s.%s" % (d.q(key["column"]), d.q(key["column"]), d.q(catalog.database), d.q(t)))
+                result["key"] = dict(column=key["column"], integer=key["integer"], min=json_value(low), max=json_value(high))
+            results[t] = result
+    except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+        results["__error__"] = exc
+
+
+def take_backup(params, check_mode=False, db=None):
+    """Take one consistent, checksummed backup; verification.verify_backup() proves it.
+
+    With params['verify'], the plan also checks what the verification will need (room for the
+    scratch copy, the privilege to keep it out of the binary log) before anything is written.
+
+    Returns (manifest, plan description). Raises JsonmendError before writing anything when
+    an input or a precondition is wrong; removes partial files when the dump fails.
+    """
+    started = time.monotonic()
+    now = manifests.utc_now()
+    own_db = db is None
+    db = db or connect(params)
+    try:
+        plan = plan_backup(db, params, now)
+        catalog, tools = plan["catalog"], plan["tools"]
+        options = clitools.connection_options(db.conn, params)
+        server = dict(flavour=db.dialect.name, version=db.dialect.version)
+        try:
+            server["hostname"] = db.query_one("SELECT @@hostname")[0]
+        except driver_error_types():
+            pass
+        described = describe_plan(plan, params)
+        if check_mode:
+            return None, described
+    finally:
+        if own_db:
+            db.close()
+
+    if plan["create_dir"]:
+        try:
+            os.makedirs(params["backup_dir"], mode=0o700)
+            os.chmod(params["backup_dir"], 0o700)  # makedirs' mode is filtered by the umask
+        except OSError as exc:
+            raise JsonmendError("could not create backup directory %s: %s" % (params["backup_dir"], exc)) from None
+    partial = plan["path"] + ".partial"
+    snap = AlignedSnapshot(params, catalog.database, catalog.tables, params["lock_wait_timeout"], params.get("lock_retries", 3))
+    results = {}
+    stats = {}
+    reader = threading.Thread(target=_snapshot_reader, args=(snap, catalog, results), daemon=True)
+    if catalog.tables:
+        snap.open()
+    try:
+        if catalog.tables:
+            reader.start()
+        hold_whole_dump = bool(catalog.non_transactional)
+        with clitools.OptionFile(options) as option_file:
+            cmd = clitools.dump_command(tools.dump, option_file, catalog.database, catalog.tables, params["scope"], tools.flavour)
+            stats = clitools.run_dump(
+                cmd,
+                partial,
+                compress_level=params["compress_level"],
+                on_snapshot=None if hold_whole_dump else snap.release,
+                snapshot_timeout=params.get("snapshot_timeout", 120),
+            )
+        snap.release()
+        if catalog.tables:
+            reader.join()
+        if "__error__" in results:
+            exc = results["__error__"]
+            if isinstance(exc, JsonmendError):
+                raise exc
+            raise JsonmendError("reading row counts and checksums in the snapshot failed: %s" % driver_message(exc))
+    except BaseException:
+        if reader.is_alive():
+            snap.cancel()
+            reader.join(30)
+        snap.close()
+        if os.path.exists(partial):
+            os.unlink(partial)
+        raise
+    snap.close()
+    try:
+        os.link(partial, plan["path"])
+    except FileExistsError:
+        os.unlink(partial)
+        raise JsonmendError("refusing to overwrite %s: it appeared while the dump ran" % plan["path"]) from None
+    os.unlink(partial)
+    manifests.fsync_dir(params["backup_dir"])
+
+    first_line = stats.get("first_line", "")
+    manifest = dict(
+        format=manifests.FORMAT,
+        id=plan["id"],
+        label=plan["label"],
+        path=plan["path"],
+        manifest_path=plan["manifest_path"],
+        scope=params["scope"],
+        database=catalog.database,
+        database_charset=dict(charset=catalog.charset, collation=catalog.collation),
+        tables=catalog.tables,
+        rows=dict((t, results[t]["rows"]) for t in catalog.tables),
+        checksum=dict((t, results[t]["checksum"]) for t in catalog.tables),
+        checksum_algorithm=results[catalog.tables[0]]["algorithm"] if catalog.tables else None,
+        columns=dict((t, results[t]["columns"]) for t in catalog.tables),
+        keys=dict((t, results[t]["key"]) for t in catalog.tables if "key" in results[t]),
+        objects=catalog.objects(),
+        table_bytes=dict((t, catalog.data_bytes[t] + catalog.index_bytes[t]) for t in catalog.tables),
+        server=server,
+        binlog=snap.binlog or dict(enabled=False),
+        snapshot=dict(
+            method="LOCK TABLES ... READ from our snapshot until the dump tool's snapshot opened"
+            if not catalog.non_transactional
+            else "LOCK TABLES ... READ for the whole dump (non-InnoDB tables)",
+            writes_paused_ms=round((snap.held_s or 0) * 1000, 1),
+        ),
+        tools=tools.describe(),
+        dump=dict(
+            command=[os.path.basename(cmd[0])] + list(cmd[2:]),
+            first_line=first_line,
+            sandbox_mode="sandbox mode" in first_line,
+            compression="gzip",
+            compress_level=params["compress_level"],
+            stderr=stats.get("stderr", ""),
+        ),
+        restore=dict(
+            client=tools.client_version,
+            session=clitools.restore_init_command(),
+            note=(
+                "Load with the client above (or a newer one of the same vendor): the first line is mariadb-dump's sandbox-mode"
+                " command, which clients older than MariaDB 10.5.25/10.6.18/10.11.8 reject. The session must set"
+                " check_constraint_checks=0 or rows whose CHECK (json_valid) was bypassed stop the load."
+            )
+            if "sandbox mode" in first_line
+            else "Load with the client above; the session must set check_constraint_checks=0 on MariaDB.",
+        ),
+        size=stats["size"],
+        uncompressed_size=stats["uncompressed_size"],
+        sha256=stats["sha256"],
+        created_at=manifests.iso(now),
+        duration_s=round(time.monotonic() - started, 3),
+        created_by=dict(host=socket.gethostname(), user=_user(), run_id=params.get("run_id")),
+        verified=False,
+        verified_at=None,
+        verification=None,
+    )
+    manifests.write_manifest(manifest, plan["manifest_path"], create=True)
+    return manifest, described
+
+
+def _user():
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except (ImportError, KeyError):
+        return str(os.geteuid())
+
+
+def describe_plan(plan, params):
+    catalog = plan["catalog"]
+    return dict(
+        id=plan["id"],
+        path=plan["path"],
+        manifest_path=plan["manifest_path"],
+        scope=params["scope"],
+        database=catalog.database,
+        tables=catalog.tables,
+        estimated_rows=catalog.estimated_rows,
+        data_bytes=catalog.total_data_bytes(),
+        space=plan["space"],
+        server_space=plan["server_space"],
+        tools=plan["tools"].describe(),
+        verify=bool(params.get("verify")),
+        warnings=plan["warnings"],
+    )

@@ -1,0 +1,131 @@
+# Order-independent content checksums of a table (or a key range of it), computed on the
+# server in one statement: the backup's manifest, its verification, restores and the repair's
+# undo compare tables with these.
+from __future__ import annotations
+
+import re
+
+from ansible.module_utils.jsonmend.errors import JsonmendError
+from ansible.module_utils.jsonmend.identifiers import quote_identifier, validate_identifier
+
+# A row hash can never reach this, so a sum above rows * 2**32 means some row was NULL.
+NULL_ROW_MARK = 2**62
+
+
+def server_version_tuple(version):
+    """(10, 11, 19) from '10.11.19-MariaDB-log'; (0, 0, 0) when unreadable."""
+    match = re.match(r"(\d+)\.(\d+)\.(\d+)", version or "")
+    return tuple(int(x) for x in match.groups()) if match else (0, 0, 0)
+
+
+def hash_functions(dialect):
+    """(algorithm tag, SQL templates of 32-bit row hashes) the server offers.
+
+    Two independent 32-bit hashes summed over the rows: one changed row always changes
+    CRC32; damage spread over many rows goes unnoticed with odds near 2**-64.
+    """
+    if dialect.name == "mariadb" and server_version_tuple(dialect.version) >= (10, 8, 0):
+        return "crc32+crc32c", ("CRC32(%s)", "CRC32C(%s)")
+    # MySQL and older MariaDB lack CRC32C: the first 32 bits of MD5 stand in for it.
+    return "crc32+md5", ("CRC32(%s)", "CAST(CONV(LEFT(MD5(%s), 8), 16, 10) AS UNSIGNED)")
+
+
+def table_columns(db, table, database=None):
+    """[(column, is_character)] in table order; raise JsonmendError when the table is missing."""
+    database = database or db.database
+    rows = db.query(
+        "SELECT COLUMN_NAME, CHARACTER_SET_NAME IS NOT NULL OR DATA_TYPE = 'json' FROM information_schema.COLUMNS"
+        " WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
+        (database, table),
+    )
+    if not rows:
+        raise JsonmendError("table %s.%s does not exist (or the user cannot see it)" % (database, table))
+    return [(name, bool(is_char)) for name, is_char in rows]
+
+
+def row_expression(columns, quote_char="`"):
+    """SQL for one row's bytes: each column as <length>:<bytes>, or '-' when NULL.
+
+    Length prefixes make the encoding unambiguous ('ab','c' differs from 'a','bc'), and the NULL
+    marker cannot be confused with any value. Character columns are compared as bytes, so rows
+    with different collations concatenate without a collation error.
+    """
+    parts = []
+    for name, is_character in columns:
+        col = quote_identifier(name, quote_char)
+        value = "CAST(%s AS BINARY)" % col if is_character else col
+        parts.append("IFNULL(CONCAT(LENGTH(%s), ':', %s), '-')" % (col, value))
+    return "CONCAT(%s)" % ", ".join(parts)
+
+
+def checksum_statement(dialect, table, columns, key=None, low=None, high=None, database=None):
+    """(SELECT statement, args, algorithm) for table_checksum()."""
+    tag, hashes = hash_functions(dialect)
+    row = row_expression(columns, dialect.quote_char)
+    sums = ", ".join("SUM(IFNULL(%s, %d))" % (h % row, NULL_ROW_MARK) for h in hashes)
+    source = dialect.q(table) if not database else "%s.%s" % (dialect.q(database), dialect.q(table))
+    where, args = "", []
+    if key is not None and (low is not None or high is not None):
+        key_sql = dialect.q(key)
+        conditions = []
+        if low is not None:
+            conditions.append("%s >= %%s" % key_sql)
+            args.append(low)
+        if high is not None:
+            conditions.append("%s <= %%s" % key_sql)
+            args.append(high)
+        where = " WHERE " + " AND ".join(conditions)
+    return "SELECT COUNT(*), %s FROM %s%s" % (sums, source, where), tuple(args), tag
+
+
+def table_checksum(db, table, columns=None, key=None, low=None, high=None, database=None):
+    """Row count and content checksum of `table` (optionally keys in [low, high]).
+
+    Runs one read on the caller's connection, so it sees the caller's snapshot when one is
+    open. `columns` defaults to every column in table order (names only or (name, is_character)
+    pairs); `database` defaults to the connection's. Returns
+    {"rows": int, "checksum": "crc32+crc32c:<sum>:<sum>", "algorithm": tag, "columns": [names]}.
+    """
+    database = database or db.database
+    validate_identifier(table, "table")
+    validate_identifier(database, "database")
+    if columns is None:
+        columns = table_columns(db, table, database)
+    else:
+        known = dict(table_columns(db, table, database))
+        resolved = []
+        for item in columns:
+            name = item[0] if isinstance(item, (list, tuple)) else item
+            if name not in known:
+                raise JsonmendError("column %r is not in %s.%s (columns: %s)" % (name, database, table, ", ".join(known)))
+            resolved.append((name, known[name]))
+        columns = resolved
+    if key is not None:
+        validate_identifier(key, "key")
+    statement, args, tag = checksum_statement(db.dialect, table, columns, key, low, high, database)
+    row = db.query_one(statement, args)
+    count = int(row[0])
+    sums = [int(value or 0) for value in row[1:]]
+    if any(value >= NULL_ROW_MARK for value in sums):
+        raise JsonmendError(
+            "could not checksum %s.%s: a row is larger than the server's max_allowed_packet, so the server"
+            " cannot hash it; raise max_allowed_packet for this session's server" % (database, table)
+        )
+    return dict(
+        rows=count,
+        checksum="%s:%s" % (tag, ":".join(str(value) for value in sums)),
+        algorithm=tag,
+        columns=[name for name, _is_char in columns],
+    )
+
+
+def compare_checksums(expected, actual):
+    """None when two table_checksum() results agree, else a sentence saying how they differ."""
+    if expected.get("rows") != actual.get("rows"):
+        return "%s rows expected, %s found" % (expected.get("rows"), actual.get("rows"))
+    exp_sum, act_sum = str(expected.get("checksum")), str(actual.get("checksum"))
+    if exp_sum.split(":", 1)[0] != act_sum.split(":", 1)[0]:
+        return "checksums were taken with different algorithms (%s, %s)" % (exp_sum.split(":", 1)[0], act_sum.split(":", 1)[0])
+    if exp_sum != act_sum:
+        return "same row count (%s) but the content differs (checksum %s expected, %s found)" % (actual.get("rows"), exp_sum, act_sum)
+    return None

@@ -1,0 +1,179 @@
+# Backup manifests: the JSON document beside each dump that says what it holds and whether
+# it was proven to restore. Names, atomic writes, lookup by id or "latest verified", retention.
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import re
+import tempfile
+
+from ansible.module_utils.jsonmend.errors import JsonmendError
+
+FORMAT = "jsonmend-backup-manifest/1"
+DUMP_SUFFIX = ".sql.gz"
+MANIFEST_SUFFIX = ".manifest.json"
+ID_RE = re.compile(r"backup_(?:[A-Za-z0-9_$]+_)?\d{8}_\d{6}")
+LABEL_RE = re.compile(r"[A-Za-z0-9_$]{0,64}")
+LATEST = "latest"
+
+
+def utc_now():
+    return datetime.datetime.now(datetime.UTC)
+
+
+def backup_id(label, when):
+    """The runbook's name without its suffix: backup_<label>_YYYYmmdd_HHMMSS (UTC), or backup_<ts>."""
+    if not LABEL_RE.fullmatch(label or ""):
+        raise JsonmendError("backup label %r may only hold letters, digits, '_' and '$' (at most 64)" % label)
+    stamp = when.strftime("%Y%m%d_%H%M%S")
+    return "backup_%s_%s" % (label, stamp) if label else "backup_%s" % stamp
+
+
+def paths_for(directory, ident):
+    """(dump path, manifest path) of a backup id in a directory."""
+    return os.path.join(directory, ident + DUMP_SUFFIX), os.path.join(directory, ident + MANIFEST_SUFFIX)
+
+
+def iso(when):
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def write_manifest(manifest, path, create=False):
+    """Write atomically (temp file, fsync, rename), mode 0600. create=True refuses to replace."""
+    directory = os.path.dirname(path) or "."
+    if create and os.path.lexists(path):
+        raise JsonmendError("refusing to overwrite the existing manifest %s" % path)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=MANIFEST_SUFFIX, dir=directory)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            os.fchmod(handle.fileno(), 0o600)
+            json.dump(manifest, handle, indent=2, sort_keys=True, default=str)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        if create:
+            os.link(tmp, path)  # fails if a manifest appeared meanwhile
+            os.unlink(tmp)
+        else:
+            os.replace(tmp, path)
+        fsync_dir(directory)
+    except FileExistsError:
+        os.unlink(tmp)
+        raise JsonmendError("refusing to overwrite the existing manifest %s" % path) from None
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def fsync_dir(directory):
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def read_manifest(path):
+    """Load and sanity-check a manifest; raise JsonmendError naming the file when it is not one."""
+    try:
+        with open(path) as handle:
+            manifest = json.load(handle)
+    except FileNotFoundError:
+        raise JsonmendError("manifest %s does not exist" % path) from None
+    except (OSError, ValueError) as exc:
+        raise JsonmendError("manifest %s cannot be read: %s" % (path, exc)) from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise JsonmendError("%s is not a jsonmend backup manifest (format %r)" % (path, FORMAT))
+    for key in ("id", "scope", "database", "tables", "rows", "checksum", "sha256", "created_at"):
+        if key not in manifest:
+            raise JsonmendError("manifest %s lacks %r" % (path, key))
+    # Paths follow the files: a backup directory copied elsewhere still works.
+    directory = os.path.dirname(os.path.abspath(path))
+    manifest["manifest_path"] = os.path.abspath(path)
+    manifest["path"] = os.path.join(directory, manifest["id"] + DUMP_SUFFIX)
+    return manifest
+
+
+def list_manifests(directory):
+    """(manifests newest first, [unreadable file: reason]) for every *.manifest.json in directory."""
+    found, problems = [], []
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError as exc:
+        raise JsonmendError("cannot list the backup directory %s: %s" % (directory, exc)) from None
+    for name in names:
+        if not name.endswith(MANIFEST_SUFFIX) or name.startswith("."):
+            continue
+        try:
+            found.append(read_manifest(os.path.join(directory, name)))
+        except JsonmendError as exc:
+            problems.append(str(exc))
+    found.sort(key=lambda m: (m.get("created_at", ""), m.get("id", "")), reverse=True)
+    return found, problems
+
+
+def matches(manifest, database=None, scope=None, table=None):
+    """Does a manifest hold what a restore or a retention group asks for?"""
+    if database and manifest.get("database") != database:
+        return False
+    if scope and manifest.get("scope") != scope:
+        return False
+    if table and table not in manifest.get("tables", []):
+        return False
+    return True
+
+
+def resolve(directory, ident, database=None, scope=None, table=None):
+    """The manifest for an id, or the newest verified one matching the filters for 'latest'."""
+    if ident and ident != LATEST:
+        if not ID_RE.fullmatch(ident):
+            raise JsonmendError("backup id %r is not of the form backup_<label>_YYYYmmdd_HHMMSS" % ident)
+        manifest = read_manifest(paths_for(directory, ident)[1])
+        if not matches(manifest, database=database, table=table):
+            raise JsonmendError(
+                "backup %s holds %s of database %s, not %s" % (ident, ", ".join(manifest["tables"]) or "no table", manifest["database"], table or database)
+            )
+        return manifest
+    manifests, _problems = list_manifests(directory)
+    for manifest in manifests:
+        if manifest.get("verified") and matches(manifest, database=database, scope=scope, table=table):
+            return manifest
+    what = "scope %s " % scope if scope else ""
+    raise JsonmendError(
+        "no verified backup %sof %s in %s: take one with playbooks/backup.yml (verification is on by default)" % (what, table or database, directory)
+    )
+
+
+def retention_plan(manifests, keep, current_id=None):
+    """Manifests to delete: the verified ones beyond the newest `keep` of each group.
+
+    A group is one table (table backups) or one database (database backups). Unverified backups are never deleted (they
+    are the evidence of a failure), nor is the current one. keep=0 deletes nothing.
+    """
+    if not keep:
+        return []
+    groups = {}
+    for manifest in sorted(manifests, key=lambda m: (m.get("created_at", ""), m.get("id", "")), reverse=True):
+        if not manifest.get("verified"):
+            continue
+        # A database's table list changes over time; its backups stay one group.
+        tables = tuple(manifest.get("tables", [])) if manifest.get("scope") == "table" else ()
+        group = (manifest.get("database"), manifest.get("scope"), tables)
+        groups.setdefault(group, []).append(manifest)
+    doomed = []
+    for members in groups.values():
+        doomed += [m for m in members[keep:] if m.get("id") != current_id]
+    return doomed
+
+
+def summary(manifest):
+    """The fields a listing shows."""
+    keys = ("id", "scope", "database", "tables", "rows", "created_at", "verified", "verified_at", "size", "path", "manifest_path")
+    return dict((k, manifest.get(k)) for k in keys)

@@ -1,0 +1,177 @@
+# Restore a table or database in place from a verified backup: refuse what cannot be proven,
+# keep a safety backup, load the dump, compare every table with the manifest.
+from __future__ import annotations
+
+import time
+
+from ansible.module_utils.jsonmend import clitools, manifests
+from ansible.module_utils.jsonmend.backups import SCOPES, check_backup_dir, client_tools, take_backup
+from ansible.module_utils.jsonmend.connection import connect
+from ansible.module_utils.jsonmend.errors import JsonmendError
+from ansible.module_utils.jsonmend.identifiers import validate_identifier
+from ansible.module_utils.jsonmend.verification import check_file, compare_tables, verify_backup
+
+
+def live_state(db, manifest, database):
+    """Per table of the manifest: does it exist now, its rows, and rows added after the backup."""
+    state = {}
+    d = db.dialect
+    present = set(r[0] for r in db.query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s", (database,)))
+    for t in manifest["tables"]:
+        entry = dict(exists=t in present, rows=None, rows_after_backup=None)
+        if entry["exists"]:
+            entry["rows"] = int(db.query_one("SELECT COUNT(*) FROM %s.%s" % (d.q(database), d.q(t)))[0])
+            key = (manifest.get("keys") or {}).get(t)
+            if key and key.get("integer") and key.get("max") is not None:
+                entry["rows_after_backup"] = int(
+                    db.query_one("SELECT COUNT(*) FROM %s.%s WHERE %s > %%s" % (d.q(database), d.q(t), d.q(key["column"])), (key["max"],))[0]
+                )
+        state[t] = entry
+    extra = sorted(present - set(manifest["tables"]) - set((manifest.get("objects") or {}).get("views", [])))
+    return state, extra
+
+
+def database_exists(params, database):
+    """Does the database exist? Asked over a connection that names no database."""
+    db = connect(dict(params, database=None))
+    try:
+        return bool(db.query_one("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (database,))[0])
+    finally:
+        db.close()
+
+
+def create_database(params, database, manifest):
+    """CREATE DATABASE with the character set and collation the backup recorded."""
+    db = connect(dict(params, database=None))
+    try:
+        charset = manifest.get("database_charset") or {}
+        spec = ""
+        if charset.get("charset") and charset.get("collation"):
+            validate_identifier(charset["charset"], "character set")
+            validate_identifier(charset["collation"], "collation")
+            spec = " CHARACTER SET %s COLLATE %s" % (charset["charset"], charset["collation"])
+        db.query("CREATE DATABASE %s%s" % (db.dialect.q(database), spec))
+    finally:
+        db.close()
+
+
+def restore_backup(params, check_mode=False):
+    """Restore a table or database in place from a verified backup, then prove it.
+
+    Order: resolve the manifest; refuse an unverified one (unless allowed) or one whose file
+    differs from its sha256; take a safety backup of the current state (unless disabled);
+    load the dump (check_constraint_checks=0); compare every restored table with the manifest.
+    """
+    started = time.monotonic()
+    database, scope = params["database"], params["scope"]
+    validate_identifier(database, "database")
+    validate_identifier(params["table"], "table")
+    if scope not in SCOPES:
+        raise JsonmendError("scope %r is not one of %s" % (scope, ", ".join(SCOPES)))
+    check_backup_dir(params["backup_dir"], writable=bool(params.get("safety_backup")) and not check_mode)
+    table = params["table"] if scope == "table" else None
+    manifest = manifests.resolve(params["backup_dir"], params.get("backup_id") or manifests.LATEST, database=database, scope=scope, table=table)
+    if manifest["scope"] != scope:
+        raise JsonmendError(
+            "backup %s is a %s backup; restoring it restores %s. Ask for scope %s, or choose a %s backup"
+            % (
+                manifest["id"],
+                manifest["scope"],
+                "every table of %s" % manifest["database"] if manifest["scope"] == "database" else "table %s only" % ", ".join(manifest["tables"]),
+                manifest["scope"],
+                scope,
+            )
+        )
+    if manifest["database"] != database:
+        raise JsonmendError("backup %s is of database %s, not %s" % (manifest["id"], manifest["database"], database))
+    if not manifest.get("verified") and not params.get("allow_unverified"):
+        reason = ((manifest.get("verification") or {}).get("error")) or "it was never verified"
+        raise JsonmendError(
+            "backup %s is not verified (%s): verify it with db_backup_verify or playbooks/backup.yml first,"
+            " or set allow_unverified to restore it anyway" % (manifest["id"], reason)
+        )
+    check_file(manifest)
+    created_database = False
+    if scope == "database" and not database_exists(params, database):
+        # The emergency case: a rebuilt server, or a dropped database. Create it as it was.
+        created_database = True
+        if not check_mode:
+            create_database(params, database, manifest)
+    if created_database and check_mode:
+        state = dict((t, dict(exists=False, rows=None, rows_after_backup=None)) for t in manifest["tables"])
+        return dict(
+            manifest=manifests.summary(manifest),
+            backup_id=manifest["id"],
+            scope=scope,
+            database=database,
+            tables=manifest["tables"],
+            before=state,
+            rows_after_backup=0,
+            tables_not_in_backup=[],
+            safety_backup=None,
+            created_database=True,
+            would="create database %s, load %s into it, then compare %s with the manifest" % (database, manifest["path"], ", ".join(manifest["tables"])),
+        )
+    db = connect(params)
+    try:
+        state, extra = live_state(db, manifest, database)
+        client = client_tools(params.get("dump_binary"), params.get("client_binary"), manifest, db.dialect.name)
+        options = clitools.connection_options(db.conn, params)
+        flavour = db.dialect.name
+    finally:
+        db.close()
+    result = dict(
+        manifest=manifests.summary(manifest),
+        backup_id=manifest["id"],
+        scope=scope,
+        database=database,
+        tables=manifest["tables"],
+        before=state,
+        rows_after_backup=sum(s["rows_after_backup"] or 0 for s in state.values()),
+        tables_not_in_backup=extra if scope == "database" else [],
+        safety_backup=None,
+        created_database=created_database,
+    )
+    if check_mode:
+        result["would"] = "load %s into %s (%s), then compare %s with the manifest" % (
+            manifest["path"],
+            database,
+            "replacing " + ", ".join(manifest["tables"]),
+            ", ".join(manifest["tables"]),
+        )
+        return result
+    if params.get("safety_backup") and any(s["exists"] for s in state.values()):
+        safety_params = dict(
+            params, verify=bool(params.get("safety_backup_verify")), label=("pre_restore_" + (manifest.get("label") or manifest["database"]))[:64]
+        )
+        if scope == "table":
+            safety_params["table"] = manifest["tables"][0]
+        safety, _plan = take_backup(safety_params)
+        if safety_params["verify"]:
+            safety = verify_backup(safety_params, safety)
+        result["safety_backup"] = manifests.summary(safety)
+    init = [("init-command", clitools.restore_init_command(False))]
+    with clitools.OptionFile(options, groups=dict(mysql=init)) as option_file:
+        clitools.load_dump(manifest["path"], clitools.client_command(client, option_file, database))
+    db = connect(params)
+    try:
+        report = compare_tables(db, manifest, database)
+    finally:
+        db.close()
+    result["after"] = report
+    result["duration_s"] = round(time.monotonic() - started, 3)
+    bad = ["%s: %s" % (t, r["problem"]) for t, r in report.items() if not r["ok"]]
+    if bad:
+        raise JsonmendError(
+            "backup %s was loaded into %s but the tables differ from the manifest (%s). Was the application writing"
+            " during the restore? Stop it and restore again%s"
+            % (
+                manifest["id"],
+                database,
+                "; ".join(bad),
+                "; the state before is in backup %s" % result["safety_backup"]["id"] if result["safety_backup"] else "",
+            )
+        )
+    result["client"] = client
+    result["flavour"] = flavour
+    return result

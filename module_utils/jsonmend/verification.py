@@ -1,0 +1,126 @@
+# Prove a backup restores: its file against the manifest's sha256, a restore into a scratch
+# schema, every table compared with the manifest, the outcome written into the manifest.
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+
+from ansible.module_utils.jsonmend import clitools, manifests
+from ansible.module_utils.jsonmend.backups import check_skip_binlog, client_tools, iso_utc_now
+from ansible.module_utils.jsonmend.checksums import compare_checksums, table_checksum
+from ansible.module_utils.jsonmend.connection import connect, driver_error_types, driver_message
+from ansible.module_utils.jsonmend.errors import JsonmendError
+
+SCRATCH_PREFIX = "jmv_"
+
+
+def scratch_name(prefix, ident):
+    """A scratch schema name that is unique per backup and attempt, within 64 characters."""
+    digest = hashlib.sha1(("%s:%s:%s" % (ident, os.getpid(), time.time())).encode()).hexdigest()[:16]
+    return prefix + digest
+
+
+def check_file(manifest):
+    """Refuse a dump whose file is missing or differs from the manifest's sha256."""
+    path = manifest["path"]
+    if not os.path.isfile(path):
+        raise JsonmendError("dump file %s of backup %s does not exist" % (path, manifest["id"]))
+    actual = clitools.file_sha256(path)
+    if actual != manifest["sha256"]:
+        raise JsonmendError(
+            "dump file %s does not match its manifest: sha256 %s, manifest says %s (%d bytes, manifest says %s)."
+            " The file was altered or truncated after the backup; do not restore it"
+            % (path, actual, manifest["sha256"], os.path.getsize(path), manifest.get("size"))
+        )
+    return actual
+
+
+def compare_tables(db, manifest, database, tables=None):
+    """{table: {rows, checksum, ok, problem}} of `database` against the manifest."""
+    report = {}
+    for t in tables or manifest["tables"]:
+        expected = dict(rows=manifest["rows"].get(t), checksum=manifest["checksum"].get(t))
+        try:
+            actual = table_checksum(db, t, columns=manifest.get("columns", {}).get(t), database=database)
+        except JsonmendError as exc:
+            report[t] = dict(rows=None, checksum=None, ok=False, problem=str(exc))
+            continue
+        problem = compare_checksums(expected, actual)
+        report[t] = dict(rows=actual["rows"], checksum=actual["checksum"], ok=problem is None, problem=problem)
+    return report
+
+
+def verify_backup(params, manifest):
+    """Restore the dump into a scratch schema, compare every table with the manifest, drop the
+    scratch schema, and record the outcome in the manifest (verified true or false).
+
+    Returns the updated manifest; raises JsonmendError (after recording it) when it fails.
+    """
+    started = time.monotonic()
+    skip_binlog = bool(params.get("verify_skip_binlog", True))
+    verification = dict(started_at=iso_utc_now(), skip_binlog=skip_binlog)
+    db = connect(params)
+    scratch = None
+    try:
+        try:
+            check_file(manifest)
+            if skip_binlog:
+                skip_binlog = check_skip_binlog(db)
+                verification["skip_binlog"] = skip_binlog
+            if skip_binlog:
+                db.query("SET SESSION sql_log_bin = 0")
+            stale = [
+                r[0]
+                for r in db.query("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE %s", (SCRATCH_PREFIX.replace("_", "\\_") + "%",))
+            ]
+            if stale:
+                verification["stale_scratch_schemas"] = stale
+            scratch = scratch_name(SCRATCH_PREFIX, manifest["id"])
+            charset = db.query_one("SELECT @@character_set_server, @@collation_server")
+            source = db.query_one(
+                "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s",
+                (manifest["database"],),
+            )
+            cs, coll = source or charset
+            db.query("CREATE DATABASE %s CHARACTER SET %s COLLATE %s" % (db.dialect.q(scratch), cs, coll))
+            verification["scratch_schema"] = scratch
+            client = client_tools(params.get("dump_binary"), params.get("client_binary"), manifest, db.dialect.name)
+            options = clitools.connection_options(db.conn, params)
+            init = [("init-command", clitools.restore_init_command(skip_binlog))]
+            with clitools.OptionFile(options, groups=dict(mysql=init)) as option_file:
+                loaded = clitools.load_dump(manifest["path"], clitools.client_command(client, option_file, scratch), disable_events=True)
+            verification["client"] = clitools.tool_version(client)
+            verification["uncompressed_size"] = loaded["uncompressed_size"]
+            report = compare_tables(db, manifest, scratch)
+            verification["tables"] = report
+            bad = ["%s: %s" % (t, r["problem"]) for t, r in report.items() if not r["ok"]]
+            if bad:
+                raise JsonmendError("the restored copy differs from the manifest: " + "; ".join(bad))
+            if loaded["uncompressed_size"] != manifest.get("uncompressed_size"):
+                raise JsonmendError("the dump holds %d bytes of SQL, the manifest says %s" % (loaded["uncompressed_size"], manifest.get("uncompressed_size")))
+        finally:
+            if scratch is not None:
+                try:
+                    db.query("DROP DATABASE IF EXISTS %s" % db.dialect.q(scratch))
+                    verification["scratch_dropped"] = True
+                except driver_error_types() as exc:
+                    verification["scratch_dropped"] = False
+                    verification["drop_error"] = driver_message(exc)
+    except (JsonmendError,) + driver_error_types() as exc:
+        message = str(exc) if isinstance(exc, JsonmendError) else driver_message(exc)
+        verification.update(ok=False, error=message, duration_s=round(time.monotonic() - started, 3))
+        manifest = dict(manifest, verified=False, verified_at=None, verification=verification)
+        _save_verification(manifest)
+        raise JsonmendError("verification of backup %s failed: %s" % (manifest["id"], message)) from None
+    finally:
+        db.close()
+    verification.update(ok=True, duration_s=round(time.monotonic() - started, 3))
+    manifest = dict(manifest, verified=True, verified_at=iso_utc_now(), verification=verification)
+    _save_verification(manifest)
+    return manifest
+
+
+def _save_verification(manifest):
+    if os.path.isfile(manifest["manifest_path"]):
+        manifests.write_manifest(manifest, manifest["manifest_path"])
