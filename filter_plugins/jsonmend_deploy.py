@@ -2,6 +2,8 @@
 # which commit a ref names on the remote, which migrations are applied, planned or were applied.
 from __future__ import annotations
 
+import os
+import posixpath
 import re
 
 from ansible.errors import AnsibleFilterError
@@ -87,6 +89,43 @@ def migration_rollback_targets(applied, leaves):
     return targets
 
 
+def path_within(path, directories):
+    """True when `path` is absolute, has no '..' and lies inside one of `directories`.
+
+    Pure text: a typo'd or relative path is refused before anything is created or deleted.
+    """
+    if not isinstance(path, str) or not path.startswith("/") or ".." in path.split("/"):
+        return False
+    if isinstance(directories, str) or not isinstance(directories, (list, tuple)):
+        raise AnsibleFilterError("directories must be a list of absolute paths, got %r" % (directories,))
+    path = posixpath.normpath(path)
+    for directory in directories:
+        if not isinstance(directory, str) or not directory.startswith("/"):
+            raise AnsibleFilterError("allowed directory %r is not an absolute path" % (directory,))
+        directory = posixpath.normpath(directory)
+        if directory != "/" and path.startswith(directory + "/") or directory == "/" and path != "/":
+            return True
+    return False
+
+
+def missing_entry_points(hook, roles_path):
+    """['role NAME (tasks/ENTRY.yml)', ...] for each entry point of `hook` found in no roles directory.
+
+    `hook` is {name, entry_points}; a role is looked up as Ansible does, in each directory of
+    `roles_path` in order (the first directory holding the role is the one Ansible uses).
+    """
+    if not isinstance(hook, dict) or not hook.get("name"):
+        raise AnsibleFilterError("a hook needs a role name: %r" % (hook,))
+    paths = [roles_path] if isinstance(roles_path, str) else list(roles_path or [])
+    name = str(hook["name"])
+    entries = hook.get("entry_points") or ["main"]
+    for directory in paths:
+        role = os.path.join(os.path.expanduser(str(directory)), name)
+        if os.path.isdir(role):
+            return ["role %s (tasks/%s.yml)" % (name, e) for e in entries if not os.path.isfile(os.path.join(role, "tasks", "%s.yml" % e))]
+    return ["role %s" % name]
+
+
 class FilterModule:
     """jsonmend deploy filters."""
 
@@ -98,4 +137,6 @@ class FilterModule:
             "jsonmend_unapplied_migrations": unapplied_migrations,
             "jsonmend_planned_migrations": planned_migrations,
             "jsonmend_migration_rollback_targets": migration_rollback_targets,
+            "jsonmend_path_within": path_within,
+            "jsonmend_missing_entry_points": missing_entry_points,
         }

@@ -116,7 +116,8 @@ class AppStack:
         for d in (self.log_dir, self.www):
             d.mkdir(exist_ok=True)
         self.shas = build_origin(self.base)
-        git("clone", "-q", str(self.origin), str(self.app_dir))
+        # A file:// URL, as the git module writes it anyway on its first run.
+        git("clone", "-q", "file://%s" % self.origin, str(self.app_dir))
         git("reset", "-q", "--hard", self.shas["v1"], cwd=self.app_dir)
         make_venv(self.venv)
         self.option_file.write_text("[client]\nuser=%s\npassword=%s\nhost=127.0.0.1\nport=%d\n" % (self.db_user, self.db_password, self.db_port))
