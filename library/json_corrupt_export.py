@@ -319,19 +319,15 @@ def export(params, start):
             cur.close()
         low, high = db.query_one("SELECT MIN(%s), MAX(%s) FROM %s" % (pk_sql, pk_sql, table_sql))
         positions = dict((name, i) for i, name in enumerate(columns))
-        select = "SELECT %s, %s FROM %s WHERE {where} AND %s ORDER BY %s" % (
-            ", ".join(d.q(c) for c in columns),
-            d.classify_expr(col),
-            table_sql,
-            d.corrupt_predicate(col),
-            pk_sql,
-        )
+        # The chunk's key range goes between these (the class expression holds literal braces).
+        select_head = "SELECT %s, %s FROM %s WHERE " % (", ".join(d.q(c) for c in columns), d.classify_expr(col), table_sql)
+        select_tail = " AND %s ORDER BY %s" % (d.corrupt_predicate(col), pk_sql)
         write = start(columns + [CLASS_COLUMN])
         summary = Summary()
         walker = KeysetWalker(db, table_sql, pk_sql, low, high)
         chunk = walker.next_chunk(params["chunk_size"])
         while chunk is not None:
-            for row in db.query(select.format(where=chunk.where(pk_sql)), chunk.args()):
+            for row in db.query(select_head + chunk.where(pk_sql) + select_tail, chunk.args()):
                 values, cls = row[:-1], row[-1]
                 summary.add(
                     cls,
