@@ -168,7 +168,7 @@ class AppStack:
                     "environment=%s" % env,
                     "autostart=true",
                     "autorestart=true",
-                    "startsecs=2",
+                    "startsecs=1",
                     "stopasgroup=true",
                     "killasgroup=true",
                     "stdout_logfile=%s" % (self.log_dir / "gunicorn.log"),
