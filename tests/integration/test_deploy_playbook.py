@@ -209,7 +209,7 @@ def test_strategy_b_maintenance_backup_cleanup_verify(stack, db, run):
     assert rec["verification"]["checks"]["smoke"]["ok"]
 
 
-def test_strategy_c_stops_for_the_investigation(stack, db, run):
+def test_strategy_c_stops_for_the_investigation(stack, db, run, tmp_path):
     stack.reset("v1")
     reseed(db, corrupt=120)
     before = state(stack, db)
@@ -217,8 +217,9 @@ def test_strategy_c_stops_for_the_investigation(stack, db, run):
     assert result.returncode != 0
     out = result.stdout
     assert "CORRUPTION INVESTIGATION" in out, out[-5000:]
-    assert "needs -e jsonmend_investigation_ack=yes" in out
+    assert "Review it, then re-run with -e jsonmend_investigation_ack=yes" in " ".join(out.split())
     assert state(stack, db) == before
+    assert not (tmp_path / "stub").exists()  # stopped before the backup
     run_dir = next(p for p in run.reports.iterdir() if p.is_dir())
     csv_lines = (run_dir / "corrupted_metadata.csv").read_text().splitlines()
     assert csv_lines[0] == "id,user_id,event_type,metadata,created_at,json_class" and len(csv_lines) == 121

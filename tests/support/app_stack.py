@@ -312,10 +312,14 @@ def main(argv=None):
     parser.add_argument("base")
     parser.add_argument("--db-port", type=int)
     parser.add_argument("--db-name")
+    parser.add_argument("--port", type=int, help="port gunicorn listens on (default: a free one)")
     args = parser.parse_args(argv)
     base = Path(args.base)
+    pidfile = base / "supervisord.pid"
+    if args.action == "start" and _alive(pidfile):
+        print("quizsite's supervisord already runs (pid %s); variables in %s" % (pidfile.read_text().strip(), base / "vars.json"))
+        return 0
     if args.action == "stop":
-        pidfile = base / "supervisord.pid"
         if pidfile.exists():
             pid = int(pidfile.read_text().strip())
             try:
@@ -329,7 +333,9 @@ def main(argv=None):
                     break
                 time.sleep(0.2)
         return 0
-    stack = AppStack(base, args.db_port, args.db_name)
+    if not args.db_port or not args.db_name:
+        parser.error("start needs --db-port and --db-name")
+    stack = AppStack(base, args.db_port, args.db_name, port=args.port)
     stack.build()
     stack.manage("migrate", "--noinput")
     stack.start()
@@ -337,6 +343,14 @@ def main(argv=None):
     (base / "vars.json").write_text(json.dumps(stack.ansible_vars(), indent=2))
     print("quizsite %s running at %s; playbook variables in %s" % (stack.shas["v1"][:10], stack.url, base / "vars.json"))
     return 0
+
+
+def _alive(pidfile):
+    try:
+        os.kill(int(pidfile.read_text().strip()), 0)
+        return True
+    except (OSError, ValueError):
+        return False
 
 
 if __name__ == "__main__":
