@@ -192,6 +192,16 @@ def test_bad_ref_is_refused_before_any_change(stack, db, run):
     assert state(stack, db) == before
 
 
+def test_bad_maintenance_flag_is_refused_before_any_change(stack, db, run, tmp_path):
+    stack.reset("v1")
+    reseed(db, corrupt=5)
+    before = state(stack, db)
+    result = run(strategy="B", jsonmend_maintenance_flag="/etc/maintenance.flag")
+    assert result.returncode != 0
+    assert "the flag \"/etc/maintenance.flag\" must be an absolute path without '..' inside one of" in " ".join(result.stdout.split())
+    assert state(stack, db) == before and not (tmp_path / "stub").exists()
+
+
 def test_strategy_b_maintenance_backup_cleanup_verify(stack, db, run):
     stack.reset("v1")
     reseed(db, corrupt=20)
