@@ -180,6 +180,9 @@ def test_strategy_d_without_approval_changes_nothing(stack, db, run):
     for requirement in ("Root cause analysis complete", "Stakeholder approval", "Full backup verified and tested", "jsonmend_strategy_d_approval"):
         assert requirement in out
     assert state(stack, db) == before
+    result = run(strategy="D", jsonmend_strategy_d_approval="sure; DROP TABLE")
+    assert result.returncode != 0 and "does not look like a change ticket id" in result.stdout
+    assert state(stack, db) == before
 
 
 def test_bad_ref_is_refused_before_any_change(stack, db, run):
