@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 SHELL := /bin/bash
 
-.PHONY: setup demo demo-stop test lint sanity pytest bench bench-repair bench-backup clean
+.PHONY: setup demo demo-stop demo-app demo-app-stop test lint sanity pytest molecule bench bench-repair bench-backup clean
 
 setup: $(VENV)/.installed
 
@@ -15,8 +15,15 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt scripts/setup.sh
 demo: setup
 	scripts/demo.sh
 
-demo-stop:
+demo-stop: demo-app-stop
 	$(PY) -m tests.support.mariadb_server stop .demo/mariadb
+
+## demo-app: quizsite v1 under supervisord on the demo database, for playbooks/deploy.yml
+demo-app: setup
+	scripts/demo_app.sh
+
+demo-app-stop:
+	$(PY) -m tests.support.app_stack stop .demo/app
 
 ## test: every lint gate, ansible-test sanity, then the test suite against a throwaway MariaDB
 test: setup lint sanity pytest
@@ -31,6 +38,10 @@ sanity: setup
 
 pytest: setup
 	$(PY) -m pytest -q tests
+
+## molecule: the deploy pipeline (diagnose, deploy A, idempotence, verify) on a throwaway stack
+molecule: setup
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/molecule test
 
 ## bench: speed and memory figures (ratios against raw SQL on the same server)
 bench: setup

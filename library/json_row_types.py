@@ -1,0 +1,212 @@
+#!/usr/bin/python
+# Read-only: the JSON class of a few rows picked by key, with the same classification as
+# the scan. Verification uses it to check what a smoke-test request actually stored.
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: json_row_types
+short_description: Classify the JSON value of rows picked by primary key
+description:
+  - Returns, for each given key, the class of the row's JSON value as the C(json_type_scan) module
+    counts it (C(OBJECT), C(SQL NULL), C(INTEGER), C(STRING+OBJECT), C(INVALID), ...), computed by
+    the server's own JSON functions, plus the start of the stored text.
+  - Read-only; never reports C(changed).
+version_added: "0.1.0"
+author: jsonmend maintainers (@jsonmend)
+options:
+  login_host:
+    description: Host of the server. Falls back to the option file, then C(localhost).
+    type: str
+  login_port:
+    description: TCP port. Falls back to the option file, then 3306.
+    type: int
+  login_user:
+    description: User name. Falls back to the option file.
+    type: str
+    aliases: [login_username]
+  login_password:
+    description: Password. Falls back to the option file. Never logged.
+    type: str
+  login_unix_socket:
+    description: Unix socket path; used instead of TCP when given.
+    type: str
+  config_file:
+    description: MySQL option file read for the C([client]) group when it exists.
+    type: path
+    default: ~/.my.cnf
+  connect_timeout:
+    description: Seconds to wait for the connection.
+    type: int
+    default: 30
+  ca_cert:
+    description: CA certificate; when given the server certificate is verified.
+    type: path
+    aliases: [ssl_ca]
+  client_cert:
+    description: Client certificate for TLS.
+    type: path
+    aliases: [ssl_cert]
+  client_key:
+    description: Client key for TLS.
+    type: path
+    aliases: [ssl_key]
+  check_hostname:
+    description: Verify that the server certificate names the host (with O(ca_cert)).
+    type: bool
+  dialect:
+    description: Server flavour. V(auto) reads C(VERSION()). V(sqlite) opens O(database) as a file, read-only.
+    type: str
+    default: auto
+    choices: [auto, mariadb, mysql, sqlite]
+  database:
+    description: Database (schema) name; for V(sqlite) the path of the database file.
+    type: str
+    required: true
+    aliases: [login_db, db]
+  table:
+    description: Table holding the JSON column.
+    type: str
+    default: analytics_activityevent
+  column:
+    description: JSON column to classify.
+    type: str
+    default: metadata
+  primary_key:
+    description: Single-column primary key the O(keys) refer to.
+    type: str
+    default: id
+  keys:
+    description: Primary key values of the rows to classify (at most 1000).
+    type: list
+    elements: raw
+    required: true
+attributes:
+  check_mode:
+    support: full
+    description: The module never writes; it runs the same in check mode.
+  diff_mode:
+    support: none
+    description: Nothing on the target changes, so there is no difference to show.
+requirements:
+  - PyMySQL (MariaDB and MySQL) on the host that runs the module
+"""
+
+EXAMPLES = r"""
+- name: Check that the smoke test's event holds an object
+  ansible.legacy.json_row_types:
+    database: app
+    keys: ["{{ verify_smoke_result.json.id }}"]
+  register: verify_row_result
+  failed_when: verify_row_result.rows | map(attribute='class') | list != ['OBJECT']
+"""
+
+RETURN = r"""
+rows:
+  description: One entry per key found, in the order of O(keys).
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"key": 100231, "class": "OBJECT", "value": "{\"question_id\": 1, \"answer\": \"b\"}", "length": 34}]
+missing:
+  description: Keys that match no row.
+  returned: success
+  type: list
+  elements: raw
+  sample: []
+all_objects:
+  description: Every key was found and holds a JSON object.
+  returned: success
+  type: bool
+  sample: true
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.jsonmend.connection import (
+    CONNECTION_ARGUMENT_SPEC,
+    PYMYSQL_IMPORT_ERROR,
+    TARGET_ARGUMENT_SPEC,
+    connect,
+    driver_error_types,
+    driver_message,
+)
+from ansible.module_utils.jsonmend.dialects import OBJECT
+from ansible.module_utils.jsonmend.errors import JsonmendError
+from ansible.module_utils.jsonmend.identifiers import validate_identifier
+
+MAX_KEYS = 1000
+VALUE_CHARS = 200
+
+
+def argument_spec():
+    spec = dict(CONNECTION_ARGUMENT_SPEC)
+    spec.update(TARGET_ARGUMENT_SPEC)
+    spec.update(keys=dict(type="list", elements="raw", required=True, no_log=False))  # row keys, not secrets
+    return spec
+
+
+def validate_params(params):
+    """Problems with the input (empty when fine), found before connecting."""
+    problems = []
+    for key in ("table", "column", "primary_key"):
+        try:
+            validate_identifier(params[key], key)
+        except JsonmendError as exc:
+            problems.append(str(exc))
+    keys = params["keys"]
+    if not keys:
+        problems.append("keys must name at least one row")
+    elif len(keys) > MAX_KEYS:
+        problems.append("keys may name at most %d rows, got %d" % (MAX_KEYS, len(keys)))
+    elif any(isinstance(k, (dict, list, bool)) or k is None for k in keys):
+        problems.append("keys must be scalar key values")
+    return problems
+
+
+def classify_rows(db, table, column, pk, keys):
+    """({key as str: row dict}) for the keys that exist."""
+    d = db.dialect
+    col = d.q(column)
+    statement = "SELECT %s, %s, %s, %s FROM %s WHERE %s IN (%s)" % (
+        d.q(pk),
+        d.classify_expr(col),
+        d.left_expr(col, VALUE_CHARS),
+        d.length_expr(col),
+        d.q(table),
+        d.q(pk),
+        ", ".join(["%s"] * len(keys)),
+    )
+    found = {}
+    for key, cls, value, length in db.query(statement, list(keys)):
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        found[str(key)] = dict(key=key, value=value, length=length, **{"class": cls})
+    return found
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    p = module.params
+    problems = validate_params(p)
+    if problems:
+        module.fail_json(msg="json_row_types refused its input: " + "; ".join(problems))
+    if p["dialect"] != "sqlite" and PYMYSQL_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
+    db = None
+    try:
+        db = connect(p, autocommit=True)
+        found = classify_rows(db, p["table"], p["column"], p["primary_key"], p["keys"])
+    except JsonmendError as exc:
+        module.fail_json(msg=str(exc))
+    except driver_error_types() as exc:
+        module.fail_json(msg="could not classify rows %s of %s.%s: %s" % (p["keys"], p["database"], p["table"], driver_message(exc)))
+    finally:
+        if db is not None:
+            db.close()
+    rows = [found[str(k)] for k in p["keys"] if str(k) in found]
+    missing = [k for k in p["keys"] if str(k) not in found]
+    module.exit_json(changed=False, rows=rows, missing=missing, all_objects=not missing and all(r["class"] == OBJECT for r in rows))
+
+
+if __name__ == "__main__":
+    main()

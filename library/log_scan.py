@@ -1,0 +1,202 @@
+#!/usr/bin/python
+# Read-only search of a log file from a byte offset (where it ended when a deploy began)
+# for error patterns: the runbook's "tail -f /var/log/django/error.log | grep ...".
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: log_scan
+short_description: Find error patterns in the part of a log file written since a byte offset
+description:
+  - Reads a log file from O(offset) (its size when a deploy started, say) to its end and returns the
+    lines that match any of O(patterns), with counts per pattern.
+  - When the file is now shorter than O(offset) it was rotated or truncated; the whole file is read and
+    RV(rotated) says so.
+  - Read-only; never reports C(changed).
+version_added: "0.1.0"
+author: jsonmend maintainers (@jsonmend)
+options:
+  path:
+    description: Log file to read.
+    type: path
+    required: true
+  offset:
+    description: Byte offset to start reading at; V(0) reads the whole file.
+    type: int
+    default: 0
+  patterns:
+    description:
+      - Python regular expressions; a line matching any of them is reported.
+    type: list
+    elements: str
+    default: [ValidationError, JSONDecodeError, TypeError, Traceback]
+  ignore_case:
+    description: Match the patterns without regard to case.
+    type: bool
+    default: false
+  missing_ok:
+    description: Succeed with no matches when the file does not exist (the app has logged nothing yet).
+    type: bool
+    default: true
+  max_matches:
+    description: Matching lines returned (all are counted).
+    type: int
+    default: 50
+  max_line_chars:
+    description: Characters kept of each returned line.
+    type: int
+    default: 500
+attributes:
+  check_mode:
+    support: full
+    description: The module never writes; it runs the same in check mode.
+  diff_mode:
+    support: none
+    description: Nothing on the target changes, so there is no difference to show.
+"""
+
+EXAMPLES = r"""
+- name: Scan the error log written since the deploy started
+  ansible.legacy.log_scan:
+    path: /var/log/django/error.log
+    offset: "{{ deploy_release.error_log_offset }}"
+  register: verify_log_result
+
+- name: Look for the runbook's alerts only
+  ansible.legacy.log_scan:
+    path: /var/log/django/error.log
+    patterns: ['ValidationError.*ActivityEvent', 'JSONDecodeError', 'TypeError.*compute_content_difficulty']
+"""
+
+RETURN = r"""
+path:
+  description: The file read.
+  returned: always
+  type: str
+  sample: /var/log/django/error.log
+exists:
+  description: Whether the file exists.
+  returned: always
+  type: bool
+  sample: true
+size:
+  description: Size of the file in bytes when read (the offset for the next scan).
+  returned: always
+  type: int
+  sample: 18211
+offset:
+  description: Byte offset reading started at (0 after a rotation).
+  returned: always
+  type: int
+  sample: 16002
+rotated:
+  description: The file was shorter than the requested offset, so all of it was read.
+  returned: always
+  type: bool
+  sample: false
+lines_scanned:
+  description: Lines read.
+  returned: always
+  type: int
+  sample: 42
+match_count:
+  description: Lines that matched at least one pattern.
+  returned: always
+  type: int
+  sample: 2
+counts:
+  description: Matching lines per pattern.
+  returned: always
+  type: dict
+  sample: {"ValidationError": 0, "JSONDecodeError": 0, "TypeError": 1, "Traceback": 1}
+matches:
+  description: Up to O(max_matches) matching lines, in file order, with their line number after the offset.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"line": 3, "text": "TypeError: the JSON object must be str, bytes or bytearray, not float", "patterns": ["TypeError"]}]
+"""
+
+import os
+import re
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def compile_patterns(patterns, ignore_case):
+    """[(text, compiled)]; raise ValueError naming the first bad expression."""
+    flags = re.IGNORECASE if ignore_case else 0
+    compiled = []
+    for text in patterns:
+        try:
+            compiled.append((text, re.compile(text, flags)))
+        except re.error as exc:
+            raise ValueError("pattern %r is not a valid regular expression: %s" % (text, exc)) from None
+    return compiled
+
+
+def scan_lines(lines, compiled, max_matches, max_line_chars):
+    """Count and collect the lines matching any pattern; returns (counts, matches, match_count, lines read)."""
+    counts = dict((pair[0], 0) for pair in compiled)
+    matches, match_count, number = [], 0, 0
+    for number, line in enumerate(lines, 1):
+        line = line.rstrip("\r\n")
+        hit = [text for text, regex in compiled if regex.search(line)]
+        if not hit:
+            continue
+        match_count += 1
+        for text in hit:
+            counts[text] += 1
+        if len(matches) < max_matches:
+            matches.append(dict(line=number, text=line[:max_line_chars], patterns=hit))
+    return counts, matches, match_count, number
+
+
+def scan_file(path, offset, compiled, max_matches, max_line_chars):
+    """Scan the file from `offset` (from 0 when it is now shorter: rotated), line by line."""
+    size = os.path.getsize(path)
+    rotated = offset > size
+    start = 0 if rotated else offset
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        lines = (raw.decode("utf-8", "replace") for raw in handle)
+        counts, matches, match_count, scanned = scan_lines(lines, compiled, max_matches, max_line_chars)
+        end = handle.tell()
+    return dict(size=end, offset=start, rotated=rotated, lines_scanned=scanned, counts=counts, matches=matches, match_count=match_count)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type="path", required=True),
+            offset=dict(type="int", default=0),
+            patterns=dict(type="list", elements="str", default=["ValidationError", "JSONDecodeError", "TypeError", "Traceback"]),
+            ignore_case=dict(type="bool", default=False),
+            missing_ok=dict(type="bool", default=True),
+            max_matches=dict(type="int", default=50),
+            max_line_chars=dict(type="int", default=500),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    if p["offset"] < 0 or p["max_matches"] < 0 or p["max_line_chars"] < 1:
+        module.fail_json(msg="offset and max_matches must be 0 or more and max_line_chars 1 or more")
+    try:
+        compiled = compile_patterns(p["patterns"], p["ignore_case"])
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
+    result = dict(changed=False, path=p["path"], exists=os.path.exists(p["path"]), size=0, offset=p["offset"], rotated=False, lines_scanned=0)
+    result.update(match_count=0, counts=dict((pair[0], 0) for pair in compiled), matches=[])
+    if not result["exists"]:
+        if p["missing_ok"]:
+            module.exit_json(**result)
+        module.fail_json(msg="log file %s does not exist" % p["path"], **result)
+    try:
+        result.update(scan_file(p["path"], p["offset"], compiled, p["max_matches"], p["max_line_chars"]))
+    except OSError as exc:
+        module.fail_json(msg="could not read log file %s: %s" % (p["path"], exc), **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+# log_scan: only what was written since the offset, patterns counted, rotation noticed.
+import log_scan
+import pytest
+
+LOG = "2026-11-26 10:00:00 WARNING old: TypeError from before the deploy\n"
+NEW = (
+    "2026-11-26 10:05:00 ERROR quizsite.commands: manage.py compute_content_difficulty failed\n"
+    "Traceback (most recent call last):\n"
+    "TypeError: the JSON object must be str, bytes or bytearray, not float\n"
+    "2026-11-26 10:06:00 WARNING django.request: Service Unavailable: /\n"
+)
+
+
+def test_only_lines_since_the_offset_are_scanned(tmp_path, module_runner):
+    path = tmp_path / "error.log"
+    path.write_text(LOG + NEW)
+    result = module_runner(log_scan, {"path": str(path), "offset": len(LOG.encode())})
+    assert not result.failed
+    assert result["lines_scanned"] == 4 and result["match_count"] == 2
+    assert result["counts"] == {"ValidationError": 0, "JSONDecodeError": 0, "TypeError": 1, "Traceback": 1}
+    assert [m["line"] for m in result["matches"]] == [2, 3]
+    assert result["size"] == len((LOG + NEW).encode()) and not result["rotated"] and result["changed"] is False
+
+
+def test_a_rotated_log_is_read_from_the_start(tmp_path, module_runner):
+    path = tmp_path / "error.log"
+    path.write_text(NEW)
+    result = module_runner(log_scan, {"path": str(path), "offset": 10**6, "patterns": ["Traceback"]})
+    assert result["rotated"] and result["offset"] == 0 and result["match_count"] == 1
+
+
+def test_missing_file_and_bad_pattern(tmp_path, module_runner):
+    assert module_runner(log_scan, {"path": str(tmp_path / "none.log")})["exists"] is False
+    failed = module_runner(log_scan, {"path": str(tmp_path / "none.log"), "missing_ok": False})
+    assert failed.failed and "does not exist" in failed["msg"]
+    bad = module_runner(log_scan, {"path": str(tmp_path / "none.log"), "patterns": ["("]})
+    assert bad.failed and "not a valid regular expression" in bad["msg"]
+
+
+@pytest.mark.parametrize("text", ["caf\xe9 TypeError\n".encode("latin-1"), b"\x00\xffTypeError"])
+def test_undecodable_bytes_do_not_stop_the_scan(tmp_path, module_runner, text):
+    path = tmp_path / "error.log"
+    path.write_bytes(text)
+    assert module_runner(log_scan, {"path": str(path)})["counts"]["TypeError"] == 1
