@@ -37,9 +37,11 @@ mkdir -p "$COLL/plugins" "$COLL/meta"
 cp -r library "$COLL/plugins/modules"
 cp -r module_utils "$COLL/plugins/module_utils"
 cp -r filter_plugins "$COLL/plugins/filter"
+cp -r doc_fragments "$COLL/plugins/doc_fragments"
 find "$COLL" -name __pycache__ -prune -exec rm -rf {} +
 grep -rl "ansible.module_utils.jsonmend" "$COLL/plugins" | xargs sed -i \
   's/ansible\.module_utils\.jsonmend/ansible_collections.jsonmend.jsonmend.plugins.module_utils.jsonmend/g'
+sed -i 's/^  - jsonmend_connection$/  - jsonmend.jsonmend.jsonmend_connection/' "$COLL"/plugins/modules/*.py
 cat > "$COLL/galaxy.yml" <<'YML'
 namespace: jsonmend
 name: jsonmend

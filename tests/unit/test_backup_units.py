@@ -13,10 +13,11 @@ import db_backup_catalog
 import db_backup_verify
 import db_restore
 import pytest
-import yaml
 from ansible.module_utils.jsonmend import checksums, clitools, manifests
 from ansible.module_utils.jsonmend.dialects import dialect_for
 from ansible.module_utils.jsonmend.errors import JsonmendError
+
+from tests.support.docs import documented_options
 
 WEIRD_PASSWORDS = ['pa"ss', "back\\slash", "hash#semi;colon", " spaced out ", "quote's", "ünïcødé✓", "=equals=", "$HOME`id`"]
 
@@ -209,7 +210,7 @@ def test_compare_checksums_names_the_difference():
 def test_module_documentation_agrees_with_the_argument_spec(module):
     """ansible-doc renders the docs but never compares them with the spec: this does."""
     spec = module.argument_spec()
-    options = yaml.safe_load(module.DOCUMENTATION)["options"]
+    options = documented_options(module)
     assert sorted(options) == sorted(spec)
     for name, doc in options.items():
         arg = spec[name]

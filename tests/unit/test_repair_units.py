@@ -9,6 +9,7 @@ from ansible.module_utils.jsonmend import grants, ledger, locks, policy, progres
 from ansible.module_utils.jsonmend.errors import JsonmendError
 
 from filter_plugins.jsonmend_cleanup import backup_problems, cleanup_verdict
+from tests.support.docs import documented_options
 
 
 @pytest.mark.parametrize(
@@ -232,8 +233,7 @@ def _compare_options(doc_options, spec, path="options"):
 def test_repair_documentation_agrees_with_the_argument_spec():
     import yaml
 
-    doc = yaml.safe_load(json_type_repair.DOCUMENTATION)
-    assert _compare_options(doc["options"], json_type_repair.argument_spec()) == []
+    assert _compare_options(documented_options(json_type_repair), json_type_repair.argument_spec()) == []
     yaml.safe_load(json_type_repair.EXAMPLES)
     returned = yaml.safe_load(json_type_repair.RETURN)
     for key in ("run_id", "actions", "by_type", "rows_changed", "chunks", "retries", "throttle_waits", "rows_per_s", "restored", "conflicts", "statistics"):
