@@ -19,7 +19,7 @@ import re
 import subprocess
 import sys
 from collections import Counter
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
@@ -43,7 +43,7 @@ EDGE_OUTCOME = {"success_nodes": ("success",), "failure_nodes": ("error",), "alw
 # -- the modules' documented options ---------------------------------------------------------
 
 
-@lru_cache(maxsize=None)
+@cache
 def _docs(names):
     out = subprocess.run(
         [str(BIN / "ansible-doc"), "--json", "-t", "module", *names], capture_output=True, text=True, check=True, env=dict(os.environ, ANSIBLE_NOCOLOR="1")
@@ -86,21 +86,21 @@ def _load(path):
     return DataLoader().load_from_file(str(path)) or []
 
 
-def _walk(tasks, path, seen):
+def _walk(tasks, path, seen, top):
     for task in tasks or []:
         if not isinstance(task, dict):
             continue
         for section in ("block", "rescue", "always"):
-            yield from _walk(task.get(section), path, seen)
+            yield from _walk(task.get(section), path, seen, top)
         for key, value in task.items():
             if key in ("ansible.builtin.import_tasks", "ansible.builtin.include_tasks", "import_tasks", "include_tasks"):
                 name = value if isinstance(value, str) else value.get("file")
-                target = next((base / name for base in (path.parent, AWX_DIR) if (base / name).is_file()), None)
+                target = next((base / name for base in (path.parent, top) if (base / name).is_file()), None)
                 if target and target not in seen:
                     seen.add(target)
-                    yield from _walk(_load(target), target, seen)
+                    yield from _walk(_load(target), target, seen, top)
             elif key.startswith("awx.awx."):
-                yield dict(file=str(path.relative_to(ROOT)), name=task.get("name", ""), module=key, args=value or {}, no_log=task.get("no_log", False))
+                yield dict(file=str(path.relative_to(top.parent)), name=task.get("name", ""), module=key, args=value or {}, no_log=task.get("no_log", False))
 
 
 def static_tasks(playbook=PLAYBOOK):
@@ -109,7 +109,7 @@ def static_tasks(playbook=PLAYBOOK):
     tasks = []
     for play in _load(playbook):
         for section in ("pre_tasks", "tasks", "post_tasks", "handlers"):
-            tasks.extend(_walk(play.get(section), playbook, set()))
+            tasks.extend(_walk(play.get(section), playbook, set(), playbook.parent))
     return tasks
 
 
@@ -146,7 +146,7 @@ def check_task_parameters(tasks, specs):
 
 # -- the definitions as the controller would receive them --------------------------------------
 
-STAND_IN = '''# Stand-in for {module} (tests/support/awx_definitions.py): validates the rendered arguments
+STAND_IN = """# Stand-in for {module} (tests/support/awx_definitions.py): validates the rendered arguments
 # against the real module's documented options and records them; talks to no controller.
 import json
 import os
@@ -170,7 +170,7 @@ class ActionModule(ActionBase):
         else:
             result.update(changed=False)
         return result
-'''
+"""
 
 
 def build_stand_in(base, specs):
@@ -315,7 +315,7 @@ def check_workflow(nodes, job_templates):
             errors.append("approval node %r has no timeout (got %r)" % (node.get("identifier"), ujt.get("timeout")))
         elif kind not in ("job_template", "workflow_approval"):
             errors.append("node %r has the unexpected type %r" % (node.get("identifier"), kind))
-        for edge, targets in ((node.get("related") or {}).items()):
+        for edge, targets in (node.get("related") or {}).items():
             if edge not in EDGE_OUTCOME:
                 continue
             for target in targets or []:
