@@ -21,16 +21,13 @@ PREFIX = "jsonmend production - "
 
 
 @pytest.fixture(scope="module")
-def specs():
-    return awx.module_specs([task["module"] for task in awx.static_tasks()])
+def specs(awx_specs):
+    return awx_specs
 
 
 @pytest.fixture(scope="module")
-def recorded(tmp_path_factory, specs):
-    """What the controller would receive: awx/configure.yml run against the stand-ins."""
-    result, calls = awx.record_definitions(tmp_path_factory.mktemp("awx"), specs=specs)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    return calls
+def recorded(awx_recorded):
+    return awx_recorded
 
 
 @pytest.fixture(scope="module")
