@@ -88,6 +88,18 @@ def test_diagnose_runs_as_awx_runs_it(diagnose, site):
     assert_no_password(diagnose)
 
 
+def test_the_job_was_laid_out_as_awx_lays_it_out(diagnose):
+    extravars = (diagnose.pdd / "env" / "extravars").read_text()
+    assert "jsonmend_backup: false\n" in extravars  # the template's own value: plain
+    assert "!unsafe 'awx_user_name': !unsafe 'ops-alice'" in extravars  # the rest, keys too: never rendered as Jinja
+    assert "jsonmend_db" not in extravars
+    (credential_file,) = [p for p in (diagnose.pdd / "env").iterdir() if p.name.startswith("tmp")]
+    assert oct(credential_file.stat().st_mode & 0o777) == "0o400"
+    assert "!unsafe 'jsonmend_db_password': !unsafe" in credential_file.read_text()
+    command = json.loads((diagnose.artifacts / "command").read_text())
+    assert "@%s" % credential_file in command["command"] and "ansible-playbook" in command["command"][0]
+
+
 def test_diagnose_as_job_type_check_writes_nothing_but_still_hands_over(job, site):
     before = sorted(p.name for p in (site / "reports").iterdir()) if (site / "reports").exists() else []
     result = job("Diagnose", job_type="check", job_id=4243)

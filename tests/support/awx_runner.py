@@ -171,7 +171,11 @@ def launch(
     extravars.update(awx_meta_vars(job_id, job_template["name"], workflow=workflow))
     extravars.update(upstream or {})
     if job_template.get("survey_enabled"):
-        extravars.update(survey_answers(job_template["survey_spec"], answers or {}))
+        # An upstream artifact answers a question of the same name; a survey default fills the rest.
+        asked = {q["variable"] for q in job_template["survey_spec"].get("spec", [])}
+        provided = {name: value for name, value in (upstream or {}).items() if name in asked}
+        provided.update(answers or {})
+        extravars.update(survey_answers(job_template["survey_spec"], provided))
     elif answers:
         raise ValueError("%s has no survey" % job_template["name"])
     (env / "extravars").write_text(safe_dump(extravars, safe_dict=template_vars))
