@@ -38,7 +38,21 @@ def installed_version(site):
 def download(dest):
     """The pinned wheel, fetched by pip (hash checked); returns its path."""
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check", "--no-deps", "--only-binary=:all:", "--require-hashes", "-r", str(REQUIREMENTS), "-d", str(dest)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "-q",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--require-hashes",
+            "-r",
+            str(REQUIREMENTS),
+            "-d",
+            str(dest),
+        ],
         check=True,
     )
     wheels = sorted(Path(dest).glob("ansible-*.whl"))
