@@ -8,7 +8,7 @@ SHELL := /bin/bash
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt scripts/setup.sh
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-awx.txt scripts/setup.sh scripts/awx_collection.py
 	scripts/setup.sh
 
 ## demo: throwaway MariaDB in .demo/, 100k seeded rows, then playbooks/phase2_diagnose.yml

@@ -10,7 +10,7 @@ echo "== ruff";          "$BIN/ruff" check --quiet .
 echo "== ruff format";   "$BIN/ruff" format --check --quiet .
 echo "== yamllint";      "$BIN/yamllint" --strict .
 echo "== syntax-check"
-for playbook in playbooks/*.yml; do
+for playbook in playbooks/*.yml awx/configure.yml; do
   "$BIN/ansible-playbook" --syntax-check "$playbook" >/dev/null
 done
 echo "== ansible-doc"

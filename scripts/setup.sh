@@ -26,5 +26,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV" || { echo "python3 -m venv failed: install the python3-venv package." >&2; exit 1; }
 fi
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+# awx.awx for the offline checks of awx/ (lint, tests): one collection out of the pinned ansible wheel.
+"$VENV/bin/python" scripts/awx_collection.py >/dev/null
 touch "$VENV/.installed"
 echo "Set up: $("$VENV/bin/ansible-playbook" --version | head -1), $("$VENV/bin/python" --version)"
