@@ -29,4 +29,5 @@ fi
 # awx.awx for the offline checks of awx/ (lint, tests): one collection out of the pinned ansible wheel.
 "$VENV/bin/python" scripts/awx_collection.py >/dev/null
 touch "$VENV/.installed"
-echo "Set up: $("$VENV/bin/ansible-playbook" --version | head -1), $("$VENV/bin/python" --version)"
+VERSION="$("$VENV/bin/ansible-playbook" --version)"
+echo "Set up: ${VERSION%%$'\n'*}, $("$VENV/bin/python" --version)"
