@@ -119,6 +119,29 @@ def ref_migration_plan(showmigrations, target_files):
     return dict(applied_beyond=applied_beyond, leaves=leaves)
 
 
+def check_outcomes(results, tail=600):
+    """[{command, ok, rc, line, output}] from the registered results of a loop of manage.py checks."""
+    if not isinstance(results, (list, tuple)):
+        raise AnsibleFilterError("check results must be a list of registered loop results")
+    outcomes = []
+    for result in results:
+        result = result if isinstance(result, dict) else {}
+        item = result.get("item") or []
+        command = "manage.py " + " ".join(str(a) for a in (item if isinstance(item, (list, tuple)) else [item]))
+        rc = result.get("rc")
+        rc = -1 if rc is None else int(rc)
+        output = ((result.get("stdout") or "") + "\n" + (result.get("stderr") or "")).strip()
+        if result.get("skipped"):
+            ok, line = True, "%s: skipped" % command
+        elif rc == 0:
+            ok, line = True, "%s: ok" % command
+        else:
+            last = output.splitlines()[-1] if output else (result.get("msg") or "no output")
+            ok, line = False, "%s: FAILED (exit %s): %s" % (command, rc, last[:200])
+        outcomes.append(dict(command=command, ok=ok, rc=rc, line=line, output=output[-tail:]))
+    return outcomes
+
+
 class FilterModule:
     """jsonmend rollback filters."""
 
@@ -128,4 +151,5 @@ class FilterModule:
             "jsonmend_valid_ref": valid_ref,
             "jsonmend_code_rollback": code_rollback,
             "jsonmend_ref_migration_plan": ref_migration_plan,
+            "jsonmend_check_outcomes": check_outcomes,
         }
