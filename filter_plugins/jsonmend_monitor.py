@@ -163,12 +163,12 @@ def monitor_watching(deploy, window_hours, now=None):
     if not when:
         return dict(watching=True, reason="no deploy recorded: watching without a window")
     try:
-        then = datetime.datetime.strptime(str(when), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+        then = datetime.datetime.strptime(str(when), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
     except ValueError:
         raise AnsibleFilterError("deploy time %r is not YYYY-mm-ddTHH:MM:SSZ" % (when,)) from None
-    current = now or datetime.datetime.now(datetime.timezone.utc)
+    current = now or datetime.datetime.now(datetime.UTC)
     if isinstance(current, str):
-        current = datetime.datetime.strptime(current, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+        current = datetime.datetime.strptime(current, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
     age = (current - then).total_seconds() / 3600.0
     if age <= hours:
         return dict(watching=True, reason="deploy %s finished %.1f h ago (window %g h)" % ((deploy.get("run") or {}).get("id"), age, hours))
