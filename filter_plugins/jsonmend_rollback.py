@@ -23,7 +23,8 @@ def _record_time(record):
 
 def last_deploy(records, target=None):
     """The newest deploy record that changed something: outcome `deployed`, not check mode,
-    and either a new commit (previous != new) or rows repaired. {} when there is none.
+    and either a new commit (previous != new) or rows repaired; or a deploy still `in_progress`
+    (killed after its plan: it may have changed anything up to its target). {} when there is none.
 
     `records` are parsed `reports/<run id>/deploy.json` files, in any order. With `target`
     (preflight_run.target), records of another database or table are ignored: a rollback must
@@ -36,7 +37,7 @@ def last_deploy(records, target=None):
     wanted = target if isinstance(target, dict) else {}
     candidates = []
     for record in records:
-        if not isinstance(record, dict) or record.get("outcome") != "deployed":
+        if not isinstance(record, dict) or record.get("outcome") not in ("deployed", "in_progress"):
             continue
         run = record.get("run") or {}
         if run.get("check_mode"):
@@ -47,7 +48,9 @@ def last_deploy(records, target=None):
         release = record.get("release") or {}
         repair = record.get("repair") or {}
         changed_code = bool(release.get("new")) and release.get("new") != release.get("previous")
-        if changed_code or int(repair.get("rows_changed") or 0) > 0:
+        if record["outcome"] == "in_progress" and release.get("previous"):
+            candidates.append(record)
+        elif changed_code or int(repair.get("rows_changed") or 0) > 0:
             candidates.append(record)
     return max(candidates, key=_record_time) if candidates else {}
 

@@ -110,3 +110,11 @@ def test_check_outcomes():
     assert [o["ok"] for o in outcomes] == [True, False]
     assert outcomes[0]["line"] == "manage.py check: ok"
     assert outcomes[1]["line"] == "manage.py migrate --check: FAILED (exit 1): non-zero return code"
+
+
+def test_a_deploy_killed_half_way_is_the_last_deploy():
+    """Its in-progress record (written before the first change) is what a rollback returns from."""
+    killed = record("2026-11-09T00:00:00Z", outcome="in_progress", previous=B, new=None)
+    killed["release"]["target"] = C
+    found = last_deploy([record("2026-11-01T00:00:00Z"), killed], TARGET)
+    assert found["run"]["id"] == "2026-11-09T00:00:00Z" and found["release"]["target"] == C
