@@ -34,6 +34,12 @@ def _phase(name, fact):
     )
 
 
+def _verify_scan(verify):
+    """The re-scan inside verify_result (its checks hold it; older records had it at the top)."""
+    scan = verify.get("scan") or (verify.get("checks") or {}).get("scan")
+    return scan if isinstance(scan, dict) else None
+
+
 def jsonmend_run_record(facts, outcome="success", failure=None, scan_before=None):
     """Build the run record from a dict of published facts (missing ones are simply absent)."""
     if not isinstance(facts, dict) or not isinstance(facts.get("preflight_run"), dict):
@@ -66,7 +72,7 @@ def jsonmend_run_record(facts, outcome="success", failure=None, scan_before=None
         strategy=decision.get("strategy"),
         phases=[_phase(name, present[fact]) for name, fact in PHASE_FACTS if fact in present],
         scan_before=counts(scan_before) or counts(scan),
-        scan_after=counts((verify.get("checks") or {}).get("scan") or verify.get("scan")),
+        scan_after=counts(_verify_scan(verify)),
         backup_id=backup.get("id"),
         backup_verified=backup.get("verified"),
         repair_run_id=repair.get("run_id"),

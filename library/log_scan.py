@@ -46,6 +46,17 @@ options:
     description: Characters kept of each returned line.
     type: int
     default: 500
+  entry_start:
+    description:
+      - A regular expression that marks the first line of a log entry (say the timestamp a logging formatter
+        writes). When set, the lines after it that do not match (a traceback) belong to the same entry, and each
+        pattern is searched in the whole entry, with C(.) matching line ends too - so
+        V(compute_content_difficulty failed.*TypeError) finds that management command failing with a
+        C(TypeError) several lines down. Counts, RV(match_count) and RV(matches) are then per entry.
+      - Lines before the first entry start (the end of an entry that began before O(offset)) form an entry of their own.
+      - Empty (the default) matches line by line.
+    type: str
+    default: ""
 attributes:
   check_mode:
     support: full
@@ -66,6 +77,12 @@ EXAMPLES = r"""
   ansible.legacy.log_scan:
     path: /var/log/django/error.log
     patterns: ['ValidationError.*ActivityEvent', 'JSONDecodeError', 'TypeError.*compute_content_difficulty']
+
+- name: Match whole log entries (a traceback belongs to the line that logged it)
+  ansible.legacy.log_scan:
+    path: /var/log/django/error.log
+    entry_start: '^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}'
+    patterns: ['manage\.py compute_\w+.* failed.*TypeError']
 """
 
 RETURN = r"""
@@ -110,7 +127,9 @@ counts:
   type: dict
   sample: {"ValidationError": 0, "JSONDecodeError": 0, "TypeError": 1, "Traceback": 1}
 matches:
-  description: Up to O(max_matches) matching lines, in file order, with their line number after the offset.
+  description:
+    - Up to O(max_matches) matching lines (entries, with O(entry_start)), in file order, with their line number after
+      the offset. An entry's C(text) is its first line, C(last) its last line and C(lines) its number of lines.
   returned: always
   type: list
   elements: dict
@@ -123,9 +142,9 @@ import re
 from ansible.module_utils.basic import AnsibleModule
 
 
-def compile_patterns(patterns, ignore_case):
+def compile_patterns(patterns, ignore_case, dotall=False):
     """[(text, compiled)]; raise ValueError naming the first bad expression."""
-    flags = re.IGNORECASE if ignore_case else 0
+    flags = (re.IGNORECASE if ignore_case else 0) | (re.DOTALL if dotall else 0)
     compiled = []
     for text in patterns:
         try:
@@ -152,17 +171,54 @@ def scan_lines(lines, compiled, max_matches, max_line_chars):
     return counts, matches, match_count, number
 
 
-def scan_file(path, offset, compiled, max_matches, max_line_chars):
-    """Scan the file from `offset` (from 0 when it is now shorter: rotated), line by line."""
+def entries(lines, start):
+    """Group lines into log entries: (first line number, [lines]); a line matching `start` opens one."""
+    number, first, current = 0, 1, []
+    for number, line in enumerate(lines, 1):
+        line = line.rstrip("\r\n")
+        if current and start.search(line):
+            yield first, current
+            first, current = number, []
+        current.append(line)
+    if current:
+        yield first, current
+
+
+def scan_entries(lines, compiled, start, max_matches, max_line_chars):
+    """scan_lines, per log entry: each pattern is searched in the entry's whole text."""
+    counts = dict((pair[0], 0) for pair in compiled)
+    matches, match_count, scanned = [], 0, 0
+    for first, block in entries(lines, start):
+        scanned += len(block)
+        text = "\n".join(block)
+        hit = [pattern for pattern, regex in compiled if regex.search(text)]
+        if not hit:
+            continue
+        match_count += 1
+        for pattern in hit:
+            counts[pattern] += 1
+        if len(matches) < max_matches:
+            match = dict(line=first, text=block[0][:max_line_chars], patterns=hit, lines=len(block))
+            if len(block) > 1:
+                match["last"] = block[-1][:max_line_chars]
+            matches.append(match)
+    return counts, matches, match_count, scanned
+
+
+def scan_file(path, offset, compiled, max_matches, max_line_chars, start=None):
+    """Scan the file from `offset` (from 0 when it is now shorter: rotated), by line or by entry."""
     size = os.path.getsize(path)
     rotated = offset > size
-    start = 0 if rotated else offset
+    begin = 0 if rotated else offset
     with open(path, "rb") as handle:
-        handle.seek(start)
+        handle.seek(begin)
         lines = (raw.decode("utf-8", "replace") for raw in handle)
-        counts, matches, match_count, scanned = scan_lines(lines, compiled, max_matches, max_line_chars)
+        if start is None:
+            counts, matches, match_count, scanned = scan_lines(lines, compiled, max_matches, max_line_chars)
+        else:
+            counts, matches, match_count, scanned = scan_entries(lines, compiled, start, max_matches, max_line_chars)
         end = handle.tell()
-    return dict(size=end, offset=start, rotated=rotated, lines_scanned=scanned, counts=counts, matches=matches, match_count=match_count)
+    return dict(size=end, offset=begin, rotated=rotated, lines_scanned=scanned, counts=counts, matches=matches, match_count=match_count)
 
 
 def main():
@@ -175,6 +231,7 @@ def main():
             missing_ok=dict(type="bool", default=True),
             max_matches=dict(type="int", default=50),
             max_line_chars=dict(type="int", default=500),
+            entry_start=dict(type="str", default=""),
         ),
         supports_check_mode=True,
     )
@@ -182,7 +239,8 @@ def main():
     if p["offset"] < 0 or p["max_matches"] < 0 or p["max_line_chars"] < 1:
         module.fail_json(msg="offset and max_matches must be 0 or more and max_line_chars 1 or more")
     try:
-        compiled = compile_patterns(p["patterns"], p["ignore_case"])
+        compiled = compile_patterns(p["patterns"], p["ignore_case"], dotall=bool(p["entry_start"]))
+        start = compile_patterns([p["entry_start"]], False)[0][1] if p["entry_start"] else None
     except ValueError as exc:
         module.fail_json(msg=str(exc))
     result = dict(changed=False, path=p["path"], exists=os.path.exists(p["path"]), size=0, offset=p["offset"], rotated=False, lines_scanned=0)
@@ -192,7 +250,7 @@ def main():
             module.exit_json(**result)
         module.fail_json(msg="log file %s does not exist" % p["path"], **result)
     try:
-        result.update(scan_file(p["path"], p["offset"], compiled, p["max_matches"], p["max_line_chars"]))
+        result.update(scan_file(p["path"], p["offset"], compiled, p["max_matches"], p["max_line_chars"], start))
     except OSError as exc:
         module.fail_json(msg="could not read log file %s: %s" % (p["path"], exc), **result)
     module.exit_json(**result)

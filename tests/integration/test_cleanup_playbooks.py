@@ -42,6 +42,8 @@ def seeded(admin_cursor):
 def cleanup_vars(mariadb, database, tmp_path, **extra):
     # These tests hand the gate a manifest file; test_backup_then_cleanup_then_restore runs the real backup.
     values = db_vars(mariadb, database, cleanup_control_dir=str(tmp_path / "control"), jsonmend_report_dir=str(tmp_path / "reports"), jsonmend_backup=False)
+    # rollback.yml puts back code and data by default; these tests have no application.
+    values.update(jsonmend_rollback_scope="data")
     values.update(extra)
     return values
 

@@ -42,3 +42,28 @@ def test_undecodable_bytes_do_not_stop_the_scan(tmp_path, module_runner, text):
     path = tmp_path / "error.log"
     path.write_bytes(text)
     assert module_runner(log_scan, {"path": str(path)})["counts"]["TypeError"] == 1
+
+
+ENTRY_START = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}"
+
+
+def test_entries_carry_their_traceback(tmp_path, module_runner):
+    """With entry_start, a pattern spans a whole entry: the TypeError three lines under the
+    failing command is found, and counted once for that entry."""
+    path = tmp_path / "error.log"
+    path.write_text(LOG + NEW)
+    args = {"path": str(path), "entry_start": ENTRY_START, "patterns": [r"manage\.py \S+.*? failed.*TypeError", "TypeError"]}
+    result = module_runner(log_scan, args)
+    assert result["lines_scanned"] == 5 and result["match_count"] == 2
+    assert result["counts"] == {r"manage\.py \S+.*? failed.*TypeError": 1, "TypeError": 2}
+    command = result["matches"][1]
+    assert command["line"] == 2 and command["lines"] == 3 and "compute_content_difficulty failed" in command["text"]
+    assert command["last"].startswith("TypeError: the JSON object")
+
+
+def test_lines_before_the_first_entry_form_their_own(tmp_path, module_runner):
+    path = tmp_path / "error.log"
+    path.write_text(NEW)
+    start = len(NEW.splitlines(keepends=True)[0].encode())  # the offset falls inside an entry
+    result = module_runner(log_scan, {"path": str(path), "offset": start, "entry_start": ENTRY_START, "patterns": ["TypeError"]})
+    assert result["match_count"] == 1 and result["matches"][0]["line"] == 1 and result["matches"][0]["lines"] == 2

@@ -1,0 +1,186 @@
+# The first-24-hours watch as pure functions: where to resume reading each error log (rotation
+# included), what is new since the last run, and the state to remember so a schedule never
+# repeats an alert.
+from __future__ import annotations
+
+import datetime
+
+from ansible.errors import AnsibleFilterError
+
+STATE_VERSION = 1
+NOT_OBJECT = ("OBJECT",)
+
+
+def _int(value, default=0):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def monitor_log_plan(saved, current, rotated=None, deploy_offset=None, path="", rotated_path=""):
+    """Which files to read on one host, from which byte: {reads: [{path, offset}], baseline, note}.
+
+    `saved` is the host's entry of the state ({path, inode, offset}, or {} when the state predates
+    the last deploy), `current` and `rotated` the stat results of the log and of its rotated copy
+    (logrotate's <log>.1), `deploy_offset` the log's size when the last deploy began (None when no
+    deploy is recorded). A log whose inode changed was rotated: the rest of the old file (now the
+    rotated copy, when its inode is the saved one) is read from the saved offset, the new file from 0.
+    Without a saved entry or a deploy, the first run only takes a baseline at the current end.
+    """
+    saved = saved if isinstance(saved, dict) else {}
+    current = current if isinstance(current, dict) else {}
+    rotated = rotated if isinstance(rotated, dict) else {}
+    if saved and saved.get("path") == path and saved.get("inode") is not None:
+        offset = _int(saved.get("offset"))
+        if current.get("exists") and current.get("inode") == saved.get("inode"):
+            return dict(reads=[dict(path=path, offset=offset)], baseline=False, note="since byte %d" % offset)
+        reads = []
+        if rotated.get("exists") and rotated.get("inode") == saved.get("inode"):
+            reads.append(dict(path=rotated_path, offset=offset))
+        if current.get("exists"):
+            reads.append(dict(path=path, offset=0))
+        return dict(reads=reads, baseline=False, note="rotated since the last run: %s" % ", ".join("%s from byte %d" % (r["path"], r["offset"]) for r in reads))
+    if not current.get("exists"):
+        return dict(reads=[], baseline=False, note="no log file yet")
+    if deploy_offset is not None:
+        offset = _int(deploy_offset)
+        return dict(reads=[dict(path=path, offset=offset)], baseline=False, note="since the last deploy (byte %d)" % offset)
+    return dict(reads=[], baseline=True, note="no deploy recorded: watching from the current end (byte %d)" % _int(current.get("size")))
+
+
+def _scan_summary(scan):
+    by_type = (scan or {}).get("by_type") or {}
+    kinds = sorted((k, _int(v)) for k, v in by_type.items() if k not in NOT_OBJECT and _int(v) > 0)
+    return ", ".join("%s %d" % kv for kv in kinds)
+
+
+def monitor_judge(state, hosts, scan=None, scan_error="", deploy_run_id=None, now="", max_samples=10, names=None):
+    """What is new since the last run, the alert text, and the state to save.
+
+    `hosts` maps a host to {path, inode, size, baseline, note, results: [log_scan results]};
+    `names` maps a pattern to the name the alert gives it.
+    The log offsets move on every run, so a line is reported once. The scan alerts when the
+    corrupted count rises above the count last alerted (reset by a new deploy); a count that
+    falls is remembered, so a new rise alerts again. A failing scan alerts once until it works.
+    """
+    state = state if isinstance(state, dict) else {}
+    names = names if isinstance(names, dict) else {}
+    if not isinstance(hosts, dict):
+        raise AnsibleFilterError("monitor_judge needs a mapping of host to its log results")
+    same_deploy = state.get("deploy_run_id") == deploy_run_id
+    previous = (state.get("scan") or {}) if same_deploy else {}
+    lines, samples, new_total, logs_state = [], [], 0, {}
+    for host in sorted(hosts):
+        entry = hosts[host] if isinstance(hosts[host], dict) else {}
+        results = [r for r in entry.get("results") or [] if isinstance(r, dict)]
+        count = sum(_int(r.get("match_count")) for r in results)
+        new_total += count
+        offset = entry.get("size")
+        for result in results:
+            if result.get("path") == entry.get("path") and result.get("exists"):
+                offset = result.get("size")
+        logs_state[host] = dict(path=entry.get("path"), inode=entry.get("inode"), offset=_int(offset))
+        if count:
+            per_pattern = {}
+            for result in results:
+                for pattern, n in (result.get("counts") or {}).items():
+                    name = names.get(pattern, pattern)
+                    per_pattern[name] = per_pattern.get(name, 0) + _int(n)
+            lines.append(
+                "- %s %s: %d new entr%s (%s)"
+                % (host, entry.get("path"), count, "y" if count == 1 else "ies", ", ".join("%s: %d" % kv for kv in sorted(per_pattern.items()) if kv[1]))
+            )
+            for result in results:
+                for match in result.get("matches") or []:
+                    if len(samples) < max_samples:
+                        text = match.get("text", "")
+                        if match.get("last"):
+                            text += " ... " + match["last"]
+                        samples.append("  %s line %s: %s" % (host, match.get("line"), text))
+    alerted_before = _int(previous.get("alerted_corrupted_rows"))
+    scan_state = dict(previous)
+    scan_alert = scan_error_alert = False
+    if scan_error:
+        scan_error_alert = not previous.get("error")
+        scan_state.update(error=str(scan_error)[:500])
+        if scan_error_alert:
+            lines.append("- the re-scan FAILED: %s" % str(scan_error)[:300])
+    elif isinstance(scan, dict) and "corrupted_rows" in scan:
+        corrupted = _int(scan.get("corrupted_rows"))
+        scan_alert = corrupted > alerted_before
+        scan_state = dict(
+            corrupted_rows=corrupted,
+            total_rows=_int(scan.get("total_rows")),
+            alerted_corrupted_rows=corrupted if scan_alert else min(alerted_before, corrupted),
+            scanned_at=scan.get("scanned_at") or (scan.get("scan") or {}).get("scanned_at") or now,
+            error=None,
+        )
+        if scan_alert:
+            kinds = _scan_summary(scan)
+            lines.append(
+                "- the table holds %d corrupted row(s)%s%s"
+                % (corrupted, " (%d when last reported)" % alerted_before if alerted_before else "", ": " + kinds if kinds else "")
+            )
+    alert = bool(new_total) or scan_alert or scan_error_alert
+    parts = []
+    if new_total:
+        parts.append("%d new error log entr%s" % (new_total, "y" if new_total == 1 else "ies"))
+    if scan_alert:
+        parts.append("%d corrupted row(s)" % scan_state["corrupted_rows"])
+    if scan_error_alert:
+        parts.append("the re-scan failed")
+    summary = "; ".join(parts) if parts else "nothing new"
+    message = "\n".join([summary, ""] + lines + (["", "Matching entries:"] + samples if samples else [])) if alert else summary
+    new_state = dict(
+        version=STATE_VERSION,
+        deploy_run_id=deploy_run_id,
+        updated_at=now,
+        logs=logs_state,
+        scan=scan_state,
+        last_alert=dict(at=now, summary=summary) if alert else state.get("last_alert") if same_deploy else None,
+    )
+    return dict(
+        alert=alert,
+        summary=summary,
+        message=message,
+        new_log_entries=new_total,
+        scan_alert=scan_alert,
+        scan_error_alert=scan_error_alert,
+        corrupted_rows=scan_state.get("corrupted_rows"),
+        alerted_before=alerted_before,
+        state=new_state,
+    )
+
+
+def monitor_watching(deploy, window_hours, now=None):
+    """{watching, reason}: is the last deploy within the watch window (0 = always watch)?"""
+    hours = float(window_hours or 0)
+    release = (deploy or {}).get("release") or {}
+    when = release.get("finished_at") or release.get("started_at") or ((deploy or {}).get("run") or {}).get("started_at")
+    if not hours:
+        return dict(watching=True, reason="no watch window (monitor_window_hours: 0)")
+    if not when:
+        return dict(watching=True, reason="no deploy recorded: watching without a window")
+    try:
+        then = datetime.datetime.strptime(str(when), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+    except ValueError:
+        raise AnsibleFilterError("deploy time %r is not YYYY-mm-ddTHH:MM:SSZ" % (when,)) from None
+    current = now or datetime.datetime.now(datetime.UTC)
+    if isinstance(current, str):
+        current = datetime.datetime.strptime(current, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+    age = (current - then).total_seconds() / 3600.0
+    if age <= hours:
+        return dict(watching=True, reason="deploy %s finished %.1f h ago (window %g h)" % ((deploy.get("run") or {}).get("id"), age, hours))
+    return dict(watching=False, reason="the last deploy finished %.1f h ago, past the %g h window: nothing to watch" % (age, hours))
+
+
+class FilterModule:
+    """jsonmend monitor filters."""
+
+    def filters(self):
+        return {
+            "jsonmend_monitor_log_plan": monitor_log_plan,
+            "jsonmend_monitor_judge": monitor_judge,
+            "jsonmend_monitor_watching": monitor_watching,
+        }

@@ -1,0 +1,294 @@
+#!/usr/bin/python
+# Read-only: does the live database (or table) still hold exactly what a verified backup holds?
+# A restore that would change nothing is skipped, so a rollback can run twice.
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: db_backup_compare
+short_description: Compare the live tables with a verified jsonmend backup (read-only)
+description:
+  - Finds a backup by O(backup_id) in O(backup_dir), or the newest verified one of O(database) for V(latest)
+    (of O(scope), holding O(table) for a table backup; safety backups taken before a restore,
+    C(backup_pre_restore_*), are never picked), or reads O(manifest).
+  - Refuses a backup that is not verified (unless O(allow_unverified)), and with O(check_file) one whose dump file
+    no longer has its manifest's sha256, so a caller can stop before its first change.
+  - Compares every table of the backup with the live one - row counts first (cheap), then, only when every count
+    matches, the same content checksum the backup recorded. RV(identical) is true only when every table exists
+    with the backup's row count and checksum.
+  - Never writes; reports C(changed=false).
+version_added: "0.3.0"
+author: jsonmend maintainers (@jsonmend)
+options:
+  login_host:
+    description: Host of the server. Falls back to the option file, then C(localhost).
+    type: str
+  login_port:
+    description: TCP port. Falls back to the option file, then 3306.
+    type: int
+  login_user:
+    description: User name. Falls back to the option file.
+    type: str
+    aliases: [login_username]
+  login_password:
+    description: Password. Falls back to the option file. Never logged, never on a command line.
+    type: str
+  login_unix_socket:
+    description: Unix socket path; used instead of TCP when given.
+    type: str
+  config_file:
+    description: MySQL option file read for the C([client]) group when it exists.
+    type: path
+    default: ~/.my.cnf
+  connect_timeout:
+    description: Seconds to wait for the connection.
+    type: int
+    default: 30
+  ca_cert:
+    description: CA certificate; when given the server certificate is verified.
+    type: path
+    aliases: [ssl_ca]
+  client_cert:
+    description: Client certificate for TLS.
+    type: path
+    aliases: [ssl_cert]
+  client_key:
+    description: Client key for TLS.
+    type: path
+    aliases: [ssl_key]
+  check_hostname:
+    description: Verify that the server certificate names the host (with O(ca_cert)).
+    type: bool
+  dialect:
+    description: Server flavour. V(auto) reads C(VERSION()). SQLite files are not supported here.
+    type: str
+    default: auto
+    choices: [auto, mariadb, mysql, sqlite]
+  database:
+    description: The live database to compare; must be the backup's.
+    type: str
+    required: true
+    aliases: [login_db, db]
+  table:
+    description: With O(scope=table) and V(latest), the table the backup must hold.
+    type: str
+    default: analytics_activityevent
+  backup_dir:
+    description: Directory holding the backups.
+    type: path
+  backup_id:
+    description: Backup to compare with, or V(latest) for the newest verified one.
+    type: str
+    default: latest
+  manifest:
+    description: Path of a manifest file, instead of O(backup_dir) and O(backup_id).
+    type: path
+  scope:
+    description: With V(latest), the scope of the backup to pick.
+    type: str
+    default: table
+    choices: [table, database]
+  allow_unverified:
+    description: Accept a backup whose verification failed or never ran.
+    type: bool
+    default: false
+  check_file:
+    description: Also check that the dump file still has its manifest's sha256 (reads the whole file).
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    support: full
+    description: The module never writes; it runs the same in check mode.
+  diff_mode:
+    support: none
+    description: Nothing changes, so there is no difference to show.
+requirements:
+  - PyMySQL on the host that runs the module
+"""
+
+EXAMPLES = r"""
+- name: Find the newest verified database backup and compare the live database with it
+  ansible.legacy.db_backup_compare:
+    database: app
+    backup_dir: /var/backups/jsonmend
+    scope: database
+    check_file: true
+  register: rollback_compare_result
+
+- name: Is the table still what this backup holds?
+  ansible.legacy.db_backup_compare:
+    database: app
+    manifest: /var/backups/jsonmend/backup_analytics_activityevent_20261126_231223.manifest.json
+"""
+
+RETURN = r"""
+backup_id:
+  description: The backup compared with.
+  returned: always
+  type: str
+  sample: backup_20261126_231500
+manifest:
+  description: Summary of its manifest (id, scope, database, tables, rows, created_at, verified, path).
+  returned: always
+  type: dict
+database_exists:
+  description: Whether the live database exists at all.
+  returned: always
+  type: bool
+identical:
+  description: Every table of the backup exists with the backup's row count and content checksum.
+  returned: always
+  type: bool
+  sample: false
+compared:
+  description: How far the comparison went - V(counts) (a row count differs or a table is missing) or V(checksums).
+  returned: always
+  type: str
+  sample: counts
+tables:
+  description: Per table of the backup - exists, rows now, rows in the backup, ok, and what differs.
+  returned: always
+  type: dict
+  sample: {analytics_activityevent: {exists: true, rows: 1502, expected_rows: 1500, ok: false, problem: "1500 rows expected, 1502 found"}}
+differences:
+  description: One sentence per table that differs.
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.jsonmend import manifests
+from ansible.module_utils.jsonmend.connection import (
+    CONNECTION_ARGUMENT_SPEC,
+    PYMYSQL_IMPORT_ERROR,
+    connect,
+    driver_error_types,
+    driver_message,
+)
+from ansible.module_utils.jsonmend.errors import JsonmendError
+from ansible.module_utils.jsonmend.identifiers import validate_identifier
+from ansible.module_utils.jsonmend.restores import database_exists
+from ansible.module_utils.jsonmend.verification import check_file, compare_tables
+
+SAFETY_PREFIX = "backup_pre_restore_"
+
+
+def argument_spec():
+    spec = dict(CONNECTION_ARGUMENT_SPEC)
+    spec.update(
+        table=dict(type="str", default="analytics_activityevent"),
+        backup_dir=dict(type="path"),
+        backup_id=dict(type="str", default="latest"),
+        manifest=dict(type="path"),
+        scope=dict(type="str", default="table", choices=["table", "database"]),
+        allow_unverified=dict(type="bool", default=False),
+        check_file=dict(type="bool", default=False),
+    )
+    return spec
+
+
+def pick_latest(found, database, scope, table):
+    """The newest verified manifest of `database` and `scope` (holding `table` for a table
+    backup), safety backups excepted; None when there is none. `found` is newest first."""
+    for manifest in found:
+        if str(manifest.get("id", "")).startswith(SAFETY_PREFIX) or not manifest.get("verified"):
+            continue
+        if manifests.matches(manifest, database=database, scope=scope, table=table if scope == "table" else None):
+            return manifest
+    return None
+
+
+def find_manifest(params):
+    """The manifest to compare with, refused when it cannot be trusted."""
+    if params["manifest"]:
+        manifest = manifests.read_manifest(params["manifest"])
+    elif not params["backup_dir"]:
+        raise JsonmendError("give backup_dir (with backup_id) or manifest")
+    elif params["backup_id"] == manifests.LATEST:
+        found, _problems = manifests.list_manifests(params["backup_dir"])
+        manifest = pick_latest(found, params["database"], params["scope"], params["table"])
+        if manifest is None:
+            what = "database %s" % params["database"] if params["scope"] == "database" else "table %s.%s" % (params["database"], params["table"])
+            raise JsonmendError(
+                "no verified %s-scope backup of %s in %s (safety backups excepted): take one with playbooks/backup.yml%s"
+                % (params["scope"], what, params["backup_dir"], " -e jsonmend_backup_scope=database" if params["scope"] == "database" else "")
+            )
+    else:
+        manifest = manifests.resolve(params["backup_dir"], params["backup_id"])
+    if manifest.get("database") != params["database"]:
+        raise JsonmendError("backup %s is of database %s, not %s" % (manifest.get("id"), manifest.get("database"), params["database"]))
+    if not manifest.get("verified") and not params["allow_unverified"]:
+        reason = ((manifest.get("verification") or {}).get("error")) or "it was never verified"
+        raise JsonmendError("backup %s is not verified (%s)" % (manifest.get("id"), reason))
+    if params["check_file"]:
+        check_file(manifest)
+    return manifest
+
+
+def count_rows(db, database, tables):
+    """{table: rows or None when missing} for the backup's tables."""
+    present = set(r[0] for r in db.query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s", (database,)))
+    counts = {}
+    for table in tables:
+        validate_identifier(table, "table")
+        counts[table] = int(db.query_one("SELECT COUNT(*) FROM %s.%s" % (db.dialect.q(database), db.dialect.q(table)))[0]) if table in present else None
+    return counts
+
+
+def compare(params, manifest):
+    """Row counts first; checksums only when every count matches."""
+    database = params["database"]
+    tables = list(manifest.get("tables") or [])
+    expected = manifest.get("rows") or {}
+    result = dict(database_exists=database_exists(params, database), identical=False, compared="counts", tables={}, differences=[])
+    if not result["database_exists"]:
+        result["differences"] = ["database %s does not exist" % database]
+        return result
+    db = connect(params)
+    try:
+        counts = count_rows(db, database, tables)
+        for table in tables:
+            entry = dict(exists=counts[table] is not None, rows=counts[table], expected_rows=expected.get(table), ok=False, problem=None)
+            if not entry["exists"]:
+                entry["problem"] = "missing"
+            elif entry["rows"] != entry["expected_rows"]:
+                entry["problem"] = "%s rows expected, %s found" % (entry["expected_rows"], entry["rows"])
+            result["tables"][table] = entry
+        if tables and not any(e["problem"] for e in result["tables"].values()):
+            result["compared"] = "checksums"
+            if not manifest.get("checksum"):
+                for entry in result["tables"].values():
+                    entry["problem"] = "the manifest holds no checksum to compare with"
+            else:
+                for table, report in compare_tables(db, manifest, database).items():
+                    result["tables"][table].update(ok=report["ok"], problem=report["problem"])
+    finally:
+        db.close()
+    result["differences"] = ["%s: %s" % (t, e["problem"]) for t, e in sorted(result["tables"].items()) if e["problem"]]
+    result["identical"] = bool(tables) and not result["differences"]
+    return result
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True, mutually_exclusive=[("manifest", "backup_dir")])
+    params = module.params
+    what = "comparison of %s with backup %s" % (params["database"], params["manifest"] or params["backup_id"])
+    if params["dialect"] == "sqlite":
+        module.fail_json(msg="%s refused: db_backup_compare needs a MariaDB or MySQL server" % what)
+    if PYMYSQL_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
+    try:
+        validate_identifier(params["database"], "database")
+        manifest = find_manifest(params)
+        result = compare(params, manifest)
+    except JsonmendError as exc:
+        module.fail_json(msg="%s failed: %s" % (what, exc))
+    except driver_error_types() as exc:
+        module.fail_json(msg="%s failed: %s" % (what, driver_message(exc)))
+    module.exit_json(changed=False, backup_id=manifest["id"], manifest=manifests.summary(manifest), **result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+# The monitor's memory: where each log is resumed (rotation included), and which findings are
+# new, so a schedule reports each one once.
+import pytest
+
+from filter_plugins.jsonmend_monitor import monitor_judge, monitor_log_plan, monitor_watching
+
+LOG, OLD = "/var/log/django/error.log", "/var/log/django/error.log.1"
+
+
+def stat(inode, size=100):
+    return dict(exists=True, inode=inode, size=size)
+
+
+@pytest.mark.parametrize(
+    "saved, current, rotated, deploy_offset, reads, baseline",
+    [
+        (dict(path=LOG, inode=7, offset=40), stat(7), {}, 5, [dict(path=LOG, offset=40)], False),  # resume
+        (dict(path=LOG, inode=7, offset=40), stat(8), stat(7), 5, [dict(path=OLD, offset=40), dict(path=LOG, offset=0)], False),  # rotated
+        (dict(path=LOG, inode=7, offset=40), stat(8), stat(6), 5, [dict(path=LOG, offset=0)], False),  # rotated twice: the old one is gone
+        ({}, stat(7), {}, 25, [dict(path=LOG, offset=25)], False),  # first run after a deploy
+        ({}, stat(7), {}, None, [], True),  # no deploy recorded: baseline only
+        ({}, dict(exists=False), {}, 25, [], False),  # no log yet
+    ],
+)
+def test_log_plan(saved, current, rotated, deploy_offset, reads, baseline):
+    plan = monitor_log_plan(saved, current, rotated, deploy_offset, LOG, OLD)
+    assert plan["reads"] == reads and plan["baseline"] is baseline
+
+
+def scan_result(count, size, line="2026-11-27 00:10:00,001 WARNING analytics: ValidationError on ActivityEvent"):
+    return dict(
+        path=LOG, exists=True, size=size, match_count=count, counts={"ValidationError.*ActivityEvent": count}, matches=[dict(line=1, text=line)] * count
+    )
+
+
+def hosts(count, size):
+    return {"app1": dict(path=LOG, inode=7, size=size, results=[scan_result(count, size)] if count is not None else [])}
+
+
+NAMES = {"ValidationError.*ActivityEvent": "ValidationError on ActivityEvent"}
+
+
+def test_each_finding_is_alerted_once():
+    first = monitor_judge({}, hosts(1, 120), dict(corrupted_rows=2, total_rows=10, by_type={"INTEGER": 2, "OBJECT": 8}), "", "run-1", "t1", names=NAMES)
+    assert first["alert"] and first["summary"] == "1 new error log entry; 2 corrupted row(s)"
+    assert "ValidationError on ActivityEvent: 1" in first["message"] and "INTEGER 2" in first["message"]
+    assert first["state"]["logs"]["app1"] == dict(path=LOG, inode=7, offset=120)
+    # Nothing new in the log, the same count: quiet.
+    second = monitor_judge(first["state"], hosts(0, 120), dict(corrupted_rows=2), "", "run-1", "t2", names=NAMES)
+    assert not second["alert"] and second["summary"] == "nothing new"
+    # Fewer rows, then more again: the rise alerts again.
+    third = monitor_judge(second["state"], hosts(0, 120), dict(corrupted_rows=1), "", "run-1", "t3")
+    assert not third["alert"] and third["state"]["scan"]["alerted_corrupted_rows"] == 1
+    fourth = monitor_judge(third["state"], hosts(0, 120), dict(corrupted_rows=2), "", "run-1", "t4")
+    assert fourth["alert"] and "(1 when last reported)" in fourth["message"]
+    # A new deploy starts a new watch: the remaining rows are reported once for it.
+    fifth = monitor_judge(fourth["state"], hosts(0, 120), dict(corrupted_rows=2), "", "run-2", "t5")
+    assert fifth["alert"] and fifth["state"]["deploy_run_id"] == "run-2"
+
+
+def test_a_failing_scan_alerts_once_until_it_works():
+    first = monitor_judge({}, hosts(0, 0), None, "Can't connect to MySQL server", "run-1", "t1")
+    assert first["alert"] and "the re-scan FAILED: Can't connect" in first["message"]
+    second = monitor_judge(first["state"], hosts(0, 0), None, "Can't connect to MySQL server", "run-1", "t2")
+    assert not second["alert"]
+    third = monitor_judge(second["state"], hosts(0, 0), dict(corrupted_rows=0), "", "run-1", "t3")
+    assert not third["alert"] and third["state"]["scan"]["error"] is None
+
+
+@pytest.mark.parametrize(
+    "finished, hours, watching",
+    [("2026-11-27T00:00:00Z", 24, True), ("2026-11-25T00:00:00Z", 24, False), ("2026-11-25T00:00:00Z", 0, True), (None, 24, True)],
+)
+def test_watch_window(finished, hours, watching):
+    deploy = dict(run=dict(id="r"), release=dict(finished_at=finished)) if finished else {}
+    assert monitor_watching(deploy, hours, "2026-11-27T12:00:00Z")["watching"] is watching
