@@ -43,9 +43,10 @@ pytest: setup
 molecule: setup
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/molecule test
 
-## bench: speed and memory figures (ratios against raw SQL on the same server)
+## bench: speed and memory at 1M and 10M rows, ratios against raw SQL on the same server (docs/PERFORMANCE.md)
+##        BENCH_ARGS="--sizes 100000 --repeat 1" for a quick look
 bench: setup
-	$(PY) scripts/bench.py
+	$(PY) scripts/bench.py $(BENCH_ARGS)
 
 ## bench-repair: the online repair vs a bare UPDATE, undo, writer p99 (1M rows; docs/CLEANUP.md)
 bench-repair: setup

@@ -1,6 +1,8 @@
 #!/usr/bin/env python
-# The benchmark: seeds tables on a throwaway MariaDB and measures jsonmend against the raw SQL
-# a DBA would type, on the same server in the same run. Prints a table, writes JSON.
+# The benchmark: seeds tables on a throwaway MariaDB and measures jsonmend against the raw SQL a
+# DBA would type, on the same server in the same run: scan, backup + verification, repair, undo,
+# a writer's latency during the repair, every module's peak memory, and Ansible's own overhead.
+# Prints a table and writes the figures as JSON (docs/PERFORMANCE.md reports them).
 #   python scripts/bench.py [--sizes 1000000,10000000] [--repeat 3] [--json FILE]
 from __future__ import annotations
 
@@ -8,184 +10,239 @@ import argparse
 import datetime
 import json
 import os
-import platform
-import subprocess
+import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tests.support import seed  # noqa: E402
+from bench_backup import bench_backup  # noqa: E402
+from bench_repair import bench_repair, seed_database  # noqa: E402
+from bench_support import ROOT, machine, run_module  # noqa: E402
+
 from tests.support.mariadb_server import MariaDBServer  # noqa: E402
 from tests.support.playbooks import db_vars, run_playbook  # noqa: E402
 
 SEED_QUERY = "SELECT JSON_TYPE(metadata), COUNT(*) FROM analytics_activityevent GROUP BY 1"
+SCAN_MODES = {
+    "aggregate": dict(chunk_size=0),
+    "aggregate_serial": dict(chunk_size=0, parallel=1),
+    "chunked": dict(chunk_size=10000),
+    "chunked_serial": dict(chunk_size=10000, parallel=1),
+}
 
 
-def best_of(repeat, fn):
-    """Smallest wall time of `repeat` calls (the least disturbed by a noisy machine)."""
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return min(times)
+def bench_scan(server, database, repeat, workdir, log=print):
+    """Scan modes vs the runbook's own query, interleaved so that the machine's noise hits both.
 
-
-def run_module(module, args, workdir):
-    """Run a module in a fresh process (scripts/module_runner.py): wall time and peak RSS."""
-    args_file = Path(workdir) / "args.json"
-    args_file.write_text(json.dumps(args))
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "module_runner.py"), module, str(args_file)], capture_output=True, text=True, check=False)
-    if done.returncode:
-        raise RuntimeError("%s failed: %s %s" % (module, done.stdout[-2000:], done.stderr[-2000:]))
-    return json.loads(done.stdout)
-
-
-def bench_scan(server, database, repeat, workdir):
-    """Scan modes vs the runbook's own query; peak memory of the module process."""
+    Each round runs the query, then every mode once; the best of the rounds counts.
+    """
     conn = server.admin(database)
     cur = conn.cursor()
     cur.execute(SEED_QUERY)  # warm the buffer pool
     cur.fetchall()
-
-    def seed_query():
+    base = server.login_params(database)
+    times = {"seed_query": []}
+    best, peak = {}, {}
+    for round_ in range(repeat):
+        log("scan round %d/%d..." % (round_ + 1, repeat))
+        started = time.perf_counter()
         cur.execute(SEED_QUERY)
         cur.fetchall()
-
-    figures = {"seed_query_s": best_of(repeat, seed_query)}
-    conn.close()
-    base = server.login_params(database)
-    modes = {
-        "aggregate": dict(chunk_size=0),
-        "aggregate_serial": dict(chunk_size=0, parallel=1),
-        "chunked": dict(chunk_size=10000),
-        "chunked_serial": dict(chunk_size=10000, parallel=1),
-    }
-    peak = 0
-    for name, extra in modes.items():
-        runs = []
-        for _ in range(repeat):
+        times["seed_query"].append(time.perf_counter() - started)
+        for name, extra in SCAN_MODES.items():
             report = run_module("json_type_scan", dict(base, **extra), workdir)
-            runs.append(report)
-            peak = max(peak, report["peak_rss_kb"])
-        best = min(runs, key=lambda r: r["wall_s"])
-        figures["scan_%s_s" % name] = best["wall_s"]
-        figures["scan_%s_ratio" % name] = best["wall_s"] / figures["seed_query_s"]
-        figures["scan_%s_workers" % name] = best["result"]["scan"]["parallel"]
-        figures["corrupted_rows"] = best["result"]["corrupted_rows"]
-    figures["scan_peak_rss_mb"] = peak / 1024.0
+            times.setdefault(name, []).append(report["wall_s"])
+            peak[name] = max(peak.get(name, 0), report["peak_rss_kb"])
+            if report["wall_s"] == min(times[name]):
+                best[name] = report
+    conn.close()
+    query_s = min(times["seed_query"])
+    figures = {"seed_query_s": round(query_s, 3)}
+    for name, report in best.items():
+        figures["scan_%s_s" % name] = round(report["wall_s"], 3)
+        figures["scan_%s_ratio" % name] = round(report["wall_s"] / query_s, 2)
+        figures["scan_%s_workers" % name] = report["result"]["scan"]["parallel"]
+        figures["scan_%s_peak_rss_mb" % name] = round(peak[name] / 1024, 1)
+        figures["corrupted_rows"] = report["result"]["corrupted_rows"]
     return figures
 
 
 def bench_playbook_overhead(server, database, workdir):
     """End-to-end phase2_diagnose.yml wall time minus the scan's own time: Ansible's overhead."""
     reports = Path(workdir) / "reports"
+    extra = dict(jsonmend_report_dir=str(reports), jsonmend_backup=False)
     started = time.perf_counter()
-    result = run_playbook("phase2_diagnose.yml", db_vars(server, database, jsonmend_report_dir=str(reports)), workdir)
+    result = run_playbook("phase2_diagnose.yml", db_vars(server, database, **extra), workdir)
     wall = time.perf_counter() - started
     if result.returncode:
         raise RuntimeError("phase2_diagnose.yml failed: %s" % result.stdout[-2000:])
     latest = json.loads((reports / "diagnosis-latest.json").read_text())
-    return {"playbook_wall_s": wall, "playbook_scan_s": latest["scan"]["duration_s"], "playbook_overhead_s": wall - latest["scan"]["duration_s"]}
+    scan_s = latest["scan"]["duration_s"]
+    return {"playbook_wall_s": round(wall, 2), "playbook_scan_s": round(scan_s, 2), "playbook_overhead_s": round(wall - scan_s, 2)}
 
 
-def machine():
-    info = {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()}
-    try:
-        info["cpu"] = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    try:
-        import ansible
+def flatten(figures):
+    """One size's figures as the flat keys the table reads."""
+    flat = dict(figures["scan"])
+    flat.update(figures["playbook"])
+    b = figures["backup"]
+    flat.update(
+        plain_dump_gzip_s=b["plain_dump_gzip_s"],
+        backup_s=b["backup_s"],
+        verify_s=b["verify_s"],
+        backup_ratio=b["backup_vs_plain_gzip"],
+        backup_and_verify_ratio=b["backup_and_verify_vs_plain_gzip"],
+        writes_paused_ms=b["writes_paused_ms"],
+        backup_writer_p99_ms=b["writer_during_backup"]["p99_ms"],
+        restore_s=b["restore_s"],
+    )
+    r = figures["repair"]
+    flat.update(
+        corrupt_rows=r["corrupt_rows"],
+        bare_update_s=r["bare_update"]["seconds"],
+        repair_s=r["repair"]["seconds"],
+        repair_ratio=r["ratios"]["repair_vs_bare"],
+        undo_s=r["undo"]["seconds"],
+        undo_ratio=r["ratios"]["undo_vs_repair"],
+        undo_identical="yes" if r["undo"]["byte_identical"] else "NO",
+        writer_idle="%.1f / %.1f" % (r["writer_idle"]["p50_ms"], r["writer_idle"]["p99_ms"]),
+        writer_repair="%.1f / %.1f" % (r["writer_during_repair"]["p50_ms"], r["writer_during_repair"]["p99_ms"]),
+        writer_bare="%.1f / %.1f" % (r["writer_during_bare_update"]["p50_ms"], r["writer_during_bare_update"]["p99_ms"])
+        if r.get("writer_during_bare_update")
+        else None,
+    )
+    for module, mb in figures["peak_rss_mb"].items():
+        flat["rss_" + module] = mb
+    return flat
 
-        info["ansible_core"] = ansible.__version__ if hasattr(ansible, "__version__") else ""
-        from ansible.release import __version__
 
-        info["ansible_core"] = __version__
-    except ImportError:
-        pass
-    return info
+ROWS = [
+    ("seeding (s)", "seed_s", "%.0f"),
+    ("runbook's GROUP BY query (s)", "seed_query_s", "%.2f"),
+    ("scan aggregate (s)", "scan_aggregate_s", "%.2f"),
+    ("  vs the query (target <= 1.0)", "scan_aggregate_ratio", "%.2fx"),
+    ("  workers", "scan_aggregate_workers", "%d"),
+    ("scan aggregate, 1 worker", "scan_aggregate_serial_ratio", "%.2fx"),
+    ("scan chunked 10k (s)", "scan_chunked_s", "%.2f"),
+    ("  vs the query (target <= 1.3)", "scan_chunked_ratio", "%.2fx"),
+    ("scan chunked 10k, 1 worker", "scan_chunked_serial_ratio", "%.2fx"),
+    ("corrupted rows found", "corrupted_rows", "{:,}"),
+    ("phase2_diagnose.yml wall (s)", "playbook_wall_s", "%.2f"),
+    ("  Ansible overhead (s)", "playbook_overhead_s", "%.2f"),
+    ("plain dump | gzip (s)", "plain_dump_gzip_s", "%.1f"),
+    ("backup (s)", "backup_s", "%.1f"),
+    ("  vs plain dump", "backup_ratio", "%.2fx"),
+    ("  + verification (s)", "verify_s", "%.1f"),
+    ("  backup + verify vs plain dump", "backup_and_verify_ratio", "%.2fx"),
+    ("  writes paused (ms)", "writes_paused_ms", "%.0f"),
+    ("  writer p99 during backup (ms)", "backup_writer_p99_ms", "%.1f"),
+    ("restore of the table (s)", "restore_s", "%.1f"),
+    ("bare UPDATE ... SET NULL (s)", "bare_update_s", "%.2f"),
+    ("repair (s)", "repair_s", "%.2f"),
+    ("  vs bare UPDATE (target <= 2)", "repair_ratio", "%.2fx"),
+    ("undo (s)", "undo_s", "%.2f"),
+    ("  vs repair (target <= 2)", "undo_ratio", "%.2fx"),
+    ("  byte-identical after undo", "undo_identical", "%s"),
+    ("writer p50/p99 idle (ms)", "writer_idle", "%s"),
+    ("  during repair (target p99<=50)", "writer_repair", "%s"),
+    ("  during bare UPDATE", "writer_bare", "%s"),
+    ("peak RSS (MB) json_type_scan", "rss_json_type_scan", "%.1f"),
+    ("  json_type_repair repair", "rss_json_type_repair", "%.1f"),
+    ("  json_type_repair undo", "rss_json_type_repair_undo", "%.1f"),
+    ("  json_type_repair status", "rss_json_type_repair_status", "%.1f"),
+    ("  db_backup", "rss_db_backup", "%.1f"),
+    ("  db_backup_verify", "rss_db_backup_verify", "%.1f"),
+    ("  db_backup_catalog", "rss_db_backup_catalog", "%.1f"),
+    ("  db_backup_compare", "rss_db_backup_compare", "%.1f"),
+    ("  db_restore", "rss_db_restore", "%.1f"),
+]
 
 
-def print_table(results):
+def render(results):
     sizes = list(results["sizes"])
-    rows = [
-        ("runbook query (s)", "seed_query_s", "%.2f"),
-        ("scan aggregate (s)", "scan_aggregate_s", "%.2f"),
-        ("  ratio (target <= 1.0)", "scan_aggregate_ratio", "%.2fx"),
-        ("  workers", "scan_aggregate_workers", "%d"),
-        ("scan aggregate, 1 worker (s)", "scan_aggregate_serial_s", "%.2f"),
-        ("  ratio", "scan_aggregate_serial_ratio", "%.2fx"),
-        ("scan chunked 10k (s)", "scan_chunked_s", "%.2f"),
-        ("  ratio (target <= 1.3)", "scan_chunked_ratio", "%.2fx"),
-        ("scan chunked 10k, 1 worker (s)", "scan_chunked_serial_s", "%.2f"),
-        ("  ratio", "scan_chunked_serial_ratio", "%.2fx"),
-        ("scan module peak RSS (MB)", "scan_peak_rss_mb", "%.1f"),
-        ("corrupted rows found", "corrupted_rows", "%d"),
-        ("seeding (s)", "seed_s", "%.1f"),
-        ("phase2_diagnose.yml wall (s)", "playbook_wall_s", "%.2f"),
-        ("  Ansible overhead (s)", "playbook_overhead_s", "%.2f"),
-    ]
-    header = "%-34s" % "rows" + "".join("%16s" % "{:,}".format(int(n)) for n in sizes)
-    print(header)
-    print("-" * len(header))
-    for label, key, fmt in rows:
+    flats = {n: flatten(results["sizes"][n]) for n in sizes}
+    header = "%-36s" % "rows" + "".join("%16s" % "{:,}".format(int(n)) for n in sizes)
+    lines = [header, "-" * len(header)]
+    for label, key, fmt in ROWS:
         cells = []
         for n in sizes:
-            value = results["sizes"][n].get(key)
-            cells.append("%16s" % (fmt % value if value is not None else "-"))
-        print("%-34s" % label + "".join(cells))
+            value = flats[n].get(key)
+            if value is None:
+                cells.append("%16s" % "-")
+            else:
+                cells.append("%16s" % (fmt.format(value) if "{" in fmt else fmt % value))
+        lines.append("%-36s" % label + "".join(cells))
+    return "\n".join(lines)
+
+
+def bench_size(server, n, args, workdir, log):
+    database = "bench_%d" % n
+    started = time.perf_counter()
+    seed_database(server, database, n, args.corrupt_percent, log)
+    figures = {"seed_s": round(time.perf_counter() - started, 1)}
+    log("seeded %s rows in %.0fs" % ("{:,}".format(n), figures["seed_s"]))
+    figures["scan"] = bench_scan(server, database, args.repeat, workdir, log)
+    figures["scan"]["seed_s"] = figures["seed_s"]
+    log("phase2_diagnose.yml...")
+    figures["playbook"] = bench_playbook_overhead(server, database, workdir)
+    figures["backup"] = bench_backup(server, database, workdir, log)
+    # The writer's contrast run during a bare UPDATE needs one more copy of the table: once is enough.
+    figures["repair"] = bench_repair(server, database, workdir, contrast=n == min(args.sizes), log=log)
+    scan_peak = max(v for k, v in figures["scan"].items() if k.endswith("_peak_rss_mb"))
+    figures["peak_rss_mb"] = dict(
+        json_type_scan=scan_peak,
+        json_type_repair=figures["repair"]["repair"]["peak_rss_mb"],
+        json_type_repair_undo=figures["repair"]["undo"]["peak_rss_mb"],
+        json_type_repair_status=figures["repair"]["status"]["peak_rss_mb"],
+        **figures["backup"]["peak_rss_mb"],
+    )
+    with server.admin() as conn, conn.cursor() as cur:
+        cur.execute("DROP DATABASE `%s`" % database)
+    return figures
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="1000000,10000000", help="comma-separated row counts")
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--corrupt-percent", type=float, default=1.5, help="of the rows after the first third (1.5 -> ~1%% overall)")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of the scan comparison (best counts)")
+    parser.add_argument("--corrupt-percent", type=float, default=1.0)
+    parser.add_argument("--buffer-pool", default="4G", help="the throwaway server's innodb_buffer_pool_size")
     parser.add_argument("--json", help="where to write the results (default reports/bench/bench-<time>.json)")
     parser.add_argument("--keep", action="store_true", help="keep the server's directory")
     args = parser.parse_args(argv)
-    sizes = [int(s) for s in args.sizes.split(",") if s]
+    args.sizes = [int(s) for s in args.sizes.split(",") if s]
+
+    def log(message):
+        print("[%s] %s" % (time.strftime("%H:%M:%S"), message), file=sys.stderr, flush=True)
+
     workdir = Path(tempfile.mkdtemp(prefix="jsonmend-bench-"))
-    server = MariaDBServer(workdir / "mariadb", buffer_pool="4G", binlog=False)
-    results = {"started_at": datetime.datetime.now(datetime.UTC).isoformat(), "machine": machine(), "sizes": {}}
+    # Binary log on, as on a production primary: the repair and the bare UPDATE both pay for it.
+    server = MariaDBServer(workdir / "mariadb", buffer_pool=args.buffer_pool, binlog=True)
+    results = {"started_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"), "machine": machine(), "sizes": {}}
+    results["settings"] = dict(repeat=args.repeat, corrupt_percent=args.corrupt_percent, buffer_pool=args.buffer_pool, binlog=True)
     server.start()
+    began = time.perf_counter()
     try:
         with server.admin() as conn, conn.cursor() as cur:
             cur.execute("SELECT VERSION()")
             results["machine"]["server"] = cur.fetchone()[0]
-        for index, n in enumerate(sizes):
-            database = "bench_%d" % n
-            figures = {}
-            with server.admin() as conn, conn.cursor() as cur:
-                cur.execute("CREATE DATABASE `%s`" % database)
-                cur.execute("USE `%s`" % database)
-                seed.create_table(cur)
-                started = time.perf_counter()
-                seed.seed(cur, n, corrupt_percent=args.corrupt_percent)
-                figures["seed_s"] = time.perf_counter() - started
-                cur.execute("ANALYZE TABLE analytics_activityevent")
-                cur.fetchall()
-            print("seeded %s rows in %.1fs; measuring..." % ("{:,}".format(n), figures["seed_s"]), file=sys.stderr)
-            figures.update(bench_scan(server, database, args.repeat, workdir))
-            if index == 0:
-                figures.update(bench_playbook_overhead(server, database, workdir))
-            results["sizes"][str(n)] = figures
-            with server.admin() as conn, conn.cursor() as cur:
-                cur.execute("DROP DATABASE `%s`" % database)
+        results["machine"]["load_average_at_start"] = list(os.getloadavg())
+        for n in args.sizes:
+            results["sizes"][str(n)] = bench_size(server, n, args, workdir, log)
     finally:
         server.stop()
         if not args.keep:
-            subprocess.run(["rm", "-rf", str(workdir)], check=False)
-    print_table(results)
+            shutil.rmtree(workdir, ignore_errors=True)
+    results["duration_s"] = round(time.perf_counter() - began)
+    results["machine"]["load_average_at_end"] = list(os.getloadavg())
+    print(render(results))
     out = Path(args.json) if args.json else ROOT / "reports" / "bench" / ("bench-%s.json" % time.strftime("%Y%m%dT%H%M%S"))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
-    print("\nresults written to %s" % out)
+    print("\nresults written to %s (%d s in all)" % (out, results["duration_s"]))
     return 0
 
 
