@@ -223,6 +223,8 @@ def main(argv=None):
     server = MariaDBServer(workdir / "mariadb", buffer_pool=args.buffer_pool, binlog=True)
     results = {"started_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"), "machine": machine(), "sizes": {}}
     results["settings"] = dict(repeat=args.repeat, corrupt_percent=args.corrupt_percent, buffer_pool=args.buffer_pool, binlog=True)
+    out = Path(args.json) if args.json else ROOT / "reports" / "bench" / ("bench-%s.json" % time.strftime("%Y%m%dT%H%M%S"))
+    out.parent.mkdir(parents=True, exist_ok=True)
     server.start()
     began = time.perf_counter()
     try:
@@ -232,6 +234,9 @@ def main(argv=None):
         results["machine"]["load_average_at_start"] = list(os.getloadavg())
         for n in args.sizes:
             results["sizes"][str(n)] = bench_size(server, n, args, workdir, log)
+            # Written after each size: a long run that dies later still leaves its figures.
+            out.write_text(json.dumps(results, indent=2) + "\n")
+            log("figures so far:\n" + render(results))
     finally:
         server.stop()
         if not args.keep:
@@ -239,8 +244,6 @@ def main(argv=None):
     results["duration_s"] = round(time.perf_counter() - began)
     results["machine"]["load_average_at_end"] = list(os.getloadavg())
     print(render(results))
-    out = Path(args.json) if args.json else ROOT / "reports" / "bench" / ("bench-%s.json" % time.strftime("%Y%m%dT%H%M%S"))
-    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     print("\nresults written to %s (%d s in all)" % (out, results["duration_s"]))
     return 0
