@@ -120,7 +120,8 @@ def table(summary):
             [entry["test"].split("/")[-1], entry["outcome"]] + [_cell(figures.get(key)) for key, _label in COLUMNS] + ["%.1f" % entry["seconds"], other]
         )
     totals = summary["totals"]
-    rows.append(["total (%d tests)" % len(summary["tests"]), "%d failed" % len(summary["failed"])] + [_cell(totals[k]) for k, _l in COLUMNS] + ["%.1f" % summary["seconds"], ""])
+    total = ["total (%d tests)" % len(summary["tests"]), "%d failed" % len(summary["failed"])]
+    rows.append(total + [_cell(totals[k]) for k, _l in COLUMNS] + ["%.1f" % summary["seconds"], ""])
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header) - 1)]
     lines = []
     for i, row in enumerate([header] + rows):
