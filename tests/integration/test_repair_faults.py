@@ -101,6 +101,11 @@ def violations(cur, expected, original, crcs_before, run_id=None):
     return problems
 
 
+def rows_lost(problems):
+    """The problems that mean a row's value (or its only pre-image) is gone or wrong."""
+    return sum(1 for p in problems if any(word in p for word in ("neither its original", "without its pre-image", "vanished", "byte-identical")))
+
+
 def run_args(server, database, progress, **extra):
     # lock_timeout: after a kill the server needs a moment to notice the dead connection
     # and release the advisory lock it held.
@@ -190,7 +195,7 @@ def test_kill_9_of_the_module_at_random_points(mariadb, database, admin_cursor, 
         trials=KILL_TRIALS + 1,  # the random kills and the one inside a transaction
         failures=failed_checks + bool(final),
         rows_checked=len(original) * (KILL_TRIALS + 1),
-        rows_lost=sum(1 for p in problems + final if "pre-image" in p or "neither" in p or "vanished" in p),
+        rows_lost=rows_lost(problems + final),
         rows=len(original),
         corrupt_rows=sum(1 for pk in original if expected[pk] != original[pk]),
         distinct_checkpoints=len(set(checkpoints)),
@@ -253,7 +258,7 @@ def test_database_killed_and_restarted_mid_repair(crash_server, tmp_path, record
         trials=SERVER_KILLS,
         failures=failed_checks + bool(final),
         rows_checked=len(original) * (SERVER_KILLS + 1),
-        rows_lost=sum(1 for p in problems + final if "pre-image" in p or "neither" in p or "vanished" in p),
+        rows_lost=rows_lost(problems + final),
         rows=len(original),
         checkpoints_after_kills=landed,
     )
