@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 SHELL := /bin/bash
 
-.PHONY: setup demo demo-stop demo-app demo-app-stop test lint sanity pytest molecule bench bench-repair bench-backup clean
+.PHONY: setup demo demo-stop demo-app demo-app-stop test lint sanity pytest chaos molecule bench bench-repair bench-backup clean
 
 setup: $(VENV)/.installed
 
@@ -38,6 +38,12 @@ sanity: setup
 
 pytest: setup
 	$(PY) -m pytest -q tests
+
+## chaos: the safety suite alone (tests marked chaos: kill -9, concurrent writers, lock, replica
+## lag, bad inputs, secrets); its figures go to reports/chaos/chaos-<time>.json and a table.
+## JSONMEND_CHAOS_MODULE_KILLS / JSONMEND_CHAOS_SERVER_KILLS change the kill counts (20 / 5).
+chaos: setup
+	$(PY) -m pytest -q -m chaos tests --chaos-report reports/chaos/chaos-$$(date -u +%Y%m%dT%H%M%SZ).json
 
 ## molecule: the deploy pipeline (diagnose, deploy A, idempotence, verify) on a throwaway stack
 molecule: setup

@@ -24,6 +24,9 @@ from ansible.module_utils.testing import patch_module_args  # noqa: E402
 
 from tests.support.mariadb_server import INSTALL_HINT, MariaDBServer, find_binary  # noqa: E402
 
+# The `chaos` marker, record_figures and --chaos-report (make chaos).
+pytest_plugins = ("tests.support.chaos_report",)
+
 
 @pytest.fixture(scope="session")
 def mariadb(tmp_path_factory):

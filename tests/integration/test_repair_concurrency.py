@@ -1,12 +1,18 @@
 # The application keeps writing while the repair and the undo run: writer threads insert rows
 # and update existing ones (corrupt values among them) on their own connections. Every value a
-# writer writes is unique, so a lost or overwritten write cannot hide.
+# writer writes is unique, so a lost or overwritten write cannot hide; each test shows that
+# inserts and updates both happened while the repair (or undo) was running.
 import json
 import random
 import threading
+import time
+
+import pytest
 
 from tests.support import repair as r
 from tests.support.mariadb_server import APP_PASSWORD, APP_USER
+
+pytestmark = pytest.mark.chaos
 
 WRITERS = 3
 ROWS = 6000
@@ -52,6 +58,7 @@ class Writer(threading.Thread):
         self.corrupt = corrupt
         self.stop = threading.Event()
         self.history = {}  # id -> every value written, in order
+        self.log = []  # (monotonic time, "insert" | "update") of every write
         self.errors = []
         self.rng = random.Random(index)
 
@@ -69,15 +76,17 @@ class Writer(threading.Thread):
                 n += 1
                 value = self.value(self.index * 1_000_000 + n)
                 if self.rng.random() < 0.7:
-                    pk = self.rng.choice(self.ids)
+                    kind, pk = "update", self.rng.choice(self.ids)
                     cur.execute("UPDATE analytics_activityevent SET metadata = %s WHERE id = %s", (value, pk))
                 else:
+                    kind = "insert"
                     cur.execute(
                         "INSERT INTO analytics_activityevent (user_id, event_type, metadata, created_at) VALUES (1, 'app', %s, NOW())",
                         (value,),
                     )
                     pk = cur.lastrowid
                 self.history.setdefault(pk, []).append(value)
+                self.log.append((time.monotonic(), kind))
         except Exception as exc:  # noqa: BLE001 - reported by the test
             self.errors.append(exc)
         finally:
@@ -105,6 +114,22 @@ def stop_writers(writers):
     return history
 
 
+def writes_during(writers, started, ended):
+    """{"insert": n, "update": n}: the writes made while the repair or undo was running."""
+    counts = {"insert": 0, "update": 0}
+    for w in writers:
+        for at, kind in w.log:
+            if started <= at <= ended:
+                counts[kind] += 1
+    return counts
+
+
+def timed(call):
+    started = time.monotonic()
+    result = call()
+    return result, started, time.monotonic()
+
+
 def repaired(text):
     """What the default policy makes of a value the application wrote."""
     if text.startswith("{"):
@@ -119,37 +144,53 @@ def repaired(text):
     return None
 
 
-def test_repair_loses_no_application_write(mariadb, database, admin_cursor):
+def test_repair_loses_no_application_write(mariadb, database, admin_cursor, record_figures):
     expected = seed_rows(admin_cursor)
     original = r.column_bytes(admin_cursor)
     writers = start_writers(mariadb, database, list(range(1, ROWS + 1)))
-    result = r.execute(mariadb, database, chunk_size=100, chunk_time=0, chunk_sleep=0.005)
+    result, started, ended = timed(lambda: r.execute(mariadb, database, chunk_size=100, chunk_time=0, chunk_sleep=0.005))
     history = stop_writers(writers)
     assert result["status"] == "finished"
     final = r.column_bytes(admin_cursor)
     q = r.quarantine(admin_cursor, result["run_id"])
+    lost = []
     for pk, value in final.items():
         if pk in history:
             last = history[pk][-1]
             # The application's last write survives: as written, or repaired with the exact
             # value quarantined (when the walk reached the row after that write).
-            if value != last.encode():
-                assert pk in q and q[pk]["original"] == last.encode(), (pk, last, value)
-                assert value == repaired(last), (pk, last, value)
+            if value != last.encode() and (pk not in q or q[pk]["original"] != last.encode() or value != repaired(last)):
+                lost.append("row %s: the application wrote %r last, the row holds %r" % (pk, last, value))
         elif pk <= ROWS:
-            assert value == expected[pk], (pk, original[pk], value)
-            if expected[pk] != original[pk]:
-                assert q[pk]["original"] == original[pk]
+            if value != expected[pk]:
+                lost.append("row %s: %r became %r, expected %r" % (pk, original[pk], value, expected[pk]))
+            elif expected[pk] != original[pk] and q[pk]["original"] != original[pk]:
+                lost.append("row %s: pre-image %r, quarantined %r" % (pk, original[pk], q[pk]["original"]))
     # Every quarantined pre-image is a value that really was in that row.
     for pk, entry in q.items():
-        assert entry["original"] == original.get(pk) or entry["original"] in [v.encode() for v in history.get(pk, [])], pk
-    # Not vacuous: the walk did meet values the application had just written.
-    assert any(pk in q and q[pk]["original"] != original.get(pk) for pk in history)
+        if entry["original"] != original.get(pk) and entry["original"] not in [v.encode() for v in history.get(pk, [])]:
+            lost.append("quarantine row %s holds a value the row never had: %r" % (pk, entry["original"]))
     # No insert lost.
-    assert all(pk in final for pk in history)
+    lost += ["inserted row %s is gone" % pk for pk in history if pk not in final]
+    during = writes_during(writers, started, ended)
+    met = sum(1 for pk in history if pk in q and q[pk]["original"] != original.get(pk))
+    record_figures(
+        trials=sum(len(v) for v in history.values()),
+        failures=len(lost),
+        rows_checked=len(final),
+        rows_lost=len(lost),
+        inserts_during_repair=during["insert"],
+        updates_during_repair=during["update"],
+        application_values_repaired=met,
+    )
+    assert not lost, lost[:20]
+    # Not vacuous: both kinds of write happened while the repair ran, and the walk met values
+    # the application had just written.
+    assert during["insert"] > 0 and during["update"] > 0, during
+    assert met > 0
 
 
-def test_undo_loses_no_application_write(mariadb, database, admin_cursor):
+def test_undo_loses_no_application_write(mariadb, database, admin_cursor, record_figures):
     seed_rows(admin_cursor, salt=2)
     original = r.column_bytes(admin_cursor)
     run = r.execute(mariadb, database)
@@ -158,15 +199,30 @@ def test_undo_loses_no_application_write(mariadb, database, admin_cursor):
     # write SQL NULL: after a `null` repair that is the one value undo cannot tell from its own.
     targets = sorted(q)[::2] + list(range(1, ROWS + 1, 7))
     writers = start_writers(mariadb, database, targets)
-    undo = r.execute(mariadb, database, mode="undo", chunk_size=20, chunk_time=0, chunk_sleep=0.005)
+    undo, started, ended = timed(lambda: r.execute(mariadb, database, mode="undo", chunk_size=20, chunk_time=0, chunk_sleep=0.005))
     history = stop_writers(writers)
     assert undo["status"] == "finished" and undo["restored"] + undo["conflicts"] == len(q)
     final = r.column_bytes(admin_cursor)
     written_repaired = set(history) & set(q)
-    assert undo["conflicts"] <= len(written_repaired)
-    assert undo["conflicts"] > 0, "no write raced with the undo"
+    lost = ["inserted row %s is gone" % pk for pk in history if pk not in final]
     for pk, value in final.items():
         if pk in history:
-            assert value == history[pk][-1].encode(), (pk, history[pk][-1], value)
-        else:
-            assert value == original[pk], pk
+            if value != history[pk][-1].encode():
+                lost.append("row %s: the application wrote %r last, the row holds %r" % (pk, history[pk][-1], value))
+        elif value != original[pk]:
+            lost.append("row %s: not put back to %r, holds %r" % (pk, original[pk], value))
+    during = writes_during(writers, started, ended)
+    record_figures(
+        trials=sum(len(v) for v in history.values()),
+        failures=len(lost),
+        rows_checked=len(final),
+        rows_lost=len(lost),
+        inserts_during_undo=during["insert"],
+        updates_during_undo=during["update"],
+        undo_conflicts=undo["conflicts"],
+        restored=undo["restored"],
+    )
+    assert not lost, lost[:20]
+    assert undo["conflicts"] <= len(written_repaired)
+    assert undo["conflicts"] > 0, "no write raced with the undo"
+    assert during["insert"] > 0 and during["update"] > 0, during

@@ -1,7 +1,8 @@
 # Crashes in the middle of a repair: the module's process killed with SIGKILL at random points
-# (many trials, different chunks), and the database server itself killed and restarted. After
-# the re-run the table equals the expected result, every original value is in the quarantine,
-# and rows that were not corrupt are byte-identical.
+# (many trials, different chunks), and the database server itself killed and restarted at
+# points spread over the key range. After every kill each row is either untouched or repaired
+# with its pre-image quarantined; after the re-run the table equals the expected result, every
+# original value is in the quarantine, and rows that were not corrupt are byte-identical.
 import json
 import os
 import random
@@ -13,7 +14,12 @@ import pytest
 from tests.support import repair as r
 from tests.support.mariadb_server import MariaDBServer
 
-KILL_TRIALS = 12
+pytestmark = pytest.mark.chaos
+
+# The issue's counts; the environment can raise them for a longer soak.
+KILL_TRIALS = int(os.environ.get("JSONMEND_CHAOS_MODULE_KILLS", "20"))
+SERVER_KILLS = int(os.environ.get("JSONMEND_CHAOS_SERVER_KILLS", "5"))
+CHUNK = 40
 
 
 def wait_for(condition, timeout=60, interval=0.005):
@@ -56,21 +62,48 @@ def corrupt_everywhere(cur, rows=3000, every=6, seed=7):
     return expected
 
 
-def verify(cur, expected, original, crcs_before, run_id):
-    """The table equals the expected result; pre-images complete; untouched rows identical."""
-    final = r.column_bytes(cur)
-    assert final == expected
+def violations(cur, expected, original, crcs_before, run_id=None):
+    """What is wrong with the table now, as text (empty when all is well).
+
+    Between kills (run_id None) a row may be untouched or repaired, never anything else, and
+    every repaired row has its exact pre-image quarantined. At the end (run_id given) the table
+    equals the expected result and the quarantine holds exactly the corrupt rows, of that run.
+    """
+    problems = []
+    now = r.column_bytes(cur)
     q = r.quarantine(cur)
-    assert set(e["run_id"] for e in q.values()) == {run_id}, "a resumed run must keep its run id"
-    corrupt = [pk for pk in original if expected[pk] != original[pk]]
-    assert sorted(q) == sorted(corrupt)
-    for pk in corrupt:
-        assert q[pk]["original"] == original[pk] and q[pk]["new"] == final[pk]
+    for pk, before in original.items():
+        value = now.get(pk, "missing")
+        if value not in (before, expected[pk]) or (run_id and value != expected[pk]):
+            problems.append("row %s: %r is neither its original %r nor its repair %r" % (pk, value, before, expected[pk]))
+        elif value != before and (pk not in q or q[pk]["original"] != before or q[pk]["new"] != value):
+            problems.append("row %s changed without its pre-image in the quarantine: %r" % (pk, q.get(pk)))
+    if set(now) != set(original):
+        problems.append("rows appeared or vanished: %s" % sorted(set(now) ^ set(original))[:10])
+    for pk in set(q) - set(expected):
+        problems.append("quarantine row %s is not a row of the table" % pk)
+    for pk in q:
+        if pk in original and (expected[pk] == original[pk] or now.get(pk) != q[pk]["new"]):
+            problems.append("quarantine row %s does not describe the row: %r" % (pk, q[pk]))
     crcs_after = r.row_crcs(cur)
     untouched = [pk for pk in original if pk not in q]
-    assert [crcs_after[pk] for pk in untouched] == [crcs_before[pk] for pk in untouched]
-    cur.execute("SELECT status FROM `%s` WHERE run_id = %%s" % r.RUNS, (run_id,))
-    assert cur.fetchone()[0] == "finished"
+    problems += ["untouched row %s is not byte-identical" % pk for pk in untouched if crcs_after.get(pk) != crcs_before[pk]]
+    if run_id:
+        corrupt = sorted(pk for pk in original if expected[pk] != original[pk])
+        if sorted(q) != corrupt:
+            problems.append("the quarantine holds %d rows, the table %d corrupt ones" % (len(q), len(corrupt)))
+        if set(e["run_id"] for e in q.values()) != {run_id}:
+            problems.append("a resumed run must keep its run id: %s" % sorted(set(e["run_id"] for e in q.values())))
+        cur.execute("SELECT status FROM `%s` WHERE run_id = %%s" % r.RUNS, (run_id,))
+        status = cur.fetchone()
+        if not status or status[0] != "finished":
+            problems.append("run %s is %s, not finished" % (run_id, status))
+    return problems
+
+
+def rows_lost(problems):
+    """The problems that mean a row's value (or its only pre-image) is gone or wrong."""
+    return sum(1 for p in problems if any(word in p for word in ("neither its original", "without its pre-image", "vanished", "byte-identical")))
 
 
 def run_args(server, database, progress, **extra):
@@ -79,7 +112,7 @@ def run_args(server, database, progress, **extra):
     args = r.module_args(
         server,
         database,
-        chunk_size=40,
+        chunk_size=CHUNK,
         chunk_time=0,
         chunk_sleep=0.01,
         progress_file=str(progress),
@@ -128,14 +161,16 @@ def _blocked_writer(cur):
     return cur.fetchone()[0] > 0
 
 
-def test_kill_9_of_the_module_at_random_points(mariadb, database, admin_cursor, tmp_path):
-    expected = corrupt_everywhere(admin_cursor)
+def test_kill_9_of_the_module_at_random_points(mariadb, database, admin_cursor, tmp_path, record_figures):
+    # Each trial completes at most 4 chunks: the table outlasts every kill.
+    rows = max(3000, KILL_TRIALS * 5 * CHUNK)
+    expected = corrupt_everywhere(admin_cursor, rows=rows)
     original = r.column_bytes(admin_cursor)
     crcs = r.row_crcs(admin_cursor)
     progress = tmp_path / "progress.log"
     args = run_args(mariadb, database, progress)
     rng = random.Random(11)
-    checkpoints = []
+    checkpoints, failed_checks, problems = [], 0, []
     for _trial in range(KILL_TRIALS):
         seen = len(lines_of(progress))
         chunks = rng.randint(1, 4)
@@ -147,12 +182,25 @@ def test_kill_9_of_the_module_at_random_points(mariadb, database, admin_cursor, 
         process.wait(30)
         assert process.returncode == -signal.SIGKILL, "the run ended before it was killed: make the table bigger"
         checkpoints.append(checkpoint(admin_cursor))
+        found = violations(admin_cursor, expected, original, crcs)
+        failed_checks += bool(found)
+        problems += found
     assert len(set(checkpoints)) >= KILL_TRIALS // 2, "kills did not land in different chunks: %s" % checkpoints
     kill_inside_a_transaction(mariadb, database, admin_cursor, args, tmp_path)
     rc, result, err = r.finish(r.spawn("json_type_repair", args, tmp_path))
     assert rc == 0, (result, err)
     assert result["status"] == "finished" and result["resumed"] is True
-    verify(admin_cursor, expected, original, crcs, result["run_id"])
+    final = violations(admin_cursor, expected, original, crcs, result["run_id"])
+    record_figures(
+        trials=KILL_TRIALS + 1,  # the random kills and the one inside a transaction
+        failures=failed_checks + bool(final),
+        rows_checked=len(original) * (KILL_TRIALS + 1),
+        rows_lost=rows_lost(problems + final),
+        rows=len(original),
+        corrupt_rows=sum(1 for pk in original if expected[pk] != original[pk]),
+        distinct_checkpoints=len(set(checkpoints)),
+    )
+    assert not problems + final, (problems + final)[:20]
 
 
 @pytest.fixture
@@ -164,38 +212,63 @@ def crash_server(tmp_path_factory):
     server.stop()
 
 
-def test_database_killed_and_restarted_mid_repair(crash_server, tmp_path):
+def test_database_killed_and_restarted_mid_repair(crash_server, tmp_path, record_figures):
+    # The kills land after chunk 6, 12, 18, ... of 6 * (SERVER_KILLS + 1): spread over the
+    # key range, with the last stretch left for the final run.
+    total_chunks = 6 * (SERVER_KILLS + 1)
+    points = [6 * (k + 1) for k in range(SERVER_KILLS)]
     admin = crash_server.admin()
     admin.cursor().execute("CREATE DATABASE crash")
     admin.close()
     conn = crash_server.admin("crash")
     cur = conn.cursor()
-    expected = corrupt_everywhere(cur, rows=2400)
+    expected = corrupt_everywhere(cur, rows=total_chunks * CHUNK)
     original, crcs = r.column_bytes(cur), r.row_crcs(cur)
     conn.close()
     progress = tmp_path / "progress.log"
     args = run_args(crash_server, "crash", progress)
-    for chunks in (3, 9):
+    landed, failed_checks, problems = [], 0, []
+    done = 0  # chunks committed before this run (from the recorded checkpoint)
+    for point in points:
         seen = len(lines_of(progress))
+        chunks = max(1, point - done)
         process = r.spawn("json_type_repair", args, tmp_path)
         wait_for(lambda s=seen, c=chunks, p=process: len(lines_of(progress)) >= s + 1 + c or p.poll() is not None)
         crash_server.kill()
         rc, result, _err = r.finish(process)
-        assert rc != 0 and result["failed"], result
+        assert rc != 0 and result["failed"], "the run ended before the server was killed: %s" % result
         assert "run again to resume" in result["msg"], result["msg"]
         assert "Lost connection" in result["msg"] or "server has gone away" in result["msg"], result["msg"]
         crash_server.start()
+        conn = crash_server.admin("crash")
+        last_key = checkpoint(conn.cursor())
+        landed.append(int(last_key) if last_key is not None else 0)
+        done = landed[-1] // CHUNK
+        found = violations(conn.cursor(), expected, original, crcs)
+        conn.close()
+        failed_checks += bool(found)
+        problems += found
     rc, result, err = r.finish(r.spawn("json_type_repair", args, tmp_path))
     assert rc == 0, (result, err)
     assert result["status"] == "finished" and result["resumed"] is True
     conn = crash_server.admin("crash")
-    verify(conn.cursor(), expected, original, crcs, result["run_id"])
+    final = violations(conn.cursor(), expected, original, crcs, result["run_id"])
     conn.close()
+    record_figures(
+        trials=SERVER_KILLS,
+        failures=failed_checks + bool(final),
+        rows_checked=len(original) * (SERVER_KILLS + 1),
+        rows_lost=rows_lost(problems + final),
+        rows=len(original),
+        checkpoints_after_kills=landed,
+    )
+    assert landed == sorted(landed) and len(set(landed)) == SERVER_KILLS, "kills did not advance through the key range: %s" % landed
+    assert not problems + final, (problems + final)[:20]
 
 
-def test_undo_killed_and_stopped_then_resumed_is_byte_identical(mariadb, database, admin_cursor, tmp_path):
+def test_undo_killed_and_stopped_then_resumed_is_byte_identical(mariadb, database, admin_cursor, tmp_path, record_figures):
     corrupt_everywhere(admin_cursor, rows=3000, every=3)
-    before = r.checksum(admin_cursor)
+    before, original = r.checksum(admin_cursor), r.column_bytes(admin_cursor)
     progress = tmp_path / "progress.log"
     args = run_args(mariadb, database, progress)
     rc, repaired, err = r.finish(r.spawn("json_type_repair", args, tmp_path))
@@ -220,5 +293,8 @@ def test_undo_killed_and_stopped_then_resumed_is_byte_identical(mariadb, databas
     rc, done, err = r.finish(r.spawn("json_type_repair", undo_args, tmp_path))
     assert rc == 0 and done["status"] == "finished" and done["conflicts"] == 0, err
     assert done["restored"] == 1000 and done["run_id"] == stopped["run_id"]
+    final = r.column_bytes(admin_cursor)
+    lost = sum(1 for pk in original if final.get(pk, "missing") != original[pk])
+    record_figures(trials=4, failures=int(lost > 0), rows_checked=len(original), rows_lost=lost, undo_kills=3, stop_files=1)
     assert r.checksum(admin_cursor) == before
     assert all(e["undone"] for e in r.quarantine(admin_cursor).values())

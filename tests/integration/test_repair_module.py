@@ -251,6 +251,7 @@ def test_stop_file_stops_at_a_checkpoint_and_the_rerun_resumes(mariadb, database
     assert re.search(r"repair run=\S+ rows=\d+ +\d+\.\d% rate=\d+ rows/s eta=\S+ changed=\d+ chunk=200", log)
 
 
+@pytest.mark.chaos  # the safety suite: the advisory lock / the throttle
 def test_pause_file_holds_the_run_and_a_second_run_is_refused(mariadb, database, admin_cursor, tmp_path, module_runner):
     r.fill(admin_cursor, ["1", "2", '{"a": 1}'])
     pause, progress = tmp_path / "pause", tmp_path / "p.log"
@@ -273,6 +274,7 @@ def test_pause_file_holds_the_run_and_a_second_run_is_refused(mariadb, database,
     assert "throttled: pause file" in progress.read_text()
 
 
+@pytest.mark.chaos  # the safety suite: the advisory lock / the throttle
 def test_throttles_on_threads_running_and_replica_lag(mariadb, database, admin_cursor, tmp_path):
     r.fill(admin_cursor, ["1", "2", "3"])
     admin_cursor.execute("CREATE TABLE heartbeat (lag_seconds DOUBLE)")
