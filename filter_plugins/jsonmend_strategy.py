@@ -83,15 +83,24 @@ def normalize_thresholds(thresholds=None):
     merged = dict(DEFAULT_THRESHOLDS)
     if thresholds:
         if not isinstance(thresholds, dict):
-            raise AnsibleFilterError("thresholds must be a mapping with a_max, b_max and c_max, got %r" % (thresholds,))
+            raise AnsibleFilterError("strategy_thresholds must be a mapping with a_max, b_max and c_max, got %r" % (thresholds,))
         unknown = sorted(set(thresholds) - set(DEFAULT_THRESHOLDS))
         if unknown:
-            raise AnsibleFilterError("unknown threshold key(s) %s: expected a_max, b_max, c_max" % ", ".join(unknown))
+            raise AnsibleFilterError("unknown strategy_thresholds key(s) %s: expected a_max, b_max, c_max" % ", ".join(unknown))
         merged.update(thresholds)
-    out = dict((key, _count(merged[key], "threshold %s" % key)) for key in DEFAULT_THRESHOLDS)
+    out = dict((key, _count(merged[key], "strategy_thresholds.%s (a threshold)" % key)) for key in DEFAULT_THRESHOLDS)
     if not out["a_max"] < out["b_max"] < out["c_max"]:
-        raise AnsibleFilterError("thresholds overlap: need a_max < b_max < c_max, got a_max=%(a_max)s b_max=%(b_max)s c_max=%(c_max)s" % out)
+        raise AnsibleFilterError("strategy_thresholds overlap: need a_max < b_max < c_max, got a_max=%(a_max)s b_max=%(b_max)s c_max=%(c_max)s" % out)
     return out
+
+
+def threshold_problems(thresholds=None):
+    """[] for usable thresholds, else the one problem: the role's validation asserts on it."""
+    try:
+        normalize_thresholds(thresholds)
+    except AnsibleFilterError as exc:
+        return [str(exc)]
+    return []
 
 
 def strategy_ranges(thresholds=None):
@@ -171,4 +180,5 @@ class FilterModule:
             "jsonmend_strategy": jsonmend_strategy,
             "jsonmend_strategy_gate": jsonmend_strategy_gate,
             "jsonmend_strategy_ranges": strategy_ranges,
+            "jsonmend_strategy_threshold_problems": threshold_problems,
         }

@@ -88,6 +88,13 @@ options:
     description: Priority of group values missing from O(priorities).
     type: str
     default: MEDIUM
+  catalog_only:
+    description:
+      - Only check the target (database, table, every named column, the key) and return RV(target) and
+        RV(server); no row is read. Playbooks run it before a backup, so that a wrong name is refused
+        before anything is written.
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
@@ -288,6 +295,7 @@ def argument_spec():
             default=dict(quiz_answer_submitted="HIGH", quiz_completed="HIGH", content_viewed="LOW"),
         ),
         default_priority=dict(type="str", default="MEDIUM"),
+        catalog_only=dict(type="bool", default=False),
     )
     return spec
 
@@ -741,6 +749,8 @@ def scan(params):
     db = connect(params)
     try:
         target = Target(db, params)
+        if params["catalog_only"]:
+            return dict(target=target.describe(), server=dict(flavour=db.dialect.name, version=db.dialect.version))
         open_session(db, params)
         low, high = db.query_one("SELECT MIN(%s), MAX(%s) FROM %s" % (target.pk_sql, target.pk_sql, target.table_sql))
         parallel = plan_parallel(params, target, (low, high))

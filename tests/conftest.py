@@ -102,3 +102,17 @@ def ansible_env():
     env["ANSIBLE_FORCE_COLOR"] = "0"
     env.pop("ANSIBLE_STDOUT_CALLBACK", None)
     return env
+
+
+def pytest_configure(config):
+    # The safety suite's marker (make chaos); registering it twice is harmless.
+    config.addinivalue_line("markers", "chaos: safety suite (make chaos)")
+
+
+@pytest.fixture
+def figures(request):
+    """record_figures of the safety suite's report when that plugin is loaded, else a no-op."""
+    try:
+        return request.getfixturevalue("record_figures")
+    except pytest.FixtureLookupError:
+        return lambda values=None, **more: dict(values or {}, **more)

@@ -22,6 +22,7 @@ from ansible.module_utils.jsonmend.errors import JsonmendError
 
 from tests.support import seed
 from tests.support.mariadb_server import TOOL_PASSWORD
+from tests.support.processes import proc_snapshot
 
 TABLE = "analytics_activityevent"
 SPECIAL_ROWS = [
@@ -236,23 +237,6 @@ def test_writes_during_the_backup_do_not_break_consistency(mariadb, database, ad
         for t in threads:
             t.join()
     assert len(written) > 10  # the writers really ran during the backups
-
-
-def proc_snapshot():
-    """(pid, argv, environment) of every process this user can read."""
-    seen = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open("/proc/%s/cmdline" % pid, "rb") as f:
-                argv = f.read()
-            with open("/proc/%s/environ" % pid, "rb") as f:
-                env = f.read()
-        except OSError:
-            continue
-        seen.append((pid, argv, env))
-    return seen
 
 
 def test_password_is_never_in_the_process_list_or_output(mariadb, database, admin_cursor, backup_dir, module_runner):

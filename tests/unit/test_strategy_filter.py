@@ -8,6 +8,7 @@ from filter_plugins.jsonmend_strategy import (
     jsonmend_strategy_gate,
     normalize_thresholds,
     strategy_ranges,
+    threshold_problems,
 )
 
 
@@ -44,6 +45,15 @@ def test_bad_thresholds_are_refused_with_a_message(thresholds):
     with pytest.raises(AnsibleFilterError) as err:
         normalize_thresholds(thresholds)
     assert "threshold" in str(err.value)
+
+
+def test_threshold_problems_name_the_variable_and_pass_good_thresholds():
+    assert threshold_problems(None) == [] and threshold_problems({"a_max": "0", "b_max": "20", "c_max": 200}) == []
+    assert threshold_problems({"a_max": 0, "b_max": 600, "c_max": 500}) == [
+        "strategy_thresholds overlap: need a_max < b_max < c_max, got a_max=0 b_max=600 c_max=500"
+    ]
+    (problem,) = threshold_problems({"b_max": "fifty"})
+    assert "strategy_thresholds.b_max" in problem and "'fifty'" in problem
 
 
 @pytest.mark.parametrize("count", [-1, "x", None, 2.5, True])
