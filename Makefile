@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 SHELL := /bin/bash
 
-.PHONY: setup demo demo-stop demo-app demo-app-stop test lint sanity pytest chaos molecule bench bench-repair bench-backup clean
+.PHONY: setup demo demo-stop demo-app demo-app-stop test lint sanity pytest clock chaos molecule bench bench-repair bench-backup clean
 
 setup: $(VENV)/.installed
 
@@ -25,8 +25,9 @@ demo-app: setup
 demo-app-stop:
 	$(PY) -m tests.support.app_stack stop .demo/app
 
-## test: every lint gate, ansible-test sanity, then the test suite against a throwaway MariaDB
-test: setup lint sanity pytest
+## test: every lint gate, ansible-test sanity, the test suite against a throwaway MariaDB, then
+##       the clock-sensitive tests again under faketime (clock)
+test: setup lint sanity pytest clock
 
 lint: setup
 	scripts/lint.sh
@@ -38,6 +39,11 @@ sanity: setup
 
 pytest: setup
 	$(PY) -m pytest -q tests
+
+## clock: the tests marked clock under faketime, a year ahead and at 2027-12-31 23:59:30 UTC (a day,
+##        month and year boundary mid-run), so that no test depends on today's date
+clock: setup
+	scripts/clock_tests.sh
 
 ## chaos: the safety suite alone (tests marked chaos: kill -9, concurrent writers, lock, replica
 ## lag, bad inputs, secrets); its figures go to reports/chaos/chaos-<time>.json and a table.

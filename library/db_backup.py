@@ -70,6 +70,18 @@ options:
     description: Restore the dump into a scratch schema and compare it with the manifest before reporting success.
     type: bool
     default: true
+  row_digests:
+    description:
+      - Read every table with a single-column primary key in key ranges inside the dump's snapshot, and keep each
+        range's row count and checksums in the manifest (C(ranges)) and a digest of every row beside the dump
+        (C(<id>.digests.gz), mode 0600, its sha256 in the manifest). A later restore, rollback or emergency counts
+        from them, exactly and without restoring anything, which rows were inserted, changed or deleted since the
+        backup (db_backup_compare's C(impact)).
+      - The server hashes and joins each range's digests, in the same one read that gives the table's checksum;
+        the file is about a fifth of the dump's size. V(false) keeps only the table checksums, and a restore then
+        says the counts are unknown.
+    type: bool
+    default: true
   verify_skip_binlog:
     description:
       - Keep the scratch restore out of the binary log (C(sql_log_bin=0), needs BINLOG ADMIN or SUPER), so

@@ -140,8 +140,9 @@ def main():
             try:
                 # The manifest goes first: a dump left without one is never taken for a backup.
                 os.unlink(manifest["manifest_path"])
-                if os.path.exists(manifest["path"]):
-                    os.unlink(manifest["path"])
+                for path in (manifest["path"], manifest.get("digests_path")):
+                    if path and os.path.exists(path):
+                        os.unlink(path)
             except OSError as exc:
                 module.fail_json(msg="retention could not delete backup %s: %s" % (manifest["id"], exc), removed=removed)
         removed.append(manifest["id"])

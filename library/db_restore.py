@@ -67,6 +67,10 @@ options:
     description: Verify the safety backup too (doubles the time; it can be verified later with db_backup_verify).
     type: bool
     default: false
+  row_digests:
+    description: Keep per-row digests and key ranges in the safety backup (see db_backup's O(row_digests)).
+    type: bool
+    default: true
   compress_level:
     description: gzip level of the safety backup.
     type: int
@@ -141,14 +145,21 @@ manifest:
   returned: always
   type: dict
 before:
-  description: Per table, before the restore - exists, rows, rows added after the backup (null without an integer key).
+  description: Per table, before the restore - whether it exists and its rows.
   returned: always
   type: dict
-  sample: {analytics_activityevent: {exists: true, rows: 54410, rows_after_backup: 85}}
-rows_after_backup:
-  description: Rows with keys above the backup's highest key, which the restore removes (they stay in the safety backup).
+  sample: {analytics_activityevent: {exists: true, rows: 54410}}
+impact:
+  description:
+    - What the restore changed (would change, in check mode), counted from content just before the load, as
+      db_backup_compare's C(impact) gives it - rows inserted since the backup (removed), changed since (their old
+      content put back), deleted since (brought back), in total and per table with keys. A count the backup cannot
+      vouch for (no key ranges in its manifest) is null and named in C(unknown), with the reason per table.
+    - The state before the restore stays in the safety backup.
   returned: always
-  type: int
+  type: dict
+  sample: {exact: true, unknown: [], rows_inserted_since: 85, rows_changed_since: 3, rows_deleted_since: 0,
+           tables: {analytics_activityevent: {rows_now: 54410, rows_in_backup: 54325, inserted: {first_key: 54326, last_key: 54410}}}}
 after:
   description: Per table, after the restore - rows, checksum, ok, problem.
   returned: success and not check mode

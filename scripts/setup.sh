@@ -17,6 +17,17 @@ if ! have_mariadb || ! command -v mariadb-dump >/dev/null 2>&1; then
   fi
 fi
 
+# faketime runs the clock-sensitive tests at other dates (make clock, part of make test).
+if ! command -v faketime >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1; then
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    echo "Installing faketime (Debian package faketime)..."
+    $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime >/dev/null
+  else
+    echo "faketime not found: install it (libfaketime) for make test's clock runs." >&2
+  fi
+fi
+
 PYTHON="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
   echo "Python 3.11 or newer is required (found $("$PYTHON" --version 2>&1))." >&2

@@ -109,6 +109,15 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "chaos: safety suite (make chaos)")
 
 
+def pytest_collection_modifyitems(config, items):
+    # Unit tests are cheap and handle times (records, retention, monitor windows): all run again
+    # under faketime by make clock.
+    unit = ROOT / "tests" / "unit"
+    for item in items:
+        if unit in item.path.parents:
+            item.add_marker(pytest.mark.clock)
+
+
 @pytest.fixture
 def figures(request):
     """record_figures of the safety suite's report when that plugin is loaded, else a no-op."""

@@ -13,6 +13,8 @@ from ansible.module_utils.jsonmend.errors import JsonmendError
 FORMAT = "jsonmend-backup-manifest/1"
 DUMP_SUFFIX = ".sql.gz"
 MANIFEST_SUFFIX = ".manifest.json"
+# Per-row digests of the key ranges (ranges.py), beside the dump; optional.
+DIGESTS_SUFFIX = ".digests.gz"
 ID_RE = re.compile(r"backup_(?:[A-Za-z0-9_$]+_)?\d{8}_\d{6}")
 LABEL_RE = re.compile(r"[A-Za-z0-9_$]{0,64}")
 LATEST = "latest"
@@ -33,6 +35,11 @@ def backup_id(label, when):
 def paths_for(directory, ident):
     """(dump path, manifest path) of a backup id in a directory."""
     return os.path.join(directory, ident + DUMP_SUFFIX), os.path.join(directory, ident + MANIFEST_SUFFIX)
+
+
+def digests_path_for(directory, ident):
+    """Path of a backup's per-row digest file (ranges.py)."""
+    return os.path.join(directory, ident + DIGESTS_SUFFIX)
 
 
 def iso(when):
@@ -98,6 +105,8 @@ def read_manifest(path):
     directory = os.path.dirname(os.path.abspath(path))
     manifest["manifest_path"] = os.path.abspath(path)
     manifest["path"] = os.path.join(directory, manifest["id"] + DUMP_SUFFIX)
+    if manifest.get("digests"):
+        manifest["digests_path"] = digests_path_for(directory, manifest["id"])
     return manifest
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from ansible.module_utils.jsonmend import clitools, manifests
+from ansible.module_utils.jsonmend import clitools, manifests, ranges
 from ansible.module_utils.jsonmend.backups import SCOPES, check_backup_dir, client_tools, take_backup
 from ansible.module_utils.jsonmend.connection import connect
 from ansible.module_utils.jsonmend.errors import JsonmendError
@@ -13,22 +13,16 @@ from ansible.module_utils.jsonmend.verification import check_file, compare_table
 
 
 def live_state(db, manifest, database):
-    """Per table of the manifest: does it exist now, its rows, and rows added after the backup."""
-    state = {}
-    d = db.dialect
+    """(per table of the manifest: does it exist now and its rows; what the restore changes,
+    counted from content against the backup's key ranges (ranges.compare_with_backup), with
+    totals and per table; tables of the database the backup does not hold)."""
+    state, entries = {}, {}
     present = set(r[0] for r in db.query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s", (database,)))
     for t in manifest["tables"]:
-        entry = dict(exists=t in present, rows=None, rows_after_backup=None)
-        if entry["exists"]:
-            entry["rows"] = int(db.query_one("SELECT COUNT(*) FROM %s.%s" % (d.q(database), d.q(t)))[0])
-            key = (manifest.get("keys") or {}).get(t)
-            if key and key.get("integer") and key.get("max") is not None:
-                entry["rows_after_backup"] = int(
-                    db.query_one("SELECT COUNT(*) FROM %s.%s WHERE %s > %%s" % (d.q(database), d.q(t), d.q(key["column"])), (key["max"],))[0]
-                )
-        state[t] = entry
+        entries[t] = ranges.compare_with_backup(db, manifest, t, database)
+        state[t] = dict(exists=t in present, rows=entries[t]["rows_now"] if t in present else None)
     extra = sorted(present - set(manifest["tables"]) - set((manifest.get("objects") or {}).get("views", [])))
-    return state, extra
+    return state, dict(ranges.summarize(list(entries.values())), tables=entries), extra
 
 
 def database_exists(params, database):
@@ -98,7 +92,25 @@ def restore_backup(params, check_mode=False):
         if not check_mode:
             create_database(params, database, manifest)
     if created_database and check_mode:
-        state = dict((t, dict(exists=False, rows=None, rows_after_backup=None)) for t in manifest["tables"])
+        state = dict((t, dict(exists=False, rows=None)) for t in manifest["tables"])
+        created = dict(
+            (
+                t,
+                dict(
+                    table=t,
+                    rows_in_backup=n,
+                    rows_now=0,
+                    differs=True,
+                    exact=True,
+                    unknown=[],
+                    reason="the database is created from the backup",
+                    rows_inserted_since=0,
+                    rows_changed_since=0,
+                    rows_deleted_since=n,
+                ),
+            )
+            for t, n in (manifest.get("rows") or {}).items()
+        )
         return dict(
             manifest=manifests.summary(manifest),
             backup_id=manifest["id"],
@@ -106,7 +118,7 @@ def restore_backup(params, check_mode=False):
             database=database,
             tables=manifest["tables"],
             before=state,
-            rows_after_backup=0,
+            impact=dict(ranges.summarize(list(created.values())), tables=created),
             tables_not_in_backup=[],
             safety_backup=None,
             created_database=True,
@@ -114,7 +126,7 @@ def restore_backup(params, check_mode=False):
         )
     db = connect(params)
     try:
-        state, extra = live_state(db, manifest, database)
+        state, impact, extra = live_state(db, manifest, database)
         client = client_tools(params.get("dump_binary"), params.get("client_binary"), manifest, db.dialect.name)
         options = clitools.connection_options(db.conn, params)
         flavour = db.dialect.name
@@ -127,7 +139,7 @@ def restore_backup(params, check_mode=False):
         database=database,
         tables=manifest["tables"],
         before=state,
-        rows_after_backup=sum(s["rows_after_backup"] or 0 for s in state.values()),
+        impact=impact,
         tables_not_in_backup=extra if scope == "database" else [],
         safety_backup=None,
         created_database=created_database,

@@ -5,8 +5,12 @@ import json
 
 import db_backup
 import db_backup_compare
+import pytest
 
 from tests.support import seed
+
+# Backups, restores, retention and records carry times: make clock runs these under faketime.
+pytestmark = pytest.mark.clock
 
 
 def args_for(mariadb, database, backup_dir, **extra):

@@ -24,6 +24,9 @@ from tests.support import seed
 from tests.support.mariadb_server import TOOL_PASSWORD
 from tests.support.processes import proc_snapshot
 
+# Backups, restores, retention and records carry times: make clock runs these under faketime.
+pytestmark = pytest.mark.clock
+
 TABLE = "analytics_activityevent"
 SPECIAL_ROWS = [
     (1, "quiz_completed", '{"ключ": "значение ✓", "emoji": "🙂"}', "2026-11-01 10:00:00.123456"),
@@ -107,7 +110,7 @@ def test_round_trip_restores_an_identical_table_with_invalid_json(mariadb, datab
     assert m["scope"] == "table" and m["tables"] == [TABLE] and m["id"].startswith("backup_%s_" % TABLE)
     assert m["dump"]["sandbox_mode"] and m["binlog"]["enabled"] and m["binlog"]["gtid"]
     assert m["keys"][TABLE]["column"] == "id" and m["server"]["flavour"] == "mariadb"
-    assert files(backup_dir) == [m["id"] + ".manifest.json", m["id"] + ".sql.gz"]
+    assert files(backup_dir) == [m["id"] + ".digests.gz", m["id"] + ".manifest.json", m["id"] + ".sql.gz"]
     for name in files(backup_dir):
         assert (backup_dir / name).stat().st_mode & 0o777 == 0o600
     assert json.loads((backup_dir / (m["id"] + ".manifest.json")).read_text())["verified"] is True
@@ -117,12 +120,14 @@ def test_round_trip_restores_an_identical_table_with_invalid_json(mariadb, datab
     events.execute("SET SESSION check_constraint_checks = 0")
     events.execute("DELETE FROM %s WHERE id IN (100, 101, 150)" % TABLE)
     events.execute("UPDATE %s SET metadata = '{}' WHERE id BETWEEN 200 AND 210" % TABLE)
-    seed.insert_rows(events, [(1, "login", "{}", "2026-12-01")] * 3)
+    seed.insert_rows(events, [(1, "login", "{}", "2001-01-01")] * 3)
     damaged = checksum_of(mariadb, database)
 
     restored = module_runner(db_restore, args_for(mariadb, database, backup_dir))
     assert not restored.failed, restored.get("msg")
-    assert restored["backup_id"] == m["id"] and restored["rows_after_backup"] == 3
+    assert restored["backup_id"] == m["id"]
+    counts = [restored["impact"][name] for name in ("rows_inserted_since", "rows_changed_since", "rows_deleted_since")]
+    assert counts == [3, 11, 3] and restored["impact"]["exact"]
     assert restored["after"][TABLE]["ok"] and restored["before"][TABLE]["rows"] == damaged["rows"]
     assert checksum_of(mariadb, database) == before
     events.execute("CHECKSUM TABLE %s EXTENDED" % TABLE)
@@ -380,7 +385,7 @@ def wrapper(tmp_path, body):
     [
         ('%s "$@"\nexit 3' % shutil.which("mariadb-dump"), "the dump tool exited with status 3"),
         ('%s "$@" | head -c 2000\nexit 0' % shutil.which("mariadb-dump"), "does not end with its completion line"),
-        ("echo '-- MariaDB dump'\nexec sleep 30", "did not open its snapshot within 2s"),
+        pytest.param("echo '-- MariaDB dump'\nexec sleep 30", "did not open its snapshot within 2s", marks=pytest.mark.wallclock),
     ],
     ids=["exit status", "no footer", "hangs"],
 )
@@ -399,7 +404,7 @@ def test_database_backup_and_restore_with_views_triggers_routines_events(mariadb
     events.execute("CREATE VIEW recent AS SELECT id, event_type FROM %s WHERE id > 100" % TABLE)
     events.execute("CREATE TRIGGER audit_upper BEFORE INSERT ON audit FOR EACH ROW SET NEW.note = UPPER(NEW.note)")
     events.execute("CREATE PROCEDURE count_events() SELECT COUNT(*) FROM %s" % TABLE)
-    events.execute("CREATE EVENT nightly ON SCHEDULE EVERY 1 DAY STARTS '2030-01-01' DO DELETE FROM audit")
+    events.execute("CREATE EVENT nightly ON SCHEDULE EVERY 1 DAY STARTS CURRENT_TIMESTAMP + INTERVAL 1 YEAR DO DELETE FROM audit")
     before = dict((t, checksum_of(mariadb, database, t)) for t in (TABLE, "audit"))
 
     m = module_runner(db_backup, args_for(mariadb, database, backup_dir, scope="database"))["manifest"]
@@ -437,7 +442,7 @@ def test_restore_refuses_what_it_cannot_prove(mariadb, database, events, backup_
     assert unknown.failed and "does not exist" in unknown["msg"]
     other_table = module_runner(db_restore, args_for(mariadb, database, backup_dir, backup_id=m["id"], table="audit"))
     assert other_table.failed and "not audit" in other_table["msg"]
-    assert checksum_of(mariadb, database) == before and files(backup_dir) == [m["id"] + ".manifest.json", m["id"] + ".sql.gz"]
+    assert checksum_of(mariadb, database) == before and files(backup_dir) == [m["id"] + ".digests.gz", m["id"] + ".manifest.json", m["id"] + ".sql.gz"]
 
 
 def test_refuses_to_overwrite_an_existing_backup(mariadb, database, events, backup_dir):

@@ -14,6 +14,9 @@ from tests.support import seed
 from tests.support.mariadb_server import TOOL_PASSWORD
 from tests.support.playbooks import db_vars, run_playbook
 
+# Backups, restores, retention and records carry times: make clock runs these under faketime.
+pytestmark = pytest.mark.clock
+
 TABLE = "analytics_activityevent"
 
 
@@ -75,7 +78,8 @@ def test_backup_playbook_publishes_a_verified_manifest_fetches_and_keeps_the_new
     assert second.returncode == 0, second.stdout[-4000:]
     assert "retention removed %s" % manifest["id"] in second.stdout
     remaining = names(backup_dir)
-    assert len(remaining) == 2 and manifest["id"] + ".sql.gz" not in remaining
+    # The newest backup's dump, manifest and row digests; nothing of the older one.
+    assert len(remaining) == 3 and not [n for n in remaining if n.startswith(manifest["id"])]
 
 
 def test_phase2_backs_up_first_unless_disabled_and_check_mode_writes_nothing(mariadb, database, seeded, backup_dir, tmp_path):
@@ -84,7 +88,7 @@ def test_phase2_backs_up_first_unless_disabled_and_check_mode_writes_nothing(mar
     assert run.returncode == 0, run.stdout[-4000:]
     out = run.stdout
     assert out.index("TASK [backup : Back up") < out.index("TASK [diagnose : Scan")
-    assert "METADATA CORRUPTION DIAGNOSTIC" in out and len(names(backup_dir)) == 2
+    assert "METADATA CORRUPTION DIAGNOSTIC" in out and [n.split(".", 1)[1] for n in names(backup_dir)] == ["digests.gz", "manifest.json", "sql.gz"]
 
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -115,11 +119,14 @@ def test_restore_playbook_asks_first_restores_and_refuses_an_altered_file(mariad
 
     unconfirmed = run_playbook("restore.yml", variables, tmp_path)
     assert unconfirmed.returncode != 0 and "Restore not confirmed" in unconfirmed.stdout
+    # The question carries what the restore changes, counted from content, with the keys.
+    assert "100 rows deleted since the backup come back (keys 1 to 100: 1, 2, 3" in " ".join(unconfirmed.stdout.split())
     assert checksum_of(mariadb, database) == damaged
 
     restored = run_playbook("restore.yml", dict(variables, jsonmend_confirm="yes"), tmp_path, verbosity=3)
     assert restored.returncode == 0, restored.stdout[-4000:]
     assert "Restored analytics_activityevent of %s from %s" % (database, manifest["id"]) in restored.stdout
+    assert "(changed: 100 rows deleted since the backup come back" in " ".join(restored.stdout.split())
     assert TOOL_PASSWORD not in restored.stdout + restored.stderr
     assert checksum_of(mariadb, database) == original
 

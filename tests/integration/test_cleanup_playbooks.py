@@ -6,7 +6,9 @@ import json
 import subprocess
 import threading
 import time
+from pathlib import Path
 
+import db_backup
 import pytest
 
 from tests.support import repair as r
@@ -154,29 +156,73 @@ def test_bad_settings_are_refused_before_anything(mariadb, database, seeded, tmp
     assert r.checksum(admin_cursor) == seeded
 
 
-def test_restore_fallback_reports_rows_it_would_lose(mariadb, database, seeded, tmp_path, admin_cursor):
-    admin_cursor.execute("SELECT MAX(created_at) FROM analytics_activityevent")
+def real_backup(module_runner, mariadb, database, backups):
+    """A verified table backup taken by the backup module itself (key ranges and row digests)."""
+    args = dict(mariadb.login_params(database), backup_dir=str(backups), create_dir=True, table="analytics_activityevent")
+    manifest = module_runner(db_backup, args)["manifest"]
+    assert manifest["verified"] and manifest["ranges"]
+    return manifest
+
+
+@pytest.mark.clock
+def test_restore_fallback_counts_what_it_changes_from_content(mariadb, database, admin_cursor, tmp_path, module_runner):
+    """Rows inserted after the backup with an old timestamp and with none, an old row updated and
+    another deleted: the restore's question and cleanup_restore_impact count 2, 1 and 1 with their
+    keys, whatever the timestamps say; after the restore the table equals the backup."""
+    seed.create_table(admin_cursor, check=False)
+    admin_cursor.execute("ALTER TABLE analytics_activityevent MODIFY created_at datetime(6) NULL")
+    seed.seed(admin_cursor, 3000, corrupt_percent=2.0, invalid=True)
+    taken = r.checksum(admin_cursor)
+    backups = tmp_path / "backups"
+    manifest = real_backup(module_runner, mariadb, database, backups)
+    seed.insert_rows(admin_cursor, [(1, "login", '{"late": 1}', "2001-01-01 00:00:00"), (2, "login", '{"late": 2}', None)])
+    admin_cursor.execute("SELECT MAX(id) FROM analytics_activityevent")
     newest = admin_cursor.fetchone()[0]
-    taken = (newest - datetime.timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    admin_cursor.execute("SELECT COUNT(*) FROM analytics_activityevent WHERE created_at > %s", (taken.replace("T", " ").rstrip("Z"),))
-    lost = admin_cursor.fetchone()[0]
-    assert lost > 0
+    admin_cursor.execute("UPDATE analytics_activityevent SET metadata = '{\"edited\": 1}' WHERE id = 17")
+    admin_cursor.execute("DELETE FROM analytics_activityevent WHERE id = 42")
     variables = cleanup_vars(
-        mariadb,
-        database,
-        tmp_path,
-        jsonmend_rollback_method="restore",
-        cleanup_backup_manifest_file=manifest_file(tmp_path, database, created_at=taken),
+        mariadb, database, tmp_path, jsonmend_rollback_method="restore", cleanup_backup_manifest_file=manifest["manifest_path"], backup_dir=str(backups)
     )
     # Without confirmation it stops after the report, before the backup role is called.
     result = play("rollback.yml", variables, tmp_path)
-    assert result.returncode != 0
-    assert "removes %d rows created since" % lost in result.stdout
-    assert "%d rows written since the backup will be LOST" % lost in result.stdout
-    assert "Not confirmed" in result.stdout
-    assert r.checksum(admin_cursor) == seeded
+    out = " ".join(result.stdout.split())
+    assert result.returncode != 0 and "Not confirmed" in out, out[-3000:]
+    assert "2 rows inserted since the backup are REMOVED (keys {0} to {1}: {0}, {1})".format(newest - 1, newest) in out
+    assert "1 row changed since the backup gets its old content back (key 17)" in out
+    assert "1 row deleted since the backup comes back (key 42)" in out
+    assert "About to RESTORE %s.analytics_activityevent.metadata" % database in out
+    changed = r.checksum(admin_cursor)
+    assert changed != taken
+
+    result = play("rollback.yml", dict(variables, jsonmend_confirm="yes"), tmp_path)
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert r.checksum(admin_cursor) == taken
+    record = json.loads(sorted((tmp_path / "reports").glob("*/record.json"))[-1].read_text())
+    impact = record["rollback"]["data"]["impact"]
+    assert [impact[n] for n in ("rows_inserted_since", "rows_changed_since", "rows_deleted_since")] == [2, 1, 1]
+    assert impact["tables"]["analytics_activityevent"]["deleted"]["sample_keys"] == [42]
 
 
+@pytest.mark.clock
+def test_restore_fallback_without_ranges_says_what_is_unknown(mariadb, database, seeded, admin_cursor, tmp_path, module_runner):
+    backups = tmp_path / "backups"
+    manifest = real_backup(module_runner, mariadb, database, backups)
+    path = Path(manifest["manifest_path"])
+    older = json.loads(path.read_text())
+    for key in ("ranges", "digests"):
+        older.pop(key)  # as written before the backups kept key ranges
+    path.write_text(json.dumps(older))
+    seed.insert_rows(admin_cursor, [(1, "login", "{}", "2001-01-01 00:00:00")])
+    variables = cleanup_vars(mariadb, database, tmp_path, jsonmend_rollback_method="restore", cleanup_backup_manifest_file=str(path), backup_dir=str(backups))
+    result = play("rollback.yml", variables, tmp_path)
+    out = " ".join(result.stdout.split())
+    assert result.returncode != 0 and "Not confirmed" in out  # still asks
+    assert "UNKNOWN how many rows were inserted, changed, deleted since the backup" in out
+    assert "holds no key ranges for analytics_activityevent" in out and "6001 rows now, 6000 in the backup" in out
+    assert "rows inserted since" not in out.replace("UNKNOWN how many rows were inserted", "")
+
+
+@pytest.mark.clock
 def test_backup_then_cleanup_then_restore_fallback(mariadb, database, seeded, admin_cursor, tmp_path):
     """cleanup.yml takes and verifies a real backup first; rollback.yml's restore fallback brings the
     table back to that backup, after reporting the rows written since that it loses."""
@@ -190,7 +236,8 @@ def test_backup_then_cleanup_then_restore_fallback(mariadb, database, seeded, ad
     assert admin_cursor.fetchone()[0] == 0
     manifests = sorted(backups.glob("*.manifest.json"))
     assert len(manifests) == 1 and json.loads(manifests[0].read_text())["verified"] is True
-    seed.insert_rows(admin_cursor, [(1, "login", '{"after": "backup"}', "2026-12-01 00:00:00")])
+    # Written after the backup but stamped long before it: the restore still counts it (by content).
+    seed.insert_rows(admin_cursor, [(1, "login", '{"after": "backup"}', "2001-01-01 00:00:00")])
     rollback = cleanup_vars(
         mariadb,
         database,
@@ -202,6 +249,6 @@ def test_backup_then_cleanup_then_restore_fallback(mariadb, database, seeded, ad
     )
     result = play("rollback.yml", rollback, tmp_path)
     assert result.returncode == 0, result.stdout[-4000:]
-    assert "removes 1 rows created since" in " ".join(result.stdout.split())
+    assert "1 row inserted since the backup is REMOVED" in " ".join(result.stdout.split())
     assert r.checksum(admin_cursor) == seeded
     assert TOOL_PASSWORD not in result.stdout

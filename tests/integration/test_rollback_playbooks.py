@@ -4,6 +4,7 @@
 # in order, each starting from the state the previous one left and building what it needs.
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -219,6 +220,11 @@ def test_emergency_rollback_from_a_half_finished_run(stack, db, env, deployed, m
     out = " ".join(result.stdout.split())
     assert result.returncode == 0, result.stdout[-6000:]
     assert "RESTORE from backup backup_" in out and "rolling back to %s" % stack.shas["v1"][:12] in out
+    # What the restore changes, counted from content before the question: the rows the killed
+    # cleanup repaired come back as they were; the other tables are untouched.
+    changed = re.search(r"analytics_activityevent: (\d+) rows? changed since the backup gets? (its|their) old content back", out)
+    assert changed and 0 < int(changed.group(1)) < CORRUPT, out[-6000:]
+    assert "django_migrations: nothing: the table holds exactly what the backup holds" in out, out[-6000:]
     assert "manage.py check: ok" in out and "manage.py migrate --check: ok" in out
     assert "the re-scan failed" in out
     # Healthy on v1, the flag gone, the database exactly the backup taken before the deploy.

@@ -2,12 +2,16 @@
 # a real SMTP server and a real HTTP server.
 import json
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import seed
 from tests.support.mariadb_server import TOOL_PASSWORD
 from tests.support.playbooks import db_vars, run_playbook
 from tests.support.receivers import HTTPReceiver, SMTPReceiver
+
+# Backups, restores, retention and records carry times: make clock runs these under faketime.
+pytestmark = pytest.mark.clock
 
 
 def weekly_vars(mariadb, database, tmp_path, **extra):
