@@ -307,3 +307,24 @@ def test_the_rollback_finds_a_repair_its_deploy_resumed(mariadb, database, admin
     assert '"method": "undo"' in out and '"repair_run_id": "deploy-1"' in out
     assert r.column_bytes(cur) == original  # both parts of the run undone, byte for byte
     assert not any(p.name.startswith("backup_pre_restore_") for p in backups.iterdir())
+
+
+def test_a_runs_table_of_an_earlier_version_keeps_working_and_gets_deploy_ids(mariadb, database, admin_cursor):
+    """Item 11 on an existing ledger: a runs table without deploy_ids is read as it is (status is
+    read-only and never alters it), and the first repair or undo adds the column before its first
+    change; the old run stays undoable."""
+    cur = admin_cursor
+    r.fill(cur, values(), check=False)
+    original = r.column_bytes(cur)
+    r.execute(mariadb, database, run_id="old-run")
+    cur.execute("ALTER TABLE `%s` DROP COLUMN deploy_ids" % r.RUNS)  # what an earlier version created
+    status = r.execute(mariadb, database, mode="status", deploy_id="d-new")
+    assert [(run["run_id"], run["deploy_ids"]) for run in status["runs"]] == [("old-run", [])]
+    assert status["undo"]["possible"] is False and "repair run of deploy d-new is not recorded" in status["undo"]["reason"]
+    cur.execute("SHOW COLUMNS FROM `%s` LIKE 'deploy_ids'" % r.RUNS)
+    assert cur.fetchall() == ()  # status changed nothing
+    undone = r.execute(mariadb, database, mode="undo", run_id="old-run", deploy_id="d-new")
+    assert undone["restored"] == 60 and r.column_bytes(cur) == original
+    cur.execute("SELECT run_id, deploy_ids FROM `%s` ORDER BY started_at" % r.RUNS)
+    rows = cur.fetchall()
+    assert rows[0] == ("old-run", None) and json.loads(rows[1][1]) == ["d-new"]
