@@ -242,9 +242,10 @@ EXAMPLES = r"""
 - name: Repair with the safe defaults (double-encoded objects unwrapped, the rest set to NULL)
   ansible.legacy.json_type_repair:
     database: app
-    progress_file: /var/tmp/jsonmend/analytics_activityevent.progress
-    stop_file: /var/tmp/jsonmend/analytics_activityevent.stop
-    pause_file: /var/tmp/jsonmend/analytics_activityevent.pause
+    deploy_id: "{{ preflight_run.id }}"
+    progress_file: /var/tmp/jsonmend/db1_3306/app.analytics_activityevent.metadata/repair.progress
+    stop_file: /var/tmp/jsonmend/db1_3306/app.analytics_activityevent.metadata/repair.stop
+    pause_file: /var/tmp/jsonmend/db1_3306/app.analytics_activityevent.metadata/repair.pause
   register: cleanup_repair_result
 
 - name: Keep numbers and arrays under a "legacy" key, throttled by a replica's heartbeat
