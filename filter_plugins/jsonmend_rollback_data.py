@@ -52,8 +52,9 @@ def rollback_data_plan(ledger, deploy_id, repair=None, fallback=True, backup=Non
     a restore is never chosen. `repair` is cleanup_repair when the cleanup published it.
     """
     repair = repair if isinstance(repair, dict) else {}
-    changed = int(repair.get("rows_changed") or 0) if repair else None
-    if repair and changed == 0:
+    # Unknown unless the cleanup said so: only the ledger may then tell "nothing changed".
+    changed = int(repair["rows_changed"]) if repair.get("rows_changed") is not None else None
+    if changed == 0:
         return dict(method="none", reason="the cleanup of run %s changed no row" % deploy_id, repair_run_id=repair.get("run_id") or "")
     if not isinstance(ledger, dict) or "undo" not in ledger:
         return dict(

@@ -184,6 +184,11 @@ server:
   returned: always
   type: str
   sample: db1.example.com:3306
+notes:
+  description: Warnings about the backup's server (an old manifest without identity, another server allowed), also shown as warnings.
+  returned: always
+  type: list
+  elements: str
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -232,7 +237,7 @@ def main():
         module.fail_json(msg="%s failed: %s" % (what, exc))
     except driver_error_types() as exc:
         module.fail_json(msg="%s failed: %s" % (what, driver_message(exc)))
-    for note in result.pop("notes", []):
+    for note in result["notes"]:
         module.warn(note)
     module.exit_json(changed=True, **result)
 

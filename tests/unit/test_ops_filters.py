@@ -99,6 +99,8 @@ BACKUP = dict(id="backup_t_20260101_000000")
         ),
         (ledger(possible=False, reason="gone"), dict(run_id="d1", rows_changed=20), False, BACKUP, "stop", "fallback is off"),
         (ledger(possible=False, reason="gone"), dict(run_id="d1", rows_changed=20), True, None, "stop", "no backup_manifest"),
+        # A result without rows_changed says nothing: the ledger decides.
+        (ledger(possible=False, reason="gone"), dict(run_id="d1"), True, BACKUP, "restore", "is impossible"),
         # A broken ledger and no published result: whether this deploy changed a row is unknown.
         (dict(runs=[], undo=dict(possible=False, reason="unreadable", ledger_readable=False)), None, True, BACKUP, "stop", "unknown"),
     ],
