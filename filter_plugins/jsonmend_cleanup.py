@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import re
 
 from ansible.errors import AnsibleFilterError
 
@@ -82,8 +83,13 @@ def _parse_time(value):
     return parsed
 
 
-def backup_problems(manifest, target, max_age_hours=0, now=None):
-    """Why a backup manifest does not cover a repair of target (database, table); [] when it does."""
+def backup_problems(manifest, target, max_age_hours=0, now=None, server=None):
+    """Why a backup manifest does not cover a repair of target (database, table) on `server`; [] when it does.
+
+    `server` is the live server's identity (json_type_scan's server.identity); a manifest that
+    records another one is refused. A manifest without identity (written by an older version)
+    is not refused here: the caller warns that nothing proves which server it came from.
+    """
     if not isinstance(manifest, dict) or not manifest:
         return ["no backup manifest: run the backup role first (fact backup_manifest) or give cleanup_backup_manifest_file"]
     problems = []
@@ -94,6 +100,12 @@ def backup_problems(manifest, target, max_age_hours=0, now=None):
         problems.append("backup %s is not verified (verified=%r)" % (manifest.get("id"), manifest.get("verified")))
     if manifest.get("database") != target.get("database"):
         problems.append("backup %s is of database %r, not %r" % (manifest.get("id"), manifest.get("database"), target.get("database")))
+    recorded = (manifest.get("server") or {}).get("identity") if isinstance(manifest.get("server"), dict) else None
+    if server and recorded and recorded != server:
+        problems.append(
+            "backup %s was taken on server %s, but the repair runs on server %s: a backup of another server cannot bring this table back"
+            % (manifest.get("id"), recorded, server)
+        )
     tables = manifest.get("tables") or []
     if tables and target.get("table") not in tables:
         problems.append("backup %s holds tables %s, not %s" % (manifest.get("id"), ", ".join(map(str, tables)), target.get("table")))
@@ -109,8 +121,42 @@ def backup_problems(manifest, target, max_age_hours=0, now=None):
     return problems
 
 
+def _path_part(text):
+    """A connection detail as one safe path component (no '/', never '.' or '..')."""
+    part = re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("_")
+    return part if part.strip(".") else "_" + part
+
+
+def control_files(control_dir, target, endpoint=None):
+    """The operator's control files of one target, repair and undo apart.
+
+    {dir, repair: {pause, stop, progress}, undo: {pause, stop, progress}} under
+    <control_dir>/<server>/<database>.<table>.<column>/, where <server> is the connection as the
+    inventory gives it (host_port, socket_<path>, or default when an option file gives it): a stop
+    file stops one job of one column of one table on one server, nothing else.
+    """
+    if not isinstance(control_dir, str) or not control_dir.startswith("/"):
+        raise AnsibleFilterError("jsonmend_control_files needs an absolute control directory, got %r" % (control_dir,))
+    if not isinstance(target, dict) or not all(target.get(k) for k in ("database", "table", "column")):
+        raise AnsibleFilterError("jsonmend_control_files needs preflight_run.target (database, table, column), got %r" % (target,))
+    endpoint = endpoint if isinstance(endpoint, dict) else {}
+    if endpoint.get("socket"):
+        server = "socket_" + _path_part(endpoint["socket"])
+    elif endpoint.get("host"):
+        server = "%s_%s" % (_path_part(endpoint["host"]), _path_part(endpoint.get("port") or 3306))
+    else:
+        server = "default"
+    # Identifiers are plain (letters, digits, '_', '$'): the dots keep the three apart.
+    name = "%s.%s.%s" % (target["database"], target["table"], target["column"])
+    if target.get("dialect") == "sqlite":
+        name = "%s.%s.%s" % (_path_part(target["database"]), target["table"], target["column"])
+    directory = "%s/%s/%s" % (control_dir.rstrip("/") or "", server, name)
+    files = dict((job, dict((kind, "%s/%s.%s" % (directory, job, kind)) for kind in ("pause", "stop", "progress"))) for job in ("repair", "undo"))
+    return dict(files, dir=directory, parents=["%s/%s" % (control_dir.rstrip("/"), server)])
+
+
 class FilterModule:
     """jsonmend cleanup filters."""
 
     def filters(self):
-        return {"jsonmend_cleanup_verdict": cleanup_verdict, "jsonmend_backup_problems": backup_problems}
+        return {"jsonmend_cleanup_verdict": cleanup_verdict, "jsonmend_backup_problems": backup_problems, "jsonmend_control_files": control_files}

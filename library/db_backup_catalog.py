@@ -10,8 +10,15 @@ short_description: List jsonmend backups, find the latest verified one, and prun
 description:
   - Reads every C(*.manifest.json) in O(backup_dir) (newest first) and returns their summaries, the newest
     verified backup matching O(database), O(scope) and O(table), and manifests it could not read.
-  - With O(keep) above 0, deletes the dump and manifest of verified backups beyond the newest O(keep) of each
-    group (one database, scope and table list). Unverified backups and O(current_id) are never deleted.
+  - With O(keep) above 0, deletes the dump and manifest of verified backups beyond the newest O(keep) good ones of
+    each group - one server (the identity its manifest recorded), database, scope and table list; safety backups
+    taken before a restore (C(backup_pre_restore_*)) are a group of their own.
+  - A backup counts as good only when its dump file exists and has its manifest's sha256 (the file is read, for
+    groups with more than O(keep) verified backups only). A verified backup whose file fails is kept, not counted,
+    and named in RV(notes); nothing of a group is deleted until O(keep) good backups newer than it exist, so the
+    last good backup of a target is never deleted.
+  - Unverified backups, O(current_id) and backups whose manifest records no server identity (written by older
+    versions) are never deleted.
   - Touches no database.
 version_added: "0.2.0"
 author: jsonmend maintainers (@jsonmend)
@@ -29,6 +36,12 @@ options:
     choices: [table, database]
   table:
     description: Only backups that hold this table (all when empty).
+    type: str
+  server:
+    description:
+      - Only backups taken on this server, by the identity their manifest recorded (C(uuid:<server_uuid>) on MySQL,
+        C(<hostname>:<port>) on MariaDB; RV(backups) shows it). All when empty.
+      - V(latest) then never picks a backup whose manifest records no identity.
     type: str
   keep:
     description: Verified backups to keep per group; V(0) deletes nothing.
@@ -80,9 +93,14 @@ backups:
   sample: [{id: backup_analytics_activityevent_20261126_231223, scope: table, database: app,
             tables: [analytics_activityevent], rows: {analytics_activityevent: 54325}, verified: true}]
 latest_verified:
-  description: Summary of the newest verified matching backup, or null.
+  description: Summary of the newest verified matching backup (safety backups excepted), or null.
   returned: always
   type: dict
+notes:
+  description: Why retention left a backup it might otherwise have deleted (a file that fails its sha256, no server identity).
+  returned: always
+  type: list
+  elements: str
 removed:
   description: Ids deleted by retention (that would be, in check mode).
   returned: always
@@ -103,10 +121,10 @@ manifest:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.jsonmend import manifests
+from ansible.module_utils.jsonmend import manifests, servers
 from ansible.module_utils.jsonmend.backups import check_backup_dir
 from ansible.module_utils.jsonmend.errors import JsonmendError
-from ansible.module_utils.jsonmend.verification import check_file
+from ansible.module_utils.jsonmend.verification import check_file, file_problem
 
 
 def argument_spec():
@@ -115,6 +133,7 @@ def argument_spec():
         database=dict(type="str"),
         scope=dict(type="str", choices=["table", "database"]),
         table=dict(type="str"),
+        server=dict(type="str"),
         keep=dict(type="int", default=0),
         current_id=dict(type="str"),
         backup_id=dict(type="str"),
@@ -132,8 +151,8 @@ def main():
         found, problems = manifests.list_manifests(p["backup_dir"])
     except JsonmendError as exc:
         module.fail_json(msg="listing backups failed: %s" % exc)
-    selected = [m for m in found if manifests.matches(m, database=p["database"], scope=p["scope"], table=p["table"])]
-    doomed = manifests.retention_plan(selected, p["keep"], p["current_id"])
+    selected = [m for m in found if manifests.matches(m, database=p["database"], scope=p["scope"], table=p["table"], server=p["server"])]
+    doomed, notes = manifests.retention_plan(selected, p["keep"], p["current_id"], file_problem=file_problem)
     removed = []
     for manifest in doomed:
         if not module.check_mode:
@@ -147,11 +166,16 @@ def main():
                 module.fail_json(msg="retention could not delete backup %s: %s" % (manifest["id"], exc), removed=removed)
         removed.append(manifest["id"])
     kept = [manifests.summary(m) for m in selected if m["id"] not in removed]
-    latest = next((m for m in kept if m.get("verified")), None)
-    result = dict(changed=bool(removed), backups=kept, latest_verified=latest, removed=removed, problems=problems)
+    latest = manifests.pick_latest([m for m in selected if m["id"] not in removed])
+    latest = manifests.summary(latest) if latest else None
+    result = dict(changed=bool(removed), backups=kept, latest_verified=latest, removed=removed, problems=problems, notes=notes)
     if p["backup_id"]:
         try:
-            manifest = manifests.resolve(p["backup_dir"], p["backup_id"], database=p["database"], scope=p["scope"], table=p["table"])
+            manifest = manifests.resolve(p["backup_dir"], p["backup_id"], database=p["database"], scope=p["scope"], table=p["table"], server=p["server"])
+            if p["server"]:
+                warning = servers.check_server(manifest, p["server"])
+                if warning:
+                    module.warn(warning)
             if p["check_file"]:
                 check_file(manifest)
         except JsonmendError as exc:

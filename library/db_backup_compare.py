@@ -9,8 +9,10 @@ module: db_backup_compare
 short_description: Compare the live tables with a verified jsonmend backup (read-only)
 description:
   - Finds a backup by O(backup_id) in O(backup_dir), or the newest verified one of O(database) for V(latest)
-    (of O(scope), holding O(table) for a table backup; safety backups taken before a restore,
-    C(backup_pre_restore_*), are never picked), or reads O(manifest).
+    (of O(scope), holding O(table) for a table backup, taken on this very server; safety backups taken before a
+    restore, C(backup_pre_restore_*), are never picked), or reads O(manifest).
+  - Refuses a backup whose manifest records another server (unless O(allow_other_server)); a manifest written before
+    server identities were recorded is used only when named (O(backup_id) or O(manifest)), with a warning.
   - Refuses a backup that is not verified (unless O(allow_unverified)), and with O(check_file) one whose dump file
     no longer has its manifest's sha256, so a caller can stop before its first change.
   - Compares every table of the backup with the live one - row counts first (cheap), then, only when every count
@@ -90,6 +92,10 @@ options:
     choices: [table, database]
   allow_unverified:
     description: Accept a backup whose verification failed or never ran.
+    type: bool
+    default: false
+  allow_other_server:
+    description: Accept a backup whose manifest records another server (a server rebuilt from scratch).
     type: bool
     default: false
   check_file:
@@ -197,10 +203,15 @@ impact:
         inserted: {first_key: 6001, last_key: 6002, sample_keys: [6001, 6002], timestamps: ["2019-01-01 00:00:00", "2019-01-01 00:00:00"]}
         changed: {first_key: 17, last_key: 17, sample_keys: [17]}
         deleted: {first_key: 42, last_key: 42, sample_keys: [42]}
+server:
+  description: Identity of the live server (C(uuid:<server_uuid>), else C(<hostname>:<port>)), which the backup's must match.
+  returned: always
+  type: str
+  sample: db1.example.com:3306
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.jsonmend import manifests, ranges
+from ansible.module_utils.jsonmend import manifests, ranges, servers
 from ansible.module_utils.jsonmend.connection import (
     CONNECTION_ARGUMENT_SPEC,
     PYMYSQL_IMPORT_ERROR,
@@ -213,8 +224,6 @@ from ansible.module_utils.jsonmend.identifiers import validate_identifier
 from ansible.module_utils.jsonmend.restores import database_exists
 from ansible.module_utils.jsonmend.verification import check_file, compare_tables
 
-SAFETY_PREFIX = "backup_pre_restore_"
-
 
 def argument_spec():
     spec = dict(CONNECTION_ARGUMENT_SPEC)
@@ -225,6 +234,7 @@ def argument_spec():
         manifest=dict(type="path"),
         scope=dict(type="str", default="table", choices=["table", "database"]),
         allow_unverified=dict(type="bool", default=False),
+        allow_other_server=dict(type="bool", default=False),
         check_file=dict(type="bool", default=False),
         impact=dict(type="bool", default=False),
         timestamp_column=dict(type="str"),
@@ -233,34 +243,28 @@ def argument_spec():
     return spec
 
 
-def pick_latest(found, database, scope, table):
-    """The newest verified manifest of `database` and `scope` (holding `table` for a table
-    backup), safety backups excepted; None when there is none. `found` is newest first."""
-    for manifest in found:
-        if str(manifest.get("id", "")).startswith(SAFETY_PREFIX) or not manifest.get("verified"):
-            continue
-        if manifests.matches(manifest, database=database, scope=scope, table=table if scope == "table" else None):
-            return manifest
-    return None
-
-
-def find_manifest(params):
-    """The manifest to compare with, refused when it cannot be trusted."""
+def find_manifest(params, identity):
+    """(manifest to compare with, warnings), refused when it cannot be trusted."""
     if params["manifest"]:
         manifest = manifests.read_manifest(params["manifest"])
     elif not params["backup_dir"]:
         raise JsonmendError("give backup_dir (with backup_id) or manifest")
     elif params["backup_id"] == manifests.LATEST:
         found, _problems = manifests.list_manifests(params["backup_dir"])
-        manifest = pick_latest(found, params["database"], params["scope"], params["table"])
+        table = params["table"] if params["scope"] == "table" else None
+        manifest = manifests.pick_latest(found, params["database"], params["scope"], table, server=identity)
         if manifest is None:
             what = "database %s" % params["database"] if params["scope"] == "database" else "table %s.%s" % (params["database"], params["table"])
             raise JsonmendError(
-                "no verified %s-scope backup of %s in %s (safety backups excepted): take one with playbooks/backup.yml%s"
-                % (params["scope"], what, params["backup_dir"], " -e jsonmend_backup_scope=database" if params["scope"] == "database" else "")
+                "no verified %s-scope backup of %s taken on this server (%s) in %s (safety backups excepted): take one with playbooks/backup.yml%s"
+                % (params["scope"], what, identity, params["backup_dir"], " -e jsonmend_backup_scope=database" if params["scope"] == "database" else "")
             )
     else:
         manifest = manifests.resolve(params["backup_dir"], params["backup_id"])
+    warnings = []
+    warning = servers.check_server(manifest, identity, allow_other=params["allow_other_server"])
+    if warning:
+        warnings.append(warning)
     if manifest.get("database") != params["database"]:
         raise JsonmendError("backup %s is of database %s, not %s" % (manifest.get("id"), manifest.get("database"), params["database"]))
     if not manifest.get("verified") and not params["allow_unverified"]:
@@ -268,7 +272,7 @@ def find_manifest(params):
         raise JsonmendError("backup %s is not verified (%s)" % (manifest.get("id"), reason))
     if params["check_file"]:
         check_file(manifest)
-    return manifest
+    return manifest, warnings
 
 
 def count_rows(db, database, tables):
@@ -276,8 +280,8 @@ def count_rows(db, database, tables):
     present = set(r[0] for r in db.query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s", (database,)))
     counts = {}
     for table in tables:
-        validate_identifier(table, "table")
-        counts[table] = int(db.query_one("SELECT COUNT(*) FROM %s.%s" % (db.dialect.q(database), db.dialect.q(table)))[0]) if table in present else None
+        # Names from the manifest (the catalog's): quoted, a hyphen or an accent is no reason to refuse.
+        counts[table] = int(db.query_one("SELECT COUNT(*) FROM %s.%s" % (db.dialect.qn(database), db.dialect.qn(table)))[0]) if table in present else None
     return counts
 
 
@@ -344,13 +348,17 @@ def main():
         module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
     try:
         validate_identifier(params["database"], "database")
-        manifest = find_manifest(params)
+        # Over a connection that names no database: the emergency's database may be gone.
+        identity = servers.identity_for(dict(params, database=None))["identity"]
+        manifest, warnings = find_manifest(params, identity)
         result = compare(params, manifest)
     except JsonmendError as exc:
         module.fail_json(msg="%s failed: %s" % (what, exc))
     except driver_error_types() as exc:
         module.fail_json(msg="%s failed: %s" % (what, driver_message(exc)))
-    module.exit_json(changed=False, backup_id=manifest["id"], manifest=manifests.summary(manifest), **result)
+    for warning in warnings:
+        module.warn(warning)
+    module.exit_json(changed=False, backup_id=manifest["id"], manifest=manifests.summary(manifest), server=identity, **result)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,10 @@ options:
     description: Directory holding the backup and its manifest.
     type: path
   backup_id:
-    description: Id of the backup (the file name without C(.sql.gz)), or V(latest) for the newest one of O(database).
+    description:
+      - Id of the backup (the file name without C(.sql.gz)), or V(latest) for the newest one of O(database) taken on
+        the server this module connects to (by the server identity its manifest records; older manifests without
+        one are used only when named by id).
     type: str
     default: latest
   manifest:
@@ -77,7 +80,7 @@ manifest:
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.jsonmend import manifests
+from ansible.module_utils.jsonmend import manifests, servers
 from ansible.module_utils.jsonmend.backups import TOOLS_ARGUMENT_SPEC
 from ansible.module_utils.jsonmend.connection import (
     CONNECTION_ARGUMENT_SPEC,
@@ -107,10 +110,11 @@ def find_manifest(params):
     if not params["backup_dir"]:
         raise JsonmendError("give backup_dir (with backup_id) or manifest")
     if params["backup_id"] == manifests.LATEST:
+        identity = servers.identity_for(params)["identity"]
         found, _problems = manifests.list_manifests(params["backup_dir"])
-        found = [m for m in found if m.get("database") == params["database"]]
+        found = [m for m in found if manifests.matches(m, database=params["database"], server=identity)]
         if not found:
-            raise JsonmendError("no backup of database %s in %s" % (params["database"], params["backup_dir"]))
+            raise JsonmendError("no backup of database %s taken on server %s in %s" % (params["database"], identity, params["backup_dir"]))
         return found[0]
     return manifests.resolve(params["backup_dir"], params["backup_id"])
 

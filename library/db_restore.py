@@ -9,7 +9,14 @@ module: db_restore
 short_description: Restore a table or database from a verified jsonmend backup and prove it
 description:
   - The runbook's rollback (C(mysql db < backup.sql)) made safe. Finds the backup by O(backup_id), or the newest
-    verified backup of O(table) (O(scope=table)) or of O(database) (O(scope=database)) for V(latest).
+    verified backup of O(table) (O(scope=table)) or of O(database) (O(scope=database)) for V(latest) - taken on this
+    very server (by the server identity its manifest records), never a safety backup (C(backup_pre_restore_*)).
+  - Refuses a backup taken on another server (a backup directory shared by staging and production) unless
+    O(allow_other_server). A manifest written before identities were recorded is used only when named by
+    O(backup_id), with a warning.
+  - Holds the advisory lock of every table it restores - the lock each repair and undo of the table takes - from
+    before the safety backup until the restored tables are proven. It is refused while a repair or undo runs on
+    one of them, and they are refused while it runs (the lock names the connection holding it).
   - Refuses before any change when the backup is not verified (unless O(allow_unverified)), when its file differs
     from the sha256 in its manifest, or when its scope or database is not the one asked for.
   - Takes a safety backup of the current tables first (O(safety_backup)), so the restore itself can be undone;
@@ -57,6 +64,12 @@ options:
     choices: [table, database]
   allow_unverified:
     description: Restore a backup whose verification failed or never ran (its file must still match its sha256).
+    type: bool
+    default: false
+  allow_other_server:
+    description:
+      - Restore a backup whose manifest records another server (for a server rebuilt from scratch, whose identity changed).
+        Without it such a backup is refused before any change.
     type: bool
     default: false
   safety_backup:
@@ -177,6 +190,16 @@ created_database:
   description: The database did not exist (a rebuilt server) and was created (would be, in check mode) for a database restore.
   returned: always
   type: bool
+server:
+  description: Identity of the server restored into (C(uuid:<server_uuid>), else C(<hostname>:<port>)).
+  returned: always
+  type: str
+  sample: db1.example.com:3306
+notes:
+  description: Warnings about the backup's server (an old manifest without identity, another server allowed), also shown as warnings.
+  returned: always
+  type: list
+  elements: str
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -201,6 +224,7 @@ def argument_spec():
     spec.update(
         backup_id=dict(type="str", default="latest"),
         allow_unverified=dict(type="bool", default=False),
+        allow_other_server=dict(type="bool", default=False),
         safety_backup=dict(type="bool", default=True),
         safety_backup_verify=dict(type="bool", default=False),
     )
@@ -224,6 +248,8 @@ def main():
         module.fail_json(msg="%s failed: %s" % (what, exc))
     except driver_error_types() as exc:
         module.fail_json(msg="%s failed: %s" % (what, driver_message(exc)))
+    for note in result["notes"]:
+        module.warn(note)
     module.exit_json(changed=True, **result)
 
 

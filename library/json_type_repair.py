@@ -26,7 +26,9 @@ description:
     exactly what that run wrote; other rows are reported as conflicts and left alone. Undo is chunked,
     resumable and idempotent too.
   - V(status) is read-only. It lists the runs recorded for the column and, with O(since), counts the rows written
-    after that time (what a restore from a backup taken then would lose).
+    after that time (what a restore from a backup taken then would lose). RV(undo) says whether the quarantine can
+    undo the run named by O(run_id) (else the one O(deploy_id) started or resumed, else the latest) - only a
+    missing or unreadable quarantine makes an undo impossible; status never fails on it.
 version_added: "0.1.0"
 author: jsonmend maintainers (@jsonmend)
 extends_documentation_fragment:
@@ -61,6 +63,16 @@ options:
       - For V(repair), the id of a new run (1-64 letters, digits, underscores, dots, colons, dashes); default a UTC timestamp with a
         random suffix. An unfinished run of the column is resumed under its own id instead (see O(resume)).
       - For V(undo), the repair run to undo; default the latest repair run of the column.
+      - For V(status), the run RV(undo) is about.
+    type: str
+  deploy_id:
+    description:
+      - Id of the playbook run (a deploy, a cleanup) that starts or resumes this repair or undo, recorded in the runs
+        table's C(deploy_ids). A resumed run keeps every id that worked on it, so the automatic rollback of the deploy
+        that resumed it finds it (RV(runs) shows them).
+      - For V(status), RV(undo) is about the repair run this deploy started or resumed (unless O(run_id) is given).
+      - A runs table created by an earlier version gets the C(deploy_ids) column (C(ALTER TABLE), once) before the
+        first change of a repair or undo.
     type: str
   policy:
     description:
@@ -230,9 +242,10 @@ EXAMPLES = r"""
 - name: Repair with the safe defaults (double-encoded objects unwrapped, the rest set to NULL)
   ansible.legacy.json_type_repair:
     database: app
-    progress_file: /var/tmp/jsonmend/analytics_activityevent.progress
-    stop_file: /var/tmp/jsonmend/analytics_activityevent.stop
-    pause_file: /var/tmp/jsonmend/analytics_activityevent.pause
+    deploy_id: "{{ preflight_run.id }}"
+    progress_file: /var/tmp/jsonmend/db1_3306/app.analytics_activityevent.metadata/repair.progress
+    stop_file: /var/tmp/jsonmend/db1_3306/app.analytics_activityevent.metadata/repair.stop
+    pause_file: /var/tmp/jsonmend/db1_3306/app.analytics_activityevent.metadata/repair.pause
   register: cleanup_repair_result
 
 - name: Keep numbers and arrays under a "legacy" key, throttled by a replica's heartbeat
@@ -417,6 +430,15 @@ latest_repair_run:
   returned: status
   type: str
   sample: 20261126T231000Z-4f2a
+undo:
+  description:
+    - Whether an undo can bring the run back - C(possible) is false only when its pre-images are missing or the server
+      cannot read them (the one case in which an automatic rollback may restore the table from a backup) - with the
+      run, its quarantined and undone rows, and the reason.
+  returned: status
+  type: dict
+  sample: {"possible": true, "run_id": "20261126T231000Z-4f2a", "quarantined_rows": 603, "undone_rows": 0, "recorded_rows": 603,
+           "reason": "the quarantine holds the run's 603 pre-images"}
 since:
   description: With O(since), rows created after that time (a restore from a backup taken then removes them) and repair runs after it.
   returned: status
@@ -434,6 +456,7 @@ warnings_text:
 import re
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.jsonmend import undo_probe
 from ansible.module_utils.jsonmend.connection import (
     CONNECTION_ARGUMENT_SPEC,
     PYMYSQL_IMPORT_ERROR,
@@ -461,6 +484,7 @@ def argument_spec():
     spec.update(
         mode=dict(type="str", default="repair", choices=["repair", "undo", "status"]),
         run_id=dict(type="str"),
+        deploy_id=dict(type="str"),
         policy=dict(type="dict", default={"STRING+OBJECT": "unwrap"}),
         default_action=dict(type="str", default="null", choices=["wrap", "null", "skip"]),
         wrap_key=dict(type="str", default="value", no_log=False),
@@ -522,8 +546,9 @@ def validate_params(params):
                 validate_identifier(params[key], key)
             except JsonmendError as exc:
                 problems.append(str(exc))
-    if params["run_id"] is not None and not RUN_ID_RE.fullmatch(params["run_id"]):
-        problems.append("run_id %r must be 1-64 letters, digits, '_', '.', ':' or '-'" % params["run_id"])
+    for key in ("run_id", "deploy_id"):
+        if params[key] is not None and not RUN_ID_RE.fullmatch(params[key]):
+            problems.append("%s %r must be 1-64 letters, digits, '_', '.', ':' or '-'" % (key, params[key]))
     problems += policy_problems(params["policy"], params["default_action"], params["wrap_key"])
     for key in ("chunk_size", "chunk_size_min", "chunk_size_max"):
         if params[key] < 1:
@@ -557,13 +582,18 @@ def validate_params(params):
 
 
 def status_report(params, db, target, ledger):
-    """Read-only: the recorded runs and, with `since`, what a restore from then would lose."""
+    """Read-only: the recorded runs, whether the quarantine can undo the run asked about, and,
+    with `since`, what a restore from then would lose. A missing or unreadable ledger is reported
+    (undo.possible false), not raised: the rollback must tell it from a lost connection."""
+    undo = undo_probe.probe(ledger, params["run_id"], params["deploy_id"])
+    if not undo["ledger_readable"]:
+        return dict(mode="status", runs=[], latest_repair_run=None, undo=undo)
     runs = ledger.runs_list()
     for run in runs:
         total, undone, _low, _high = ledger.quarantined_rows(run["run_id"]) if run["kind"] == REPAIR else (None, None, None, None)
         run["quarantined_rows"], run["undone_rows"] = total, undone
     latest = ledger.latest_repair()
-    result = dict(mode="status", runs=runs, latest_repair_run=latest["run_id"] if latest else None)
+    result = dict(mode="status", runs=runs, latest_repair_run=latest["run_id"] if latest else None, undo=undo)
     if params["since"]:
         since = params["since"].strip().rstrip("Z").replace("T", " ")
         d = db.dialect
@@ -610,7 +640,9 @@ def execute(params, check_mode=False, diff=False):
     try:
         target = RepairTarget(db, params)
         quarantine, runs = default_names(target.table) if not (params["quarantine_table"] and params["runs_table"]) else (None, None)
-        ledger = Ledger(db, target.database, target.table, target.column, params["quarantine_table"] or quarantine, params["runs_table"] or runs)
+        ledger = Ledger(
+            db, target.database, target.table, target.column, params["quarantine_table"] or quarantine, params["runs_table"] or runs, params["deploy_id"]
+        )
         names = dict(quarantine_table=ledger.quarantine, runs_table=ledger.runs)
         if params["mode"] == "status":
             result = status_report(params, db, target, ledger)

@@ -225,10 +225,12 @@ sql:
   elements: dict
   sample: [{"title": "Type distribution", "statement": "SELECT CASE WHEN ... END AS json_type, COUNT(*) ..."}]
 server:
-  description: Server flavour and version.
+  description:
+    - Server flavour, version and identity (C(uuid:<server_uuid>) on MySQL, C(<hostname>:<port>) on MariaDB), the
+      identity a backup manifest records and a cleanup compares before relying on a backup.
   returned: success
   type: dict
-  sample: {"flavour": "mariadb", "version": "10.11.19-MariaDB-0+deb12u1"}
+  sample: {"flavour": "mariadb", "version": "10.11.19-MariaDB-0+deb12u1", "identity": "db1.example.com:3306"}
 target:
   description: What was scanned, with the column's data type and whether a CHECK (json_valid) guards it.
   returned: success
@@ -268,6 +270,7 @@ from ansible.module_utils.jsonmend.dialects import (
 )
 from ansible.module_utils.jsonmend.errors import JsonmendError
 from ansible.module_utils.jsonmend.identifiers import validate_identifier
+from ansible.module_utils.jsonmend.servers import read_identity
 
 # Listed first, in this order, so reports have a stable shape; other types follow as seen.
 STANDARD_TYPES = ("OBJECT", "ARRAY", "INTEGER", "UNSIGNED INTEGER", "DOUBLE", "DECIMAL", "STRING", "BOOLEAN", "NULL", INVALID)
@@ -749,8 +752,9 @@ def scan(params):
     db = connect(params)
     try:
         target = Target(db, params)
+        server = dict(flavour=db.dialect.name, version=db.dialect.version, identity=read_identity(db)["identity"])
         if params["catalog_only"]:
-            return dict(target=target.describe(), server=dict(flavour=db.dialect.name, version=db.dialect.version))
+            return dict(target=target.describe(), server=server)
         open_session(db, params)
         low, high = db.query_one("SELECT MIN(%s), MAX(%s) FROM %s" % (target.pk_sql, target.pk_sql, target.table_sql))
         parallel = plan_parallel(params, target, (low, high))
@@ -772,7 +776,7 @@ def scan(params):
         db.close()
     duration = time.time() - started
     result["sql"] = dba_queries(target, params["sample_limit"], params["top_users"])
-    result["server"] = dict(flavour=db.dialect.name, version=db.dialect.version)
+    result["server"] = server
     result["target"] = target.describe()
     result["scan"] = dict(
         mode="chunked" if params["chunk_size"] else "aggregate",

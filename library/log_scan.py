@@ -10,8 +10,9 @@ short_description: Find error patterns in the part of a log file written since a
 description:
   - Reads a log file from O(offset) (its size when a deploy started, say) to its end and returns the
     lines that match any of O(patterns), with counts per pattern.
-  - When the file is now shorter than O(offset) it was rotated or truncated; the whole file is read and
-    RV(rotated) says so.
+  - When the file now has another inode than O(inode) (logrotate moved it away and a new file took its name),
+    or is shorter than O(offset) (rotated or truncated in place), the whole file is read and RV(rotated) says so.
+    The inode is what tells a rotation whose new file has already grown past the old offset.
   - Read-only; never reports C(changed).
 version_added: "0.1.0"
 author: jsonmend maintainers (@jsonmend)
@@ -24,6 +25,12 @@ options:
     description: Byte offset to start reading at; V(0) reads the whole file.
     type: int
     default: 0
+  inode:
+    description:
+      - Inode the file had when O(offset) was taken (C(ansible.builtin.stat)'s C(inode)). A file with another inode is
+        another file - the old one was rotated away - and is read from the start. Unset, only a file shorter than
+        O(offset) counts as rotated.
+    type: int
   patterns:
     description:
       - Python regular expressions; a line matching any of them is reported.
@@ -107,10 +114,15 @@ offset:
   type: int
   sample: 16002
 rotated:
-  description: The file was shorter than the requested offset, so all of it was read.
+  description: The file has another inode than O(inode), or is shorter than the requested offset, so all of it was read.
   returned: always
   type: bool
   sample: false
+inode:
+  description: The file's inode when read (give it as O(inode) with RV(size) as O(offset) to the next scan).
+  returned: when the file exists
+  type: int
+  sample: 1835013
 lines_scanned:
   description: Lines read.
   returned: always
@@ -205,12 +217,21 @@ def scan_entries(lines, compiled, start, max_matches, max_line_chars):
     return counts, matches, match_count, scanned
 
 
-def scan_file(path, offset, compiled, max_matches, max_line_chars, start=None):
-    """Scan the file from `offset` (from 0 when it is now shorter: rotated), by line or by entry."""
-    size = os.path.getsize(path)
-    rotated = offset > size
-    begin = 0 if rotated else offset
+def rotation(offset, inode, stat):
+    """Was the file rotated since `offset` (and `inode`) were taken? A new inode says so even when
+    the new file already outgrew the old offset; a shorter file says so for copytruncate."""
+    if inode is not None and stat.st_ino != inode:
+        return True
+    return offset > stat.st_size
+
+
+def scan_file(path, offset, compiled, max_matches, max_line_chars, start=None, inode=None):
+    """Scan the file from `offset` (from 0 when it was rotated since), by line or by entry."""
     with open(path, "rb") as handle:
+        # The open file's own inode and size: a rotation between a stat and the open cannot mislead.
+        stat = os.fstat(handle.fileno())
+        rotated = rotation(offset, inode, stat)
+        begin = 0 if rotated else offset
         handle.seek(begin)
         lines = (raw.decode("utf-8", "replace") for raw in handle)
         if start is None:
@@ -218,7 +239,7 @@ def scan_file(path, offset, compiled, max_matches, max_line_chars, start=None):
         else:
             counts, matches, match_count, scanned = scan_entries(lines, compiled, start, max_matches, max_line_chars)
         end = handle.tell()
-    return dict(size=end, offset=begin, rotated=rotated, lines_scanned=scanned, counts=counts, matches=matches, match_count=match_count)
+    return dict(size=end, offset=begin, rotated=rotated, inode=stat.st_ino, lines_scanned=scanned, counts=counts, matches=matches, match_count=match_count)
 
 
 def main():
@@ -226,6 +247,7 @@ def main():
         argument_spec=dict(
             path=dict(type="path", required=True),
             offset=dict(type="int", default=0),
+            inode=dict(type="int"),
             patterns=dict(type="list", elements="str", default=["ValidationError", "JSONDecodeError", "TypeError", "Traceback"]),
             ignore_case=dict(type="bool", default=False),
             missing_ok=dict(type="bool", default=True),
@@ -250,7 +272,7 @@ def main():
             module.exit_json(**result)
         module.fail_json(msg="log file %s does not exist" % p["path"], **result)
     try:
-        result.update(scan_file(p["path"], p["offset"], compiled, p["max_matches"], p["max_line_chars"], start))
+        result.update(scan_file(p["path"], p["offset"], compiled, p["max_matches"], p["max_line_chars"], start, p["inode"]))
     except OSError as exc:
         module.fail_json(msg="could not read log file %s: %s" % (p["path"], exc), **result)
     module.exit_json(**result)

@@ -14,6 +14,7 @@ from ansible.module_utils.jsonmend.checksums import table_checksum
 from ansible.module_utils.jsonmend.connection import connect, driver_error_types, driver_message
 from ansible.module_utils.jsonmend.errors import JsonmendError
 from ansible.module_utils.jsonmend.identifiers import validate_identifier
+from ansible.module_utils.jsonmend.servers import read_identity
 from ansible.module_utils.jsonmend.snapshot import AlignedSnapshot
 
 SCOPES = ("table", "database")
@@ -345,8 +346,9 @@ def _snapshot_reader(snap, catalog, results, digest_file=None):
             else:
                 result = table_checksum(snap.db, t, database=catalog.database)
                 if key:
-                    column = d.q(key["column"])
-                    low, high = snap.db.query_one("SELECT MIN(%s), MAX(%s) FROM %s.%s" % (column, column, d.q(catalog.database), d.q(t)))
+                    # Names from the catalog: quoted, a hyphen or an accent is no reason to refuse.
+                    key_sql = d.qn(key["column"])
+                    low, high = snap.db.query_one("SELECT MIN(%s), MAX(%s) FROM %s.%s" % (key_sql, key_sql, d.qn(catalog.database), d.qn(t)))
             if key:
                 result["key"] = dict(column=key["column"], integer=key["integer"], min=json_value(low), max=json_value(high))
             results[t] = result
@@ -372,10 +374,8 @@ def take_backup(params, check_mode=False, db=None):
         catalog, tools = plan["catalog"], plan["tools"]
         options = clitools.connection_options(db.conn, params)
         server = dict(flavour=db.dialect.name, version=db.dialect.version)
-        try:
-            server["hostname"] = db.query_one("SELECT @@hostname")[0]
-        except driver_error_types():
-            pass
+        # The backup is bound to this server (servers.py): restores, comparisons and retention check it.
+        server.update(read_identity(db))
         described = describe_plan(plan, params)
         if check_mode:
             return None, described
@@ -493,14 +493,16 @@ def take_backup(params, check_mode=False, db=None):
         ),
         restore=dict(
             client=tools.client_version,
-            session=clitools.restore_init_command(),
+            session=clitools.restore_init_command(False, server["flavour"]),
             note=(
                 "Load with the client above (or a newer one of the same vendor): the first line is mariadb-dump's sandbox-mode"
                 " command, which clients older than MariaDB 10.5.25/10.6.18/10.11.8 reject. The session must set"
                 " check_constraint_checks=0 or rows whose CHECK (json_valid) was bypassed stop the load."
             )
             if "sandbox mode" in first_line
-            else "Load with the client above; the session must set check_constraint_checks=0 on MariaDB.",
+            else "Load with the client above; the session must set check_constraint_checks=0 on MariaDB."
+            if server["flavour"] == "mariadb"
+            else "Load with the client above; MySQL needs no session setting (its CHECK constraints cannot be bypassed).",
         ),
         size=stats["size"],
         uncompressed_size=stats["uncompressed_size"],

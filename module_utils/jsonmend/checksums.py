@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from ansible.module_utils.jsonmend.errors import JsonmendError
-from ansible.module_utils.jsonmend.identifiers import quote_identifier, validate_identifier
+from ansible.module_utils.jsonmend.identifiers import quote_name
 
 # A row hash can never reach this, so a sum above rows * 2**32 means some row was NULL.
 NULL_ROW_MARK = 2**62
@@ -52,7 +52,8 @@ def row_expression(columns, quote_char="`"):
     """
     parts = []
     for name, is_character in columns:
-        col = quote_identifier(name, quote_char)
+        # Names come from the catalog (or a manifest written from it): quoted, never refused.
+        col = quote_name(name, quote_char)
         value = "CAST(%s AS BINARY)" % col if is_character else col
         parts.append("IFNULL(CONCAT(LENGTH(%s), ':', %s), '-')" % (col, value))
     return "CONCAT(%s)" % ", ".join(parts)
@@ -63,10 +64,10 @@ def checksum_statement(dialect, table, columns, key=None, low=None, high=None, d
     tag, hashes = hash_functions(dialect)
     row = row_expression(columns, dialect.quote_char)
     sums = ", ".join("SUM(IFNULL(%s, %d))" % (h % row, NULL_ROW_MARK) for h in hashes)
-    source = dialect.q(table) if not database else "%s.%s" % (dialect.q(database), dialect.q(table))
+    source = dialect.qn(table) if not database else "%s.%s" % (dialect.qn(database), dialect.qn(table))
     where, args = "", []
     if key is not None and (low is not None or high is not None):
-        key_sql = dialect.q(key)
+        key_sql = dialect.qn(key)
         conditions = []
         if low is not None:
             conditions.append("%s >= %%s" % key_sql)
@@ -87,8 +88,9 @@ def table_checksum(db, table, columns=None, key=None, low=None, high=None, datab
     {"rows": int, "checksum": "crc32+crc32c:<sum>:<sum>", "algorithm": tag, "columns": [names]}.
     """
     database = database or db.database
-    validate_identifier(table, "table")
-    validate_identifier(database, "database")
+    # Catalog names (a hyphen, letters beyond ASCII) are quoted, not refused: quote_name checks them.
+    quote_name(table)
+    quote_name(database)
     if columns is None:
         columns = table_columns(db, table, database)
     else:
@@ -101,7 +103,7 @@ def table_checksum(db, table, columns=None, key=None, low=None, high=None, datab
             resolved.append((name, known[name]))
         columns = resolved
     if key is not None:
-        validate_identifier(key, "key")
+        quote_name(key)
     statement, args, tag = checksum_statement(db.dialect, table, columns, key, low, high, database)
     row = db.query_one(statement, args)
     count = int(row[0])

@@ -13,7 +13,7 @@ import tempfile
 import threading
 import zlib
 
-from ansible.module_utils.jsonmend.errors import JsonmendError
+from ansible.module_utils.jsonmend.errors import BackupDefect, JsonmendError
 
 CHUNK = 1 << 20
 FOOTER = b"-- Dump completed"
@@ -183,16 +183,26 @@ def client_command(tool, option_file, database):
     return [tool, option_file.arg, "--database=%s" % database, "--max-allowed-packet=1G", "--default-character-set=utf8mb4", "--batch"]
 
 
-def restore_init_command(skip_binlog=False):
-    """SET statement the loading session runs first.
+def restore_init_command(skip_binlog=False, server_flavour="mariadb"):
+    """SET statement the loading session runs first, or None when it needs none.
 
-    check_constraint_checks=0: rows whose CHECK (json_valid(...)) was bypassed are the very
-    rows this tool exists for, and a plain restore stops at the first of them.
+    check_constraint_checks=0 (MariaDB only): rows whose CHECK (json_valid(...)) was bypassed
+    are the very rows this tool exists for, and a plain restore stops at the first of them.
+    MySQL has no such variable (SET would fail and the load with it): its CHECK constraints
+    cannot be bypassed, so no stored row violates one, and its native JSON holds valid JSON only.
     """
-    settings = ["check_constraint_checks=0"]
+    settings = []
+    if server_flavour == "mariadb":
+        settings.append("check_constraint_checks=0")
     if skip_binlog:
         settings.append("sql_log_bin=0")
-    return "SET SESSION " + ", ".join(settings)
+    return "SET SESSION " + ", ".join(settings) if settings else None
+
+
+def client_option_groups(skip_binlog=False, server_flavour="mariadb"):
+    """Option file groups only the client reads: its init-command, when the session needs one."""
+    init = restore_init_command(skip_binlog, server_flavour)
+    return dict(mysql=[("init-command", init)]) if init else {}
 
 
 # -- dumping --------------------------------------------------------------------------
@@ -391,7 +401,7 @@ def load_dump(path, cmd, disable_events=False):
         except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
             proc.kill()
             proc.wait()
-            raise JsonmendError("the dump file %s is damaged: %s (after %d bytes of SQL)" % (path, _gzip_reason(exc), total)) from None
+            raise BackupDefect("the dump file %s is damaged: %s (after %d bytes of SQL)" % (path, _gzip_reason(exc), total)) from None
         except OSError as exc:
             proc.kill()
             proc.wait()
@@ -400,7 +410,7 @@ def load_dump(path, cmd, disable_events=False):
         if not lines or not lines[-1].startswith(FOOTER):
             proc.kill()
             proc.wait()
-            raise JsonmendError("the dump %s does not end with its completion line (%r): it is truncated or incomplete" % (path, FOOTER.decode()))
+            raise BackupDefect("the dump %s does not end with its completion line (%r): it is truncated or incomplete" % (path, FOOTER.decode()))
         try:
             proc.stdin.close()
         except BrokenPipeError:

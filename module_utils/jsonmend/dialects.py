@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ansible.module_utils.jsonmend.errors import JsonmendError
-from ansible.module_utils.jsonmend.identifiers import validate_identifier
+from ansible.module_utils.jsonmend.identifiers import quote_name, validate_identifier
 
 # Class labels produced by classify_expr(). 'SQL NULL' is the absence of a value,
 # 'NULL' the JSON null literal, 'INVALID' text that is not JSON (MariaDB, SQLite and
@@ -29,6 +29,10 @@ class Dialect:
         """Quote a validated identifier."""
         validate_identifier(identifier, "identifier")
         return self.quote_char + identifier + self.quote_char
+
+    def qn(self, name):
+        """Quote a name read from the catalog (any character; the quote doubled)."""
+        return quote_name(name, self.quote_char)
 
     def sql(self, statement):
         """Adapt a statement written with %s placeholders to this driver."""

@@ -21,3 +21,15 @@ def quote_identifier(name, quote_char="`"):
     """Quote an already validated identifier for the given dialect."""
     validate_identifier(name, "identifier")
     return quote_char + name + quote_char
+
+
+def quote_name(name, quote_char="`"):
+    """Quote a name read from the server's catalog (never typed by an operator).
+
+    Such names may hold what an operator may not type (a hyphen, a space, letters beyond ASCII):
+    the quote character is doubled, as the server's own SHOW CREATE does, so the name is one
+    identifier whatever it holds.
+    """
+    if not isinstance(name, str) or not name or len(name) > 64 or "\x00" in name:
+        raise JsonmendError("%r is not a name the server's catalog can hold" % (name,))
+    return quote_char + name.replace(quote_char, quote_char * 2) + quote_char

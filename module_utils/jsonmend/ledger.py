@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 
+from ansible.module_utils.jsonmend.connection import driver_error_types, driver_message
 from ansible.module_utils.jsonmend.errors import JsonmendError
 from ansible.module_utils.jsonmend.identifiers import validate_identifier
 
@@ -22,6 +23,9 @@ RUNS_SUFFIX = "_jsonmend_runs"
 COLUMN_TYPE_RE = re.compile(r"[a-z]+(\(\d+(,\d+)?\))?( unsigned)?( zerofill)?")
 QUARANTINE_COLUMNS = ("id", "run_id", "row_pk", "column_name", "json_type", "action", "original_value", "new_value", "repaired_at", "undone_by", "undone_at")
 RUNS_COLUMNS = ("run_id", "kind", "column_name", "undo_of", "status", "policy", "start_key", "end_key", "last_key", "counts", "started_at", "updated_at")
+# Added by later versions; upgrade() adds them to a ledger an earlier version created.
+DEPLOY_IDS = "deploy_ids"
+DUPLICATE_COLUMN = 1060
 
 
 def default_names(table):
@@ -62,8 +66,11 @@ def key_type_sql(column_type, charset=None, collation=None):
 class Ledger:
     """Reads and writes the quarantine and runs tables of one repaired table and column."""
 
-    def __init__(self, db, database, table, column, quarantine, runs):
+    def __init__(self, db, database, table, column, quarantine, runs, deploy_id=None):
         self.db = db
+        # The playbook run (deploy) that started or resumed this job: every run records it.
+        self.deploy_id = deploy_id
+        self.has_deploy_ids = False
         self.database = database
         self.table = table
         self.column = column
@@ -86,6 +93,8 @@ class Ledger:
             )
             columns = set(r[0] for r in rows)
             found[name] = bool(columns)
+            if name == self.runs:
+                self.has_deploy_ids = DEPLOY_IDS in columns
             if columns and not set(wanted) <= columns:
                 raise JsonmendError(
                     "table %s.%s exists but is not a jsonmend %s table (missing columns %s): choose another name"
@@ -144,24 +153,47 @@ class Ledger:
             " `finished_at` datetime(6) DEFAULT NULL,"
             " `undone_by` varchar(64) CHARACTER SET ascii DEFAULT NULL,"
             " `started_by` varchar(160) DEFAULT NULL,"
+            " `deploy_ids` text DEFAULT NULL,"
             " PRIMARY KEY (`run_id`),"
             " KEY `column_kind` (`column_name`, `kind`, `started_at`)"
             ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COMMENT=%%s" % self.runs_sql,
             ("jsonmend: repair and undo runs (checkpoints) of %s.%s" % (self.database, self.table),),
         )
         self._exists = True
+        self.has_deploy_ids = True
         return True
+
+    def upgrade(self):
+        """Add the deploy_ids column to a runs table an earlier version created (DDL: call it
+        before any chunk's transaction, under the run's advisory lock). Returns what was added."""
+        if not self.exists() or self.has_deploy_ids:
+            return []
+        try:
+            self.db.query("ALTER TABLE %s ADD COLUMN `%s` text DEFAULT NULL" % (self.runs_sql, DEPLOY_IDS))
+        except driver_error_types() as exc:
+            if (exc.args[0] if exc.args else None) != DUPLICATE_COLUMN:
+                raise JsonmendError(
+                    "the runs table %s.%s predates the deploy_ids column and could not be given it (%s): grant ALTER on it once,"
+                    " or run this version's first repair or undo as a user who may; nothing was changed" % (self.database, self.runs, driver_message(exc))
+                ) from None
+        self.has_deploy_ids = True
+        return [DEPLOY_IDS]
 
     # -- runs ------------------------------------------------------------------
     RUN_FIELDS = (
         "run_id, kind, column_name, undo_of, status, policy, start_key, end_key, last_key, counts, started_at, updated_at, finished_at, undone_by, started_by"
     )
 
+    def _fields(self):
+        """RUN_FIELDS plus deploy_ids (NULL for a runs table an earlier version created)."""
+        return self.RUN_FIELDS + (", deploy_ids" if self.has_deploy_ids else ", NULL AS deploy_ids")
+
     def _run(self, row):
         if row is None:
             return None
-        names = [n.strip() for n in self.RUN_FIELDS.split(",")]
+        names = [n.strip() for n in self.RUN_FIELDS.split(",")] + [DEPLOY_IDS]
         run = dict(zip(names, row, strict=True))
+        run[DEPLOY_IDS] = json.loads(run[DEPLOY_IDS]) if run[DEPLOY_IDS] else []
         for key in ("policy", "counts"):
             run[key] = json.loads(run[key]) if run[key] else {}
         for key in ("start_key", "end_key", "last_key"):
@@ -174,13 +206,13 @@ class Ledger:
     def run(self, run_id):
         if not self.exists():
             return None
-        return self._run(self.db.query_one("SELECT %s FROM %s WHERE run_id = %%s" % (self.RUN_FIELDS, self.runs_sql), (run_id,)))
+        return self._run(self.db.query_one("SELECT %s FROM %s WHERE run_id = %%s" % (self._fields(), self.runs_sql), (run_id,)))
 
     def unfinished(self, kind, undo_of=None):
         """The newest unfinished run of this kind on this column (for undo: of that repair run)."""
         if not self.exists():
             return None
-        sql = "SELECT %s FROM %s WHERE column_name = %%s AND kind = %%s AND status IN ('running', 'stopped')" % (self.RUN_FIELDS, self.runs_sql)
+        sql = "SELECT %s FROM %s WHERE column_name = %%s AND kind = %%s AND status IN ('running', 'stopped')" % (self._fields(), self.runs_sql)
         args = [self.column, kind]
         if undo_of is not None:
             sql += " AND undo_of = %s"
@@ -195,7 +227,7 @@ class Ledger:
             self.db.query_one(
                 "SELECT %s FROM %s AS r WHERE column_name = %%s AND kind = 'repair'"
                 " AND EXISTS (SELECT 1 FROM %s AS q WHERE q.run_id = r.run_id) ORDER BY started_at DESC, run_id DESC LIMIT 1"
-                % (self.RUN_FIELDS, self.runs_sql, self.q_sql),
+                % (self._fields(), self.runs_sql, self.q_sql),
                 (self.column,),
             )
         )
@@ -204,17 +236,33 @@ class Ledger:
         if not self.exists():
             return []
         rows = self.db.query(
-            "SELECT %s FROM %s WHERE column_name = %%s ORDER BY started_at DESC, run_id DESC LIMIT %d" % (self.RUN_FIELDS, self.runs_sql, int(limit)),
+            "SELECT %s FROM %s WHERE column_name = %%s ORDER BY started_at DESC, run_id DESC LIMIT %d" % (self._fields(), self.runs_sql, int(limit)),
             (self.column,),
         )
         return [self._run(r) for r in rows]
 
     def start_run(self, run_id, kind, policy, start_key, end_key, undo_of=None):
         """INSERT the run's row; call inside the transaction of its first change."""
+        deploy = ", deploy_ids" if self.has_deploy_ids else ""
         self.db.query(
-            "INSERT INTO %s (run_id, kind, column_name, undo_of, status, policy, start_key, end_key, last_key, counts, started_at, updated_at, started_by)"
-            " VALUES (%%s, %%s, %%s, %%s, 'running', %%s, %%s, %%s, NULL, '{}', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), CURRENT_USER())" % self.runs_sql,
-            (run_id, kind, self.column, undo_of, json.dumps(policy, sort_keys=True), encode_key(start_key), encode_key(end_key)),
+            "INSERT INTO %s (run_id, kind, column_name, undo_of, status, policy, start_key, end_key, last_key, counts, started_at, updated_at, started_by%s)"
+            " VALUES (%%s, %%s, %%s, %%s, 'running', %%s, %%s, %%s, NULL, '{}', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), CURRENT_USER()%s)"
+            % (self.runs_sql, deploy, ", %s" if deploy else ""),
+            (run_id, kind, self.column, undo_of, json.dumps(policy, sort_keys=True), encode_key(start_key), encode_key(end_key))
+            + ((json.dumps([self.deploy_id] if self.deploy_id else []),) if deploy else ()),
+        )
+
+    def add_deploy_id(self, run_id):
+        """Record that this deploy resumed the run: a resumed run keeps every deploy id that worked on it,
+        so the rollback of any of them finds it. Its own short transaction."""
+        if not self.deploy_id or not self.has_deploy_ids:
+            return
+        run = self.run(run_id)
+        if run is None or self.deploy_id in run[DEPLOY_IDS]:
+            return
+        self.db.query(
+            "UPDATE %s SET deploy_ids = %%s, updated_at = UTC_TIMESTAMP(6) WHERE run_id = %%s" % self.runs_sql,
+            (json.dumps(run[DEPLOY_IDS] + [self.deploy_id]), run_id),
         )
 
     def checkpoint(self, run_id, last_key, counts, status=RUNNING):

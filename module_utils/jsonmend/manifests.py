@@ -18,6 +18,8 @@ DIGESTS_SUFFIX = ".digests.gz"
 ID_RE = re.compile(r"backup_(?:[A-Za-z0-9_$]+_)?\d{8}_\d{6}")
 LABEL_RE = re.compile(r"[A-Za-z0-9_$]{0,64}")
 LATEST = "latest"
+# Safety backups a restore takes of what it replaces: never "latest", retained apart.
+SAFETY_PREFIX = "backup_pre_restore_"
 
 
 def utc_now():
@@ -128,19 +130,50 @@ def list_manifests(directory):
     return found, problems
 
 
-def matches(manifest, database=None, scope=None, table=None):
-    """Does a manifest hold what a restore or a retention group asks for?"""
+def is_safety(manifest):
+    """A safety backup a restore took of the state it replaced (label pre_restore_...)."""
+    return str((manifest or {}).get("id", "")).startswith(SAFETY_PREFIX)
+
+
+def recorded_server(manifest):
+    """The server identity a manifest recorded (see servers.py), or None for an old manifest."""
+    return ((manifest or {}).get("server") or {}).get("identity") or None
+
+
+def matches(manifest, database=None, scope=None, table=None, server=None):
+    """Does a manifest hold what a restore or a retention group asks for (on that server)?"""
     if database and manifest.get("database") != database:
         return False
     if scope and manifest.get("scope") != scope:
         return False
     if table and table not in manifest.get("tables", []):
         return False
+    if server and recorded_server(manifest) != server:
+        return False
     return True
 
 
-def resolve(directory, ident, database=None, scope=None, table=None):
-    """The manifest for an id, or the newest verified one matching the filters for 'latest'."""
+def pick_latest(found, database=None, scope=None, table=None, server=None):
+    """The newest verified manifest matching the filters, safety backups excepted; None when none.
+
+    With `server`, only a backup that recorded that server identity: an old manifest without
+    one is never picked implicitly (name it by id to use it). `found` is newest first.
+    """
+    for manifest in found:
+        if is_safety(manifest) or not manifest.get("verified"):
+            continue
+        if matches(manifest, database=database, scope=scope, table=table, server=server):
+            return manifest
+    return None
+
+
+def resolve(directory, ident, database=None, scope=None, table=None, server=None):
+    """The manifest for an id, or the newest verified one matching the filters for 'latest'.
+
+    'latest' never picks a safety backup (backup_pre_restore_*) and, with `server`, only a
+    backup of that server. A named id is returned whatever server it records: the caller
+    checks it (servers.check_server) and shows the warning an old manifest deserves.
+    """
     if ident and ident != LATEST:
         if not ID_RE.fullmatch(ident):
             raise JsonmendError("backup id %r is not of the form backup_<label>_YYYYmmdd_HHMMSS" % ident)
@@ -151,38 +184,68 @@ def resolve(directory, ident, database=None, scope=None, table=None):
             )
         return manifest
     manifests, _problems = list_manifests(directory)
-    for manifest in manifests:
-        if manifest.get("verified") and matches(manifest, database=database, scope=scope, table=table):
-            return manifest
+    manifest = pick_latest(manifests, database=database, scope=scope, table=table, server=server)
+    if manifest is not None:
+        return manifest
     what = "scope %s " % scope if scope else ""
+    where = " taken on server %s" % server if server else ""
     raise JsonmendError(
-        "no verified backup %sof %s in %s: take one with playbooks/backup.yml (verification is on by default)" % (what, table or database, directory)
+        "no verified backup %sof %s%s in %s (safety backups excepted): take one with playbooks/backup.yml (verification is on by default)"
+        % (what, table or database, where, directory)
     )
 
 
-def retention_plan(manifests, keep, current_id=None):
-    """Manifests to delete: the verified ones beyond the newest `keep` of each group.
+def retention_group(manifest):
+    """What one backup is a backup of: server, database, scope, tables (table backups), kind."""
+    # A database's table list changes over time; its backups stay one group.
+    tables = tuple(manifest.get("tables", [])) if manifest.get("scope") == "table" else ()
+    kind = "safety" if is_safety(manifest) else "backup"
+    return (recorded_server(manifest), manifest.get("database"), manifest.get("scope"), tables, kind)
 
-    A group is one table (table backups) or one database (database backups). Unverified backups are never deleted (they
-    are the evidence of a failure), nor is the current one. keep=0 deletes nothing.
+
+def retention_plan(manifests, keep, current_id=None, file_problem=None):
+    """(manifests to delete, notes): verified backups beyond the newest `keep` GOOD ones of each group.
+
+    A group is one server, one database and one table (table backups) or the whole database
+    (database backups); safety backups taken before a restore form groups of their own. A backup
+    counts as good only when `file_problem(manifest)` finds nothing wrong with its dump (it
+    exists and has the manifest's sha256); a verified backup whose file fails is kept, not
+    counted, and named in the notes. So retention deletes nothing of a group until `keep` good
+    backups newer than the deleted ones exist: the last good backup of a target is never
+    deleted. Unverified backups (the evidence of a failure), the current one, and backups
+    without a recorded server identity (older manifests: which server they came from is
+    unknown) are never deleted. keep=0 deletes nothing. Files are read only for groups with
+    more than `keep` verified backups.
     """
     if not keep:
-        return []
-    groups = {}
+        return [], []
+    file_problem = file_problem or (lambda manifest: None)
+    groups, notes = {}, []
     for manifest in sorted(manifests, key=lambda m: (m.get("created_at", ""), m.get("id", "")), reverse=True):
         if not manifest.get("verified"):
             continue
-        # A database's table list changes over time; its backups stay one group.
-        tables = tuple(manifest.get("tables", [])) if manifest.get("scope") == "table" else ()
-        group = (manifest.get("database"), manifest.get("scope"), tables)
-        groups.setdefault(group, []).append(manifest)
+        if recorded_server(manifest) is None:
+            notes.append("backup %s records no server identity (an older manifest): retention leaves it; delete it by hand" % manifest.get("id"))
+            continue
+        groups.setdefault(retention_group(manifest), []).append(manifest)
     doomed = []
     for members in groups.values():
-        doomed += [m for m in members[keep:] if m.get("id") != current_id]
-    return doomed
+        if len(members) <= keep:
+            continue
+        good = 0
+        for manifest in members:
+            if good < keep:
+                problem = file_problem(manifest)
+                if problem:
+                    notes.append("backup %s is verified but not counted as a good backup, and kept: %s" % (manifest.get("id"), problem))
+                else:
+                    good += 1
+            elif manifest.get("id") != current_id:
+                doomed.append(manifest)
+    return doomed, notes
 
 
 def summary(manifest):
     """The fields a listing shows."""
     keys = ("id", "scope", "database", "tables", "rows", "created_at", "verified", "verified_at", "size", "path", "manifest_path")
-    return dict((k, manifest.get(k)) for k in keys)
+    return dict(((k, manifest.get(k)) for k in keys), server=recorded_server(manifest))

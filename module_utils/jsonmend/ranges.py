@@ -16,7 +16,6 @@ from ansible.module_utils.jsonmend.checksums import (
     table_columns,
 )
 from ansible.module_utils.jsonmend.errors import JsonmendError
-from ansible.module_utils.jsonmend.identifiers import validate_identifier
 
 FORMAT = "jsonmend-ranges/1"
 # Ranges per table at most, so the manifest stays small (about 70 bytes a range) whatever the
@@ -78,7 +77,7 @@ def key_data_type(db, database, table, key):
 def _key_text(d, key, kind):
     """SQL for a key as the digests spell it: decimal for integers, else HEX of its bytes, so a
     key holding ',' or ';' (the digests' separators) or any character set stays unambiguous."""
-    return d.q(key) if kind == "int" else "HEX(%s)" % d.q(key)
+    return d.qn(key) if kind == "int" else "HEX(%s)" % d.qn(key)
 
 
 def _hashes(d, columns):
@@ -116,22 +115,21 @@ def write_table_digests(db, database, table, key, digest_file, estimated_rows=0,
     statement: the table's count and checksum (as checksums.table_checksum gives them), its key
     bounds, and its ranges. The server hashes and joins each range's digests, so Python handles
     one string per range, never a row, and memory stays flat whatever the table's size.
+    Names come from the catalog and are quoted, never refused (a hyphen, an accent).
     """
-    validate_identifier(table, "table")
-    validate_identifier(key, "key")
     d = db.dialect
     columns = columns or table_columns(db, table, database)
     kind = key_kind(key_data_type(db, database, table, key))
     per_range = min(range_rows_cap(kind), range_rows_for(estimated_rows))
     tag, (h1, h2) = _hashes(d, columns)
     inner = "SELECT %s AS jm_k, %s AS jm_kx, %s AS jm_h1, %s AS jm_h2 FROM %s.%s%%s ORDER BY %s LIMIT %d" % (
-        d.q(key),
+        d.qn(key),
         _key_text(d, key, kind),
         h1,
         h2,
-        d.q(database),
-        d.q(table),
-        d.q(key),
+        d.qn(database),
+        d.qn(table),
+        d.qn(key),
         per_range,
     )
     outer = (
@@ -144,7 +142,7 @@ def write_table_digests(db, database, table, key, digest_file, estimated_rows=0,
         if last is None:
             statement, args = outer % (inner % ""), ()
         else:
-            statement, args = outer % (inner % (" WHERE %s > %%s" % d.q(key))), (last,)
+            statement, args = outer % (inner % (" WHERE %s > %%s" % d.qn(key))), (last,)
         count, unhashable, s1, s2, low, high, text = db.query_one(statement, args)
         count = int(count or 0)
         if not count:
@@ -184,7 +182,7 @@ def _range_bounds(index, i):
 
 
 def _range_where(db, index, i):
-    key = db.dialect.q(index["key"])
+    key = db.dialect.qn(index["key"])
     low, high = _range_bounds(index, i)
     conditions, args = [], []
     if low is not None:
@@ -207,12 +205,12 @@ def live_range_sums(db, database, table, columns, index):
     if tag != index["algorithm"]:
         raise JsonmendError("the backup's ranges were summed with %s, this server offers %s" % (index["algorithm"], tag))
     sums = "SUM(%s), SUM(%s)" % (h1, h2)
-    source = "%s.%s" % (d.q(database), d.q(table))
+    source = "%s.%s" % (d.qn(database), d.qn(table))
     ranges = index["ranges"]
     result = [(0, 0, 0)] * max(1, len(ranges))
     firsts = [r[0] for r in ranges[1:]]
     if index["key_kind"] == "int" and all(abs(int(v)) < EXACT_DOUBLE for v in firsts):
-        bucket = "INTERVAL(%s, %s)" % (d.q(index["key"]), ", ".join(str(int(v)) for v in firsts)) if firsts else "0"
+        bucket = "INTERVAL(%s, %s)" % (d.qn(index["key"]), ", ".join(str(int(v)) for v in firsts)) if firsts else "0"
         for number, count, s1, s2 in db.query("SELECT %s AS jm_range, COUNT(*), %s FROM %s GROUP BY jm_range" % (bucket, sums, source)):
             result[int(number)] = (int(count), int(s1 or 0), int(s2 or 0))
         return result
@@ -227,11 +225,11 @@ def live_range_rows(db, database, table, columns, index, i, timestamp_column=Non
     """[(key as the digests spell it, hash 1, hash 2, timestamp or None)] of the live rows in range i, in key order."""
     d = db.dialect
     _tag, (h1, h2) = _hashes(d, columns)
-    stamp = ", %s" % d.q(timestamp_column) if timestamp_column else ""
+    stamp = ", %s" % d.qn(timestamp_column) if timestamp_column else ""
     where, args = _range_where(db, index, i) if index["ranges"] else ("", [])
     rows = db.query(
         "SELECT %s, %s, %s%s FROM %s.%s%s ORDER BY %s"
-        % (_key_text(d, index["key"], index["key_kind"]), h1, h2, stamp, d.q(database), d.q(table), where, d.q(index["key"])),
+        % (_key_text(d, index["key"], index["key_kind"]), h1, h2, stamp, d.qn(database), d.qn(table), where, d.qn(index["key"])),
         tuple(args),
     )
     return [(_spelt(r[0]), int(r[1]), int(r[2]), r[3] if timestamp_column else None) for r in rows]

@@ -33,6 +33,8 @@ class Repair(Job):
         """Pick the run (new or resumed) and its key range."""
         p = self.params
         described = self.policy.describe()
+        if not self.check_mode:
+            self.ledger.upgrade()
         previous = self.ledger.unfinished(REPAIR)
         if previous and not p["resume"]:
             if not self.check_mode:
@@ -52,6 +54,8 @@ class Repair(Job):
             self.start_key, self.end_key = previous["start_key"], previous["end_key"]
             self.position, self.inclusive = (previous["last_key"], False) if previous["last_key"] is not None else (self.start_key, True)
             self.warnings.append("resumed run %s after key %s" % (self.run_id, previous["last_key"]))
+            if not self.check_mode:
+                self.ledger.add_deploy_id(self.run_id)
             if p["run_id"] and p["run_id"] != self.run_id:
                 self.warnings.append("run_id %s was not used: the unfinished run %s was resumed instead" % (p["run_id"], self.run_id))
             return

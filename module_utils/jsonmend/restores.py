@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 
-from ansible.module_utils.jsonmend import clitools, manifests, ranges
+from ansible.module_utils.jsonmend import clitools, manifests, ranges, servers
 from ansible.module_utils.jsonmend.backups import SCOPES, check_backup_dir, client_tools, take_backup
 from ansible.module_utils.jsonmend.connection import connect
 from ansible.module_utils.jsonmend.errors import JsonmendError
 from ansible.module_utils.jsonmend.identifiers import validate_identifier
+from ansible.module_utils.jsonmend.locks import AdvisoryLock, table_lock_name
 from ansible.module_utils.jsonmend.verification import check_file, compare_tables, verify_backup
 
 
@@ -49,12 +50,38 @@ def create_database(params, database, manifest):
         db.close()
 
 
+def hold_table_locks(params, database, tables):
+    """Take the advisory lock of every table a restore replaces - the lock each repair and undo
+    of that table takes - on a connection of its own, held until release_table_locks().
+
+    Refuses at once (JsonmendError naming the holder) while a repair or undo runs on one of
+    them, and makes every repair or undo wait for the restore to end.
+    """
+    db = connect(dict(params, database=None), autocommit=True)
+    held = []
+    try:
+        for t in tables:
+            held.append(AdvisoryLock(db, table_lock_name(database, t), "%s.%s" % (database, t)).acquire(0))
+    except BaseException:
+        release_table_locks(db, held)
+        raise
+    return db, held
+
+
+def release_table_locks(db, held):
+    for lock in held:
+        lock.release()
+    db.close()
+
+
 def restore_backup(params, check_mode=False):
     """Restore a table or database in place from a verified backup, then prove it.
 
-    Order: resolve the manifest; refuse an unverified one (unless allowed) or one whose file
-    differs from its sha256; take a safety backup of the current state (unless disabled);
-    load the dump (check_constraint_checks=0); compare every restored table with the manifest.
+    Order: resolve the manifest (latest: of this server only); refuse one of another server,
+    an unverified one (unless allowed) or one whose file differs from its sha256; take the
+    tables' advisory locks (refused while a repair or undo runs); take a safety backup of the
+    current state (unless disabled); load the dump; compare every restored table with the
+    manifest; release the locks.
     """
     started = time.monotonic()
     database, scope = params["database"], params["scope"]
@@ -64,7 +91,15 @@ def restore_backup(params, check_mode=False):
         raise JsonmendError("scope %r is not one of %s" % (scope, ", ".join(SCOPES)))
     check_backup_dir(params["backup_dir"], writable=bool(params.get("safety_backup")) and not check_mode)
     table = params["table"] if scope == "table" else None
-    manifest = manifests.resolve(params["backup_dir"], params.get("backup_id") or manifests.LATEST, database=database, scope=scope, table=table)
+    # Asked over a connection that names no database: the emergency's database may be gone.
+    identity = servers.identity_for(dict(params, database=None))["identity"]
+    manifest = manifests.resolve(
+        params["backup_dir"], params.get("backup_id") or manifests.LATEST, database=database, scope=scope, table=table, server=identity
+    )
+    warnings = []
+    warning = servers.check_server(manifest, identity, allow_other=bool(params.get("allow_other_server")))
+    if warning:
+        warnings.append(warning)
     if manifest["scope"] != scope:
         raise JsonmendError(
             "backup %s is a %s backup; restoring it restores %s. Ask for scope %s, or choose a %s backup"
@@ -85,6 +120,19 @@ def restore_backup(params, check_mode=False):
             " or set allow_unverified to restore it anyway" % (manifest["id"], reason)
         )
     check_file(manifest)
+    lock_db, locks = hold_table_locks(params, database, manifest["tables"])
+    try:
+        result = _restore_locked(params, manifest, check_mode, started)
+    finally:
+        release_table_locks(lock_db, locks)
+    result["server"] = identity
+    result["notes"] = warnings
+    return result
+
+
+def _restore_locked(params, manifest, check_mode, started):
+    """The restore proper, under the tables' advisory locks (restore_backup)."""
+    database, scope = params["database"], params["scope"]
     created_database = False
     if scope == "database" and not database_exists(params, database):
         # The emergency case: a rebuilt server, or a dropped database. Create it as it was.
@@ -162,8 +210,7 @@ def restore_backup(params, check_mode=False):
         if safety_params["verify"]:
             safety = verify_backup(safety_params, safety)
         result["safety_backup"] = manifests.summary(safety)
-    init = [("init-command", clitools.restore_init_command(False))]
-    with clitools.OptionFile(options, groups=dict(mysql=init)) as option_file:
+    with clitools.OptionFile(options, groups=clitools.client_option_groups(False, flavour)) as option_file:
         clitools.load_dump(manifest["path"], clitools.client_command(client, option_file, database))
     db = connect(params)
     try:

@@ -56,7 +56,7 @@ class AlignedSnapshot:
 
     def _lock(self):
         d = self.lock_db.dialect
-        targets = ", ".join("%s.%s READ" % (d.q(self.database), d.q(t)) for t in self.tables)
+        targets = ", ".join("%s.%s READ" % (d.qn(self.database), d.qn(t)) for t in self.tables)
         cur = self.lock_db.cursor()
         try:
             cur.execute("SET SESSION lock_wait_timeout = %s", (self.lock_wait_timeout,))

@@ -40,6 +40,8 @@ class Undo(Job):
             target = self.ledger.latest_repair()
             if target is None:
                 raise JsonmendError("no repair run of %s.%s is recorded in %s: nothing to undo" % (self.t.table, self.t.column, self.ledger.runs))
+        if not self.check_mode:
+            self.ledger.upgrade()
         self.undo_of = target["run_id"]
         self.undo_of_unfinished = target["status"] in (RUNNING, STOPPED)
         if self.undo_of_unfinished:
@@ -56,6 +58,8 @@ class Undo(Job):
             self.start_key, self.end_key = previous["start_key"], previous["end_key"]
             self.position, self.inclusive = (previous["last_key"], False) if previous["last_key"] is not None else (self.start_key, True)
             self.warnings.append("resumed undo %s of run %s after key %s" % (self.run_id, self.undo_of, previous["last_key"]))
+            if not self.check_mode:
+                self.ledger.add_deploy_id(self.run_id)
             return
         self.run_id = "%s-undo-%s" % (self.undo_of[:40], datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ"))
         self.stats = Stats()

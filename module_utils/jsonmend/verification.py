@@ -10,7 +10,7 @@ from ansible.module_utils.jsonmend import clitools, manifests
 from ansible.module_utils.jsonmend.backups import check_skip_binlog, client_tools, iso_utc_now
 from ansible.module_utils.jsonmend.checksums import compare_checksums, table_checksum
 from ansible.module_utils.jsonmend.connection import connect, driver_error_types, driver_message
-from ansible.module_utils.jsonmend.errors import JsonmendError
+from ansible.module_utils.jsonmend.errors import BackupDefect, JsonmendError
 
 SCRATCH_PREFIX = "jmv_"
 
@@ -22,18 +22,37 @@ def scratch_name(prefix, ident):
 
 
 def check_file(manifest):
-    """Refuse a dump whose file is missing or differs from the manifest's sha256."""
+    """Refuse a dump whose file is missing or differs from the manifest's sha256 (BackupDefect)."""
     path = manifest["path"]
     if not os.path.isfile(path):
-        raise JsonmendError("dump file %s of backup %s does not exist" % (path, manifest["id"]))
-    actual = clitools.file_sha256(path)
+        raise BackupDefect("dump file %s of backup %s does not exist" % (path, manifest["id"]))
+    try:
+        actual = clitools.file_sha256(path)
+    except OSError as exc:
+        raise JsonmendError("could not read the dump file %s of backup %s: %s" % (path, manifest["id"], exc)) from None
     if actual != manifest["sha256"]:
-        raise JsonmendError(
+        raise BackupDefect(
             "dump file %s does not match its manifest: sha256 %s, manifest says %s (%d bytes, manifest says %s)."
             " The file was altered or truncated after the backup; do not restore it"
             % (path, actual, manifest["sha256"], os.path.getsize(path), manifest.get("size"))
         )
     return actual
+
+
+def file_problem(manifest):
+    """Why a backup's dump cannot be counted as good (missing, wrong size, wrong sha256), or None."""
+    path = manifest.get("path") or ""
+    if not os.path.isfile(path):
+        return "dump file %s does not exist" % path
+    size = manifest.get("size")
+    if size is not None and os.path.getsize(path) != size:
+        # Cheaper than hashing: a file of the wrong size cannot have the right sha256.
+        return "dump file %s holds %d bytes, its manifest says %s" % (path, os.path.getsize(path), size)
+    try:
+        check_file(manifest)
+    except JsonmendError as exc:
+        return str(exc)
+    return None
 
 
 def compare_tables(db, manifest, database, tables=None):
@@ -65,6 +84,7 @@ def verify_backup(params, manifest):
     try:
         try:
             check_file(manifest)
+            verification["file_checked"] = True
             if skip_binlog:
                 skip_binlog = check_skip_binlog(db)
                 verification["skip_binlog"] = skip_binlog
@@ -87,8 +107,8 @@ def verify_backup(params, manifest):
             verification["scratch_schema"] = scratch
             client = client_tools(params.get("dump_binary"), params.get("client_binary"), manifest, db.dialect.name)
             options = clitools.connection_options(db.conn, params)
-            init = [("init-command", clitools.restore_init_command(skip_binlog))]
-            with clitools.OptionFile(options, groups=dict(mysql=init)) as option_file:
+            groups = clitools.client_option_groups(skip_binlog, db.dialect.name)
+            with clitools.OptionFile(options, groups=groups) as option_file:
                 loaded = clitools.load_dump(manifest["path"], clitools.client_command(client, option_file, scratch), disable_events=True)
             verification["client"] = clitools.tool_version(client)
             verification["uncompressed_size"] = loaded["uncompressed_size"]
@@ -96,9 +116,9 @@ def verify_backup(params, manifest):
             verification["tables"] = report
             bad = ["%s: %s" % (t, r["problem"]) for t, r in report.items() if not r["ok"]]
             if bad:
-                raise JsonmendError("the restored copy differs from the manifest: " + "; ".join(bad))
+                raise BackupDefect("the restored copy differs from the manifest: " + "; ".join(bad))
             if loaded["uncompressed_size"] != manifest.get("uncompressed_size"):
-                raise JsonmendError("the dump holds %d bytes of SQL, the manifest says %s" % (loaded["uncompressed_size"], manifest.get("uncompressed_size")))
+                raise BackupDefect("the dump holds %d bytes of SQL, the manifest says %s" % (loaded["uncompressed_size"], manifest.get("uncompressed_size")))
         finally:
             if scratch is not None:
                 try:
@@ -107,9 +127,22 @@ def verify_backup(params, manifest):
                 except driver_error_types() as exc:
                     verification["scratch_dropped"] = False
                     verification["drop_error"] = driver_message(exc)
-    except (JsonmendError,) + driver_error_types() as exc:
-        message = str(exc) if isinstance(exc, JsonmendError) else driver_message(exc)
+    except (JsonmendError, OSError) + driver_error_types() as exc:
+        message = driver_message(exc) if isinstance(exc, driver_error_types()) else str(exc)
         verification.update(ok=False, error=message, duration_s=round(time.monotonic() - started, 3))
+        if manifest.get("verified") and not isinstance(exc, BackupDefect):
+            # Nothing speaks against the backup itself (its file, or what its restore held):
+            # the machine or server failed (disk full, client missing, connection lost). A good
+            # backup stays verified; the failed attempt is recorded beside its proof.
+            verification["backup_defect"] = False
+            manifest = dict(manifest, last_failed_verification=verification)
+            _save_verification(manifest)
+            raise JsonmendError(
+                "re-verification of backup %s could not run: %s. The backup stays verified (proven at %s%s): nothing in this"
+                " failure speaks against the backup itself; fix the cause and verify again"
+                % (manifest["id"], message, manifest.get("verified_at"), "; its file still has its sha256" if verification.get("file_checked") else "")
+            ) from None
+        verification["backup_defect"] = isinstance(exc, BackupDefect)
         manifest = dict(manifest, verified=False, verified_at=None, verification=verification)
         _save_verification(manifest)
         raise JsonmendError("verification of backup %s failed: %s" % (manifest["id"], message)) from None
@@ -117,6 +150,7 @@ def verify_backup(params, manifest):
         db.close()
     verification.update(ok=True, duration_s=round(time.monotonic() - started, 3))
     manifest = dict(manifest, verified=True, verified_at=iso_utc_now(), verification=verification)
+    manifest.pop("last_failed_verification", None)
     _save_verification(manifest)
     return manifest
 

@@ -102,7 +102,9 @@ def test_cleanup_repairs_verifies_and_rollback_undoes(mariadb, database, seeded,
     assert "jsonmend repair statistics" in out and "the column is clean: 0 corrupted rows remain" in out
     assert TOOL_PASSWORD not in out + result.stderr
     assert set(r.classes(admin_cursor, database).values()) <= {"OBJECT", "SQL NULL"}
-    progress = (tmp_path / "control" / "analytics_activityevent.progress").read_text()
+    # One directory per server and target, repair and undo apart (issue 13 item 7).
+    target_dir = tmp_path / "control" / ("127.0.0.1_%d" % mariadb.port) / ("%s.analytics_activityevent.metadata" % database)
+    progress = (target_dir / "repair.progress").read_text()
     assert "jsonmend repair statistics" in progress and TOOL_PASSWORD not in progress
     admin_cursor.execute("SELECT run_id FROM `%s`" % r.RUNS)
     run_id = admin_cursor.fetchone()[0]

@@ -101,7 +101,7 @@ def test_backup_ids_follow_the_runbook_names():
         manifests.backup_id("a/b", when)
 
 
-def manifest(ident, created, verified=True, database="app", scope="table", tables=("t",)):
+def manifest(ident, created, verified=True, database="app", scope="table", tables=("t",), server="db1:3306"):
     return dict(
         format=manifests.FORMAT,
         id=ident,
@@ -113,6 +113,7 @@ def manifest(ident, created, verified=True, database="app", scope="table", table
         sha256="0",
         created_at=created,
         verified=verified,
+        server=dict(identity=server) if server else dict(flavour="mariadb"),
     )
 
 
@@ -126,12 +127,53 @@ def test_retention_keeps_newest_verified_per_group_and_never_unverified_or_curre
         manifest("backup_20260101_000001", "2026-01-01T00:00:01Z", scope="database", tables=("t", "u")),
         manifest("backup_20260101_000002", "2026-01-01T00:00:02Z", scope="database", tables=("t", "u", "v")),
     ]
-    assert [m["id"] for m in manifests.retention_plan(items[4:], 1)] == ["backup_20260101_000001"]  # a new table, same group
-    ids = lambda doomed: sorted(m["id"] for m in doomed)  # noqa: E731
+    assert [m["id"] for m in manifests.retention_plan(items[4:], 1)[0]] == ["backup_20260101_000001"]  # a new table, same group
+    ids = lambda plan: sorted(m["id"] for m in plan[0])  # noqa: E731
     assert ids(manifests.retention_plan(items, 1)) == ["backup_20260101_000001", "backup_t_20260101_000001", "backup_t_20260101_000003"]
     assert ids(manifests.retention_plan(items, 2)) == ["backup_t_20260101_000001"]
     assert ids(manifests.retention_plan(items[:4], 1, current_id="backup_t_20260101_000003")) == ["backup_t_20260101_000001"]
-    assert manifests.retention_plan(items, 0) == []
+    assert manifests.retention_plan(items, 0) == ([], [])
+
+
+def test_retention_groups_by_server_and_never_deletes_the_last_good_backup():
+    """Issue 13 item 8: a staging backup of the same database name is its own group; a verified
+    backup whose file fails its check is not counted (so the older good one stays); an old
+    manifest without identity and the safety backups of a restore are never mixed in."""
+    prod_old = manifest("backup_t_20260101_000001", "2026-01-01T00:00:01Z", server="prod:3306")
+    prod_gone = manifest("backup_t_20260101_000003", "2026-01-01T00:00:03Z", server="prod:3306")
+    staging = manifest("backup_t_20260101_000004", "2026-01-01T00:00:04Z", server="staging:3306")
+    legacy = manifest("backup_t_20251201_000001", "2025-12-01T00:00:01Z", server=None)
+    safety = manifest("backup_pre_restore_t_20260101_000005", "2026-01-01T00:00:05Z", server="prod:3306")
+    items = [prod_old, prod_gone, staging, legacy, safety]
+    checked = []
+
+    def file_problem(m):
+        checked.append(m["id"])
+        return "dump file gone" if m is prod_gone else None
+
+    doomed, notes = manifests.retention_plan(items, 1, file_problem=file_problem)
+    assert doomed == []  # prod's only good backup is the old one; staging and the safety backup are alone
+    assert any("backup_t_20260101_000003 is verified but not counted" in n and "dump file gone" in n for n in notes)
+    assert any("backup_t_20251201_000001 records no server identity" in n for n in notes)
+    assert sorted(checked) == ["backup_t_20260101_000001", "backup_t_20260101_000003"]  # only groups above keep are read
+    newer = manifest("backup_t_20260101_000006", "2026-01-01T00:00:06Z", server="prod:3306")
+    doomed, _notes = manifests.retention_plan(items + [newer], 1, file_problem=file_problem)
+    # A good newer backup exists now: what is older than it goes, the broken one included.
+    assert [m["id"] for m in doomed] == ["backup_t_20260101_000003", "backup_t_20260101_000001"]
+
+
+def test_latest_skips_safety_backups_and_other_servers(tmp_path):
+    for m in (
+        manifest("backup_t_20260101_000001", "2026-01-01T00:00:01Z", server="prod:3306"),
+        manifest("backup_t_20260101_000002", "2026-01-01T00:00:02Z", server=None),
+        manifest("backup_t_20260101_000003", "2026-01-01T00:00:03Z", server="staging:3306"),
+        manifest("backup_pre_restore_t_20260101_000004", "2026-01-01T00:00:04Z", server="prod:3306"),
+    ):
+        write(tmp_path, m)
+    assert manifests.resolve(str(tmp_path), "latest", database="app", table="t", server="prod:3306")["id"] == "backup_t_20260101_000001"
+    assert manifests.resolve(str(tmp_path), "latest", database="app", table="t")["id"] == "backup_t_20260101_000003"
+    with pytest.raises(JsonmendError, match="taken on server other:1"):
+        manifests.resolve(str(tmp_path), "latest", database="app", table="t", server="other:1")
 
 
 def write(tmp_path, m):
@@ -179,8 +221,12 @@ def test_write_manifest_refuses_to_overwrite_and_is_private(tmp_path):
 def test_row_expression_is_length_prefixed_with_a_null_marker():
     sql = checksums.row_expression([("id", False), ("metadata", True)])
     assert sql == "CONCAT(IFNULL(CONCAT(LENGTH(`id`), ':', `id`), '-'), IFNULL(CONCAT(LENGTH(`metadata`), ':', CAST(`metadata` AS BINARY)), '-'))"
-    with pytest.raises(JsonmendError):
-        checksums.row_expression([("bad`name", False)])
+    # Names read from the catalog are quoted, never refused (issue 13 item 12): a backquote is doubled.
+    assert checksums.row_expression([("bad`name", False)]) == "CONCAT(IFNULL(CONCAT(LENGTH(`bad``name`), ':', `bad``name`), '-'))"
+    assert "`événement-2`" in checksums.row_expression([("événement-2", True)])
+    for bad in ("", "x\x00y", "x" * 65):
+        with pytest.raises(JsonmendError):
+            checksums.row_expression([(bad, False)])
 
 
 @pytest.mark.parametrize(

@@ -67,3 +67,20 @@ def test_lines_before_the_first_entry_form_their_own(tmp_path, module_runner):
     start = len(NEW.splitlines(keepends=True)[0].encode())  # the offset falls inside an entry
     result = module_runner(log_scan, {"path": str(path), "offset": start, "entry_start": ENTRY_START, "patterns": ["TypeError"]})
     assert result["match_count"] == 1 and result["matches"][0]["line"] == 1 and result["matches"][0]["lines"] == 2
+
+
+def test_a_rotation_is_seen_by_its_inode_even_when_the_new_log_is_longer(tmp_path, module_runner):
+    """Issue 13 item 12: logrotate moved the log away and the new file grew past the old offset
+    before the scan: the size alone says 'not rotated' and would skip the new file's first lines."""
+    path = tmp_path / "error.log"
+    path.write_text(LOG)
+    before = path.stat()
+    path.rename(tmp_path / "error.log.1")
+    path.write_text(NEW + NEW)  # the new file, already longer than the old offset
+    assert path.stat().st_ino != before.st_ino and path.stat().st_size > before.st_size
+    blind = module_runner(log_scan, {"path": str(path), "offset": before.st_size, "patterns": ["compute_content_difficulty"]})
+    assert not blind["rotated"] and blind["match_count"] == 1  # without the inode the first entry is missed
+    seen = module_runner(log_scan, {"path": str(path), "offset": before.st_size, "inode": before.st_ino, "patterns": ["compute_content_difficulty"]})
+    assert seen["rotated"] and seen["offset"] == 0 and seen["match_count"] == 2 and seen["inode"] == path.stat().st_ino
+    same = module_runner(log_scan, {"path": str(path), "offset": len(NEW.encode()), "inode": path.stat().st_ino, "patterns": ["compute"]})
+    assert not same["rotated"] and same["match_count"] == 1
