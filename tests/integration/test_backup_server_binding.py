@@ -146,7 +146,7 @@ def test_retention_keeps_the_last_good_backup_of_each_server(mariadb, database, 
     fresh = module_runner(db_backup, args_for(mariadb, database, backup_dir, label="d"))["manifest"]
     result = module_runner(db_backup_catalog, dict(backup_dir=str(backup_dir), database=database, keep=1, current_id=fresh["id"]))
     assert sorted(result["removed"]) == sorted([good["id"], broken["id"], altered["id"]])
-    assert names(backup_dir) == sorted(m["id"] + suffix for m in (fresh, theirs) for suffix in (".manifest.json", ".sql.gz"))
+    assert names(backup_dir) == sorted(m["id"] + suffix for m in (fresh, theirs) for suffix in (".digests.gz", ".manifest.json", ".sql.gz"))
 
 
 def test_latest_never_picks_a_safety_backup(mariadb, database, events, backup_dir, module_runner):
