@@ -64,9 +64,12 @@ options:
     description:
       - V(repair) repairs corrupt values; V(undo) restores the pre-images of one repair run;
         V(status) reports the recorded runs (read-only).
+      - V(preflight) is read-only - every refusal the repair would make before its first change (the column's type, an
+        explicit V(null) on a C(NOT NULL) column, the key, a column that does not look like JSON, an unfinished run with
+        another policy, missing grants), and the plan; playbooks run it before a backup or a deploy.
     type: str
     default: repair
-    choices: [repair, undo, status]
+    choices: [repair, undo, status, preflight]
   run_id:
     description:
       - For V(repair), the id of a new run (1-64 letters, digits, underscores, dots, colons, dashes); default a UTC timestamp with a
@@ -312,9 +315,19 @@ mode:
   returned: always
   type: str
   sample: repair
+target:
+  description: The inspected column (definition, nullability, character set, native JSON, CHECK, triggers, ON UPDATE columns).
+  returned: preflight
+  type: dict
+  sample: {"column": "app.t.payload", "column_type": "longtext", "nullable": false, "character_set": "utf8mb4"}
+column_check:
+  description: The sample behind the not-JSON refusal - rows sampled, non-NULL, not valid JSON, percent, threshold.
+  returned: preflight
+  type: dict
+  sample: {"sampled": 10000, "non_null": 9000, "invalid": 12, "percent": 0.1, "threshold": 50.0}
 run_id:
-  description: The run's id (for V(undo), the undo's own id); the quarantine's rows carry it.
-  returned: repair, undo
+  description: The run's id (for V(undo), the undo's own id; for V(preflight), the run a repair would start or resume).
+  returned: repair, undo, preflight
   type: str
   sample: 20261126T231000Z-4f2a
 undo_of:
@@ -323,8 +336,8 @@ undo_of:
   type: str
   sample: 20261126T231000Z-4f2a
 resumed:
-  description: Whether an unfinished run was continued from its checkpoint.
-  returned: repair, undo
+  description: Whether an unfinished run was continued from its checkpoint (for V(preflight), would be).
+  returned: repair, undo, preflight
   type: bool
   sample: false
 status:
@@ -438,8 +451,8 @@ samples:
   elements: dict
   sample: [{"id": 1201, "type": "INTEGER", "action": "null", "before": "42", "after": null}]
 policy:
-  description: The action for every known kind, the default action and the wrap key.
-  returned: repair
+  description: The action for every known kind, the default action (V(auto) resolved for the column) and the wrap key.
+  returned: repair, preflight
   type: dict
   sample: {"actions": {"INTEGER": "null", "STRING+OBJECT": "unwrap"}, "default_action": "null", "wrap_key": "value"}
 binlog:
@@ -449,7 +462,7 @@ binlog:
   sample: {"log_bin": true, "sql_log_bin": true, "format": "ROW", "logged": true, "message": "changes go to the binary log (ROW): replicas apply them"}
 preconditions:
   description: What was checked before the first chunk.
-  returned: repair, undo
+  returned: repair, undo, preflight
   type: dict
   sample: {"primary_key": "id", "explain": [{"statement": "chunk select", "type": "range", "key": "PRIMARY"}], "grants": "ok"}
 quarantine_table:
@@ -520,7 +533,7 @@ def argument_spec():
     spec = dict(CONNECTION_ARGUMENT_SPEC)
     spec.update(TARGET_ARGUMENT_SPEC)
     spec.update(
-        mode=dict(type="str", default="repair", choices=["repair", "undo", "status"]),
+        mode=dict(type="str", default="repair", choices=["repair", "undo", "status", "preflight"]),
         run_id=dict(type="str"),
         policy=dict(type="dict", default={"STRING+OBJECT": "unwrap", "READABLE OBJECT": "skip"}),
         default_action=dict(type="str", default="auto", choices=["auto", "wrap", "null", "empty", "skip"]),
@@ -681,6 +694,11 @@ def execute(params, check_mode=False, diff=False):
         if params["mode"] == "status":
             result = status_report(params, db, target, ledger)
             result.update(names, warnings_text=[])
+            return result
+        if params["mode"] == "preflight":
+            job = Repair(params, db, target, ledger, check_mode=True)
+            result = job.preflight()
+            result.update(names, warnings_text=job.warnings)
             return result
         job = (Repair if params["mode"] == "repair" else Undo)(params, db, target, ledger, check_mode, diff)
         status = job.run()

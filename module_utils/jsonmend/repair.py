@@ -136,6 +136,39 @@ class Repair(Job):
         self.start_key, self.end_key = low, high
         self.position, self.inclusive = low, True
 
+    def preflight(self):
+        """Read-only: every refusal the repair would make before its first change, and its plan.
+
+        For playbooks to call before a backup or a deploy; reads the catalog, the bookkeeping
+        tables and the column sample, takes no lock and writes nothing.
+        """
+        self.binlog = self.open_session()
+        problems = self.ledger.key_problems(self.t.data_type, self.t.pk_max_chars)
+        if problems:
+            raise JsonmendError("; ".join(problems))
+        self.check_column_is_json()
+        self.plan()
+        col = self.t.description["column"]
+        return dict(
+            mode="preflight",
+            target=dict(
+                column=self.t.where(),
+                column_type=col["column_type"],
+                nullable=col["nullable"],
+                character_set=col["charset"],
+                native_json=col["native_json"],
+                json_check_constraint=col["json_check_constraint"],
+                triggers=self.t.description["triggers"],
+                on_update_columns=self.t.description["on_update_columns"],
+            ),
+            policy=self.policy.describe(),
+            column_check=self.column_check,
+            run_id=self.run_id,
+            resumed=self.resumed,
+            ledger_needs_migration=self.ledger.legacy,
+            preconditions=self.preconditions(),
+        )
+
     def fraction(self):
         """How far the walk is, by key for integer keys, else by rows against the estimate."""
         if self.end_key is None:
