@@ -22,15 +22,22 @@ RESULTS = {}
 
 @pytest.fixture(scope="module", autouse=True)
 def shape_report():
+    """With JSONMEND_SHAPE_REPORT=<file>, write the shapes x modes table (docs/RELIABILITY.md shows it)."""
     yield
     path = os.environ.get("JSONMEND_SHAPE_REPORT")
-    if path and RESULTS:
-        lines = ["| shape | sql_mode | binlog | corrupt | repaired | left as they were | unwritable | undo restored | conflicts | invariants |"]
-        lines.append("|---|---|---|---|---|---|---|---|---|---|")
-        for key in sorted(RESULTS, key=lambda k: ([s.name for s in shapes.SHAPES].index(k[0]), k[1], k[2])):
-            lines.append("| %s | %s | %s | %s |" % (key[0], key[1], key[2], " | ".join(str(v) for v in RESULTS[key])))
-        with open(path, "w") as handle:
-            handle.write("\n".join(lines) + "\n")
+    if not path or not RESULTS:
+        return
+    combos = [(m[0], b) for m in MODES for b in BINLOG]
+    lines = ["| shape | default policy wrote | " + " | ".join("%s, %s" % c for c in combos) + " |", "|---|---|" + "---|" * len(combos)]
+    for shape in shapes.SHAPES:
+        cells = []
+        for combo in combos:
+            found = RESULTS.get((shape.name, combo[0], combo[1]))
+            cells.append("-" if not found else "%d/%d repaired, %d left, undo %d/%d" % (found[1], found[0], found[3], found[4], found[4] + found[5]))
+        written = "{} (trigger)" if shape.trigger else ("SQL NULL" if shape.nullable else "{}")
+        lines.append("| %s | %s | %s |" % (shape.name, written, " | ".join(cells)))
+    with open(path, "w") as handle:
+        handle.write("\n".join(lines) + "\n")
 
 
 @pytest.fixture(params=[(m, b) for m in MODES for b in BINLOG], ids=lambda p: "%s-%s" % (p[0][0], p[1]))
