@@ -13,7 +13,17 @@ from ansible.module_utils.jsonmend.chunks import Chunk, KeysetWalker
 from ansible.module_utils.jsonmend.connection import driver_error_types, driver_message
 from ansible.module_utils.jsonmend.errors import JsonmendError
 from ansible.module_utils.jsonmend.inspector import notes as inspection_notes
-from ansible.module_utils.jsonmend.job import SAMPLE_CHARS, Job, Stats, is_row_error, new_run_id, placeholders, plain, reason_key, text
+from ansible.module_utils.jsonmend.job import (
+    SAMPLE_CHARS,
+    Job,
+    Stats,
+    is_row_error,
+    new_run_id,
+    placeholders,
+    plain,
+    reason_key,
+    text,
+)
 from ansible.module_utils.jsonmend.ledger import ABANDONED, FINISHED, REPAIR, RUNNING, STOPPED
 from ansible.module_utils.jsonmend.policy import NULL, SKIP, Policy, expression_group, group_sql, writes_null
 from ansible.module_utils.jsonmend.progress import stats_block

@@ -10,7 +10,16 @@ import time
 from ansible.module_utils.jsonmend.chunks import Chunk, KeysetWalker
 from ansible.module_utils.jsonmend.connection import driver_error_types, driver_message
 from ansible.module_utils.jsonmend.errors import JsonmendError
-from ansible.module_utils.jsonmend.job import GOOD_ACCESS, SAMPLE_CHARS, Job, Stats, is_row_error, placeholders, plain, text
+from ansible.module_utils.jsonmend.job import (
+    GOOD_ACCESS,
+    SAMPLE_CHARS,
+    Job,
+    Stats,
+    is_row_error,
+    placeholders,
+    plain,
+    text,
+)
 from ansible.module_utils.jsonmend.ledger import ABANDONED, FINISHED, REPAIR, RUNNING, STOPPED, UNDO
 from ansible.module_utils.jsonmend.progress import stats_block
 
