@@ -12,6 +12,8 @@ MANIFEST_KEYS = ("verified", "id", "path", "manifest_path", "created_at", "datab
 
 HEALTHY = ("OBJECT", "SQL NULL")
 DOUBLE_ENCODED = "STRING+OBJECT"
+# Text the server rejects that the application reads: not counted as corrupted by the scan.
+READABLE = "READABLE OBJECT"
 
 
 def _action(policy, kind):
@@ -25,7 +27,7 @@ def _remaining_by_kind(scan):
     double = int(scan.get("double_encoded_rows") or 0)
     out = {}
     for kind, count in by_type.items():
-        if kind in HEALTHY or not count:
+        if kind in HEALTHY or kind == READABLE or not count:
             continue
         if kind == "STRING":
             count -= double
@@ -37,21 +39,42 @@ def _remaining_by_kind(scan):
 
 
 def cleanup_verdict(scan, repair=None, policy=None):
-    """Compare the re-scan with the policy: {ok, unexpected_rows, skipped_rows, by_kind, message, ...}."""
+    """Compare the re-scan with the policy and the repair: {ok, unexpected_rows, unwritable_rows, message, ...}.
+
+    Rows the repair recorded as unwritable are still corrupt and are named as such, never taken
+    for rows written corrupt while it ran; READABLE OBJECT rows are not corrupt (the application
+    reads them) and only count when the policy acts on them.
+    """
     if not isinstance(scan, dict) or "corrupted_rows" not in scan or "by_type" not in scan:
         raise AnsibleFilterError("jsonmend_cleanup_verdict needs the json_type_scan result (corrupted_rows, by_type), got %r" % (scan,))
     repair = repair or {}
     remaining = _remaining_by_kind(scan)
     skipped = dict((k, n) for k, n in remaining.items() if _action(policy, k) == "skip")
     unexpected = dict((k, n) for k, n in remaining.items() if k not in skipped)
-    unexpected_rows = int(scan["corrupted_rows"]) - sum(skipped.values())
+    unwritable = repair.get("unwritable") or {}
+    unwritable_rows = int(unwritable.get("rows") or 0)
+    readable = int((scan.get("by_type") or {}).get(READABLE) or scan.get("readable_object_rows") or 0)
+    readable_acted = readable if _action(policy, READABLE) != "skip" else 0
+    if readable_acted:
+        unexpected[READABLE] = readable_acted
+    corrupt_left = int(scan["corrupted_rows"]) - sum(skipped.values())
+    unexpected_rows = max(0, corrupt_left - unwritable_rows) + readable_acted
     walked_to = (repair.get("key_range") or {}).get("end")
     last_id = (scan.get("last_corrupt") or {}).get("id")
     after_walk = walked_to is not None and last_id is not None and last_id > walked_to
-    if unexpected_rows <= 0:
+    if unexpected_rows <= 0 and not unwritable_rows:
         message = "the column is clean: 0 corrupted rows remain"
         if skipped:
             message += " besides %d rows the policy skips (%s)" % (sum(skipped.values()), ", ".join("%s %d" % kv for kv in sorted(skipped.items())))
+        if readable:
+            message += "; %d rows are READABLE OBJECT (the server's JSON_VALID rejects them, the application reads them): not counted" % readable
+    elif unexpected_rows <= 0:
+        reasons = "; ".join("%s: %d" % kv for kv in sorted((unwritable.get("by_reason") or {}).items()))
+        message = (
+            "%d rows could not be written and were left exactly as they were (%s); their key, original and reason are in the"
+            " quarantine. Repair them with another policy (e.g. cleanup_policy={KIND: skip} or empty), or fix what refused them."
+            % (unwritable_rows, reasons or "reasons in the repair result")
+        )
     else:
         ids = [s.get("id") for s in scan.get("samples") or [] if _action(policy, s.get("type")) != "skip"][:10]
         message = "%d rows are still corrupt after the repair (%s); first ids %s." % (
@@ -62,9 +85,13 @@ def cleanup_verdict(scan, repair=None, policy=None):
         if after_walk:
             message += " Some lie beyond key %s, where the repair's walk ended: they were written while it ran." % walked_to
         message += " They were written corrupt while or after the repair ran: deploy the code fix, then run the cleanup again."
+    if unexpected_rows > 0 and unwritable_rows:
+        message += " Besides, %d rows could not be written and were left as they were (see unwritable)." % unwritable_rows
     return dict(
-        ok=unexpected_rows <= 0,
+        ok=unexpected_rows <= 0 and not unwritable_rows,
         unexpected_rows=max(0, unexpected_rows),
+        unwritable_rows=unwritable_rows,
+        readable_rows=readable,
         skipped_rows=sum(skipped.values()),
         by_kind=unexpected,
         skipped_by_kind=skipped,

@@ -16,6 +16,9 @@ FINDINGS_ROWS = (
     ("ARRAY metadata", lambda s: s["by_type"].get("ARRAY", 0)),
 )
 REQUIRED_KEYS = ("total_rows", "corrupted_rows", "sql_null_rows", "by_type", "by_group")
+# The application's decoder adds these kinds (json_type_scan decoder=python).
+READABLE = "READABLE OBJECT"
+UNREADABLE = "UNREADABLE OBJECT"
 
 
 def _check(scan):
@@ -29,7 +32,12 @@ def _n(value):
 
 def _notes(scan, metric):
     notes = {
-        "Corrupted rows": "%s double-encoded (lossless unwrap), %s invalid text" % (_n(scan.get("double_encoded_rows")), _n(scan.get("invalid_rows"))),
+        "Corrupted rows": "%s double-encoded (lossless unwrap), %s invalid text%s"
+        % (
+            _n(scan.get("double_encoded_rows")),
+            _n(scan.get("invalid_rows")),
+            ", %s objects the application cannot read" % _n(scan.get("unreadable_object_rows")) if scan.get("unreadable_object_rows") else "",
+        ),
         "NULL metadata": "SQL NULL (healthy); JSON null is counted as corrupt",
         "STRING metadata": "%s of them double-encoded objects" % _n(scan.get("double_encoded_rows")),
     }
@@ -42,9 +50,34 @@ def _label(json_type):
 
 
 def findings_rows(scan):
-    """[(metric, value, notes)] for the runbook's Step 4 table."""
+    """[(metric, value, notes)] for the runbook's Step 4 table (plus the decoder's kinds when found)."""
     _check(scan)
-    return [(metric, int(get(scan)), _notes(scan, metric)) for metric, get in FINDINGS_ROWS]
+    rows = [(metric, int(get(scan)), _notes(scan, metric)) for metric, get in FINDINGS_ROWS]
+    if scan.get("readable_object_rows"):
+        rows.append(
+            (
+                "Readable objects",
+                int(scan["readable_object_rows"]),
+                "JSON_VALID rejects them, the application reads them (NaN, Infinity, ...): NOT counted as corrupted, left alone",
+            )
+        )
+    return rows
+
+
+def scan_warnings(scan):
+    """What the diagnosis must show besides the counts: the column check, readable objects."""
+    _check(scan)
+    out = []
+    check = scan.get("column_check") or {}
+    if check.get("message"):
+        out.append(check["message"])
+    if scan.get("readable_object_rows"):
+        out.append(
+            "%s rows are READABLE OBJECT: the server's JSON_VALID rejects them but the application's decoder reads them as objects;"
+            " they are not counted in the %s corrupted rows the strategy is chosen from, and the default policy leaves them alone"
+            % (_n(scan["readable_object_rows"]), _n(scan["corrupted_rows"]))
+        )
+    return out
 
 
 def type_lines(scan):
@@ -54,7 +87,9 @@ def type_lines(scan):
     if scan["sql_null_rows"]:
         lines.append(("○", "NULL", scan["sql_null_rows"], False))
     for name, count in scan["by_type"].items():
-        if name != "OBJECT" and count:
+        if name == READABLE and count:
+            lines.append(("○", "READABLE OBJECT (read by the application, not counted)", count, False))
+        elif name != "OBJECT" and count:
             lines.append(("✗", _label(name), count, True))
     return lines
 
@@ -65,6 +100,8 @@ def jsonmend_findings_text(scan, decision=None, where=None):
     target = scan.get("target", {})
     where = where or "%s.%s.%s" % (target.get("database", "?"), target.get("table", "?"), target.get("column", "?"))
     out = ["%s CORRUPTION DIAGNOSTIC  %s" % (str(target.get("column", "JSON")).upper(), where), RULE]
+    for warning in scan_warnings(scan):
+        out.append("WARNING: %s" % warning)
     out.append("%-24s %14s  %s" % ("Metric", "Value", "Notes"))
     out.append("%-24s %14s  %s" % ("-" * 24, "-" * 14, "-" * 38))
     for metric, value, notes in findings_rows(scan):
@@ -130,4 +167,5 @@ class FilterModule:
             "jsonmend_findings_text": jsonmend_findings_text,
             "jsonmend_findings_rows": findings_rows,
             "jsonmend_type_lines": type_lines,
+            "jsonmend_scan_warnings": scan_warnings,
         }

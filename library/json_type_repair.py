@@ -9,12 +9,22 @@ module: json_type_repair
 short_description: Repair JSON values that are not objects, online and reversibly, and undo a repair
 description:
   - V(repair) walks the table's primary key in keyset chunks and gives each corrupt value (neither SQL NULL nor
-    a JSON object, classified by the same SQL as M(ansible.legacy.json_type_scan)) the action its JSON kind has in O(policy) -
-    C(unwrap) a double-encoded object, C(wrap) the value in an object under O(wrap_key), set it to SQL C(null), or C(skip) it.
-  - Each chunk is one short READ COMMITTED transaction that locks only the rows it changes, copies their exact
-    original bytes, JSON type, new value, action and run id into the quarantine table, updates them (re-checking
-    in the UPDATE that each is still corrupt, so the application's concurrent writes are never overwritten) and
-    records the run's checkpoint, then commits. A crash can never leave a changed row without its pre-image.
+    a JSON object the application reads, classified like M(ansible.legacy.json_type_scan)) the action its JSON kind has in
+    O(policy) - C(unwrap) a double-encoded object, C(wrap) the value in an object under O(wrap_key), set it to SQL C(null),
+    write the C(empty) object C({}), or C(skip) it.
+  - Before the first change it inspects the column (type, nullability, length, character set, native JSON, triggers,
+    C(ON UPDATE) columns, primary key) and refuses a column that cannot hold JSON (numeric, temporal, binary), a table
+    without a single-column primary key, an explicit C(null) action on a C(NOT NULL) column, and a text column whose sampled
+    values are mostly not JSON objects (see O(not_json_percent), O(column_is_json)).
+  - Each chunk is one short READ COMMITTED transaction, under a strict session C(sql_mode) whatever the server's global
+    mode, that locks only the rows it changes, copies their exact original bytes, JSON type, action and run id into the
+    quarantine table, updates them (re-checking in the UPDATE that each is still corrupt, so the application's concurrent
+    writes are never overwritten; C(ON UPDATE) columns keep their values), reads back what the column now holds and the
+    row's fingerprint into the quarantine, and records the run's checkpoint, then commits. A crash can never leave a
+    changed row without its pre-image.
+  - A row that cannot be written (an error or any warning on its statement, or a value read back that is not what the
+    action promises) never blocks the run - the chunk is redone one row at a time and such rows are left exactly as
+    they were, recorded in the quarantine with their key, original and reason, and counted by reason in RV(unwritable).
   - Chunk sizes adapt to O(chunk_time). Between chunks the run waits while O(pause_file) exists, while
     C(Threads_running) exceeds O(max_threads_running) or while a replica lags more than O(max_replica_lag), and
     stops cleanly at a checkpoint when O(stop_file) appears. Deadlocks and lock wait timeouts are retried.
@@ -22,9 +32,10 @@ description:
     table changes nothing and reports C(changed=false). A named advisory lock refuses a second run on the same table.
   - Before the first chunk it checks the primary key, that EXPLAIN of the chunk statements shows a range on it,
     the user's grants, and states whether the changes go to the binary log.
-  - V(undo) puts back the pre-images of one repair run (default the latest), only where the column still holds
-    exactly what that run wrote; other rows are reported as conflicts and left alone. Undo is chunked,
-    resumable and idempotent too.
+  - V(undo) puts back the pre-images of one repair run (default the latest), only where the row is still as the repair
+    left it (the column holds exactly what was read back after the write and the row's fingerprint is unchanged), and
+    checks what the column holds afterwards; other rows are reported as conflicts, with the reason, and left alone. Undo
+    is chunked, resumable and idempotent too.
   - V(status) is read-only. It lists the runs recorded for the column and, with O(since), counts the rows written
     after that time (what a restore from a backup taken then would lose). RV(undo) says whether the quarantine can
     undo the run named by O(run_id) (else the one O(deploy_id) started or resumed, else the latest) - only a
@@ -55,9 +66,12 @@ options:
     description:
       - V(repair) repairs corrupt values; V(undo) restores the pre-images of one repair run;
         V(status) reports the recorded runs (read-only).
+      - V(preflight) is read-only - every refusal the repair would make before its first change (the column's type, an
+        explicit V(null) on a C(NOT NULL) column, the key, a column that does not look like JSON, an unfinished run with
+        another policy, missing grants), and the plan; playbooks run it before a backup or a deploy.
     type: str
     default: repair
-    choices: [repair, undo, status]
+    choices: [repair, undo, status, preflight]
   run_id:
     description:
       - For V(repair), the id of a new run (1-64 letters, digits, underscores, dots, colons, dashes); default a UTC timestamp with a
@@ -76,20 +90,46 @@ options:
     type: str
   policy:
     description:
-      - Action per JSON kind, laid over the default (V(STRING+OBJECT) gets V(unwrap)). Kinds are the classes
-        M(ansible.legacy.json_type_scan) reports - V(ARRAY), V(INTEGER), V(UNSIGNED INTEGER), V(DOUBLE), V(DECIMAL), V(STRING),
-        V(STRING+OBJECT) (a double-encoded object), V(BOOLEAN), V(NULL) (the JSON null literal), V(INVALID)
-        (text that is not JSON) - or any other type name the server reports.
-      - Actions are V(unwrap) (only for V(STRING+OBJECT)), V(wrap), V(null) and V(skip).
-      - V(wrap) of V(INVALID) text stores the raw text as a JSON string under O(wrap_key), since it
-        cannot be parsed.
+      - Action per JSON kind, laid over the default (V(STRING+OBJECT) gets V(unwrap), V(READABLE OBJECT) V(skip)). Kinds are the
+        classes M(ansible.legacy.json_type_scan) reports - V(ARRAY), V(INTEGER), V(UNSIGNED INTEGER), V(DOUBLE), V(DECIMAL),
+        V(STRING), V(STRING+OBJECT) (a double-encoded object), V(BOOLEAN), V(NULL) (the JSON null literal), V(INVALID)
+        (text that is not JSON), V(UNREADABLE OBJECT) (an object for the server that the application's decoder cannot read),
+        V(READABLE OBJECT) (text the server rejects that the application reads as an object) - or any other type name the
+        server reports.
+      - Actions are V(unwrap) (only for V(STRING+OBJECT)), V(wrap), V(null), V(empty) (the empty object C({})) and V(skip).
+      - V(wrap) of V(INVALID), V(UNREADABLE OBJECT) and V(READABLE OBJECT) text stores the raw text as a JSON string under
+        O(wrap_key), since the server cannot extract it as JSON the application reads.
+      - V(null) on a C(NOT NULL) column is refused before any change.
     type: dict
-    default: {"STRING+OBJECT": "unwrap"}
+    default: {"STRING+OBJECT": "unwrap", "READABLE OBJECT": "skip"}
   default_action:
-    description: Action for kinds O(policy) does not name (the runbook's V(null)).
+    description:
+      - Action for kinds O(policy) does not name.
+      - V(auto) is the runbook's V(null) on a nullable column and V(empty) (the empty object C({})) on a C(NOT NULL) one,
+        such as Django's default C(JSONField()).
     type: str
-    default: "null"
-    choices: [wrap, "null", skip]
+    default: auto
+    choices: [auto, wrap, "null", empty, skip]
+  decoder:
+    description:
+      - The judge of a healthy row. V(python) - Python's C(json.loads), what Django's C(JSONField) decodes with - counts a row
+        healthy only if it reads it as a dict; rows where the server's C(JSON_VALID) and Python disagree are found by a
+        server-side prefilter and settled in Python. V(server) trusts C(JSON_VALID) alone.
+    type: str
+    default: python
+    choices: [python, server]
+  column_is_json:
+    description:
+      - Repair a text column even though most of its sampled non-NULL values are not JSON objects (see O(not_json_percent)).
+        Say so only when the column really holds JSON.
+    type: bool
+    default: false
+  not_json_percent:
+    description:
+      - Refuse a text column (before any change) when at least this percentage of 10,000 sampled non-NULL values are not
+        JSON objects, unless O(column_is_json) is set - a mistyped column name must never be wiped.
+    type: float
+    default: 50
   wrap_key:
     description: Key of the object V(wrap) builds.
     type: str
@@ -98,10 +138,15 @@ options:
     description:
       - Continue the column's unfinished (killed or stopped) run from its checkpoint, with its policy; a different
         O(policy) is refused. V(false) marks that run abandoned (its quarantined rows stay undoable) and starts a new one.
+      - An unfinished run of an earlier version that set kinds to SQL NULL on a C(NOT NULL) column could never finish; it is
+        closed (abandoned) with a warning that names it, and a new run starts.
     type: bool
     default: true
   quarantine_table:
-    description: Table holding the pre-images; default C(<table>_jsonmend_quarantine), created on first use.
+    description:
+      - Table holding the pre-images; default C(<table>_jsonmend_quarantine), created on first use.
+      - Every row names its target (database, table, column), so one table may serve several targets; tables of an earlier
+        version are migrated in place (their rows belong to the table named in their comment).
     type: str
   runs_table:
     description: Table holding one row per run with its checkpoint; default C(<table>_jsonmend_runs), created on first use.
@@ -232,14 +277,15 @@ requirements:
   - PyMySQL on the host that runs the module
 notes:
   - Needs SELECT and UPDATE on the table, and SELECT, INSERT, UPDATE (CREATE the first time) on the quarantine and runs tables.
-  - Undo restores a row only when the column holds exactly the bytes the run wrote. A row the application later
-    set to the same value (for example SQL NULL after the V(null) action) cannot be told apart and is restored.
+  - Undo restores a row only when the column holds exactly the bytes read back after the repair and the row's fingerprint
+    (a hash of its stored columns) is unchanged. A row the application rewrote with exactly the same values in every column
+    cannot be told apart and is restored; a table with an C(ON UPDATE) timestamp or a version column tells them apart.
   - On MariaDB undo sets C(check_constraint_checks=0) for its session, so that invalid text repaired from a column
     whose C(CHECK (json_valid)) was bypassed can be put back byte for byte.
 """
 
 EXAMPLES = r"""
-- name: Repair with the safe defaults (double-encoded objects unwrapped, the rest set to NULL)
+- name: Repair with the safe defaults (double-encoded objects unwrapped, the rest set to NULL, or {} on a NOT NULL column)
   ansible.legacy.json_type_repair:
     database: app
     deploy_id: "{{ preflight_run.id }}"
@@ -282,9 +328,19 @@ mode:
   returned: always
   type: str
   sample: repair
+target:
+  description: The inspected column (definition, nullability, character set, native JSON, CHECK, triggers, ON UPDATE columns).
+  returned: preflight
+  type: dict
+  sample: {"column": "app.t.payload", "column_type": "longtext", "nullable": false, "character_set": "utf8mb4"}
+column_check:
+  description: The sample behind the not-JSON refusal - rows sampled, non-NULL, not valid JSON, percent, threshold.
+  returned: preflight
+  type: dict
+  sample: {"sampled": 10000, "non_null": 9000, "invalid": 12, "percent": 0.1, "threshold": 50.0}
 run_id:
-  description: The run's id (for V(undo), the undo's own id); the quarantine's rows carry it.
-  returned: repair, undo
+  description: The run's id (for V(undo), the undo's own id; for V(preflight), the run a repair would start or resume).
+  returned: repair, undo, preflight
   type: str
   sample: 20261126T231000Z-4f2a
 undo_of:
@@ -293,8 +349,8 @@ undo_of:
   type: str
   sample: 20261126T231000Z-4f2a
 resumed:
-  description: Whether an unfinished run was continued from its checkpoint.
-  returned: repair, undo
+  description: Whether an unfinished run was continued from its checkpoint (for V(preflight), would be).
+  returned: repair, undo, preflight
   type: bool
   sample: false
 status:
@@ -337,12 +393,30 @@ conflicts:
   returned: undo
   type: int
   sample: 3
+conflicts_by_reason:
+  description: Conflicts of this invocation per reason (changed since, row written since, deleted, could not be restored, ...).
+  returned: undo
+  type: dict
+  sample: {"changed since the repair": 3}
 conflict_samples:
   description: Some conflicting rows with the reason.
   returned: undo
   type: list
   elements: dict
   sample: [{"id": 1201, "reason": "changed since the repair", "current": "{\"a\": 2}", "repaired_to": null}]
+unwritable:
+  description:
+    - Rows that could not be written, left exactly as they were and recorded in the quarantine with their key, original and
+      reason; C(by_reason) counts them over the whole run, C(samples) shows some (original cut to 200 characters).
+  returned: repair
+  type: dict
+  sample: {"rows": 1, "by_reason": {"(1406) Data too long for column 'payload'": 1},
+           "samples": [{"id": 7, "type": "ARRAY", "action": "wrap", "reason": "(1406) Data too long for column 'payload' at row 1", "original": "[1, 2]"}]}
+ledger_migrated:
+  description: What was done to bookkeeping tables of an earlier version (migrated in place), or null.
+  returned: repair, undo
+  type: dict
+  sample: {"quarantine": "t_jsonmend_quarantine", "runs": "t_jsonmend_runs", "owner": "app.t", "rows_assigned": 12}
 chunks:
   description: Chunks processed by this invocation.
   returned: repair, undo
@@ -390,8 +464,8 @@ samples:
   elements: dict
   sample: [{"id": 1201, "type": "INTEGER", "action": "null", "before": "42", "after": null}]
 policy:
-  description: The action for every known kind, the default action and the wrap key.
-  returned: repair
+  description: The action for every known kind, the default action (V(auto) resolved for the column) and the wrap key.
+  returned: repair, preflight
   type: dict
   sample: {"actions": {"INTEGER": "null", "STRING+OBJECT": "unwrap"}, "default_action": "null", "wrap_key": "value"}
 binlog:
@@ -401,7 +475,7 @@ binlog:
   sample: {"log_bin": true, "sql_log_bin": true, "format": "ROW", "logged": true, "message": "changes go to the binary log (ROW): replicas apply them"}
 preconditions:
   description: What was checked before the first chunk.
-  returned: repair, undo
+  returned: repair, undo, preflight
   type: dict
   sample: {"primary_key": "id", "explain": [{"statement": "chunk select", "type": "range", "key": "PRIMARY"}], "grants": "ok"}
 quarantine_table:
@@ -482,11 +556,14 @@ def argument_spec():
     spec = dict(CONNECTION_ARGUMENT_SPEC)
     spec.update(TARGET_ARGUMENT_SPEC)
     spec.update(
-        mode=dict(type="str", default="repair", choices=["repair", "undo", "status"]),
+        mode=dict(type="str", default="repair", choices=["repair", "undo", "status", "preflight"]),
         run_id=dict(type="str"),
         deploy_id=dict(type="str"),
-        policy=dict(type="dict", default={"STRING+OBJECT": "unwrap"}),
-        default_action=dict(type="str", default="null", choices=["wrap", "null", "skip"]),
+        policy=dict(type="dict", default={"STRING+OBJECT": "unwrap", "READABLE OBJECT": "skip"}),
+        default_action=dict(type="str", default="auto", choices=["auto", "wrap", "null", "empty", "skip"]),
+        decoder=dict(type="str", default="python", choices=["python", "server"]),
+        column_is_json=dict(type="bool", default=False),
+        not_json_percent=dict(type="float", default=50),
         wrap_key=dict(type="str", default="value", no_log=False),
         resume=dict(type="bool", default=True),
         quarantine_table=dict(type="str"),
@@ -568,6 +645,8 @@ def validate_params(params):
     ):
         if params[key] < 0:
             problems.append("%s must be 0 or more, got %s" % (key, params[key]))
+    if not 0 < params["not_json_percent"] <= 100:
+        problems.append("not_json_percent must be above 0 and at most 100, got %s" % params["not_json_percent"])
     if params["throttle_interval"] <= 0:
         problems.append("throttle_interval must be above 0, got %s" % params["throttle_interval"])
     if not 1 <= params["innodb_lock_wait_timeout"] <= 3600:
@@ -647,6 +726,11 @@ def execute(params, check_mode=False, diff=False):
         if params["mode"] == "status":
             result = status_report(params, db, target, ledger)
             result.update(names, warnings_text=[])
+            return result
+        if params["mode"] == "preflight":
+            job = Repair(params, db, target, ledger, check_mode=True)
+            result = job.preflight()
+            result.update(names, warnings_text=job.warnings)
             return result
         job = (Repair if params["mode"] == "repair" else Undo)(params, db, target, ledger, check_mode, diff)
         status = job.run()

@@ -19,6 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_backup import bench_backup  # noqa: E402
+from bench_decoder import bench_decoder  # noqa: E402
 from bench_repair import bench_repair, seed_database  # noqa: E402
 from bench_support import ROOT, machine, run_module  # noqa: E402
 
@@ -31,6 +32,8 @@ SCAN_MODES = {
     "aggregate_serial": dict(chunk_size=0, parallel=1),
     "chunked": dict(chunk_size=10000),
     "chunked_serial": dict(chunk_size=10000, parallel=1),
+    # The runbook's judge (the server alone), against the default (the application's decoder).
+    "aggregate_server_decoder": dict(chunk_size=0, decoder="server"),
 }
 
 
@@ -88,6 +91,7 @@ def flatten(figures):
     """One size's figures as the flat keys the table reads."""
     flat = dict(figures["scan"])
     flat.update(figures["playbook"])
+    flat.update(("decoder_" + k, v) for k, v in figures.get("decoder", {}).items())
     b = figures["backup"]
     flat.update(
         plain_dump_gzip_s=b["plain_dump_gzip_s"],
@@ -132,7 +136,14 @@ ROWS = [
     ("scan chunked 10k (s)", "scan_chunked_s", "%.2f"),
     ("  vs the query (target <= 1.3)", "scan_chunked_ratio", "%.2fx"),
     ("scan chunked 10k, 1 worker", "scan_chunked_serial_ratio", "%.2fx"),
+    ("scan aggregate, server decoder", "scan_aggregate_server_decoder_ratio", "%.2fx"),
     ("corrupted rows found", "corrupted_rows", "{:,}"),
+    ("classify, JSON_VALID only (s)", "decoder_classify_server_s", "%.2f"),
+    ("classify + decoder prefilter (s)", "decoder_classify_python_s", "%.2f"),
+    ("  vs JSON_VALID only", "decoder_prefilter_vs_server", "%.2fx"),
+    ("  rows settled in Python", "decoder_candidates", "{:,}"),
+    ("every row decoded in Python (s)", "decoder_python_stream_s", "%.2f"),
+    ("  vs JSON_VALID only", "decoder_python_stream_vs_server", "%.2fx"),
     ("phase2_diagnose.yml wall (s)", "playbook_wall_s", "%.2f"),
     ("  Ansible overhead (s)", "playbook_overhead_s", "%.2f"),
     ("plain dump | gzip (s)", "plain_dump_gzip_s", "%.1f"),
@@ -192,6 +203,7 @@ def bench_size(server, n, args, workdir, log):
     log("seeded %s rows in %.0fs" % ("{:,}".format(n), figures["seed_s"]))
     figures["scan"] = bench_scan(server, database, args.repeat, workdir, log)
     figures["scan"]["seed_s"] = figures["seed_s"]
+    figures["decoder"] = bench_decoder(server, database, args.repeat, log)
     log("phase2_diagnose.yml...")
     figures["playbook"] = bench_playbook_overhead(server, database, workdir)
     figures["backup"] = bench_backup(server, database, workdir, log)

@@ -1,6 +1,7 @@
 # MariaDB / MySQL 8 / SQLite differences: JSON type expressions, snapshots, timeouts, catalog.
 from __future__ import annotations
 
+from ansible.module_utils.jsonmend import appjson
 from ansible.module_utils.jsonmend.errors import JsonmendError
 from ansible.module_utils.jsonmend.identifiers import quote_name, validate_identifier
 
@@ -10,9 +11,15 @@ from ansible.module_utils.jsonmend.identifiers import quote_name, validate_ident
 SQL_NULL = "SQL NULL"
 OBJECT = "OBJECT"
 INVALID = "INVALID"
-BRACED_INVALID = "INVALID{"  # invalid text starting with '{', labelled apart by the scan
+BRACED_INVALID = appjson.BRACED_INVALID  # invalid text starting with '{': resolved by appjson
+SUSPECT_OBJECT = appjson.SUSPECT_OBJECT  # an object the application's decoder may not read
+CANDIDATES = appjson.CANDIDATES
 DOUBLE_ENCODED = "STRING+OBJECT"
 HEALTHY_CLASSES = (OBJECT, SQL_NULL)
+# The session mode of every writing connection, whatever the server's global sql_mode: a value
+# that does not fit is an error, never silently cut, converted or replaced by ''.
+# (No NO_ZERO_DATE: rows may hold zero dates that an UPDATE keeps as they are.)
+STRICT_SQL_MODE = "STRICT_ALL_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"
 
 
 class Dialect:
@@ -40,12 +47,27 @@ class Dialect:
 
     # Every type test sits behind JSON_VALID in CASE order: on MariaDB an unguarded
     # JSON_TYPE folds invalid text into the SQL NULL bucket (SELECT) or aborts (DML).
-    def classify_expr(self, col, native_json=False, brace_label=INVALID):
+    def classify_expr(self, col, native_json=False, brace_label=INVALID, decoder=appjson.SERVER):
         """SQL expression that labels each value of `col` with its JSON class.
 
         A value starting with '{' costs one parse (valid means object); `brace_label` names
         the invalid ones apart when a caller needs to know they exist (truncated objects).
+        With the `python` decoder, objects the prefilter flags are labelled SUSPECT_OBJECT and
+        invalid text starting with '{' after whitespace BRACED_INVALID: appjson.resolve()
+        settles both in Python, where the application's decoder is the judge.
         """
+        if decoder == appjson.PYTHON:
+            suspect = appjson.prefilter_sql(col)
+            return (
+                "CASE WHEN {c} IS NULL THEN 'SQL NULL'"
+                " WHEN LEFT({c}, 1) = '{{' THEN IF(JSON_VALID({c}), IF({p}, '{s}', 'OBJECT'), '{b}')"
+                " WHEN NOT JSON_VALID({c}) THEN IF({r}, '{b}', 'INVALID')"
+                " WHEN JSON_TYPE({c}) = 'OBJECT' THEN IF({p}, '{s}', 'OBJECT')"
+                " WHEN JSON_TYPE({c}) <> 'STRING' THEN JSON_TYPE({c})"
+                " WHEN NOT JSON_VALID(JSON_UNQUOTE({c})) THEN 'STRING'"
+                " WHEN JSON_TYPE(JSON_UNQUOTE({c})) = 'OBJECT' THEN 'STRING+OBJECT'"
+                " ELSE 'STRING' END"
+            ).format(c=col, p=suspect, s=SUSPECT_OBJECT, b=BRACED_INVALID, r=appjson.braced_sql(col))
         return (
             "CASE WHEN {c} IS NULL THEN 'SQL NULL'"
             " WHEN LEFT({c}, 1) = '{{' THEN IF(JSON_VALID({c}), 'OBJECT', '{b}')"
@@ -56,9 +78,31 @@ class Dialect:
             " ELSE 'STRING' END"
         ).format(c=col, b=brace_label)
 
-    def corrupt_predicate(self, col, native_json=False):
-        """SQL condition true for rows that are neither SQL NULL nor an object."""
-        return "(%s) NOT IN ('OBJECT', 'SQL NULL')" % self.classify_expr(col, native_json)
+    def corrupt_predicate(self, col, native_json=False, decoder=appjson.SERVER, settled_only=False):
+        """SQL condition true for rows that are neither SQL NULL nor an object.
+
+        With `settled_only`, rows whose kind only Python can settle (CANDIDATES) are left out.
+        """
+        labels = ("OBJECT", "SQL NULL") + (CANDIDATES if settled_only else ())
+        brace = BRACED_INVALID if settled_only else INVALID
+        return "(%s) NOT IN (%s)" % (self.classify_expr(col, native_json, brace, decoder), ", ".join("'%s'" % x for x in labels))
+
+    # -- writing sessions ---------------------------------------------------------
+    def pin_sql_mode(self, cursor):
+        """Set the strict session sql_mode every writer runs under."""
+        cursor.execute("SET SESSION sql_mode = %s", (STRICT_SQL_MODE,))
+        # Notes (JSON_VALID's 4038 on every invalid text it classifies) are not recorded, so a
+        # statement's warning count holds warnings and errors only.
+        cursor.execute("SET SESSION sql_notes = 0")
+
+    def restore_expr(self, source, native_json=False):
+        """The expression that writes a quarantined pre-image (LONGBLOB) back into the column."""
+        return source
+
+    def fingerprint_expr(self, columns_sql):
+        """SHA-256 (hex) over the row's stored columns: tells a row the application wrote since."""
+        parts = ", ".join("IFNULL(MD5(%s), '-')" % c for c in columns_sql)
+        return "SHA2(CONCAT_WS(',', %s), 256)" % parts
 
     # A healthy object starts with '{': rows that do not are the only candidates, except
     # '{'-prefixed invalid text, which the scan counts (brace_label) before relying on this.
@@ -90,6 +134,57 @@ class Dialect:
             (database, table),
         )
         return dict((row[0], row[1].lower()) for row in cursor.fetchall())
+
+    def column_details(self, cursor, database, table):
+        """Every column of the table in order, as dicts (see inspector.inspect_target)."""
+        cursor.execute(
+            "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, CHARACTER_MAXIMUM_LENGTH, CHARACTER_OCTET_LENGTH,"
+            " CHARACTER_SET_NAME, COLLATION_NAME, EXTRA"
+            " FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
+            (database, table),
+        )
+        out = []
+        for name, data_type, column_type, nullable, chars, octets, charset, collation, extra in cursor.fetchall():
+            extra = (extra or "").lower()
+            out.append(
+                dict(
+                    name=name,
+                    data_type=(data_type or "").lower(),
+                    column_type=(column_type or "").lower(),
+                    nullable=(nullable or "").upper() == "YES",
+                    max_chars=None if chars is None else int(chars),
+                    max_bytes=None if octets is None else int(octets),
+                    charset=charset,
+                    collation=collation,
+                    generated=any(word in extra for word in ("generated", "virtual", "persistent")),
+                    on_update="on update" in extra,
+                )
+            )
+        return out
+
+    def triggers(self, cursor, database, table):
+        """[(name, timing, event)] of the table's triggers."""
+        cursor.execute(
+            "SELECT TRIGGER_NAME, ACTION_TIMING, EVENT_MANIPULATION FROM information_schema.TRIGGERS"
+            " WHERE EVENT_OBJECT_SCHEMA = %s AND EVENT_OBJECT_TABLE = %s ORDER BY TRIGGER_NAME",
+            (database, table),
+        )
+        return [(name, (timing or "").upper(), (event or "").upper()) for name, timing, event in cursor.fetchall()]
+
+    def foreign_keys(self, cursor, database, table):
+        """(constraints of this table referencing others, constraints of others referencing it)."""
+        cursor.execute(
+            "SELECT SUM(TABLE_NAME = %s), SUM(REFERENCED_TABLE_NAME = %s) FROM information_schema.REFERENTIAL_CONSTRAINTS"
+            " WHERE CONSTRAINT_SCHEMA = %s AND (TABLE_NAME = %s OR REFERENCED_TABLE_NAME = %s)",
+            (table, table, database, table, table),
+        )
+        row = cursor.fetchone() or (0, 0)
+        return int(row[0] or 0), int(row[1] or 0)
+
+    def engine(self, cursor, database, table):
+        cursor.execute("SELECT ENGINE FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s", (database, table))
+        row = cursor.fetchone()
+        return row[0] if row else None
 
     def database_exists(self, cursor, database):
         cursor.execute(
@@ -154,11 +249,13 @@ class MariaDB(Dialect):
 class MySQL(Dialect):
     name = "mysql"
 
-    def classify_expr(self, col, native_json=False, brace_label=INVALID):
+    def classify_expr(self, col, native_json=False, brace_label=INVALID, decoder=appjson.SERVER):
         if not native_json:
             # A text column on MySQL: JSON_TYPE raises ERROR 3141 on invalid text.
-            return super().classify_expr(col, brace_label=brace_label)
-        # Native JSON holds only valid documents; JSON_TYPE reads the binary form cheaply.
+            return super().classify_expr(col, brace_label=brace_label, decoder=decoder)
+        # Native JSON holds only valid documents, which MySQL re-serializes as standard JSON
+        # (no early-ended numbers, no loose escapes): no candidate for the decoder to settle.
+        # JSON_TYPE reads the binary form cheaply.
         return (
             "CASE WHEN {c} IS NULL THEN 'SQL NULL'"
             " WHEN JSON_TYPE({c}) <> 'STRING' THEN JSON_TYPE({c})"
@@ -172,6 +269,13 @@ class MySQL(Dialect):
             return super().suspect_predicate(col)
         # LEFT() would serialize the binary document; JSON_TYPE reads it directly and is exact.
         return "%s IS NOT NULL AND JSON_TYPE(%s) <> 'OBJECT'" % (col, col)
+
+    def restore_expr(self, source, native_json=False):
+        # A native JSON column refuses a binary string (ERROR 3144): read the bytes as utf8mb4,
+        # the character set MySQL serializes JSON in.
+        if native_json:
+            return "CONVERT(%s USING utf8mb4)" % source
+        return source
 
     def set_statement_timeout(self, cursor, seconds):
         # MySQL's limit is in milliseconds and applies to SELECT only.
@@ -197,7 +301,8 @@ class SQLite(Dialect):
     def sql(self, statement):
         return statement.replace("%s", "?")
 
-    def classify_expr(self, col, native_json=False, brace_label=INVALID):
+    def classify_expr(self, col, native_json=False, brace_label=INVALID, decoder=appjson.SERVER):
+        # SQLite has no REGEXP by default and its own json_valid: the server's verdict stands.
         mapped = " ".join("WHEN '%s' THEN '%s'" % pair for pair in self.TYPE_MAP)
         return (
             "CASE WHEN {c} IS NULL THEN 'SQL NULL'"
@@ -218,6 +323,9 @@ class SQLite(Dialect):
     def length_expr(self, col):
         return "length(%s)" % col
 
+    def pin_sql_mode(self, cursor):
+        return None
+
     def begin_read_only_snapshot(self, cursor):
         # The file is opened read-only; a deferred transaction keeps one snapshot.
         cursor.execute("BEGIN")
@@ -228,6 +336,45 @@ class SQLite(Dialect):
     def columns(self, cursor, database, table):
         cursor.execute("SELECT name, type FROM pragma_table_info(?)", (table,))
         return dict((row[0], (row[1] or "").lower()) for row in cursor.fetchall())
+
+    def column_details(self, cursor, database, table):
+        cursor.execute('SELECT name, type, "notnull", hidden FROM pragma_table_xinfo(?) WHERE hidden IN (0, 2, 3)', (table,))
+        out = []
+        for name, declared, notnull, hidden in cursor.fetchall():
+            declared = (declared or "").lower()
+            data_type = declared.split("(")[0].strip() or "text"
+            out.append(
+                dict(
+                    name=name,
+                    data_type=data_type,
+                    column_type=declared,
+                    nullable=not notnull,
+                    max_chars=None,
+                    max_bytes=None,
+                    charset=None,
+                    collation=None,
+                    generated=hidden in (2, 3),
+                    on_update=False,
+                )
+            )
+        return out
+
+    def triggers(self, cursor, database, table):
+        cursor.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?", (table,))
+        out = []
+        for name, sql in cursor.fetchall():
+            words = (sql or "").upper().split()
+            timing = next((w for w in words if w in ("BEFORE", "AFTER", "INSTEAD")), "")
+            event = next((w for w in words if w in ("INSERT", "UPDATE", "DELETE")), "")
+            out.append((name, timing, event))
+        return out
+
+    def foreign_keys(self, cursor, database, table):
+        cursor.execute("SELECT COUNT(*) FROM pragma_foreign_key_list(?)", (table,))
+        return int(cursor.fetchone()[0]), 0
+
+    def engine(self, cursor, database, table):
+        return "sqlite"
 
     def database_exists(self, cursor, database):
         return True

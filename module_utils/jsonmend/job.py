@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import os
 import random
+import re
 import time
 
 from ansible.module_utils.jsonmend.connection import driver_error_types, driver_message
@@ -16,6 +17,25 @@ from ansible.module_utils.jsonmend.progress import ProgressLog, eta_seconds, pro
 from ansible.module_utils.jsonmend.throttle import Throttle, replica_probes
 
 RETRYABLE = (1205, 1213)  # lock wait timeout, deadlock
+# Errors that are not about one row's data: they end the chunk (and are retried or reported),
+# never turn a row into "unwritable". Codes from 2000 up are the client's (connection lost...).
+NOT_ROW_ERRORS = RETRYABLE + (
+    1044,  # access denied to the database
+    1045,  # access denied
+    1053,  # server shutdown
+    1054,  # unknown column
+    1064,  # syntax error
+    1142,  # command denied on a table
+    1143,  # command denied on a column
+    1146,  # table does not exist
+    1180,  # commit failed
+    1181,  # rollback failed
+    1227,  # privilege needed
+    1317,  # query interrupted
+    1927,  # connection killed
+    1969,  # max_statement_time exceeded
+    3024,  # max_execution_time exceeded
+)
 GOOD_ACCESS = ("range", "const", "eq_ref", "ref", "system")
 SAMPLE_CHARS = 200
 
@@ -45,6 +65,19 @@ def placeholders(values):
     return ", ".join(["%s"] * len(values))
 
 
+def is_row_error(exc):
+    """True for a driver error about the data of the row(s) a statement wrote (1048, 1406, 1366, CHECK, ...)."""
+    code = exc.args[0] if getattr(exc, "args", None) else None
+    return isinstance(code, int) and code < 2000 and code not in NOT_ROW_ERRORS
+
+
+def reason_key(reason):
+    """A reason without what varies per row (the row number, the bytes quoted): groups failures."""
+    reason = re.sub(r" at row \d+", "", reason)
+    reason = re.sub(r"value: '.*?' for", "value for", reason)
+    return reason.split(": ", 1)[0] if reason.startswith("the ") else reason[:160]
+
+
 class Stats:
     """Counters of one run: carried over from its checkpoint when resumed, plus this invocation's."""
 
@@ -54,6 +87,7 @@ class Stats:
         self.by_type = dict((k, dict(v)) for k, v in (carried.get("by_type") or {}).items())
         self.restored = int(carried.get("restored", 0))
         self.conflicts = int(carried.get("conflicts", 0))
+        self.unwritable = dict((k, int(v)) for k, v in (carried.get("unwritable") or {}).items())
         self.run_chunks = int(carried.get("chunks", 0))
         self.chunks = 0
         self.rows_examined = 0
@@ -62,6 +96,9 @@ class Stats:
 
     def rows_changed(self):
         return sum(self.actions[a] for a in WRITING_ACTIONS)
+
+    def unwritable_rows(self):
+        return sum(self.unwritable.values())
 
     def add(self, kind, action, rows=1):
         self.actions[action] += rows
@@ -76,6 +113,8 @@ class Stats:
             by_type=dict((k, dict(v)) for k, v in self.by_type.items()),
             restored=self.restored,
             conflicts=self.conflicts,
+            unwritable=dict(self.unwritable),
+            unwritable_rows=self.unwritable_rows(),
             chunks=self.run_chunks + self.chunks,
         )
 
@@ -112,8 +151,14 @@ class Job:
 
     # -- session -------------------------------------------------------------
     def open_session(self):
-        """READ COMMITTED (no gap locks on the application's rows), a short lock wait, the binary log stance."""
+        """Strict sql_mode, READ COMMITTED (no gap locks on the application's rows), a short lock wait, the binary log stance."""
         db = self.db
+        cur = db.cursor()
+        try:
+            # Whatever the server's global mode: a value that does not fit fails, it is never cut or replaced.
+            db.dialect.pin_sql_mode(cur)
+        finally:
+            cur.close()
         db.query("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
         db.query("SET SESSION innodb_lock_wait_timeout = %s", (int(self.params["innodb_lock_wait_timeout"]),))
         return self.binlog_stance()
@@ -274,6 +319,19 @@ class Job:
                 self.rollback()
                 raise
 
+    def warnings_of(self, cur):
+        """The warnings of the cursor's last statement as one reason, or None (any warning fails the row).
+
+        Notes are not warnings: JSON_VALID leaves one (4038) for every text it finds invalid,
+        which the classification in a statement's WHERE does by design.
+        """
+        if not getattr(cur, "warning_count", 0):
+            return None
+        rows = [row for row in self.db.query("SHOW WARNINGS") if str(row[0]).lower() != "note"]
+        if not rows:
+            return None
+        return "; ".join("(%s) %s" % (code, message) for _level, code, message in rows[:3])
+
     def statistics(self, status):
         duration = time.monotonic() - self.started
         s = self.stats
@@ -282,6 +340,8 @@ class Job:
             rows_examined=s.rows_examined,
             rows_changed=s.rows_changed() if self.kind == "repair" else s.restored,
             actions=s.actions if self.kind == "repair" else {},
+            unwritable=s.unwritable,
+            unwritable_rows=s.unwritable_rows(),
             retries=s.retries,
             throttle_waits=self.throttle.waits,
             throttle_seconds=round(self.throttle.seconds, 3),

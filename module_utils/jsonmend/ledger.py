@@ -1,12 +1,14 @@
 # The repair's own tables next to the repaired one: the quarantine (each changed row's exact
-# pre-image and what was written) and the runs table (one row per repair or undo run, with
-# its checkpoint). Both are written in the same transaction as the rows they describe.
+# pre-image, what was read back after the write and the row's fingerprint; rows that could not
+# be written, with the reason) and the runs table (one row per repair or undo run, with its
+# checkpoint). Both are written in the same transaction as the rows they describe. Every row
+# names its target (database, table, column): one pair of tables may serve several targets,
+# and a target never sees another's runs. Tables of earlier versions are migrated in place.
 from __future__ import annotations
 
 import json
 import re
 
-from ansible.module_utils.jsonmend.connection import driver_error_types, driver_message
 from ansible.module_utils.jsonmend.errors import JsonmendError
 from ansible.module_utils.jsonmend.identifiers import validate_identifier
 
@@ -23,9 +25,22 @@ RUNS_SUFFIX = "_jsonmend_runs"
 COLUMN_TYPE_RE = re.compile(r"[a-z]+(\(\d+(,\d+)?\))?( unsigned)?( zerofill)?")
 QUARANTINE_COLUMNS = ("id", "run_id", "row_pk", "column_name", "json_type", "action", "original_value", "new_value", "repaired_at", "undone_by", "undone_at")
 RUNS_COLUMNS = ("run_id", "kind", "column_name", "undo_of", "status", "policy", "start_key", "end_key", "last_key", "counts", "started_at", "updated_at")
-# Added by later versions; upgrade() adds them to a ledger an earlier version created.
+# Added by this version (0.2): the target of every row, the post-write fingerprint, failures.
 DEPLOY_IDS = "deploy_ids"
-DUPLICATE_COLUMN = 1060
+QUARANTINE_ADDED = (
+    ("database_name", "varchar(64) DEFAULT NULL AFTER `run_id`"),
+    ("table_name", "varchar(64) DEFAULT NULL AFTER `database_name`"),
+    ("fingerprint", "char(64) CHARACTER SET ascii DEFAULT NULL AFTER `new_value`"),
+    ("failure", "varchar(512) DEFAULT NULL AFTER `fingerprint`"),
+)
+RUNS_ADDED = (
+    ("database_name", "varchar(64) DEFAULT NULL AFTER `kind`"),
+    ("table_name", "varchar(64) DEFAULT NULL AFTER `database_name`"),
+    # Every deploy (playbook run) that started or resumed the run, so its rollback finds it.
+    (DEPLOY_IDS, "text DEFAULT NULL"),
+)
+# The comment an earlier version gave both tables names the table that created them.
+OWNER_RE = re.compile(r"jsonmend: .* of ([A-Za-z0-9_$]{1,64})\.([A-Za-z0-9_$]{1,64})$")
 
 
 def default_names(table):
@@ -64,13 +79,12 @@ def key_type_sql(column_type, charset=None, collation=None):
 
 
 class Ledger:
-    """Reads and writes the quarantine and runs tables of one repaired table and column."""
+    """Reads and writes the quarantine and runs tables for one target (database, table, column)."""
 
     def __init__(self, db, database, table, column, quarantine, runs, deploy_id=None):
         self.db = db
         # The playbook run (deploy) that started or resumed this job: every run records it.
         self.deploy_id = deploy_id
-        self.has_deploy_ids = False
         self.database = database
         self.table = table
         self.column = column
@@ -79,6 +93,11 @@ class Ledger:
         self.q_sql = db.dialect.q(quarantine)
         self.runs_sql = db.dialect.q(runs)
         self._exists = None
+        # Tables of an earlier version lack the target columns until migrate(); their rows
+        # belong to the table their comment names (the one that created them).
+        self.legacy = False
+        self.owner = None
+        self.migrated = None
 
     # -- tables ----------------------------------------------------------------
     def exists(self):
@@ -86,20 +105,21 @@ class Ledger:
         if self._exists:
             return True
         found = {}
-        for name, wanted in ((self.quarantine, QUARANTINE_COLUMNS), (self.runs, RUNS_COLUMNS)):
+        missing_added = False
+        for name, wanted, added in ((self.quarantine, QUARANTINE_COLUMNS, QUARANTINE_ADDED), (self.runs, RUNS_COLUMNS, RUNS_ADDED)):
             rows = self.db.query(
                 "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
                 (self.database, name),
             )
             columns = set(r[0] for r in rows)
             found[name] = bool(columns)
-            if name == self.runs:
-                self.has_deploy_ids = DEPLOY_IDS in columns
             if columns and not set(wanted) <= columns:
                 raise JsonmendError(
                     "table %s.%s exists but is not a jsonmend %s table (missing columns %s): choose another name"
                     % (self.database, name, "quarantine" if name == self.quarantine else "runs", ", ".join(sorted(set(wanted) - columns)))
                 )
+            if columns and not set(c for c, _ddl in added) <= columns:
+                missing_added = True
         if found[self.quarantine] != found[self.runs]:
             present, missing = (self.quarantine, self.runs) if found[self.quarantine] else (self.runs, self.quarantine)
             # An empty partner is what a run killed between the two CREATEs leaves: create()
@@ -110,7 +130,25 @@ class Ledger:
                 )
             return False
         self._exists = found[self.quarantine]
+        if self._exists and missing_added:
+            self.legacy = True
+            self.owner = self._owner()
         return self._exists
+
+    def _owner(self):
+        """(database, table) an earlier version's tables were created for, from their comments."""
+        rows = self.db.query(
+            "SELECT TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME IN (%s, %s)",
+            (self.database, self.quarantine, self.runs),
+        )
+        for (comment,) in rows:
+            match = OWNER_RE.search((comment or "").strip())
+            if match:
+                return match.group(1), match.group(2)
+        return None
+
+    def owns_legacy_rows(self):
+        return self.owner == (self.database, self.table)
 
     def create(self, key_type):
         """CREATE both tables (DDL commits, so never call this inside a chunk's transaction)."""
@@ -121,12 +159,16 @@ class Ledger:
             "CREATE TABLE IF NOT EXISTS %s ("
             " `id` bigint unsigned NOT NULL AUTO_INCREMENT,"
             " `run_id` varchar(64) CHARACTER SET ascii NOT NULL,"
+            " `database_name` varchar(64) DEFAULT NULL,"
+            " `table_name` varchar(64) DEFAULT NULL,"
             " `row_pk` %s NOT NULL,"
             " `column_name` varchar(64) NOT NULL,"
             " `json_type` varchar(32) NOT NULL,"
             " `action` varchar(8) NOT NULL,"
             " `original_value` longblob,"
             " `new_value` longblob,"
+            " `fingerprint` char(64) CHARACTER SET ascii DEFAULT NULL,"
+            " `failure` varchar(512) DEFAULT NULL,"
             " `repaired_at` datetime(6) NOT NULL,"
             " `undone_by` varchar(64) CHARACTER SET ascii DEFAULT NULL,"
             " `undone_at` datetime(6) DEFAULT NULL,"
@@ -140,6 +182,8 @@ class Ledger:
             "CREATE TABLE IF NOT EXISTS %s ("
             " `run_id` varchar(64) CHARACTER SET ascii NOT NULL,"
             " `kind` varchar(8) NOT NULL,"
+            " `database_name` varchar(64) DEFAULT NULL,"
+            " `table_name` varchar(64) DEFAULT NULL,"
             " `column_name` varchar(64) NOT NULL,"
             " `undo_of` varchar(64) CHARACTER SET ascii DEFAULT NULL,"
             " `status` varchar(16) NOT NULL,"
@@ -155,43 +199,116 @@ class Ledger:
             " `started_by` varchar(160) DEFAULT NULL,"
             " `deploy_ids` text DEFAULT NULL,"
             " PRIMARY KEY (`run_id`),"
-            " KEY `column_kind` (`column_name`, `kind`, `started_at`)"
+            " KEY `column_kind` (`column_name`, `kind`, `started_at`),"
+            " KEY `target_kind` (`table_name`, `column_name`, `kind`, `started_at`)"
             ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COMMENT=%%s" % self.runs_sql,
             ("jsonmend: repair and undo runs (checkpoints) of %s.%s" % (self.database, self.table),),
         )
         self._exists = True
-        self.has_deploy_ids = True
         return True
 
-    def upgrade(self):
-        """Add the deploy_ids column to a runs table an earlier version created (DDL: call it
-        before any chunk's transaction, under the run's advisory lock). Returns what was added."""
-        if not self.exists() or self.has_deploy_ids:
+    def migrate(self):
+        """Bring tables of an earlier version up to this one, in place (DDL: outside any chunk).
+
+        The new columns are appended (instant on MariaDB 10.4+ and MySQL 8); rows written before
+        get the target named in the tables' comment, which an earlier version wrote at creation.
+        Returns what was done, or None when nothing was needed.
+        """
+        if not self.exists() or not self.legacy:
+            return None
+        done = dict(quarantine=self.quarantine, runs=self.runs, owner=".".join(self.owner) if self.owner else None)
+        for name, added in ((self.quarantine, QUARANTINE_ADDED), (self.runs, RUNS_ADDED)):
+            have = set(
+                r[0]
+                for r in self.db.query("SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s", (self.database, name))
+            )
+            clauses = ["ADD COLUMN `%s` %s" % (col, ddl) for col, ddl in added if col not in have]
+            if clauses:
+                self.db.query("ALTER TABLE %s %s" % (self.db.dialect.q(name), ", ".join(clauses)))
+        keys = set(
+            r[0]
+            for r in self.db.query(
+                "SELECT INDEX_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s", (self.database, self.runs)
+            )
+        )
+        if "target_kind" not in keys:
+            self.db.query("ALTER TABLE %s ADD KEY `target_kind` (`table_name`, `column_name`, `kind`, `started_at`)" % self.runs_sql)
+        rows = 0
+        if self.owner:
+            for table_sql in (self.q_sql, self.runs_sql):
+                cur = self.db.cursor()
+                try:
+                    rows += cur.execute(
+                        "UPDATE %s SET database_name = %%s, table_name = %%s WHERE table_name IS NULL" % table_sql,
+                        self.owner,
+                    )
+                finally:
+                    cur.close()
+        done["rows_assigned"] = rows
+        self.legacy = False
+        self.migrated = done
+        return done
+
+    def key_problems(self, key_data_type, key_max_chars):
+        """Why this quarantine cannot hold the target's keys (created for another table's key type)."""
+        if not self.exists():
             return []
-        try:
-            self.db.query("ALTER TABLE %s ADD COLUMN `%s` text DEFAULT NULL" % (self.runs_sql, DEPLOY_IDS))
-        except driver_error_types() as exc:
-            if (exc.args[0] if exc.args else None) != DUPLICATE_COLUMN:
-                raise JsonmendError(
-                    "the runs table %s.%s predates the deploy_ids column and could not be given it (%s): grant ALTER on it once,"
-                    " or run this version's first repair or undo as a user who may; nothing was changed" % (self.database, self.runs, driver_message(exc))
-                ) from None
-        self.has_deploy_ids = True
-        return [DEPLOY_IDS]
+        row = self.db.query_one(
+            "SELECT DATA_TYPE, CHARACTER_MAXIMUM_LENGTH FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s AND COLUMN_NAME = 'row_pk'",
+            (self.database, self.quarantine),
+        )
+        if not row:
+            return []
+        have, have_chars = (row[0] or "").lower(), row[1]
+        integers = ("tinyint", "smallint", "mediumint", "int", "integer", "bigint")
+        same_family = (have in integers) == (key_data_type in integers)
+        too_short = have_chars is not None and key_max_chars is not None and int(have_chars) < int(key_max_chars)
+        if same_family and not too_short:
+            return []
+        return [
+            "quarantine table %s.%s keeps keys of type %s, which cannot hold the keys of %s.%s (%s): it was created for another"
+            " table; give this one its own quarantine_table and runs_table. Nothing was changed"
+            % (self.database, self.quarantine, have, self.database, self.table, key_data_type)
+        ]
+
+    # -- the target's rows -----------------------------------------------------
+    def target_where(self, alias=""):
+        """(SQL condition, args) selecting this target's rows of either table."""
+        a = alias + "." if alias else ""
+        if self.legacy:
+            # Not migrated yet (check mode, status): earlier rows belong to the table that created the tables.
+            if self.owns_legacy_rows():
+                return "%scolumn_name = %%s" % a, (self.column,)
+            return "FALSE", ()
+        return "%sdatabase_name = %%s AND %stable_name = %%s AND %scolumn_name = %%s" % (a, a, a), (self.database, self.table, self.column)
+
+    def same_target_sql(self, a, b):
+        """SQL condition: rows aliased a and b belong to the same target."""
+        if self.legacy:
+            return "%s.column_name = %s.column_name" % (a, b)
+        return "%s.column_name = %s.column_name AND %s.table_name <=> %s.table_name AND %s.database_name <=> %s.database_name" % (a, b, a, b, a, b)
+
+    def column_sql(self, name, alias=""):
+        """A column added by this version, or NULL on tables not migrated yet."""
+        if self.legacy:
+            return "NULL"
+        return ("%s.%s" % (alias, name)) if alias else name
+
+    def written_sql(self, alias=""):
+        """SQL condition: the quarantine row records a write (not a row that could not be written)."""
+        if self.legacy:
+            return "TRUE"
+        return "%sfailure IS NULL" % (alias + "." if alias else "")
 
     # -- runs ------------------------------------------------------------------
     RUN_FIELDS = (
         "run_id, kind, column_name, undo_of, status, policy, start_key, end_key, last_key, counts, started_at, updated_at, finished_at, undone_by, started_by"
     )
 
-    def _fields(self):
-        """RUN_FIELDS plus deploy_ids (NULL for a runs table an earlier version created)."""
-        return self.RUN_FIELDS + (", deploy_ids" if self.has_deploy_ids else ", NULL AS deploy_ids")
-
     def _run(self, row):
         if row is None:
             return None
-        names = [n.strip() for n in self.RUN_FIELDS.split(",")] + [DEPLOY_IDS]
+        names = [n.strip() for n in self.RUN_FIELDS.split(",")] + ["database_name", "table_name", DEPLOY_IDS]
         run = dict(zip(names, row, strict=True))
         run[DEPLOY_IDS] = json.loads(run[DEPLOY_IDS]) if run[DEPLOY_IDS] else []
         for key in ("policy", "counts"):
@@ -203,59 +320,79 @@ class Ledger:
                 run[key] = run[key].strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         return run
 
+    def _fields(self, alias=""):
+        a = alias + "." if alias else ""
+        names = [a + n.strip() for n in self.RUN_FIELDS.split(",")]
+        added = [self.column_sql(name, alias) for name in ("database_name", "table_name", DEPLOY_IDS)]
+        return ", ".join(names + added)
+
     def run(self, run_id):
+        """A run of this target by id, or None (also when the id belongs to another target)."""
         if not self.exists():
             return None
-        return self._run(self.db.query_one("SELECT %s FROM %s WHERE run_id = %%s" % (self._fields(), self.runs_sql), (run_id,)))
+        where, args = self.target_where()
+        return self._run(self.db.query_one("SELECT %s FROM %s WHERE run_id = %%s AND %s" % (self._fields(), self.runs_sql, where), (run_id,) + args))
+
+    def run_elsewhere(self, run_id):
+        """'db.table.column' of a run recorded for another target, or None."""
+        if not self.exists() or self.legacy:
+            return None
+        row = self.db.query_one("SELECT database_name, table_name, column_name FROM %s WHERE run_id = %%s" % self.runs_sql, (run_id,))
+        if not row or (row[0], row[1], row[2]) == (self.database, self.table, self.column):
+            return None
+        return "%s.%s.%s" % row
 
     def unfinished(self, kind, undo_of=None):
-        """The newest unfinished run of this kind on this column (for undo: of that repair run)."""
+        """The newest unfinished run of this kind on this target (for undo: of that repair run)."""
         if not self.exists():
             return None
-        sql = "SELECT %s FROM %s WHERE column_name = %%s AND kind = %%s AND status IN ('running', 'stopped')" % (self._fields(), self.runs_sql)
-        args = [self.column, kind]
+        where, args = self.target_where()
+        sql = "SELECT %s FROM %s WHERE %s AND kind = %%s AND status IN ('running', 'stopped')" % (self._fields(), self.runs_sql, where)
+        args = list(args) + [kind]
         if undo_of is not None:
             sql += " AND undo_of = %s"
             args.append(undo_of)
         return self._run(self.db.query_one(sql + " ORDER BY started_at DESC, run_id DESC LIMIT 1", tuple(args)))
 
     def latest_repair(self):
-        """The newest repair run on this column that changed (quarantined) at least one row."""
+        """The newest repair run on this target that changed (quarantined) at least one row."""
         if not self.exists():
             return None
+        where, args = self.target_where("r")
         return self._run(
             self.db.query_one(
-                "SELECT %s FROM %s AS r WHERE column_name = %%s AND kind = 'repair'"
-                " AND EXISTS (SELECT 1 FROM %s AS q WHERE q.run_id = r.run_id) ORDER BY started_at DESC, run_id DESC LIMIT 1"
-                % (self._fields(), self.runs_sql, self.q_sql),
-                (self.column,),
+                "SELECT %s FROM %s AS r WHERE %s AND r.kind = 'repair'"
+                " AND EXISTS (SELECT 1 FROM %s AS q WHERE q.run_id = r.run_id AND %s) ORDER BY r.started_at DESC, r.run_id DESC LIMIT 1"
+                % (self._fields("r"), self.runs_sql, where, self.q_sql, self.written_sql("q")),
+                args,
             )
         )
 
     def runs_list(self, limit=50):
         if not self.exists():
             return []
+        where, args = self.target_where()
         rows = self.db.query(
-            "SELECT %s FROM %s WHERE column_name = %%s ORDER BY started_at DESC, run_id DESC LIMIT %d" % (self._fields(), self.runs_sql, int(limit)),
-            (self.column,),
+            "SELECT %s FROM %s WHERE %s ORDER BY started_at DESC, run_id DESC LIMIT %d" % (self._fields(), self.runs_sql, where, int(limit)),
+            args,
         )
         return [self._run(r) for r in rows]
 
     def start_run(self, run_id, kind, policy, start_key, end_key, undo_of=None):
         """INSERT the run's row; call inside the transaction of its first change."""
-        deploy = ", deploy_ids" if self.has_deploy_ids else ""
         self.db.query(
-            "INSERT INTO %s (run_id, kind, column_name, undo_of, status, policy, start_key, end_key, last_key, counts, started_at, updated_at, started_by%s)"
-            " VALUES (%%s, %%s, %%s, %%s, 'running', %%s, %%s, %%s, NULL, '{}', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), CURRENT_USER()%s)"
-            % (self.runs_sql, deploy, ", %s" if deploy else ""),
-            (run_id, kind, self.column, undo_of, json.dumps(policy, sort_keys=True), encode_key(start_key), encode_key(end_key))
-            + ((json.dumps([self.deploy_id] if self.deploy_id else []),) if deploy else ()),
+            "INSERT INTO %s (run_id, kind, database_name, table_name, column_name, undo_of, status, policy, start_key, end_key, last_key, counts,"
+            " started_at, updated_at, started_by, deploy_ids)"
+            " VALUES (%%s, %%s, %%s, %%s, %%s, %%s, 'running', %%s, %%s, %%s, NULL, '{}', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), CURRENT_USER(), %%s)"
+            % self.runs_sql,
+            (run_id, kind, self.database, self.table, self.column, undo_of, json.dumps(policy, sort_keys=True), encode_key(start_key), encode_key(end_key))
+            + (json.dumps([self.deploy_id] if self.deploy_id else []),),
         )
 
     def add_deploy_id(self, run_id):
-        """Record that this deploy resumed the run: a resumed run keeps every deploy id that worked on it,
-        so the rollback of any of them finds it. Its own short transaction."""
-        if not self.deploy_id or not self.has_deploy_ids:
+        """Record that this deploy resumed the run (after migrate()): a resumed run keeps every
+        deploy id that worked on it, so the rollback of any of them finds it."""
+        if not self.deploy_id or self.legacy:
             return
         run = self.run(run_id)
         if run is None or self.deploy_id in run[DEPLOY_IDS]:
@@ -280,11 +417,17 @@ class Ledger:
         self.db.query("UPDATE %s SET undone_by = %%s, updated_at = UTC_TIMESTAMP(6) WHERE run_id = %%s" % self.runs_sql, (undo_run_id, repair_run_id))
 
     def quarantined_rows(self, run_id):
-        """(rows quarantined by the run, of which undone, lowest key, highest key)."""
+        """(rows the run wrote and quarantined, of which undone, lowest key, highest key)."""
         if not self.exists():
             return (0, 0, None, None)
         row = self.db.query_one(
-            "SELECT COUNT(*), COUNT(undone_at), MIN(row_pk), MAX(row_pk) FROM %s WHERE run_id = %%s" % self.q_sql,
+            "SELECT COUNT(*), COUNT(undone_at), MIN(row_pk), MAX(row_pk) FROM %s WHERE run_id = %%s AND %s" % (self.q_sql, self.written_sql()),
             (run_id,),
         )
         return (int(row[0]), int(row[1]), row[2], row[3])
+
+    def failed_rows(self, run_id):
+        """Rows the run could not write, recorded with their reason."""
+        if not self.exists() or self.legacy:
+            return 0
+        return int(self.db.query_one("SELECT COUNT(*) FROM %s WHERE run_id = %%s AND failure IS NOT NULL" % self.q_sql, (run_id,))[0])

@@ -62,6 +62,10 @@ def stats_block(kind, run_id, status, stats):
     ]
     for name, count in sorted((stats.get("actions") or {}).items()):
         rows.append(("  %s" % name, count))
+    if stats.get("unwritable_rows"):
+        rows.append(("unwritable", "%d (left as they were; in the quarantine with the reason)" % stats["unwritable_rows"]))
+        for reason, count in sorted((stats.get("unwritable") or {}).items()):
+            rows.append(("  %s" % reason, count))
     for name in ("restored", "conflicts"):
         if name in stats:
             rows.append((name, stats[name]))

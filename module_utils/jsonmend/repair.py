@@ -1,19 +1,42 @@
 # The repair walk: keyset chunks over the table; per chunk, one short transaction that locks
-# the rows still corrupt, copies their exact bytes to the quarantine, updates them and
-# records the checkpoint.
+# the rows still corrupt, copies their exact bytes to the quarantine, updates them, reads back
+# what the column now holds (and the row's fingerprint) and records the checkpoint. A chunk
+# with a row that cannot be written falls back to one savepoint per row: that row is left as
+# it was and recorded with its reason; the run goes on.
 from __future__ import annotations
 
 import datetime
 import time
 
+from ansible.module_utils.jsonmend import appjson
 from ansible.module_utils.jsonmend.chunks import Chunk, KeysetWalker
+from ansible.module_utils.jsonmend.connection import driver_error_types, driver_message
 from ansible.module_utils.jsonmend.errors import JsonmendError
-from ansible.module_utils.jsonmend.job import SAMPLE_CHARS, Job, Stats, new_run_id, placeholders, plain, text
+from ansible.module_utils.jsonmend.inspector import notes as inspection_notes
+from ansible.module_utils.jsonmend.job import (
+    SAMPLE_CHARS,
+    Job,
+    Stats,
+    is_row_error,
+    new_run_id,
+    placeholders,
+    plain,
+    reason_key,
+    text,
+)
 from ansible.module_utils.jsonmend.ledger import ABANDONED, FINISHED, REPAIR, RUNNING, STOPPED
-from ansible.module_utils.jsonmend.policy import SKIP, Policy, expression_group, group_sql
+from ansible.module_utils.jsonmend.policy import NULL, SKIP, Policy, expression_group, group_sql, writes_null
 from ansible.module_utils.jsonmend.progress import stats_block
 
 CHECKPOINT_SECONDS = 5.0  # longest stretch of clean chunks a killed run re-reads
+SAMPLE_ROWS = 10000  # rows read to judge whether the column holds JSON at all
+SAMPLE_PROBES = 10  # places of the key range they are read from
+# What counts against a column being JSON: text no JSON decoder reads (not numbers or strings, which are JSON).
+NOT_JSON_KINDS = ("INVALID", appjson.UNREADABLE)
+
+
+class RowTrouble(Exception):
+    """A row of the chunk could not be written as planned: the chunk goes row by row."""
 
 
 class Repair(Job):
@@ -23,30 +46,88 @@ class Repair(Job):
 
     def __init__(self, params, db, target, ledger, check_mode, diff=False):
         super().__init__(params, db, target, ledger, check_mode, diff)
-        self.policy = Policy(params["policy"], params["default_action"], params["wrap_key"])
+        self.policy = Policy(params["policy"], params["default_action"], params["wrap_key"], nullable=target.nullable)
+        problems = self.policy.column_problems(target.where())
+        if problems:
+            raise JsonmendError("; ".join(problems))
+        self.decoder = target.decoder
         self.run_id = None
         self.run_recorded = False
         self.resumed = False
         self.last_checkpoint = time.monotonic()
+        self.failures = []
+        self.column_check = None
+
+    # -- before the first change ---------------------------------------------
+    def check_column_is_json(self):
+        """Refuse a text column whose values are mostly not JSON objects (a mistyped column name)."""
+        t, p = self.t, self.params
+        low, high = t.key_range(self.db)
+        if low is None:
+            self.column_check = dict(sampled=0, non_null=0, not_object=0, percent=0.0, threshold=p["not_json_percent"])
+            return
+        per_probe = SAMPLE_ROWS // SAMPLE_PROBES
+        starts = [low + (high - low) * i // SAMPLE_PROBES for i in range(SAMPLE_PROBES)] if t.pk_is_integer else [low]
+        if not t.pk_is_integer:
+            per_probe = SAMPLE_ROWS
+        seen, non_null, invalid = set(), 0, 0
+        for start in starts:
+            rows = self.db.query(
+                "SELECT %s, %s, %s FROM %s WHERE %s >= %%s ORDER BY %s LIMIT %d" % (t.pk_sql, t.cls_sql, t.col_sql, t.scan_sql, t.pk_sql, t.pk_sql, per_probe),
+                (start,),
+            )
+            for key, label, value in rows:
+                if key in seen:
+                    continue
+                seen.add(key)
+                kind = appjson.resolve(label, value, self.decoder)
+                if kind == "SQL NULL":
+                    continue
+                non_null += 1
+                if kind in NOT_JSON_KINDS:
+                    invalid += 1
+        percent = round(100.0 * invalid / non_null, 1) if non_null else 0.0
+        self.column_check = dict(sampled=len(seen), non_null=non_null, invalid=invalid, percent=percent, threshold=p["not_json_percent"])
+        if non_null and percent >= p["not_json_percent"] and not p["column_is_json"]:
+            raise JsonmendError(
+                "column %s does not look like a JSON column: %d of %d sampled non-NULL values (%.1f%%) are not valid JSON, at or above"
+                " the threshold of %s%% (not_json_percent). Refusing before any change; check the column name. If it really is the JSON"
+                " column, say so with column_is_json=true (jsonmend_column_is_json=yes)" % (t.where(), invalid, non_null, percent, p["not_json_percent"])
+            )
+        if non_null and percent >= p["not_json_percent"]:
+            self.warnings.append(
+                "column %s: %d of %d sampled non-NULL values (%.1f%%) are not valid JSON; repairing because column_is_json=true"
+                % (t.where(), invalid, non_null, percent)
+            )
 
     def plan(self):
         """Pick the run (new or resumed) and its key range."""
         p = self.params
-        described = self.policy.describe()
-        if not self.check_mode:
-            self.ledger.upgrade()
         previous = self.ledger.unfinished(REPAIR)
         if previous and not p["resume"]:
             if not self.check_mode:
                 self.ledger.set_status(previous["run_id"], ABANDONED)
             self.warnings.append("unfinished run %s was abandoned (resume=false); its quarantined rows remain undoable" % previous["run_id"])
             previous = None
-        if previous:
-            if previous["policy"] and previous["policy"] != described:
+        if previous and not self.policy.compatible(previous["policy"]):
+            nulls = writes_null(previous["policy"])
+            if self.t.nullable or not nulls:
                 raise JsonmendError(
                     "run %s stopped unfinished with another policy (%s); run again with that policy to resume it, or set resume=false to"
-                    " abandon it and start a new run" % (previous["run_id"], previous["policy"].get("actions"))
+                    " abandon it and start a new run" % (previous["run_id"], (previous["policy"] or {}).get("actions"))
                 )
+            # An earlier version set these kinds to NULL on this NOT NULL column, which can never
+            # be written: that run cannot be resumed as it was. It is closed; what it did stays undoable.
+            total = self.ledger.quarantined_rows(previous["run_id"])[0]
+            if not self.check_mode:
+                self.ledger.set_status(previous["run_id"], ABANDONED)
+            self.warnings.append(
+                "unfinished run %s set %s to NULL, which the NOT NULL column %s cannot hold, so it could never finish: it was closed"
+                " (abandoned) and this run starts afresh with %s for them. The %d rows it repaired stay in the quarantine; undo them"
+                " with run_id=%s" % (previous["run_id"], ", ".join(nulls), self.t.where(), self.policy.default_action, total, previous["run_id"])
+            )
+            previous = None
+        if previous:
             self.run_id = previous["run_id"]
             self.run_recorded = True
             self.resumed = True
@@ -54,18 +135,49 @@ class Repair(Job):
             self.start_key, self.end_key = previous["start_key"], previous["end_key"]
             self.position, self.inclusive = (previous["last_key"], False) if previous["last_key"] is not None else (self.start_key, True)
             self.warnings.append("resumed run %s after key %s" % (self.run_id, previous["last_key"]))
-            if not self.check_mode:
-                self.ledger.add_deploy_id(self.run_id)
             if p["run_id"] and p["run_id"] != self.run_id:
                 self.warnings.append("run_id %s was not used: the unfinished run %s was resumed instead" % (p["run_id"], self.run_id))
             return
-        if p["run_id"] and self.ledger.run(p["run_id"]):
-            raise JsonmendError("run %s is already recorded as finished; a new repair needs a new run_id (or none)" % p["run_id"])
+        if p["run_id"] and (self.ledger.run(p["run_id"]) or self.ledger.run_elsewhere(p["run_id"])):
+            raise JsonmendError("run %s is already recorded; a new repair needs a new run_id (or none)" % p["run_id"])
         self.run_id = p["run_id"] or new_run_id()
         self.stats = Stats()
         low, high = self.t.key_range(self.db)
         self.start_key, self.end_key = low, high
         self.position, self.inclusive = low, True
+
+    def preflight(self):
+        """Read-only: every refusal the repair would make before its first change, and its plan.
+
+        For playbooks to call before a backup or a deploy; reads the catalog, the bookkeeping
+        tables and the column sample, takes no lock and writes nothing.
+        """
+        self.binlog = self.open_session()
+        problems = self.ledger.key_problems(self.t.data_type, self.t.pk_max_chars)
+        if problems:
+            raise JsonmendError("; ".join(problems))
+        self.check_column_is_json()
+        self.plan()
+        col = self.t.description["column"]
+        return dict(
+            mode="preflight",
+            target=dict(
+                column=self.t.where(),
+                column_type=col["column_type"],
+                nullable=col["nullable"],
+                character_set=col["charset"],
+                native_json=col["native_json"],
+                json_check_constraint=col["json_check_constraint"],
+                triggers=self.t.description["triggers"],
+                on_update_columns=self.t.description["on_update_columns"],
+            ),
+            policy=self.policy.describe(),
+            column_check=self.column_check,
+            run_id=self.run_id,
+            resumed=self.resumed,
+            ledger_needs_migration=self.ledger.legacy,
+            preconditions=self.preconditions(),
+        )
 
     def fraction(self):
         """How far the walk is, by key for integer keys, else by rows against the estimate."""
@@ -79,9 +191,17 @@ class Repair(Job):
 
     def preconditions(self):
         t = self.t
-        checked = dict(primary_key=t.pk, engine=t.engine, column_type=t.column_type, json_check_constraint=t.json_check_constraint)
+        checked = dict(
+            primary_key=t.pk,
+            engine=t.engine,
+            column_type=t.column_type,
+            nullable=t.nullable,
+            json_check_constraint=t.json_check_constraint,
+            decoder=self.decoder,
+            column_check=self.column_check,
+        )
         # Grants first: EXPLAIN UPDATE itself needs the UPDATE privilege.
-        ledger_needs = ["SELECT", "INSERT", "UPDATE"] + ([] if self.ledger.exists() else ["CREATE"])
+        ledger_needs = ["SELECT", "INSERT", "UPDATE"] + ([] if self.ledger.exists() else ["CREATE"]) + (["ALTER"] if self.ledger.legacy else [])
         checked["grants"] = self.check_grants(
             [(t.table, ["SELECT", "UPDATE"]), (self.ledger.quarantine, ledger_needs), (self.ledger.runs, ledger_needs)],
         )
@@ -109,16 +229,29 @@ class Repair(Job):
         self.binlog = self.open_session()
         self.lock.acquire(self.params["lock_timeout"])
         try:
+            problems = self.ledger.key_problems(self.t.data_type, self.t.pk_max_chars)
+            if problems:
+                raise JsonmendError("; ".join(problems))
+            self.check_column_is_json()
             self.plan()
             self.checked = self.preconditions()
+            self.warnings += inspection_notes(self.t.description)
+            if not self.check_mode:
+                migrated = self.ledger.migrate()
+                if migrated:
+                    self.warnings.append(
+                        "bookkeeping tables %s and %s of an earlier version were migrated in place (their rows belong to %s)"
+                        % (self.ledger.quarantine, self.ledger.runs, migrated["owner"] or "no known table")
+                    )
+                if self.resumed:
+                    # After the migration: an earlier version's runs table has no deploy_ids yet.
+                    self.ledger.add_deploy_id(self.run_id)
             self.progress.write(
-                "%s repair run=%s starts on %s.%s.%s: policy %s; %s%s"
+                "%s repair run=%s starts on %s: policy %s; %s%s"
                 % (
                     datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                     self.run_id,
-                    self.t.database,
-                    self.t.table,
-                    self.t.column,
+                    self.t.where(),
                     self.policy.describe()["actions"],
                     self.binlog["message"],
                     "; resumed after key %s" % self.position if self.resumed else "",
@@ -162,17 +295,20 @@ class Repair(Job):
         return int(self.db.query_one("SELECT COUNT(*) FROM %s WHERE %s" % (t.scan_sql, chunk.where(t.pk_sql)), chunk.args())[0])
 
     def candidates(self, chunk):
-        """Corrupt rows of the chunk as (key, kind), read without locks."""
+        """Corrupt rows of the chunk as (key, label, kind), read without locks."""
         t = self.t
-        return self.db.query(
-            "SELECT %s, %s FROM %s WHERE %s AND %s" % (t.pk_sql, t.cls_sql, t.scan_sql, chunk.where(t.pk_sql), t.corrupt_sql),
+        rows = self.db.query(
+            "SELECT %s, %s, %s FROM %s WHERE %s AND %s" % (t.pk_sql, t.cls_sql, t.col_sql, t.scan_sql, chunk.where(t.pk_sql), t.corrupt_sql),
             chunk.args(),
         )
+        return [(key, label, appjson.resolve(label, value, self.decoder)) for key, label, value in rows]
 
     def process(self, chunk):
-        found = self.candidates(chunk)
         todo = []
-        for key, kind in found:
+        for key, _label, kind in self.candidates(chunk):
+            if kind in ("OBJECT", "SQL NULL"):
+                # The prefilter's false alarm: the application reads it.
+                continue
             action = self.policy.action(kind)
             if action == SKIP:
                 # Counted here: skipped rows are never locked or written.
@@ -191,86 +327,148 @@ class Repair(Job):
         if not self.ledger.exists():
             self.ledger.create(self.t.key_type)
         keys = [key for key, _kind, _action in todo]
-        changed = self.transaction(lambda: self.repair_chunk(chunk, keys), "chunk %r" % chunk)
-        if changed:
+        try:
+            outcome = self.transaction(lambda: self.repair_chunk(chunk, keys, row_by_row=False), "chunk %r" % chunk)
+        except RowTrouble:
+            # Rolled back whole: do it again one row at a time, so only the rows that cannot be written stay as they were.
+            outcome = self.transaction(lambda: self.repair_chunk(chunk, keys, row_by_row=True), "chunk %r row by row" % chunk)
+        changed, failed = outcome
+        if changed or failed:
             # Only now: the run's row exists once the chunk that wrote it has committed.
             self.run_recorded = True
         for kind, action, rows in changed:
             self.stats.add(kind, action, rows)
             self.stats.rows_changed_now += rows
+        for failure in failed:
+            self.stats.unwritable[failure["reason_key"]] = self.stats.unwritable.get(failure["reason_key"], 0) + 1
+            if len(self.failures) < self.params["sample_limit"]:
+                self.failures.append(dict((k, v) for k, v in failure.items() if k != "reason_key"))
         self.last_checkpoint = time.monotonic()
         if len(self.samples) < self.params["sample_limit"]:
             self.collect_samples(keys)
 
-    def repair_chunk(self, chunk, keys):
-        """One transaction: lock the rows still corrupt, quarantine them, update them, checkpoint."""
+    def repair_chunk(self, chunk, keys, row_by_row):
+        """One transaction: lock the rows still corrupt, quarantine them, update them, read back, checkpoint."""
         t, db = self.t, self.db
         bounds, bound_args = chunk.where(t.pk_sql), chunk.args()
         locked = db.query(
-            "SELECT %s, %s FROM %s WHERE %s AND %s IN (%s) AND %s FOR UPDATE"
-            % (t.pk_sql, t.cls_sql, t.scan_sql, bounds, t.pk_sql, placeholders(keys), t.corrupt_sql),
+            "SELECT %s, %s, %s FROM %s WHERE %s AND %s IN (%s) AND %s FOR UPDATE"
+            % (t.pk_sql, t.cls_sql, t.col_sql, t.scan_sql, bounds, t.pk_sql, placeholders(keys), t.corrupt_sql),
             bound_args + tuple(keys),
         )
         groups = {}
-        for key, kind in locked:
+        for key, label, value in locked:
+            kind = appjson.resolve(label, value, self.decoder)
+            if kind in ("OBJECT", "SQL NULL"):
+                continue
             action = self.policy.action(kind)
             if action == SKIP:
                 continue
-            group = groups.setdefault(expression_group(action, kind), dict(keys=[], kinds=set(), per_kind={}))
-            group["keys"].append(key)
-            group["kinds"].add(kind)
-            group["per_kind"][kind] = group["per_kind"].get(kind, 0) + 1
-        changed = []
+            groups.setdefault((expression_group(action, kind), kind, label), []).append((key, value))
+        changed, failed = [], []
         if not groups:
-            return changed
+            return changed, failed
         if not self.run_recorded:
             self.ledger.start_run(self.run_id, REPAIR, self.policy.describe(), self.start_key, self.end_key)
-        read_back = []
-        for group, members in sorted(groups.items()):
+        for (group, kind, label), members in sorted(groups.items(), key=lambda item: (item[0][0], item[0][1], item[0][2])):
             action = group[0]
-            ids = members["keys"]
-            kinds = sorted(members["kinds"])
-            expression, expression_args = group_sql(group, t.col_sql, self.policy.wrap_key)
-            cur = db.cursor()
-            try:
-                inserted = cur.execute(
-                    "INSERT INTO %s (run_id, row_pk, column_name, json_type, action, original_value, repaired_at)"
-                    " SELECT %%s, %s, %%s, %s, %%s, %s, UTC_TIMESTAMP(6) FROM %s WHERE %s AND %s IN (%s)"
-                    % (self.ledger.q_sql, t.pk_sql, t.cls_sql, t.col_sql, t.scan_sql, bounds, t.pk_sql, placeholders(ids)),
-                    (self.run_id, t.column, action) + bound_args + tuple(ids),
-                )
-                updated = cur.execute(
-                    "UPDATE %s SET %s = %s WHERE %s AND %s IN (%s) AND (%s) IN (%s)"
-                    % (t.scan_sql, t.col_sql, expression, bounds, t.pk_sql, placeholders(ids), t.cls_sql, placeholders(kinds)),
-                    tuple(expression_args) + bound_args + tuple(ids) + tuple(kinds),
-                )
-            finally:
-                cur.close()
-            if inserted != len(ids) or updated != len(ids):
-                raise JsonmendError(
-                    "chunk %r: %d rows locked for %s but %d quarantined and %d updated; rolled back, nothing of this chunk was changed"
-                    % (chunk, len(ids), action, inserted, updated)
-                )
-            if action != "null":
-                read_back += ids
-            changed += [(kind, action, rows) for kind, rows in sorted(members["per_kind"].items())]
-        if read_back:
-            # What the column holds now, byte for byte (the server may normalise what it stores):
-            # undo compares against exactly this.
-            db.query(
-                "UPDATE %s AS q JOIN %s AS t ON t.%s = q.row_pk SET q.new_value = t.%s WHERE q.run_id = %%s AND q.row_pk IN (%s)"
-                % (self.ledger.q_sql, t.table_sql, t.pk_sql, t.col_sql, placeholders(read_back)),
-                (self.run_id,) + tuple(read_back),
-            )
+            if not row_by_row:
+                trouble = self.write_rows(chunk, group, kind, label, [key for key, _value in members])
+                if trouble:
+                    raise RowTrouble(trouble)
+                changed.append((kind, action, len(members)))
+                continue
+            written = 0
+            for key, value in members:
+                db.query("SAVEPOINT jsonmend_row")
+                trouble = self.write_rows(chunk, group, kind, label, [key])
+                if trouble:
+                    db.query("ROLLBACK TO SAVEPOINT jsonmend_row")
+                    self.record_failure(key, kind, action, trouble)
+                    failed.append(dict(id=plain(key), type=kind, action=action, reason=trouble, reason_key=reason_key(trouble), original=text(value)))
+                else:
+                    written += 1
+                db.query("RELEASE SAVEPOINT jsonmend_row")
+            if written:
+                changed.append((kind, action, written))
         counts = self.stats.ledger_counts()
         for kind, action, rows in changed:
             counts["actions"][action] = counts["actions"].get(action, 0) + rows
             entry = counts["by_type"].setdefault(kind, dict(action=action, rows=0))
-            entry = dict(entry, rows=entry["rows"] + rows)
-            counts["by_type"][kind] = entry
+            counts["by_type"][kind] = dict(entry, rows=entry["rows"] + rows)
+        for failure in failed:
+            counts["unwritable"][failure["reason_key"]] = counts["unwritable"].get(failure["reason_key"], 0) + 1
+        counts["unwritable_rows"] = sum(counts["unwritable"].values())
         counts["chunks"] += 1
         self.ledger.checkpoint(self.run_id, chunk.high, counts)
-        return changed
+        return changed, failed
+
+    def write_rows(self, chunk, group, kind, label, ids):
+        """Quarantine, update and read back rows of one kind; return why they cannot be written, or None.
+
+        Any error about the rows' data, any warning, a row that did not change, or a value read
+        back that is not what the action promises is trouble: the caller rolls back.
+        """
+        t, db, ledger = self.t, self.db, self.ledger
+        action = group[0]
+        bounds, bound_args = chunk.where(t.pk_sql), chunk.args()
+        expression, expression_args = group_sql(group, t.col_sql, self.policy.wrap_key)
+        cur = db.cursor()
+        try:
+            try:
+                inserted = cur.execute(
+                    "INSERT INTO %s (run_id, database_name, table_name, row_pk, column_name, json_type, action, original_value, repaired_at)"
+                    " SELECT %%s, %%s, %%s, %s, %%s, %%s, %%s, %s, UTC_TIMESTAMP(6) FROM %s WHERE %s AND %s IN (%s)"
+                    % (ledger.q_sql, t.pk_sql, t.col_sql, t.scan_sql, bounds, t.pk_sql, placeholders(ids)),
+                    (self.run_id, t.database, t.table, t.column, kind, action) + bound_args + tuple(ids),
+                )
+                updated = cur.execute(
+                    "UPDATE %s SET %s = %s%s WHERE %s AND %s IN (%s) AND (%s) = %%s"
+                    % (t.scan_sql, t.col_sql, expression, t.keep_sql, bounds, t.pk_sql, placeholders(ids), t.cls_sql),
+                    tuple(expression_args or ()) + bound_args + tuple(ids) + (label,),
+                )
+            except driver_error_types() as exc:
+                if is_row_error(exc):
+                    return driver_message(exc)
+                raise
+            warned = self.warnings_of(cur)
+            if warned:
+                return warned
+        finally:
+            cur.close()
+        if inserted != len(ids) or updated != len(ids):
+            return "the row did not change (%d of %d rows updated): a trigger may have kept the old value" % (updated, len(ids))
+        # What the column holds now, byte for byte (the server or a trigger may store something
+        # else than was written): it must be what the action promises, and undo compares against it.
+        back = db.query(
+            "SELECT %s, %s, %s FROM %s WHERE %s IN (%s)" % (t.pk_sql, t.cls_sql, t.col_sql, t.scan_sql, t.pk_sql, placeholders(ids)),
+            tuple(ids),
+        )
+        for _key, now_label, now_value in back:
+            now = appjson.resolve(now_label, now_value, self.decoder)
+            if now == "OBJECT" or (now == "SQL NULL" and action == NULL):
+                continue
+            return "the written value is not %s: it reads back as %s (%s)" % (
+                "SQL NULL or an object" if action == NULL else "an object the application reads",
+                now,
+                text(now_value, 60),
+            )
+        db.query(
+            "UPDATE %s AS q JOIN %s AS t ON t.%s = q.row_pk SET q.new_value = t.%s, q.fingerprint = %s WHERE q.run_id = %%s AND q.row_pk IN (%s)"
+            % (ledger.q_sql, t.table_sql, t.pk_sql, t.col_sql, t.fingerprint_sql_t, placeholders(ids)),
+            (self.run_id,) + tuple(ids),
+        )
+        return None
+
+    def record_failure(self, key, kind, action, reason):
+        """Record a row that could not be written: its key, original bytes and the reason (nothing else changes)."""
+        t = self.t
+        self.db.query(
+            "INSERT INTO %s (run_id, database_name, table_name, row_pk, column_name, json_type, action, original_value, failure, repaired_at)"
+            " SELECT %%s, %%s, %%s, %s, %%s, %%s, %%s, %s, %%s, UTC_TIMESTAMP(6) FROM %s WHERE %s = %%s"
+            % (self.ledger.q_sql, t.pk_sql, t.col_sql, t.scan_sql, t.pk_sql),
+            (self.run_id, t.database, t.table, t.column, kind, action, reason[:512], key),
+        )
 
     def idle_checkpoint(self, chunk):
         """Clean chunks move the checkpoint every few seconds, so a resumed run skips them.
@@ -299,7 +497,7 @@ class Repair(Job):
         want = self.params["sample_limit"] - len(self.samples)
         rows = self.db.query(
             "SELECT row_pk, json_type, action, LEFT(original_value, %d), LEFT(new_value, %d) FROM %s"
-            " WHERE run_id = %%s AND row_pk IN (%s) ORDER BY row_pk LIMIT %d"
+            " WHERE run_id = %%s AND row_pk IN (%s) AND failure IS NULL ORDER BY row_pk LIMIT %d"
             % (SAMPLE_CHARS + 1, SAMPLE_CHARS + 1, self.ledger.q_sql, placeholders(keys), want),
             (self.run_id,) + tuple(keys),
         )
@@ -333,6 +531,7 @@ class Repair(Job):
             rows_changed=self.stats.rows_changed(),
             rows_changed_now=self.stats.rows_changed_now,
             rows_examined=self.stats.rows_examined,
+            unwritable=dict(rows=self.stats.unwritable_rows(), by_reason=dict(self.stats.unwritable), samples=self.failures),
             chunks=self.stats.chunks,
             retries=self.stats.retries,
             throttle_waits=stats["throttle_waits"],
@@ -345,5 +544,6 @@ class Repair(Job):
             policy=self.policy.describe(),
             binlog=self.binlog,
             preconditions=self.checked,
+            ledger_migrated=self.ledger.migrated,
             statistics=stats_block("repair", self.run_id, status + (" (check mode: nothing changed)" if self.check_mode else ""), stats),
         )

@@ -1,12 +1,11 @@
-# The table a writer repairs: catalog checks (InnoDB, a single-column primary key it can walk),
+# The table a writer repairs: the shared inspection (inspector.inspect_target) and its refusals,
 # quoted names, and the classification SQL shared with the scan (dialects.classify_expr).
 from __future__ import annotations
 
+from ansible.module_utils.jsonmend import appjson, inspector
+from ansible.module_utils.jsonmend.dialects import BRACED_INVALID
 from ansible.module_utils.jsonmend.errors import JsonmendError
 from ansible.module_utils.jsonmend.ledger import key_type_sql
-
-INTEGER_TYPES = ("tinyint", "smallint", "mediumint", "int", "integer", "bigint")
-STRING_TYPES = ("char", "varchar")
 
 
 class RepairTarget:
@@ -18,60 +17,37 @@ class RepairTarget:
         self.table = params["table"]
         self.column = params["column"]
         self.pk = params["primary_key"]
-        cur = db.cursor()
-        try:
-            if not d.database_exists(cur, self.database):
-                raise JsonmendError("database %r does not exist on the server" % self.database)
-            columns = d.columns(cur, self.database, self.table)
-            if not columns:
-                raise JsonmendError("table %s.%s does not exist (or the user cannot see it)" % (self.database, self.table))
-            for option, name in (("column", self.column), ("primary_key", self.pk)):
-                if name not in columns:
-                    raise JsonmendError("%s %r is not a column of %s.%s (columns: %s)" % (option, name, self.database, self.table, ", ".join(columns)))
-            keys = d.primary_key(cur, self.database, self.table)
-            self.json_check_constraint = d.json_check_constraint(cur, self.database, self.table, self.column)
-            cur.execute(
-                "SELECT COLUMN_TYPE, CHARACTER_SET_NAME, COLLATION_NAME FROM information_schema.COLUMNS"
-                " WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s AND COLUMN_NAME = %s",
-                (self.database, self.table, self.pk),
-            )
-            self.pk_column_type, self.pk_charset, self.pk_collation = cur.fetchone()
-            cur.execute(
-                "SELECT ENGINE, TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
-                (self.database, self.table),
-            )
-            self.engine, estimated = cur.fetchone()
-            self.estimated_rows = int(estimated or 0)
-        finally:
-            cur.close()
-        if not keys:
-            raise JsonmendError(
-                "table %s.%s has no primary key: the repair walks the primary key in chunks and cannot run without one" % (self.database, self.table)
-            )
-        if keys != [self.pk]:
-            raise JsonmendError(
-                "the primary key of %s.%s is (%s), not (%s): give primary_key the table's single-column primary key"
-                % (self.database, self.table, ", ".join(keys), self.pk)
-            )
-        self.data_type = columns[self.pk]
-        if self.data_type in INTEGER_TYPES:
-            self.pk_is_integer = True
-        elif self.data_type in STRING_TYPES:
-            self.pk_is_integer = False
-        else:
-            raise JsonmendError("primary key %s is %s: the repair walks integer or (var)char keys" % (self.pk, self.data_type))
-        if (self.engine or "").lower() != "innodb":
-            raise JsonmendError("table %s.%s uses %s: the repair needs InnoDB's transactions and row locks" % (self.database, self.table, self.engine))
-        self.column_type = columns[self.column]
-        self.native_json = self.column_type == "json" and d.name == "mysql"
+        self.decoder = params.get("decoder") or appjson.PYTHON
+        self.description = desc = inspector.inspect_target(db, self.database, self.table, self.column, self.pk)
+        problems = inspector.column_problems(desc) + inspector.key_problems(desc, self.pk) + inspector.write_problems(desc)
+        if problems:
+            raise JsonmendError("; ".join(problems))
+        col, key = desc["column"], desc["primary_key"]
+        self.json_check_constraint = col["json_check_constraint"]
+        self.column_type = col["data_type"]
+        self.nullable = col["nullable"]
+        self.native_json = col["native_json"]
+        self.engine = desc["engine"]
+        self.estimated_rows = int(desc["estimated_rows"] or 0)
+        self.data_type = key["data_type"]
+        self.pk_is_integer = key["integer"]
+        self.pk_max_chars = key["max_chars"]
         self.table_sql = d.q(self.table)
         self.pk_sql = d.q(self.pk)
         self.col_sql = d.q(self.column)
         # FORCE INDEX keeps every chunk statement on the primary key, whatever the optimizer's estimates.
         self.scan_sql = "%s FORCE INDEX (PRIMARY)" % self.table_sql
-        self.cls_sql = d.classify_expr(self.col_sql, self.native_json)
-        self.corrupt_sql = d.corrupt_predicate(self.col_sql, self.native_json)
-        self.key_type = key_type_sql(self.pk_column_type, self.pk_charset, self.pk_collation)
+        self.cls_sql = d.classify_expr(self.col_sql, self.native_json, BRACED_INVALID, self.decoder)
+        self.corrupt_sql = "(%s) NOT IN ('OBJECT', 'SQL NULL')" % self.cls_sql
+        self.key_type = key_type_sql(key["column_type"], key["charset"], key["collation"])
+        # Repair and undo assign ON UPDATE columns to themselves, so they keep their values.
+        self.keep_sql = "".join(", %s = %s" % (d.q(c), d.q(c)) for c in desc["on_update_columns"])
+        self.keep_sql_t = "".join(", t.%s = t.%s" % (d.q(c), d.q(c)) for c in desc["on_update_columns"])
+        self.fingerprint_sql = d.fingerprint_expr([d.q(c) for c in desc["stored_columns"]])
+        self.fingerprint_sql_t = d.fingerprint_expr(["t.%s" % d.q(c) for c in desc["stored_columns"]])
 
     def key_range(self, db):
         return db.query_one("SELECT MIN(%s), MAX(%s) FROM %s" % (self.pk_sql, self.pk_sql, self.table_sql))
+
+    def where(self):
+        return "%s.%s.%s" % (self.database, self.table, self.column)

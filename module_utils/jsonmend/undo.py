@@ -1,15 +1,31 @@
-# Undo of one repair run: walk its quarantined rows; put a pre-image back only where the
-# column still holds exactly what the run wrote, and report every other row as a conflict.
+# Undo of one repair run: walk its quarantined rows; put a pre-image back only where the row
+# is still as the repair left it (the column holds exactly what was read back after the write,
+# and the row's fingerprint is unchanged), check what the column holds afterwards, and report
+# every other row as a conflict with its reason.
 from __future__ import annotations
 
 import datetime
 import time
 
 from ansible.module_utils.jsonmend.chunks import Chunk, KeysetWalker
+from ansible.module_utils.jsonmend.connection import driver_error_types, driver_message
 from ansible.module_utils.jsonmend.errors import JsonmendError
-from ansible.module_utils.jsonmend.job import GOOD_ACCESS, SAMPLE_CHARS, Job, Stats, placeholders, plain, text
+from ansible.module_utils.jsonmend.job import (
+    GOOD_ACCESS,
+    SAMPLE_CHARS,
+    Job,
+    Stats,
+    is_row_error,
+    placeholders,
+    plain,
+    text,
+)
 from ansible.module_utils.jsonmend.ledger import ABANDONED, FINISHED, REPAIR, RUNNING, STOPPED, UNDO
 from ansible.module_utils.jsonmend.progress import stats_block
+
+
+class RowTrouble(Exception):
+    """A row of the chunk could not be restored as planned: the chunk goes row by row."""
 
 
 class Undo(Job):
@@ -24,6 +40,7 @@ class Undo(Job):
         self.run_recorded = False
         self.resumed = False
         self.conflict_samples = []
+        self.conflict_reasons = {}
 
     def plan(self):
         p = self.params
@@ -34,14 +51,17 @@ class Undo(Job):
             )
         if p["run_id"]:
             target = self.ledger.run(p["run_id"])
-            if target is None or target["kind"] != REPAIR or target["column_name"] != self.t.column:
+            if target is None or target["kind"] != REPAIR:
+                elsewhere = self.ledger.run_elsewhere(p["run_id"])
+                if elsewhere:
+                    raise JsonmendError(
+                        "run %s is a run of %s, not of %s: it is never undone here; nothing was changed" % (p["run_id"], elsewhere, self.t.where())
+                    )
                 raise JsonmendError("run %s is not a repair run of %s.%s in %s" % (p["run_id"], self.t.table, self.t.column, self.ledger.runs))
         else:
             target = self.ledger.latest_repair()
             if target is None:
                 raise JsonmendError("no repair run of %s.%s is recorded in %s: nothing to undo" % (self.t.table, self.t.column, self.ledger.runs))
-        if not self.check_mode:
-            self.ledger.upgrade()
         self.undo_of = target["run_id"]
         self.undo_of_unfinished = target["status"] in (RUNNING, STOPPED)
         if self.undo_of_unfinished:
@@ -58,8 +78,6 @@ class Undo(Job):
             self.start_key, self.end_key = previous["start_key"], previous["end_key"]
             self.position, self.inclusive = (previous["last_key"], False) if previous["last_key"] is not None else (self.start_key, True)
             self.warnings.append("resumed undo %s of run %s after key %s" % (self.run_id, self.undo_of, previous["last_key"]))
-            if not self.check_mode:
-                self.ledger.add_deploy_id(self.run_id)
             return
         self.run_id = "%s-undo-%s" % (self.undo_of[:40], datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ"))
         self.stats = Stats()
@@ -78,8 +96,13 @@ class Undo(Job):
     def preconditions(self):
         t = self.t
         checked = dict(primary_key=t.pk, engine=t.engine, quarantined_rows=self.total, already_undone=self.already_undone)
+        alter = ["ALTER"] if self.ledger.legacy else []
         checked["grants"] = self.check_grants(
-            [(t.table, ["SELECT", "UPDATE"]), (self.ledger.quarantine, ["SELECT", "UPDATE"]), (self.ledger.runs, ["SELECT", "INSERT", "UPDATE"])]
+            [
+                (t.table, ["SELECT", "UPDATE"]),
+                (self.ledger.quarantine, ["SELECT", "UPDATE"] + alter),
+                (self.ledger.runs, ["SELECT", "INSERT", "UPDATE"] + alter),
+            ]
         )
         if self.start_key is not None:
             whole = Chunk(self.position, self.inclusive, self.end_key)
@@ -124,6 +147,16 @@ class Undo(Job):
         try:
             self.plan()
             self.checked = self.preconditions()
+            if not self.check_mode:
+                migrated = self.ledger.migrate()
+                if migrated:
+                    self.warnings.append(
+                        "bookkeeping tables %s and %s of an earlier version were migrated in place (their rows belong to %s); their"
+                        " rows carry no fingerprint, so they are compared by value only" % (self.ledger.quarantine, self.ledger.runs, migrated["owner"])
+                    )
+                if self.resumed:
+                    # After the migration: an earlier version's runs table has no deploy_ids yet.
+                    self.ledger.add_deploy_id(self.run_id)
             self.progress.write(
                 "%s undo run=%s of repair run %s on %s.%s.%s: %d quarantined rows, %d already undone; %s"
                 % (
@@ -173,7 +206,11 @@ class Undo(Job):
             if self.check_mode:
                 examined = self.check_chunk(chunk)
             else:
-                examined = self.transaction(lambda c=chunk: self.undo_chunk(c), "undo chunk %r" % chunk)
+                try:
+                    examined = self.transaction(lambda c=chunk: self.undo_chunk(c), "undo chunk %r" % chunk)
+                except RowTrouble:
+                    # Rolled back whole: one row at a time, so only the rows that cannot be restored are left.
+                    examined = self.transaction(lambda c=chunk: self.undo_chunk(c, row_by_row=True), "undo chunk %r row by row" % chunk)
             self.stats.chunks += 1
             self.stats.rows_examined += examined
             self.position, self.inclusive = chunk.high, False
@@ -185,18 +222,24 @@ class Undo(Job):
 
     def chunk_rows(self, chunk, lock):
         """Quarantined rows of the chunk not undone yet, each with whether it may be restored."""
-        t, q = self.t, self.ledger.q_sql
+        t, q, ledger = self.t, self.ledger.q_sql, self.ledger
+        fingerprint = ledger.column_sql("fingerprint", "q")
         return self.db.query(
-            "SELECT q.row_pk, t.%s IS NULL, CAST(t.%s AS BINARY) <=> q.new_value,"
-            " EXISTS (SELECT 1 FROM %s AS later WHERE later.row_pk = q.row_pk AND later.column_name = q.column_name"
-            "         AND later.id > q.id AND later.undone_at IS NULL),"
+            "SELECT q.row_pk, t.%s IS NULL, CAST(t.%s AS BINARY) <=> q.new_value, %s IS NULL OR CAST(%s AS BINARY) = CAST(%s AS BINARY),"
+            " EXISTS (SELECT 1 FROM %s AS later WHERE later.row_pk = q.row_pk AND %s"
+            "         AND later.id > q.id AND later.undone_at IS NULL AND %s),"
             " LEFT(t.%s, %d), LEFT(q.new_value, %d), LEFT(q.original_value, %d), q.json_type, q.action"
             " FROM %s AS q FORCE INDEX (run_row) LEFT JOIN %s AS t ON t.%s = q.row_pk"
-            " WHERE q.run_id = %%s AND %s AND q.undone_at IS NULL ORDER BY q.row_pk%s"
+            " WHERE q.run_id = %%s AND %s AND q.undone_at IS NULL AND %s ORDER BY q.row_pk%s"
             % (
                 t.pk_sql,
                 t.col_sql,
+                fingerprint,
+                fingerprint,
+                t.fingerprint_sql_t,
                 q,
+                ledger.same_target_sql("later", "q"),
+                ledger.written_sql("later"),
                 t.col_sql,
                 SAMPLE_CHARS + 1,
                 SAMPLE_CHARS + 1,
@@ -205,6 +248,7 @@ class Undo(Job):
                 t.table_sql,
                 t.pk_sql,
                 chunk.where("q.row_pk"),
+                ledger.written_sql("q"),
                 " FOR UPDATE" if lock else "",
             ),
             (self.undo_of,) + chunk.args(),
@@ -212,7 +256,7 @@ class Undo(Job):
 
     def classify(self, rows):
         restorable, conflicts = [], []
-        for key, gone, same, later, current, repaired, original, kind, action in rows:
+        for key, gone, same, row_same, later, current, repaired, original, kind, action in rows:
             if gone:
                 conflicts.append(dict(id=plain(key), reason="row deleted since the repair", current=None, repaired_to=text(repaired)))
             elif later:
@@ -221,12 +265,26 @@ class Undo(Job):
                 )
             elif not same:
                 conflicts.append(dict(id=plain(key), reason="changed since the repair", current=text(current), repaired_to=text(repaired)))
+            elif not row_same:
+                # The column holds what the repair wrote (SQL NULL, {} ...), but the row was written
+                # since: the application may have written that same value. Its write wins.
+                conflicts.append(
+                    dict(
+                        id=plain(key),
+                        reason="the row was written since the repair (other columns changed; the column may hold the application's own value)",
+                        current=text(current),
+                        repaired_to=text(repaired),
+                    )
+                )
             else:
                 restorable.append((key, kind, action, original, repaired))
         return restorable, conflicts
 
     def note(self, restorable, conflicts):
         self.stats.conflicts += len(conflicts)
+        for conflict in conflicts:
+            reason = conflict["reason"].split(": ", 1)[0]
+            self.conflict_reasons[reason] = self.conflict_reasons.get(reason, 0) + 1
         room = self.params["sample_limit"] - len(self.conflict_samples)
         self.conflict_samples += conflicts[: max(0, room)]
         room = self.params["sample_limit"] - len(self.samples)
@@ -240,37 +298,95 @@ class Undo(Job):
         self.note(restorable, conflicts)
         return len(rows)
 
-    def undo_chunk(self, chunk):
+    def restore_rows(self, keys):
+        """Put the pre-images of `keys` back and check them; return why they could not be, or None."""
         t, q, db = self.t, self.ledger.q_sql, self.db
-        rows = self.chunk_rows(chunk, lock=True)
-        restorable, conflicts = self.classify(rows)
-        keys = [r[0] for r in restorable]
-        if keys:
-            if not self.run_recorded:
-                self.ledger.start_run(self.run_id, UNDO, {}, self.start_key, self.end_key, undo_of=self.undo_of)
-            cur = db.cursor()
+        cur = db.cursor()
+        try:
             try:
                 restored = cur.execute(
                     "UPDATE %s AS t FORCE INDEX (PRIMARY) JOIN %s AS q ON q.row_pk = t.%s AND q.run_id = %%s"
-                    " SET t.%s = q.original_value WHERE t.%s IN (%s) AND CAST(t.%s AS BINARY) <=> q.new_value"
-                    % (t.table_sql, q, t.pk_sql, t.col_sql, t.pk_sql, placeholders(keys), t.col_sql),
+                    " SET t.%s = %s%s WHERE t.%s IN (%s) AND CAST(t.%s AS BINARY) <=> q.new_value"
+                    % (
+                        t.table_sql,
+                        q,
+                        t.pk_sql,
+                        t.col_sql,
+                        db.dialect.restore_expr("q.original_value", t.native_json),
+                        t.keep_sql_t,
+                        t.pk_sql,
+                        placeholders(keys),
+                        t.col_sql,
+                    ),
                     (self.undo_of,) + tuple(keys),
                 )
+            except driver_error_types() as exc:
+                if is_row_error(exc):
+                    return "could not be restored: %s" % driver_message(exc)
+                raise
+            warned = self.warnings_of(cur)
+            if warned:
+                return "could not be restored: %s" % warned
+        finally:
+            cur.close()
+        if restored != len(keys):
+            return "could not be restored: %d of %d rows changed (a trigger may have kept the repaired value)" % (restored, len(keys))
+        # A BEFORE UPDATE trigger may rewrite what undo writes: the column must hold the pre-image, byte for byte.
+        differ = db.query(
+            "SELECT t.%s, LEFT(t.%s, %d) FROM %s AS t JOIN %s AS q ON q.row_pk = t.%s AND q.run_id = %%s"
+            " WHERE t.%s IN (%s) AND NOT (CAST(t.%s AS BINARY) <=> q.original_value)"
+            % (t.pk_sql, t.col_sql, SAMPLE_CHARS + 1, t.table_sql, q, t.pk_sql, t.pk_sql, placeholders(keys), t.col_sql),
+            (self.undo_of,) + tuple(keys),
+        )
+        if differ:
+            return "could not be restored: the column holds %s after the write, not the original (a trigger rewrote it?)" % text(differ[0][1], 60)
+        return None
+
+    def undo_chunk(self, chunk, row_by_row=False):
+        q, db = self.ledger.q_sql, self.db
+        rows = self.chunk_rows(chunk, lock=True)
+        restorable, conflicts = self.classify(rows)
+        keys = [r[0] for r in restorable]
+        started = False
+        if keys and not self.run_recorded:
+            self.ledger.start_run(self.run_id, UNDO, {}, self.start_key, self.end_key, undo_of=self.undo_of)
+            started = True
+        if keys and not row_by_row:
+            trouble = self.restore_rows(keys)
+            if trouble:
+                raise RowTrouble(trouble)
+        elif keys:
+            kept = []
+            for entry in restorable:
+                db.query("SAVEPOINT jsonmend_row")
+                trouble = self.restore_rows([entry[0]])
+                if trouble:
+                    db.query("ROLLBACK TO SAVEPOINT jsonmend_row")
+                    conflicts.append(dict(id=plain(entry[0]), reason=trouble, current=text(entry[4]), repaired_to=text(entry[4])))
+                else:
+                    kept.append(entry)
+                db.query("RELEASE SAVEPOINT jsonmend_row")
+            restorable = kept
+            keys = [r[0] for r in restorable]
+        if keys:
+            cur = db.cursor()
+            try:
                 marked = cur.execute(
                     "UPDATE %s SET undone_by = %%s, undone_at = UTC_TIMESTAMP(6) WHERE run_id = %%s AND row_pk IN (%s)" % (q, placeholders(keys)),
                     (self.run_id, self.undo_of) + tuple(keys),
                 )
             finally:
                 cur.close()
-            if restored != len(keys) or marked != len(keys):
-                raise JsonmendError("undo chunk %r: %d rows locked, %d restored, %d marked; rolled back" % (chunk, len(keys), restored, marked))
-        if self.run_recorded or keys:
+            if marked != len(keys):
+                raise JsonmendError("undo chunk %r: %d rows restored, %d marked; rolled back" % (chunk, len(keys), marked))
+        recorded = self.run_recorded or started
+        if recorded:
             counts = self.stats.ledger_counts()
             counts.update(restored=counts["restored"] + len(keys), conflicts=counts["conflicts"] + len(conflicts), chunks=counts["chunks"] + 1)
             self.ledger.checkpoint(self.run_id, chunk.high, counts)
         # Counted, and the run's row taken as written, only once the transaction has committed
         # (a retry runs this again).
-        self.pending = (restorable, conflicts, bool(self.run_recorded or keys))
+        self.pending = (restorable, conflicts, recorded)
         return len(rows)
 
     def transaction(self, work, what):
@@ -295,6 +411,7 @@ class Undo(Job):
             restored=self.stats.restored,
             conflicts=self.stats.conflicts,
             conflict_samples=self.conflict_samples,
+            conflicts_by_reason=self.conflict_reasons,
             rows_changed=self.stats.restored,
             rows_changed_now=self.stats.rows_changed_now if not self.check_mode else self.stats.restored,
             rows_examined=self.stats.rows_examined,
@@ -309,5 +426,6 @@ class Undo(Job):
             samples=self.samples,
             binlog=self.binlog,
             preconditions=self.checked,
+            ledger_migrated=self.ledger.migrated,
             statistics=stats_block("undo", self.run_id, status + (" (check mode: nothing changed)" if self.check_mode else ""), stats),
         )

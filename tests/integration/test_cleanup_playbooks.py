@@ -254,3 +254,48 @@ def test_backup_then_cleanup_then_restore_fallback(mariadb, database, seeded, ad
     assert "1 row inserted since the backup is REMOVED" in " ".join(result.stdout.split())
     assert r.checksum(admin_cursor) == seeded
     assert TOOL_PASSWORD not in result.stdout
+
+
+def django_not_null_table(cur):
+    """analytics_activityevent as Django's default JSONField() makes it: NOT NULL, CHECK (json_valid)."""
+    cur.execute("DROP TABLE IF EXISTS analytics_activityevent")
+    cur.execute(
+        "CREATE TABLE analytics_activityevent (id bigint NOT NULL AUTO_INCREMENT PRIMARY KEY, user_id int NOT NULL, event_type varchar(64) NOT NULL,"
+        " metadata longtext CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL CHECK (json_valid(metadata)), created_at datetime(6) NOT NULL,"
+        " notes varchar(200) NULL) ENGINE=InnoDB"
+    )
+    rows = [(i % 5 + 1, "quiz_completed", v, "2026-11-02 10:00:00") for i, v in enumerate(['{"a": 1}', "42", "[1]", '"{\\"b\\": 2}"', '{"c": 3}'] * 20)]
+    seed.insert_rows(cur, rows)
+    cur.execute("UPDATE analytics_activityevent SET notes = ELT(1 + id MOD 3, 'call back', 'paid', 'left a message')")
+
+
+def test_cleanup_repairs_djangos_not_null_column_with_the_defaults(mariadb, database, admin_cursor, tmp_path):
+    django_not_null_table(admin_cursor)
+    variables = cleanup_vars(mariadb, database, tmp_path, jsonmend_confirm="yes", cleanup_backup_manifest_file=manifest_file(tmp_path, database))
+    result = play("cleanup.yml", variables, tmp_path)
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert "the column is clean" in result.stdout
+    admin_cursor.execute("SELECT metadata, COUNT(*) FROM analytics_activityevent GROUP BY metadata ORDER BY metadata")
+    assert admin_cursor.fetchall() == (('{"a": 1}', 20), ('{"b": 2}', 20), ('{"c": 3}', 20), ("{}", 40))
+
+
+def test_cleanup_refuses_what_the_column_cannot_take_before_the_backup(mariadb, database, admin_cursor, tmp_path):
+    django_not_null_table(admin_cursor)
+    before = r.checksum(admin_cursor)
+    backups = tmp_path / "backups"
+    base = cleanup_vars(mariadb, database, tmp_path, jsonmend_backup=True, backup_dir=str(backups), backup_create_dir=True, jsonmend_confirm="yes")
+    # An explicit null on Django's NOT NULL column: refused, naming the column and the alternatives.
+    result = play("cleanup.yml", dict(base, cleanup_default_action="null"), tmp_path)
+    assert result.returncode != 0
+    out = " ".join(result.stdout.split())
+    assert "column %s.analytics_activityevent.metadata is NOT NULL" % database in out and "use empty (the empty object {}), wrap or skip" in out
+    # A numeric column named by mistake, and a column of free text: refused too.
+    result = play("cleanup.yml", dict(base, jsonmend_column="user_id"), tmp_path)
+    assert result.returncode != 0 and "(a number), not a JSON text column" in " ".join(result.stdout.split())
+    result = play("cleanup.yml", dict(base, jsonmend_column="notes"), tmp_path)
+    out = " ".join(result.stdout.split())
+    assert result.returncode != 0 and "does not look like a JSON column: 100 of 100 sampled non-NULL values (100.0%) are not valid JSON" in out
+    assert "jsonmend_column_is_json=yes" in out
+    # All before the backup: no dump was taken, nothing changed.
+    assert not list(backups.glob("*")) if backups.exists() else True
+    assert r.checksum(admin_cursor) == before

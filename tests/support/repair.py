@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ansible.module_utils.jsonmend.errors import JsonmendError  # noqa: F401  (re-exported for the tests)
+
 from tests.support import seed
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,6 +35,18 @@ def execute(mariadb, database, check_mode=False, diff=False, **extra):
     import json_type_repair
 
     return json_type_repair.execute(repair_params(mariadb, database, **extra), check_mode=check_mode, diff=diff)
+
+
+def scan(mariadb, database, **extra):
+    """json_type_scan's work without AnsibleModule, with every default filled in."""
+    import json_type_scan
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+    args = mariadb.login_params(database)
+    args.update(extra)
+    result = ArgumentSpecValidator(json_type_scan.argument_spec()).validate(args)
+    assert not result.error_messages, result.error_messages
+    return json_type_scan.scan(result.validated_parameters)
 
 
 def fill(cur, values, check=True, table=TABLE, group="quiz_completed"):

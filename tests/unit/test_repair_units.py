@@ -41,10 +41,10 @@ def test_operator_map_is_laid_over_the_defaults():
     "mapping, default, key, needle",
     [
         ({"INTEGER": "unwrap"}, "null", "value", "unwrap only applies to STRING+OBJECT"),
-        ({"INTEGER": "drop"}, "null", "value", "is not one of unwrap, wrap, null, skip"),
+        ({"INTEGER": "drop"}, "null", "value", "is not one of unwrap, wrap, null, empty, skip"),
         ({"integer": "null"}, "null", "value", "is not a JSON kind"),
         ({"OBJECT": "null"}, "null", "value", "names a healthy kind"),
-        ({}, "unwrap", "value", "default_action 'unwrap' must be wrap, null or skip"),
+        ({}, "unwrap", "value", "default_action 'unwrap' must be auto, wrap, null, empty or skip"),
         ({}, "null", "", "wrap_key must be a non-empty string"),
         ("INTEGER=null", "null", "value", "must be a dict"),
     ],

@@ -1,0 +1,105 @@
+# The application's decoder as the judge of a healthy row: where MariaDB's JSON_VALID and
+# Python's json.loads (what Django's JSONField decodes with) disagree, and the server-side
+# prefilter that finds those rows without sending every healthy row to Python.
+from __future__ import annotations
+
+import json
+
+# Decoders: `python` (json.loads, strict, as Django) or `server` (trust JSON_VALID alone).
+PYTHON = "python"
+SERVER = "server"
+DECODERS = (PYTHON, SERVER)
+
+# Kinds the application's decoder adds to the server's classes.
+READABLE = "READABLE OBJECT"  # the server rejects it, Python reads a dict (NaN, Infinity, lone surrogates, depth)
+UNREADABLE = "UNREADABLE OBJECT"  # the server calls it an object, Python cannot read it (`-`, `1.`, `\x`)
+# SQL-only labels of rows the SQL alone cannot settle; resolve() turns them into kinds.
+SUSPECT_OBJECT = "OBJECT?"  # valid for the server, flagged by the prefilter
+BRACED_INVALID = "INVALID{"  # invalid for the server, starts with '{' (after whitespace)
+CANDIDATES = (SUSPECT_OBJECT, BRACED_INVALID)
+
+# Where MariaDB's parser (strings/json_lib.c) accepts what Python rejects, and nothing else:
+# - its number scanner stops at the first character that cannot continue a number and leaves
+#   it to the structure parser, so any prefix of a number passes: `-`, `1.`, `1e`, `1e+`, `1.e5`;
+# - it accepts a backslash before any character (`\x`, `\'`, `\a`), Python only before "\/bfnrtu;
+# - it accepts raw control characters inside object keys (not in values).
+# Everything else agrees (literals, structure, whitespace, leading zeros, \u with four hex
+# digits, control characters in values); the server is stricter on lone surrogates, NaN,
+# Infinity and depth, which Python reads (READABLE). tests/unit/test_appjson.py and the
+# corpus test prove the prefilter against Python on generated near-miss values.
+#
+# Stage 1 is one cheap expression (about one JSON_VALID per row) true for every such text:
+# a backslash or control character anywhere, or a character that ends a number early
+# (`-`, `.`, `+`, digit-`e`) followed by what may follow a value.
+STAGE1 = r"[\\\x00-\x1f]|[-.+][\],} \t\n\r]|\.[eE]|[eE](?<=[0-9][eE])[\],} \t\n\r]"
+# Stage 2, evaluated only where stage 1 matched, drops most of its false alarms
+# (escaped unicode, prose like "done. next"): each pattern is exact for its cause.
+STAGE2 = (
+    # A backslash that starts an escape (an odd run) followed by a character Python refuses.
+    r'(?<!\\)(?:\\\\)*+\\[^"\\/bfnrtu]',
+    # A number (after ':', '[' or ',') that ends early.
+    r"[:,\[][\t\n\r ]*+(?:-(?![0-9])|-?+[0-9]++(?:\.(?![0-9])|(?:\.[0-9]++)?+[eE][+-]?+(?![0-9])))",
+    # A control character other than whitespace (only possible inside a key).
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f]",
+    # A key holding a raw tab, newline or carriage return.
+    r'"[^"\\\t\n\r]*+(?:\\[\s\S][^"\\\t\n\r]*+)*+[\t\n\r](?:[^"\\]++|\\[\s\S])*+"[\t\n\r ]*+:',
+)
+# Python skips these before the first token; a dict can only start with '{' after them.
+BRACED_START = r"^[\t\n\r ]*[{]"
+
+
+def app_reads_object(text):
+    """True when the application's decoder (json.loads, strict) reads `text` as a dict."""
+    if text is None:
+        return False
+    if isinstance(text, (bytes, bytearray)):
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+    try:
+        return isinstance(json.loads(text), dict)
+    except (ValueError, RecursionError):
+        return False
+
+
+def resolve(label, text, decoder=PYTHON):
+    """The kind of a row whose SQL label is a candidate; other labels are returned as they are."""
+    if label == SUSPECT_OBJECT:
+        if decoder == SERVER:
+            return "OBJECT"
+        return "OBJECT" if app_reads_object(text) else UNREADABLE
+    if label == BRACED_INVALID:
+        if decoder == SERVER:
+            return "INVALID"
+        return READABLE if app_reads_object(text) else "INVALID"
+    return label
+
+
+def prefilter_sql(col):
+    """SQL condition true for every server-valid text the application cannot read.
+
+    Patterns are inlined as string literals (backslashes doubled for MariaDB's string syntax)
+    so the expression can sit inside a CASE shared by SELECT, INSERT ... SELECT and UPDATE.
+    """
+    stage1 = "%s REGEXP %s" % (col, sql_string(STAGE1))
+    stage2 = " OR ".join("%s REGEXP %s" % (col, sql_string(p)) for p in STAGE2)
+    return "(%s AND (%s))" % (stage1, stage2)
+
+
+def braced_sql(col):
+    """SQL condition: the text starts with '{' after JSON whitespace."""
+    return "%s REGEXP %s" % (col, sql_string(BRACED_START))
+
+
+def sql_string(text):
+    """A MariaDB/MySQL string literal holding `text` exactly (no driver placeholders inside)."""
+    out = []
+    for ch in text:
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == "'":
+            out.append("\\'")
+        else:
+            out.append(ch)
+    return "'%s'" % "".join(out)
