@@ -48,7 +48,7 @@ STAGE2 = (
 BRACED_START = r"^[\t\n\r ]*[{]"
 
 
-def app_reads_object(text):
+def app_reads_object(text: str | bytes | bytearray | None) -> bool:
     """True when the application's decoder (json.loads, strict) reads `text` as a dict."""
     if text is None:
         return False
@@ -63,7 +63,7 @@ def app_reads_object(text):
         return False
 
 
-def resolve(label, text, decoder=PYTHON):
+def resolve(label: str, text: str | bytes | bytearray | None, decoder: str = PYTHON) -> str:
     """The kind of a row whose SQL label is a candidate; other labels are returned as they are."""
     if label == SUSPECT_OBJECT:
         if decoder == SERVER:
@@ -76,7 +76,7 @@ def resolve(label, text, decoder=PYTHON):
     return label
 
 
-def prefilter_sql(col):
+def prefilter_sql(col: str) -> str:
     """SQL condition true for every server-valid text the application cannot read.
 
     Patterns are inlined as string literals (backslashes doubled for MariaDB's string syntax)
@@ -87,12 +87,12 @@ def prefilter_sql(col):
     return "(%s AND (%s))" % (stage1, stage2)
 
 
-def braced_sql(col):
+def braced_sql(col: str) -> str:
     """SQL condition: the text starts with '{' after JSON whitespace."""
     return "%s REGEXP %s" % (col, sql_string(BRACED_START))
 
 
-def sql_string(text):
+def sql_string(text: str) -> str:
     """A MariaDB/MySQL string literal holding `text` exactly (no driver placeholders inside)."""
     out = []
     for ch in text:

@@ -4,21 +4,28 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING, Any
 
 from ansible.module_utils.jsonmend.errors import JsonmendError
 from ansible.module_utils.jsonmend.identifiers import quote_name
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    from ansible.module_utils.jsonmend.connection import Database
+    from ansible.module_utils.jsonmend.dialects import Dialect
 
 # A row hash can never reach this, so a sum above rows * 2**32 means some row was NULL.
 NULL_ROW_MARK = 2**62
 
 
-def server_version_tuple(version):
+def server_version_tuple(version: str | None) -> tuple[int, ...]:
     """(10, 11, 19) from '10.11.19-MariaDB-log'; (0, 0, 0) when unreadable."""
     match = re.match(r"(\d+)\.(\d+)\.(\d+)", version or "")
     return tuple(int(x) for x in match.groups()) if match else (0, 0, 0)
 
 
-def hash_functions(dialect):
+def hash_functions(dialect: Dialect) -> tuple[str, tuple[str, str]]:
     """(algorithm tag, SQL templates of 32-bit row hashes) the server offers.
 
     Two independent 32-bit hashes summed over the rows: one changed row always changes
@@ -30,7 +37,7 @@ def hash_functions(dialect):
     return "crc32+md5", ("CRC32(%s)", "CAST(CONV(LEFT(MD5(%s), 8), 16, 10) AS UNSIGNED)")
 
 
-def table_columns(db, table, database=None):
+def table_columns(db: Database, table: str, database: str | None = None) -> list[tuple[str, bool]]:
     """[(column, is_character)] in table order; raise JsonmendError when the table is missing."""
     database = database or db.database
     rows = db.query(
@@ -43,7 +50,7 @@ def table_columns(db, table, database=None):
     return [(name, bool(is_char)) for name, is_char in rows]
 
 
-def row_expression(columns, quote_char="`"):
+def row_expression(columns: Iterable[tuple[str, bool]], quote_char: str = "`") -> str:
     """SQL for one row's bytes: each column as <length>:<bytes>, or '-' when NULL.
 
     Length prefixes make the encoding unambiguous ('ab','c' differs from 'a','bc'), and the NULL
@@ -59,7 +66,15 @@ def row_expression(columns, quote_char="`"):
     return "CONCAT(%s)" % ", ".join(parts)
 
 
-def checksum_statement(dialect, table, columns, key=None, low=None, high=None, database=None):
+def checksum_statement(
+    dialect: Dialect,
+    table: str,
+    columns: Iterable[tuple[str, bool]],
+    key: str | None = None,
+    low: Any = None,
+    high: Any = None,
+    database: str | None = None,
+) -> tuple[str, tuple[Any, ...], str]:
     """(SELECT statement, args, algorithm) for table_checksum()."""
     tag, hashes = hash_functions(dialect)
     row = row_expression(columns, dialect.quote_char)
@@ -79,7 +94,15 @@ def checksum_statement(dialect, table, columns, key=None, low=None, high=None, d
     return "SELECT COUNT(*), %s FROM %s%s" % (sums, source, where), tuple(args), tag
 
 
-def table_checksum(db, table, columns=None, key=None, low=None, high=None, database=None):
+def table_checksum(
+    db: Database,
+    table: str,
+    columns: Iterable[str | tuple[str, bool] | list[Any]] | None = None,
+    key: str | None = None,
+    low: Any = None,
+    high: Any = None,
+    database: str | None = None,
+) -> dict[str, Any]:
     """Row count and content checksum of `table` (optionally keys in [low, high]).
 
     Runs one read on the caller's connection, so it sees the caller's snapshot when one is
@@ -121,7 +144,7 @@ def table_checksum(db, table, columns=None, key=None, low=None, high=None, datab
     )
 
 
-def compare_checksums(expected, actual):
+def compare_checksums(expected: Mapping[str, Any], actual: Mapping[str, Any]) -> str | None:
     """None when two table_checksum() results agree, else a sentence saying how they differ."""
     if expected.get("rows") != actual.get("rows"):
         return "%s rows expected, %s found" % (expected.get("rows"), actual.get("rows"))

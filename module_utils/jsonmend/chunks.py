@@ -2,8 +2,15 @@
 # bounds found through the index, never OFFSET over the data.
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
 
-def split_range(low, high, parts):
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from ansible.module_utils.jsonmend.connection import Database
+
+
+def split_range(low: int | None, high: int | None, parts: int) -> list[tuple[int, int]]:
     """Split the inclusive integer range [low, high] into at most `parts` contiguous ranges."""
     if low is None or high is None or high < low:
         return []
@@ -23,15 +30,15 @@ class Chunk:
 
     __slots__ = ("low", "low_inclusive", "high")
 
-    def __init__(self, low, low_inclusive, high):
+    def __init__(self, low: Any, low_inclusive: bool, high: Any) -> None:
         self.low = low
         self.low_inclusive = low_inclusive
         self.high = high
 
-    def where(self, pk_sql):
+    def where(self, pk_sql: str) -> str:
         return "%s %s %%s AND %s <= %%s" % (pk_sql, ">=" if self.low_inclusive else ">", pk_sql)
 
-    def args(self):
+    def args(self) -> tuple[Any, Any]:
         return (self.low, self.high)
 
     def __repr__(self):
@@ -46,7 +53,17 @@ class KeysetWalker:
     fixed extra condition, e.g. one run's rows of a quarantine table keyed (run_id, key).
     """
 
-    def __init__(self, db, table_sql, pk_sql, start, end, start_inclusive=True, where=None, where_args=()):
+    def __init__(
+        self,
+        db: Database,
+        table_sql: str,
+        pk_sql: str,
+        start: Any,
+        end: Any,
+        start_inclusive: bool = True,
+        where: str | None = None,
+        where_args: Iterable[Any] = (),
+    ) -> None:
         self.db = db
         self.where = where
         self.where_args = tuple(where_args)
@@ -57,7 +74,7 @@ class KeysetWalker:
         self.end = end
         self.done = start is None or end is None
 
-    def next_chunk(self, size):
+    def next_chunk(self, size: int) -> Chunk | None:
         """Return the next Chunk of about `size` rows, or None when the range is walked."""
         if self.done:
             return None

@@ -5,9 +5,15 @@ from __future__ import annotations
 import os
 import sqlite3
 import traceback
+from typing import TYPE_CHECKING, Any
 
 from ansible.module_utils.jsonmend.dialects import dialect_for, flavour_from_version
 from ansible.module_utils.jsonmend.errors import JsonmendError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from ansible.module_utils.jsonmend.dialects import Dialect
 
 try:
     import pymysql
@@ -45,16 +51,16 @@ TARGET_ARGUMENT_SPEC = dict(
 class Database:
     """One connection plus the dialect that speaks to it."""
 
-    def __init__(self, conn, dialect, database, endpoint):
+    def __init__(self, conn: Any, dialect: Dialect, database: str, endpoint: str) -> None:
         self.conn = conn
         self.dialect = dialect
         self.database = database
         self.endpoint = endpoint
 
-    def cursor(self):
+    def cursor(self) -> Any:
         return self.conn.cursor()
 
-    def query(self, statement, args=None):
+    def query(self, statement: str, args: Sequence[Any] | None = None) -> Sequence[tuple[Any, ...]]:
         """Run a statement and return all rows."""
         cur = self.conn.cursor()
         try:
@@ -63,18 +69,18 @@ class Database:
         finally:
             cur.close()
 
-    def query_one(self, statement, args=None):
+    def query_one(self, statement: str, args: Sequence[Any] | None = None) -> tuple[Any, ...] | None:
         rows = self.query(statement, args)
         return rows[0] if rows else None
 
-    def close(self):
+    def close(self) -> None:
         try:
             self.conn.close()
         except Exception:  # noqa: BLE001 - closing a dead connection must not mask the real error
             pass
 
 
-def describe_endpoint(params):
+def describe_endpoint(params: Mapping[str, Any]) -> str:
     """Where we connect, for messages: never includes the password."""
     if params.get("dialect") == "sqlite":
         return "sqlite file %s" % params["database"]
@@ -116,7 +122,7 @@ def _mysql_kwargs(params, autocommit):
     return kwargs
 
 
-def connect(params, autocommit=False):
+def connect(params: Mapping[str, Any], autocommit: bool = False) -> Database:
     """Open a Database for module params; raise JsonmendError with the driver's message."""
     if params.get("dialect") == "sqlite":
         return _connect_sqlite(params)
@@ -152,7 +158,7 @@ def _connect_sqlite(params):
     return Database(conn, dialect_for("sqlite", sqlite3.sqlite_version), path, "sqlite file %s" % path)
 
 
-def driver_message(exc):
+def driver_message(exc: BaseException) -> str:
     """The driver's own text ('Access denied for user ...'), without a traceback."""
     args = getattr(exc, "args", ())
     if len(args) >= 2:
@@ -160,7 +166,7 @@ def driver_message(exc):
     return str(exc)
 
 
-def driver_error_types():
+def driver_error_types() -> tuple[type[Exception], ...]:
     """Exception classes a database call may raise, for modules to catch."""
     types = [sqlite3.Error]
     if pymysql is not None:

@@ -1,9 +1,14 @@
 # MariaDB / MySQL 8 / SQLite differences: JSON type expressions, snapshots, timeouts, catalog.
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ansible.module_utils.jsonmend import appjson
 from ansible.module_utils.jsonmend.errors import JsonmendError
 from ansible.module_utils.jsonmend.identifiers import quote_name, validate_identifier
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 # Class labels produced by classify_expr(). 'SQL NULL' is the absence of a value,
 # 'NULL' the JSON null literal, 'INVALID' text that is not JSON (MariaDB, SQLite and
@@ -29,25 +34,25 @@ class Dialect:
     quote_char = "`"
     placeholder = "%s"
 
-    def __init__(self, version=""):
+    def __init__(self, version: str = "") -> None:
         self.version = version
 
-    def q(self, identifier):
+    def q(self, identifier: str) -> str:
         """Quote a validated identifier."""
         validate_identifier(identifier, "identifier")
         return self.quote_char + identifier + self.quote_char
 
-    def qn(self, name):
+    def qn(self, name: str) -> str:
         """Quote a name read from the catalog (any character; the quote doubled)."""
         return quote_name(name, self.quote_char)
 
-    def sql(self, statement):
+    def sql(self, statement: str) -> str:
         """Adapt a statement written with %s placeholders to this driver."""
         return statement
 
     # Every type test sits behind JSON_VALID in CASE order: on MariaDB an unguarded
     # JSON_TYPE folds invalid text into the SQL NULL bucket (SELECT) or aborts (DML).
-    def classify_expr(self, col, native_json=False, brace_label=INVALID, decoder=appjson.SERVER):
+    def classify_expr(self, col: str, native_json: bool = False, brace_label: str = INVALID, decoder: str = appjson.SERVER) -> str:
         """SQL expression that labels each value of `col` with its JSON class.
 
         A value starting with '{' costs one parse (valid means object); `brace_label` names
@@ -78,7 +83,7 @@ class Dialect:
             " ELSE 'STRING' END"
         ).format(c=col, b=brace_label)
 
-    def corrupt_predicate(self, col, native_json=False, decoder=appjson.SERVER, settled_only=False):
+    def corrupt_predicate(self, col: str, native_json: bool = False, decoder: str = appjson.SERVER, settled_only: bool = False) -> str:
         """SQL condition true for rows that are neither SQL NULL nor an object.
 
         With `settled_only`, rows whose kind only Python can settle (CANDIDATES) are left out.
@@ -88,46 +93,46 @@ class Dialect:
         return "(%s) NOT IN (%s)" % (self.classify_expr(col, native_json, brace, decoder), ", ".join("'%s'" % x for x in labels))
 
     # -- writing sessions ---------------------------------------------------------
-    def pin_sql_mode(self, cursor):
+    def pin_sql_mode(self, cursor: Any) -> None:
         """Set the strict session sql_mode every writer runs under."""
         cursor.execute("SET SESSION sql_mode = %s", (STRICT_SQL_MODE,))
         # Notes (JSON_VALID's 4038 on every invalid text it classifies) are not recorded, so a
         # statement's warning count holds warnings and errors only.
         cursor.execute("SET SESSION sql_notes = 0")
 
-    def restore_expr(self, source, native_json=False):
+    def restore_expr(self, source: str, native_json: bool = False) -> str:
         """The expression that writes a quarantined pre-image (LONGBLOB) back into the column."""
         return source
 
-    def fingerprint_expr(self, columns_sql):
+    def fingerprint_expr(self, columns_sql: Iterable[str]) -> str:
         """SHA-256 (hex) over the row's stored columns: tells a row the application wrote since."""
         parts = ", ".join("IFNULL(MD5(%s), '-')" % c for c in columns_sql)
         return "SHA2(CONCAT_WS(',', %s), 256)" % parts
 
     # A healthy object starts with '{': rows that do not are the only candidates, except
     # '{'-prefixed invalid text, which the scan counts (brace_label) before relying on this.
-    def suspect_predicate(self, col, native_json=False):
+    def suspect_predicate(self, col: str, native_json: bool = False) -> str:
         """Cheap (no JSON parse) condition true for every corrupted row not starting with '{'."""
         return "%s IS NOT NULL AND %s <> '{'" % (col, self.left_expr(col, 1))
 
-    def date_expr(self, col):
+    def date_expr(self, col: str) -> str:
         return "DATE(%s)" % col
 
-    def left_expr(self, col, length):
+    def left_expr(self, col: str, length: int) -> str:
         return "LEFT(%s, %d)" % (col, int(length))
 
-    def length_expr(self, col):
+    def length_expr(self, col: str) -> str:
         return "LENGTH(%s)" % col
 
-    def begin_read_only_snapshot(self, cursor):
+    def begin_read_only_snapshot(self, cursor: Any) -> None:
         """Open a read-only transaction whose reads all see one snapshot."""
         cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         cursor.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
 
-    def set_statement_timeout(self, cursor, seconds):
+    def set_statement_timeout(self, cursor: Any, seconds: float) -> None:
         raise NotImplementedError
 
-    def columns(self, cursor, database, table):
+    def columns(self, cursor: Any, database: str, table: str) -> dict[str, str]:
         """Return {column name: data type} in table order, {} if the table is missing."""
         cursor.execute(
             "SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
@@ -135,7 +140,7 @@ class Dialect:
         )
         return dict((row[0], row[1].lower()) for row in cursor.fetchall())
 
-    def column_details(self, cursor, database, table):
+    def column_details(self, cursor: Any, database: str, table: str) -> list[dict[str, Any]]:
         """Every column of the table in order, as dicts (see inspector.inspect_target)."""
         cursor.execute(
             "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, CHARACTER_MAXIMUM_LENGTH, CHARACTER_OCTET_LENGTH,"
@@ -162,7 +167,7 @@ class Dialect:
             )
         return out
 
-    def triggers(self, cursor, database, table):
+    def triggers(self, cursor: Any, database: str, table: str) -> list[tuple[str, str, str]]:
         """[(name, timing, event)] of the table's triggers."""
         cursor.execute(
             "SELECT TRIGGER_NAME, ACTION_TIMING, EVENT_MANIPULATION FROM information_schema.TRIGGERS"
@@ -171,7 +176,7 @@ class Dialect:
         )
         return [(name, (timing or "").upper(), (event or "").upper()) for name, timing, event in cursor.fetchall()]
 
-    def foreign_keys(self, cursor, database, table):
+    def foreign_keys(self, cursor: Any, database: str, table: str) -> tuple[int, int]:
         """(constraints of this table referencing others, constraints of others referencing it)."""
         cursor.execute(
             "SELECT SUM(TABLE_NAME = %s), SUM(REFERENCED_TABLE_NAME = %s) FROM information_schema.REFERENTIAL_CONSTRAINTS"
@@ -181,19 +186,19 @@ class Dialect:
         row = cursor.fetchone() or (0, 0)
         return int(row[0] or 0), int(row[1] or 0)
 
-    def engine(self, cursor, database, table):
+    def engine(self, cursor: Any, database: str, table: str) -> str | None:
         cursor.execute("SELECT ENGINE FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s", (database, table))
         row = cursor.fetchone()
         return row[0] if row else None
 
-    def database_exists(self, cursor, database):
+    def database_exists(self, cursor: Any, database: str) -> bool:
         cursor.execute(
             "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s",
             (database,),
         )
         return cursor.fetchone()[0] > 0
 
-    def primary_key(self, cursor, database, table):
+    def primary_key(self, cursor: Any, database: str, table: str) -> list[str]:
         """Return the primary key's column names in key order."""
         cursor.execute(
             "SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE"
@@ -203,7 +208,7 @@ class Dialect:
         )
         return [row[0] for row in cursor.fetchall()]
 
-    def json_check_constraint(self, cursor, database, table, column):
+    def json_check_constraint(self, cursor: Any, database: str, table: str, column: str) -> bool:
         """True when a CHECK constraint calls json_valid() on the column."""
         cursor.execute(
             "SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = %s AND TABLE_NAME = %s",
@@ -215,7 +220,7 @@ class Dialect:
                 return True
         return False
 
-    def table_estimate(self, cursor, database, table):
+    def table_estimate(self, cursor: Any, database: str, table: str) -> tuple[int, int]:
         """Return (estimated rows, data bytes) from the catalog; cheap, approximate."""
         cursor.execute(
             "SELECT TABLE_ROWS, DATA_LENGTH + INDEX_LENGTH FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
@@ -224,7 +229,7 @@ class Dialect:
         row = cursor.fetchone()
         return (int(row[0] or 0), int(row[1] or 0)) if row else (0, 0)
 
-    def server_cpus(self, cursor):
+    def server_cpus(self, cursor: Any) -> int | None:
         """Best guess at the server's CPU count, or None."""
         return None
 
@@ -232,11 +237,11 @@ class Dialect:
 class MariaDB(Dialect):
     name = "mariadb"
 
-    def set_statement_timeout(self, cursor, seconds):
+    def set_statement_timeout(self, cursor: Any, seconds: float) -> None:
         # MariaDB's limit is in seconds and covers every statement kind.
         cursor.execute("SET SESSION max_statement_time = %s", (float(seconds),))
 
-    def server_cpus(self, cursor):
+    def server_cpus(self, cursor: Any) -> int | None:
         # thread_pool_size defaults to the server's CPU count, even when the pool is off.
         try:
             cursor.execute("SELECT @@GLOBAL.thread_pool_size")
@@ -249,7 +254,7 @@ class MariaDB(Dialect):
 class MySQL(Dialect):
     name = "mysql"
 
-    def classify_expr(self, col, native_json=False, brace_label=INVALID, decoder=appjson.SERVER):
+    def classify_expr(self, col: str, native_json: bool = False, brace_label: str = INVALID, decoder: str = appjson.SERVER) -> str:
         if not native_json:
             # A text column on MySQL: JSON_TYPE raises ERROR 3141 on invalid text.
             return super().classify_expr(col, brace_label=brace_label, decoder=decoder)
@@ -264,20 +269,20 @@ class MySQL(Dialect):
             " ELSE 'STRING' END"
         ).format(c=col)
 
-    def suspect_predicate(self, col, native_json=False):
+    def suspect_predicate(self, col: str, native_json: bool = False) -> str:
         if not native_json:
             return super().suspect_predicate(col)
         # LEFT() would serialize the binary document; JSON_TYPE reads it directly and is exact.
         return "%s IS NOT NULL AND JSON_TYPE(%s) <> 'OBJECT'" % (col, col)
 
-    def restore_expr(self, source, native_json=False):
+    def restore_expr(self, source: str, native_json: bool = False) -> str:
         # A native JSON column refuses a binary string (ERROR 3144): read the bytes as utf8mb4,
         # the character set MySQL serializes JSON in.
         if native_json:
             return "CONVERT(%s USING utf8mb4)" % source
         return source
 
-    def set_statement_timeout(self, cursor, seconds):
+    def set_statement_timeout(self, cursor: Any, seconds: float) -> None:
         # MySQL's limit is in milliseconds and applies to SELECT only.
         cursor.execute("SET SESSION max_execution_time = %s", (int(seconds * 1000),))
 
@@ -298,10 +303,10 @@ class SQLite(Dialect):
         ("null", "NULL"),
     )
 
-    def sql(self, statement):
+    def sql(self, statement: str) -> str:
         return statement.replace("%s", "?")
 
-    def classify_expr(self, col, native_json=False, brace_label=INVALID, decoder=appjson.SERVER):
+    def classify_expr(self, col: str, native_json: bool = False, brace_label: str = INVALID, decoder: str = appjson.SERVER) -> str:
         # SQLite has no REGEXP by default and its own json_valid: the server's verdict stands.
         mapped = " ".join("WHEN '%s' THEN '%s'" % pair for pair in self.TYPE_MAP)
         return (
@@ -314,30 +319,30 @@ class SQLite(Dialect):
             " ELSE 'STRING' END"
         ).format(c=col, m=mapped, b=brace_label)
 
-    def date_expr(self, col):
+    def date_expr(self, col: str) -> str:
         return "date(%s)" % col
 
-    def left_expr(self, col, length):
+    def left_expr(self, col: str, length: int) -> str:
         return "substr(%s, 1, %d)" % (col, int(length))
 
-    def length_expr(self, col):
+    def length_expr(self, col: str) -> str:
         return "length(%s)" % col
 
-    def pin_sql_mode(self, cursor):
+    def pin_sql_mode(self, cursor: Any) -> None:
         return None
 
-    def begin_read_only_snapshot(self, cursor):
+    def begin_read_only_snapshot(self, cursor: Any) -> None:
         # The file is opened read-only; a deferred transaction keeps one snapshot.
         cursor.execute("BEGIN")
 
-    def set_statement_timeout(self, cursor, seconds):
+    def set_statement_timeout(self, cursor: Any, seconds: float) -> None:
         return None
 
-    def columns(self, cursor, database, table):
+    def columns(self, cursor: Any, database: str, table: str) -> dict[str, str]:
         cursor.execute("SELECT name, type FROM pragma_table_info(?)", (table,))
         return dict((row[0], (row[1] or "").lower()) for row in cursor.fetchall())
 
-    def column_details(self, cursor, database, table):
+    def column_details(self, cursor: Any, database: str, table: str) -> list[dict[str, Any]]:
         cursor.execute('SELECT name, type, "notnull", hidden FROM pragma_table_xinfo(?) WHERE hidden IN (0, 2, 3)', (table,))
         out = []
         for name, declared, notnull, hidden in cursor.fetchall():
@@ -359,7 +364,7 @@ class SQLite(Dialect):
             )
         return out
 
-    def triggers(self, cursor, database, table):
+    def triggers(self, cursor: Any, database: str, table: str) -> list[tuple[str, str, str]]:
         cursor.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?", (table,))
         out = []
         for name, sql in cursor.fetchall():
@@ -369,33 +374,33 @@ class SQLite(Dialect):
             out.append((name, timing, event))
         return out
 
-    def foreign_keys(self, cursor, database, table):
+    def foreign_keys(self, cursor: Any, database: str, table: str) -> tuple[int, int]:
         cursor.execute("SELECT COUNT(*) FROM pragma_foreign_key_list(?)", (table,))
         return int(cursor.fetchone()[0]), 0
 
-    def engine(self, cursor, database, table):
+    def engine(self, cursor: Any, database: str, table: str) -> str | None:
         return "sqlite"
 
-    def database_exists(self, cursor, database):
+    def database_exists(self, cursor: Any, database: str) -> bool:
         return True
 
-    def primary_key(self, cursor, database, table):
+    def primary_key(self, cursor: Any, database: str, table: str) -> list[str]:
         cursor.execute("SELECT name, pk FROM pragma_table_info(?) WHERE pk > 0", (table,))
         return [row[0] for row in sorted(cursor.fetchall(), key=lambda r: r[1])]
 
-    def json_check_constraint(self, cursor, database, table, column):
+    def json_check_constraint(self, cursor: Any, database: str, table: str, column: str) -> bool:
         cursor.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,))
         row = cursor.fetchone()
         return bool(row and "json_valid(" in (row[0] or "").lower().replace('"', ""))
 
-    def table_estimate(self, cursor, database, table):
+    def table_estimate(self, cursor: Any, database: str, table: str) -> tuple[int, int]:
         return (0, 0)
 
 
 DIALECTS = {"mariadb": MariaDB, "mysql": MySQL, "sqlite": SQLite}
 
 
-def dialect_for(name, version=""):
+def dialect_for(name: str, version: str = "") -> Dialect:
     """Return the Dialect for a flavour name."""
     try:
         return DIALECTS[name](version)
@@ -403,6 +408,6 @@ def dialect_for(name, version=""):
         raise JsonmendError("unknown dialect %r (expected one of %s)" % (name, ", ".join(sorted(DIALECTS)))) from None
 
 
-def flavour_from_version(version):
+def flavour_from_version(version: str | None) -> str:
     """'mariadb' when the server's VERSION() says so, else 'mysql'."""
     return "mariadb" if "mariadb" in (version or "").lower() else "mysql"

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 GRANT_RE = re.compile(r"^GRANT\s+(?P<privs>.+?)\s+ON\s+(?:(?:TABLE|FUNCTION|PROCEDURE|PACKAGE(?: BODY)?)\s+)?(?P<obj>\S+)\s+TO\s", re.IGNORECASE | re.DOTALL)
 SECRET_RE = re.compile(r"\s+(IDENTIFIED\s+(BY|VIA|WITH)\s.*?)(?=\s+(WITH|REQUIRE|PASSWORD\s+EXPIRE)\b|$)", re.IGNORECASE | re.DOTALL)
 
 
-def split_privileges(text):
+def split_privileges(text: str) -> list[str]:
     """'SELECT, UPDATE (a, b), INSERT' -> ['SELECT', 'UPDATE', 'INSERT'] (column lists dropped)."""
     depth, current, out = 0, [], []
     for char in text:
@@ -72,7 +76,7 @@ def _db_pattern_matches(pattern, name):
     return re.fullmatch("".join(regex), name, re.IGNORECASE) is not None
 
 
-def parse_grants(lines):
+def parse_grants(lines: Iterable[str]) -> list[tuple[set[str], str, str]]:
     """[(privileges set, database pattern, table)] from SHOW GRANTS output."""
     grants = []
     for line in lines:
@@ -84,7 +88,7 @@ def parse_grants(lines):
     return grants
 
 
-def held_privileges(grants, database, table):
+def held_privileges(grants: Iterable[tuple[set[str], str, str]], database: str, table: str) -> set[str]:
     """Privileges that apply to database.table (global, database and table grants)."""
     held = set()
     for privs, db_pattern, tbl in grants:
@@ -96,7 +100,7 @@ def held_privileges(grants, database, table):
     return held
 
 
-def missing_privileges(grants, database, table, needed):
+def missing_privileges(grants: Iterable[tuple[set[str], str, str]], database: str, table: str, needed: Iterable[str]) -> list[str]:
     """The privileges of `needed` that no grant gives on database.table."""
     held = held_privileges(grants, database, table)
     if "ALL" in held or "ALL PRIVILEGES" in held:
@@ -104,6 +108,6 @@ def missing_privileges(grants, database, table, needed):
     return [p for p in needed if p not in held]
 
 
-def redact(line):
+def redact(line: str) -> str:
     """A SHOW GRANTS line without its password hash or authentication string."""
     return SECRET_RE.sub(" IDENTIFIED BY <redacted>", line)

@@ -10,20 +10,20 @@ from ansible.module_utils.jsonmend.errors import JsonmendError
 IDENTIFIER_RE = re.compile(r"[A-Za-z0-9_$]{1,64}")
 
 
-def validate_identifier(name, what):
+def validate_identifier(name: object, what: str) -> str:
     """Return name if it is a plain identifier; raise JsonmendError naming `what` otherwise."""
     if not isinstance(name, str) or not IDENTIFIER_RE.fullmatch(name) or name.isdigit():
         raise JsonmendError("%s %r is not a valid identifier: use 1-64 letters, digits, '_' or '$' (not only digits)" % (what, name))
     return name
 
 
-def quote_identifier(name, quote_char="`"):
+def quote_identifier(name: str, quote_char: str = "`") -> str:
     """Quote an already validated identifier for the given dialect."""
     validate_identifier(name, "identifier")
     return quote_char + name + quote_char
 
 
-def quote_name(name, quote_char="`"):
+def quote_name(name: str, quote_char: str = "`") -> str:
     """Quote a name read from the server's catalog (never typed by an operator).
 
     Such names may hold what an operator may not type (a hyphen, a space, letters beyond ASCII):

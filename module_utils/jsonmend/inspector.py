@@ -4,7 +4,14 @@
 # that follow from it. Read-only; names are validated by the callers.
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ansible.module_utils.jsonmend.errors import JsonmendError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    from ansible.module_utils.jsonmend.connection import Database
 
 TEXT_TYPES = ("char", "varchar", "tinytext", "text", "mediumtext", "longtext")
 NUMERIC_TYPES = (
@@ -29,7 +36,7 @@ INTEGER_KEY_TYPES = ("tinyint", "smallint", "mediumint", "int", "integer", "bigi
 STRING_KEY_TYPES = ("char", "varchar")
 
 
-def type_family(data_type):
+def type_family(data_type: str | None) -> str:
     """json, text, numeric, temporal, binary or other: what a column of that type can hold."""
     data_type = (data_type or "").lower()
     if data_type == "json":
@@ -45,7 +52,7 @@ def type_family(data_type):
     return "other"
 
 
-def inspect_target(db, database, table, column, primary_key, other_columns=()):
+def inspect_target(db: Database, database: str, table: str, column: str, primary_key: str, other_columns: Iterable[tuple[str, str]] = ()) -> dict[str, Any]:
     """The target as a plain dict; JsonmendError when a name does not exist.
 
     other_columns: (option name, column name) pairs that must exist too (grouping columns).
@@ -94,7 +101,7 @@ def inspect_target(db, database, table, column, primary_key, other_columns=()):
     )
 
 
-def column_problems(desc):
+def column_problems(desc: Mapping[str, Any]) -> list[str]:
     """Why the column cannot hold JSON at all (numeric, temporal, binary, generated); [] when it can."""
     col = desc["column"]
     where = "%s.%s.%s" % (desc["database"], desc["table"], col["name"])
@@ -112,7 +119,7 @@ def column_problems(desc):
     return []
 
 
-def key_problems(desc, primary_key):
+def key_problems(desc: Mapping[str, Any], primary_key: str) -> list[str]:
     """Why the repair cannot walk the table's key; [] when it can."""
     keys = desc["primary_key_columns"]
     name = "%s.%s" % (desc["database"], desc["table"])
@@ -138,14 +145,14 @@ def key_problems(desc, primary_key):
     return []
 
 
-def write_problems(desc):
+def write_problems(desc: Mapping[str, Any]) -> list[str]:
     """Why rows of the table cannot be written transactionally; [] when they can."""
     if (desc["engine"] or "").lower() != "innodb":
         return ["table %s.%s uses %s: the repair needs InnoDB's transactions and row locks" % (desc["database"], desc["table"], desc["engine"])]
     return []
 
 
-def notes(desc):
+def notes(desc: Mapping[str, Any]) -> list[str]:
     """What the operator should know about the table before it is written (for warnings)."""
     out = []
     updates = [t["name"] for t in desc["triggers"] if t["event"] == "UPDATE"]

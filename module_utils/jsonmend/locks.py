@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
 from ansible.module_utils.jsonmend.errors import JsonmendError
+
+if TYPE_CHECKING:
+    from ansible.module_utils.jsonmend.connection import Database
 
 LOCK_NAME_MAX = 64  # MySQL 5.7+ refuses longer names; MariaDB accepts them, keep one rule
 
 
-def table_lock_name(database, table):
+def table_lock_name(database: str, table: str) -> str:
     """The lock every jsonmend writer of database.table takes; hashed when it would be too long."""
     name = "jsonmend:%s.%s" % (database, table)
     if len(name) <= LOCK_NAME_MAX:
@@ -20,13 +24,13 @@ def table_lock_name(database, table):
 class AdvisoryLock:
     """GET_LOCK/RELEASE_LOCK on one connection."""
 
-    def __init__(self, db, name, what):
+    def __init__(self, db: Database, name: str, what: str) -> None:
         self.db = db
         self.name = name
         self.what = what
         self.held = False
 
-    def acquire(self, timeout=0):
+    def acquire(self, timeout: float = 0) -> AdvisoryLock:
         """Take the lock or raise JsonmendError naming the connection that holds it."""
         row = self.db.query_one("SELECT GET_LOCK(%s, %s)", (self.name, int(timeout)))
         if row and row[0] == 1:
@@ -57,7 +61,7 @@ class AdvisoryLock:
             return ""
         return "user %s from %s, %ss in its current state" % (row[0], row[1], row[2])
 
-    def release(self):
+    def release(self) -> None:
         """Release the lock; never raises, so it cannot mask the error that ended a run."""
         if not self.held:
             return

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING, Any
 
 from ansible.module_utils.jsonmend.appjson import READABLE, UNREADABLE
 from ansible.module_utils.jsonmend.dialects import DOUBLE_ENCODED, INVALID
 from ansible.module_utils.jsonmend.errors import JsonmendError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 UNWRAP = "unwrap"
 WRAP = "wrap"
@@ -53,7 +57,9 @@ DEFAULT_WRAP_KEY = "value"
 class Policy:
     """A validated map kind -> action, with the action for kinds it does not name."""
 
-    def __init__(self, mapping=None, default_action=DEFAULT_ACTION, wrap_key=DEFAULT_WRAP_KEY, nullable=True):
+    def __init__(
+        self, mapping: Mapping[str, str] | None = None, default_action: str = DEFAULT_ACTION, wrap_key: str = DEFAULT_WRAP_KEY, nullable: bool = True
+    ) -> None:
         problems = policy_problems(mapping, default_action, wrap_key)
         if problems:
             raise JsonmendError("; ".join(problems))
@@ -66,19 +72,19 @@ class Policy:
         self.wrap_key = wrap_key
         self.nullable = nullable
 
-    def action(self, kind):
+    def action(self, kind: str) -> str:
         """The action for one class label (unknown types get the default action)."""
         if kind in HEALTHY:
             return SKIP
         return self.mapping.get(kind, self.default_action)
 
-    def describe(self):
+    def describe(self) -> dict[str, Any]:
         """The action for every known kind: what the run will do, for the result and the ledger."""
         table = dict((kind, self.action(kind)) for kind in KNOWN_KINDS)
         table.update(self.mapping)
         return dict(actions=table, default_action=self.default_action, wrap_key=self.wrap_key)
 
-    def column_problems(self, where):
+    def column_problems(self, where: str) -> list[str]:
         """Refusals for a NOT NULL column: an explicit `null` can never be written there."""
         if self.nullable:
             return []
@@ -92,7 +98,7 @@ class Policy:
             " wrap or skip instead, or leave default_action at auto (empty on a NOT NULL column); nothing was changed" % (where, ", ".join(kinds))
         ]
 
-    def compatible(self, recorded):
+    def compatible(self, recorded: Mapping[str, Any] | None) -> bool:
         """True when a run recorded with policy `recorded` (describe()) may go on under this one.
 
         Only the kinds the record names are compared: kinds added by a later version (e.g. the
@@ -105,19 +111,19 @@ class Policy:
         return all(self.action(kind) == action for kind, action in (recorded.get("actions") or {}).items())
 
 
-def resolve_default(default_action, nullable):
+def resolve_default(default_action: str, nullable: bool) -> str:
     """`auto` -> null on a nullable column, empty on a NOT NULL one; other actions as given."""
     if default_action == AUTO:
         return NULL if nullable else EMPTY
     return default_action
 
 
-def writes_null(recorded):
+def writes_null(recorded: Mapping[str, Any] | None) -> list[str]:
     """Kinds a recorded policy (describe()) sets to SQL NULL."""
     return sorted(k for k, a in ((recorded or {}).get("actions") or {}).items() if a == NULL)
 
 
-def policy_problems(mapping, default_action, wrap_key):
+def policy_problems(mapping: object, default_action: object, wrap_key: object) -> list[str]:
     """Everything wrong with a policy, as messages (empty when it is fine)."""
     problems = []
     if mapping is not None and not isinstance(mapping, dict):
@@ -139,7 +145,7 @@ def policy_problems(mapping, default_action, wrap_key):
     return problems
 
 
-def new_value_sql(action, kind, col):
+def new_value_sql(action: str, kind: str, col: str) -> tuple[str, tuple[()] | None]:
     """(SQL expression, args) computing the repaired value of column `col` for a row of `kind`.
 
     `wrap` extracts the value first so it nests on every column kind: JSON_OBJECT('k', col)
@@ -162,14 +168,14 @@ def new_value_sql(action, kind, col):
     raise JsonmendError("action %r writes nothing" % action)
 
 
-def expression_group(action, kind):
+def expression_group(action: str, kind: str) -> tuple[str, str]:
     """Rows whose new value comes from the same SQL expression share a group."""
     if action == WRAP:
         return (WRAP, "raw" if kind in RAW_KINDS else "json")
     return (action, "")
 
 
-def group_sql(group, col, wrap_key):
+def group_sql(group: tuple[str, str], col: str, wrap_key: str) -> tuple[str, tuple[str, ...] | None]:
     """(expression, args) for an expression_group."""
     action, variant = group
     if action == WRAP:

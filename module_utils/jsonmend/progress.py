@@ -3,13 +3,17 @@ from __future__ import annotations
 
 import datetime
 import os
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 
-def utc_now():
+def utc_now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def format_duration(seconds):
+def format_duration(seconds: float | None) -> str:
     """1h02m03s / 4m05s / 6.2s; '?' when unknown."""
     if seconds is None or seconds < 0:
         return "?"
@@ -23,7 +27,7 @@ def format_duration(seconds):
     return "%dm%02ds" % (minutes, secs)
 
 
-def eta_seconds(done_fraction, elapsed):
+def eta_seconds(done_fraction: float | None, elapsed: float) -> float | None:
     """Time left at the average pace so far, or None before there is a pace."""
     if not done_fraction or done_fraction <= 0 or elapsed <= 0:
         return None
@@ -32,7 +36,17 @@ def eta_seconds(done_fraction, elapsed):
     return elapsed * (1 - done_fraction) / done_fraction
 
 
-def progress_line(kind, run_id, rows_done, fraction, rate, eta, changed, chunk_size, throttle_reason=None):
+def progress_line(
+    kind: str,
+    run_id: str,
+    rows_done: int,
+    fraction: float | None,
+    rate: float | None,
+    eta: float | None,
+    changed: int,
+    chunk_size: int,
+    throttle_reason: str | None = None,
+) -> str:
     """One progress line: rows done, percent, rate, ETA, rows changed, throttle reason."""
     percent = "%5.1f%%" % (100.0 * min(max(fraction or 0, 0), 1))
     line = "%s %s run=%s rows=%d %s rate=%d rows/s eta=%s changed=%d chunk=%d" % (
@@ -51,7 +65,7 @@ def progress_line(kind, run_id, rows_done, fraction, rate, eta, changed, chunk_s
     return line
 
 
-def stats_block(kind, run_id, status, stats):
+def stats_block(kind: str, run_id: str, status: str, stats: Mapping[str, Any]) -> str:
     """The final statistics as aligned 'name: value' lines (also returned by the module)."""
     rows = [
         ("run", run_id),
@@ -84,7 +98,7 @@ def stats_block(kind, run_id, status, stats):
 class ProgressLog:
     """Appends lines to a file (flushed at once) when a path is given; a no-op otherwise."""
 
-    def __init__(self, path, mode=0o640):
+    def __init__(self, path: str | None, mode: int = 0o640) -> None:
         self.path = path
         self.handle = None
         if path:
@@ -94,12 +108,12 @@ class ProgressLog:
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, mode)
             self.handle = os.fdopen(fd, "a", buffering=1, encoding="utf-8")
 
-    def write(self, text):
+    def write(self, text: str) -> None:
         if self.handle:
             self.handle.write(text.rstrip("\n") + "\n")
             self.handle.flush()
 
-    def close(self):
+    def close(self) -> None:
         if self.handle:
             self.handle.close()
             self.handle = None

@@ -4,13 +4,20 @@
 # production can never put one server's rows into the other.
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ansible.module_utils.jsonmend.connection import connect, driver_error_types, driver_message
 from ansible.module_utils.jsonmend.errors import JsonmendError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from ansible.module_utils.jsonmend.connection import Database
 
 UNKNOWN = None
 
 
-def identity_statement(flavour):
+def identity_statement(flavour: str) -> str:
     """SELECT returning (server_uuid or NULL, hostname, port) on a server of this flavour."""
     if flavour == "mysql":
         return "SELECT @@GLOBAL.server_uuid, @@GLOBAL.hostname, @@GLOBAL.port"
@@ -18,14 +25,14 @@ def identity_statement(flavour):
     return "SELECT NULL, @@GLOBAL.hostname, @@GLOBAL.port"
 
 
-def identity_text(server_uuid, hostname, port):
+def identity_text(server_uuid: str | None, hostname: str | None, port: int | str | None) -> str:
     """The comparable identity: 'uuid:<server_uuid>', else '<hostname>:<port>'."""
     if server_uuid:
         return "uuid:%s" % server_uuid
     return "%s:%s" % (hostname, port)
 
 
-def read_identity(db):
+def read_identity(db: Database) -> dict[str, Any]:
     """{identity, server_uuid, hostname, port} of the server `db` is connected to."""
     if db.dialect.name == "sqlite":
         return dict(identity="sqlite:%s" % db.database, server_uuid=None, hostname=None, port=None)
@@ -37,7 +44,7 @@ def read_identity(db):
     return dict(identity=identity_text(server_uuid, hostname, port), server_uuid=server_uuid or None, hostname=hostname, port=int(port) if port else None)
 
 
-def identity_for(params):
+def identity_for(params: Mapping[str, Any]) -> dict[str, Any]:
     """read_identity() over a short connection of its own, for modules that hold none."""
     db = connect(params)
     try:
@@ -46,18 +53,18 @@ def identity_for(params):
         db.close()
 
 
-def recorded_identity(manifest):
+def recorded_identity(manifest: Mapping[str, Any] | None) -> str | None:
     """The identity a manifest recorded, or None for a manifest written before identities were."""
     server = (manifest or {}).get("server") or {}
     return server.get("identity") or None
 
 
-def same_server(manifest, identity):
+def same_server(manifest: Mapping[str, Any] | None, identity: str | None) -> bool:
     """True only when the manifest recorded this very identity (an old manifest never is)."""
     return bool(identity) and recorded_identity(manifest) == identity
 
 
-def check_server(manifest, identity, allow_other=False):
+def check_server(manifest: Mapping[str, Any], identity: str | None, allow_other: bool = False) -> str | None:
     """Refuse a backup of another server; return a warning for an old manifest without identity.
 
     Only for a backup the operator named explicitly (by id or manifest file): `latest` never

@@ -4,9 +4,13 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING, Any
 
 from ansible.module_utils.jsonmend.connection import connect, driver_error_types, driver_message
 from ansible.module_utils.jsonmend.errors import JsonmendError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
 
 LOCK_WAIT_TIMEOUT_ERRORS = (1205,)  # lock wait timeout (MDL and InnoDB)
 LONG_TRANSACTION_SECONDS = 5
@@ -21,7 +25,7 @@ class AlignedSnapshot:
     tables, never for long SELECTs, and needs no RELOAD privilege.
     """
 
-    def __init__(self, params, database, tables, lock_wait_timeout=5, lock_retries=3):
+    def __init__(self, params: Mapping[str, Any], database: str, tables: Iterable[str], lock_wait_timeout: int = 5, lock_retries: int = 3) -> None:
         self.params = params
         self.database = database
         self.tables = list(tables)
@@ -34,7 +38,7 @@ class AlignedSnapshot:
         self.binlog = {}
 
     # -- opening --------------------------------------------------------------
-    def open(self):
+    def open(self) -> AlignedSnapshot:
         """Pause writes, open our snapshot, read the binlog position. Returns self."""
         self.db = connect(self.params)
         self.lock_db = connect(self.params, autocommit=True)
@@ -98,7 +102,7 @@ class AlignedSnapshot:
             return ""
         return " (open transactions: %s)" % ", ".join("thread %s of %s, open %ss" % row for row in rows)
 
-    def binlog_position(self):
+    def binlog_position(self) -> dict[str, Any]:
         """The binlog position of our snapshot; on MariaDB read after the lock is gone (it is
         tied to the snapshot, and BINLOG_GTID_POS() reads the binlog file, which takes time)."""
         if not self.binlog:
@@ -130,7 +134,7 @@ class AlignedSnapshot:
         return dict(enabled=True, file=row[0], position=int(row[1]), gtid=(gtid or "").replace("\n", ""), exact="dumped tables")
 
     # -- closing --------------------------------------------------------------
-    def release(self):
+    def release(self) -> float | None:
         """Let writes resume (idempotent). Returns how long they were paused, in seconds."""
         if self.lock_db is not None:
             try:
@@ -144,7 +148,7 @@ class AlignedSnapshot:
                     self.held_s = time.monotonic() - self.locked_at
         return self.held_s
 
-    def cancel(self):
+    def cancel(self) -> None:
         """Stop a statement running on the snapshot connection (called from another thread)."""
         if self.db is None:
             return
@@ -159,7 +163,7 @@ class AlignedSnapshot:
         finally:
             killer.close()
 
-    def close(self):
+    def close(self) -> None:
         self.release()
         if self.db is not None:
             try:

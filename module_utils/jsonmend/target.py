@@ -2,16 +2,23 @@
 # quoted names, and the classification SQL shared with the scan (dialects.classify_expr).
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ansible.module_utils.jsonmend import appjson, inspector
 from ansible.module_utils.jsonmend.dialects import BRACED_INVALID
 from ansible.module_utils.jsonmend.errors import JsonmendError
 from ansible.module_utils.jsonmend.ledger import key_type_sql
 
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from ansible.module_utils.jsonmend.connection import Database
+
 
 class RepairTarget:
     """The repaired table: catalog checks, quoted names and the shared classification SQL."""
 
-    def __init__(self, db, params):
+    def __init__(self, db: Database, params: Mapping[str, Any]) -> None:
         d = db.dialect
         self.database = params["database"]
         self.table = params["table"]
@@ -46,8 +53,8 @@ class RepairTarget:
         self.fingerprint_sql = d.fingerprint_expr([d.q(c) for c in desc["stored_columns"]])
         self.fingerprint_sql_t = d.fingerprint_expr(["t.%s" % d.q(c) for c in desc["stored_columns"]])
 
-    def key_range(self, db):
+    def key_range(self, db: Database) -> tuple[Any, ...] | None:
         return db.query_one("SELECT MIN(%s), MAX(%s) FROM %s" % (self.pk_sql, self.pk_sql, self.table_sql))
 
-    def where(self):
+    def where(self) -> str:
         return "%s.%s.%s" % (self.database, self.table, self.column)

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import os
 import time
+from typing import TYPE_CHECKING, Any
 
 from ansible.module_utils.jsonmend.connection import connect, driver_error_types, driver_message
 from ansible.module_utils.jsonmend.errors import JsonmendError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+
+    from ansible.module_utils.jsonmend.connection import Database
 
 # Login options a replica entry may set; the rest are inherited from the primary's.
 REPLICA_OPTIONS = ("login_host", "login_port", "login_user", "login_password", "login_unix_socket")
@@ -19,7 +25,7 @@ class ReplicaProbe:
     pt-heartbeat's, and returns seconds; it is also how tests simulate a lagging replica.
     """
 
-    def __init__(self, name, params, lag_query=None):
+    def __init__(self, name: str, params: Mapping[str, Any], lag_query: str | None = None) -> None:
         self.name = name
         self.params = params
         self.lag_query = lag_query
@@ -33,7 +39,7 @@ class ReplicaProbe:
                 raise JsonmendError("replica %s: %s" % (self.name, exc)) from None
         return self.db
 
-    def lag(self):
+    def lag(self) -> float | None:
         """Seconds behind the primary, or None when replication is not running."""
         db = self._db()
         try:
@@ -60,13 +66,13 @@ class ReplicaProbe:
             worst = max(worst, float(value))
         return worst
 
-    def close(self):
+    def close(self) -> None:
         if self.db is not None:
             self.db.close()
             self.db = None
 
 
-def replica_probes(primary_params, replicas, lag_query=None):
+def replica_probes(primary_params: Mapping[str, Any], replicas: Iterable[Mapping[str, Any]] | None, lag_query: str | None = None) -> list[ReplicaProbe]:
     """One probe per replica entry; unset login options come from the primary's."""
     probes = []
     for index, entry in enumerate(replicas or ()):
@@ -84,7 +90,17 @@ def replica_probes(primary_params, replicas, lag_query=None):
 class Throttle:
     """Decides whether the next chunk may run, and waits until it may."""
 
-    def __init__(self, db, max_threads_running=0, max_replica_lag=0, probes=(), pause_file=None, interval=1.0, max_wait=0, sleep=time.sleep):
+    def __init__(
+        self,
+        db: Database,
+        max_threads_running: int = 0,
+        max_replica_lag: float = 0,
+        probes: Iterable[ReplicaProbe] = (),
+        pause_file: str | None = None,
+        interval: float = 1.0,
+        max_wait: float = 0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.db = db
         self.max_threads_running = max_threads_running
         self.max_replica_lag = max_replica_lag
@@ -97,11 +113,11 @@ class Throttle:
         self.seconds = 0.0
         self.last_reason = None
 
-    def threads_running(self):
+    def threads_running(self) -> int:
         row = self.db.query_one("SHOW GLOBAL STATUS LIKE 'Threads_running'")
         return int(row[1]) if row else 0
 
-    def reason(self):
+    def reason(self) -> str | None:
         """Why the next chunk must wait, or None."""
         if self.pause_file and os.path.exists(self.pause_file):
             return "pause file %s exists" % self.pause_file
@@ -118,7 +134,7 @@ class Throttle:
                     return "replica %s lags %.1fs > %.1fs" % (probe.name, lag, self.max_replica_lag)
         return None
 
-    def wait(self, should_stop=lambda: False, on_wait=lambda reason, waited: None):
+    def wait(self, should_stop: Callable[[], bool] = lambda: False, on_wait: Callable[[str, float], None] = lambda reason, waited: None) -> bool:
         """Block while reason() says so; return False when should_stop() asks to stop instead."""
         reason = self.reason()
         if reason is None:
@@ -143,6 +159,6 @@ class Throttle:
         self.seconds += time.monotonic() - started
         return True
 
-    def close(self):
+    def close(self) -> None:
         for probe in self.probes:
             probe.close()
