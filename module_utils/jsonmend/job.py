@@ -7,6 +7,7 @@ import os
 import random
 import re
 import time
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ansible.module_utils.jsonmend.connection import driver_error_types, driver_message
 from ansible.module_utils.jsonmend.errors import JsonmendError
@@ -15,6 +16,15 @@ from ansible.module_utils.jsonmend.locks import AdvisoryLock, table_lock_name
 from ansible.module_utils.jsonmend.policy import ACTIONS, WRITING_ACTIONS
 from ansible.module_utils.jsonmend.progress import ProgressLog, eta_seconds, progress_line
 from ansible.module_utils.jsonmend.throttle import Throttle, replica_probes
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping, Sequence, Sized
+
+    from ansible.module_utils.jsonmend.connection import Database
+    from ansible.module_utils.jsonmend.ledger import Ledger
+    from ansible.module_utils.jsonmend.target import RepairTarget
+
+_T = TypeVar("_T")
 
 RETRYABLE = (1205, 1213)  # lock wait timeout, deadlock
 # Errors that are not about one row's data: they end the chunk (and are retried or reported),
@@ -40,11 +50,11 @@ GOOD_ACCESS = ("range", "const", "eq_ref", "ref", "system")
 SAMPLE_CHARS = 200
 
 
-def new_run_id():
+def new_run_id() -> str:
     return "%s-%04x" % (datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ"), random.randrange(65536))
 
 
-def text(value, limit=SAMPLE_CHARS):
+def text(value: object, limit: int = SAMPLE_CHARS) -> str | None:
     """A value for output: bytes decoded, cut to `limit` characters; None stays None (SQL NULL)."""
     if value is None:
         return None
@@ -54,24 +64,24 @@ def text(value, limit=SAMPLE_CHARS):
     return value if len(value) <= limit else value[:limit] + "…"
 
 
-def plain(value):
+def plain(value: object) -> object:
     """A key for output."""
     if isinstance(value, (bytes, bytearray)):
         return bytes(value).decode("utf-8", "replace")
     return value
 
 
-def placeholders(values):
+def placeholders(values: Sized) -> str:
     return ", ".join(["%s"] * len(values))
 
 
-def is_row_error(exc):
+def is_row_error(exc: BaseException) -> bool:
     """True for a driver error about the data of the row(s) a statement wrote (1048, 1406, 1366, CHECK, ...)."""
     code = exc.args[0] if getattr(exc, "args", None) else None
     return isinstance(code, int) and code < 2000 and code not in NOT_ROW_ERRORS
 
 
-def reason_key(reason):
+def reason_key(reason: str) -> str:
     """A reason without what varies per row (the row number, the bytes quoted): groups failures."""
     reason = re.sub(r" at row \d+", "", reason)
     reason = re.sub(r"value: '.*?' for", "value for", reason)
@@ -81,7 +91,7 @@ def reason_key(reason):
 class Stats:
     """Counters of one run: carried over from its checkpoint when resumed, plus this invocation's."""
 
-    def __init__(self, carried=None):
+    def __init__(self, carried: Mapping[str, Any] | None = None) -> None:
         carried = carried or {}
         self.actions = dict((a, int((carried.get("actions") or {}).get(a, 0))) for a in ACTIONS)
         self.by_type = dict((k, dict(v)) for k, v in (carried.get("by_type") or {}).items())
@@ -94,19 +104,19 @@ class Stats:
         self.rows_changed_now = 0
         self.retries = 0
 
-    def rows_changed(self):
+    def rows_changed(self) -> int:
         return sum(self.actions[a] for a in WRITING_ACTIONS)
 
-    def unwritable_rows(self):
+    def unwritable_rows(self) -> int:
         return sum(self.unwritable.values())
 
-    def add(self, kind, action, rows=1):
+    def add(self, kind: str, action: str, rows: int = 1) -> None:
         self.actions[action] += rows
         entry = self.by_type.setdefault(kind, dict(action=action, rows=0))
         entry["rows"] += rows
         entry["action"] = action
 
-    def ledger_counts(self):
+    def ledger_counts(self) -> dict[str, Any]:
         """A copy of the run's counters, as the runs table stores them."""
         return dict(
             actions=dict(self.actions),
@@ -124,7 +134,7 @@ class Job:
 
     kind = "repair"
 
-    def __init__(self, params, db, target, ledger, check_mode, diff=False):
+    def __init__(self, params: Mapping[str, Any], db: Database, target: RepairTarget, ledger: Ledger, check_mode: bool, diff: bool = False) -> None:
         self.params = params
         self.db = db
         self.t = target
@@ -150,7 +160,7 @@ class Job:
         )
 
     # -- session -------------------------------------------------------------
-    def open_session(self):
+    def open_session(self) -> dict[str, Any]:
         """Strict sql_mode, READ COMMITTED (no gap locks on the application's rows), a short lock wait, the binary log stance."""
         db = self.db
         cur = db.cursor()
@@ -163,7 +173,7 @@ class Job:
         db.query("SET SESSION innodb_lock_wait_timeout = %s", (int(self.params["innodb_lock_wait_timeout"]),))
         return self.binlog_stance()
 
-    def binlog_stance(self):
+    def binlog_stance(self) -> dict[str, Any]:
         db = self.db
         log_bin, session_log_bin, fmt = db.query_one("SELECT @@GLOBAL.log_bin, @@SESSION.sql_log_bin, @@SESSION.binlog_format")
         log_bin, session_log_bin = bool(int(log_bin)), bool(int(session_log_bin))
@@ -196,7 +206,7 @@ class Job:
             self.warnings.append(message)
         return dict(log_bin=log_bin, sql_log_bin=session_log_bin, format=fmt, logged=logged, message=message)
 
-    def check_grants(self, needed_by_table):
+    def check_grants(self, needed_by_table: Iterable[tuple[str, Sequence[str]]]) -> str:
         """Refuse when SHOW GRANTS gives no needed privilege; return a summary."""
         if not self.params["check_grants"]:
             return "not checked (check_grants=false)"
@@ -213,7 +223,7 @@ class Job:
             )
         return "ok"
 
-    def explain(self, label, statement, args):
+    def explain(self, label: str, statement: str, args: Sequence[Any]) -> dict[str, Any]:
         """EXPLAIN a chunk statement; refuse unless it reads a range of the primary key."""
         cur = self.db.cursor()
         try:
@@ -237,14 +247,14 @@ class Job:
         return entry
 
     # -- operator controls ---------------------------------------------------
-    def stop_requested(self):
+    def stop_requested(self) -> bool:
         return bool(self.params["stop_file"]) and os.path.exists(self.params["stop_file"])
 
-    def refuse_if_stop_file(self):
+    def refuse_if_stop_file(self) -> None:
         if self.stop_requested():
             raise JsonmendError("the stop file %s exists: remove it to start the run; nothing was changed" % self.params["stop_file"])
 
-    def wait_for_throttle(self, rows_done, fraction, changed):
+    def wait_for_throttle(self, rows_done: int, fraction: float | None, changed: int) -> bool:
         def report(reason, waited):
             self.progress.write(progress_line(self.kind, self.run_id, rows_done, fraction, self.rate(), None, changed, self.chunk_size, reason))
 
@@ -253,11 +263,11 @@ class Job:
             self.stopped = True
         return go
 
-    def rate(self):
+    def rate(self) -> float:
         elapsed = time.monotonic() - self.started
         return self.stats.rows_examined / elapsed if elapsed > 0 else 0
 
-    def maybe_progress(self, fraction, force=False):
+    def maybe_progress(self, fraction: float | None, force: bool = False) -> None:
         now = time.monotonic()
         if not force and self.last_progress is not None and now - self.last_progress < self.params["progress_interval"]:
             return
@@ -277,7 +287,7 @@ class Job:
             )
         )
 
-    def adapt(self, elapsed):
+    def adapt(self, elapsed: float) -> None:
         """Move the chunk size toward chunk_time, at most doubling or halving per step."""
         p = self.params
         if not p["chunk_time"] or elapsed <= 0:
@@ -286,13 +296,13 @@ class Job:
         self.chunk_size = int(min(p["chunk_size_max"], max(p["chunk_size_min"], self.chunk_size * factor)))
 
     # -- transactions --------------------------------------------------------
-    def rollback(self):
+    def rollback(self) -> None:
         try:
             self.db.conn.rollback()
         except Exception:  # noqa: BLE001 - the connection may be gone; the server rolls back itself
             pass
 
-    def transaction(self, work, what):
+    def transaction(self, work: Callable[[], _T], what: str) -> _T:
         """Run work() in one transaction; retry on deadlock or lock wait timeout."""
         attempt = 0
         while True:
@@ -319,7 +329,7 @@ class Job:
                 self.rollback()
                 raise
 
-    def warnings_of(self, cur):
+    def warnings_of(self, cur: Any) -> str | None:
         """The warnings of the cursor's last statement as one reason, or None (any warning fails the row).
 
         Notes are not warnings: JSON_VALID leaves one (4038) for every text it finds invalid,
@@ -332,7 +342,7 @@ class Job:
             return None
         return "; ".join("(%s) %s" % (code, message) for _level, code, message in rows[:3])
 
-    def statistics(self, status):
+    def statistics(self, status: str) -> dict[str, Any]:
         duration = time.monotonic() - self.started
         s = self.stats
         values = dict(
@@ -352,6 +362,6 @@ class Job:
             values.update(restored=s.restored, conflicts=s.conflicts)
         return values
 
-    def close(self):
+    def close(self) -> None:
         self.throttle.close()
         self.progress.close()

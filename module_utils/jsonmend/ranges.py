@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import math
 import zlib
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ansible.module_utils.jsonmend.checksums import (
     compare_checksums,
@@ -16,6 +17,11 @@ from ansible.module_utils.jsonmend.checksums import (
     table_columns,
 )
 from ansible.module_utils.jsonmend.errors import JsonmendError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from ansible.module_utils.jsonmend.connection import Database
 
 FORMAT = "jsonmend-ranges/1"
 # Ranges per table at most, so the manifest stays small (about 70 bytes a range) whatever the
@@ -31,12 +37,12 @@ BINARY_TYPES = ("binary", "varbinary", "tinyblob", "blob", "mediumblob", "longbl
 COUNTS = ("rows_inserted_since", "rows_changed_since", "rows_deleted_since")
 
 
-def range_rows_for(estimated_rows):
+def range_rows_for(estimated_rows: int | None) -> int:
     """Rows per range: at least MIN_RANGE_ROWS, and few enough ranges for the manifest."""
     return max(MIN_RANGE_ROWS, int(math.ceil(max(0, int(estimated_rows or 0)) / float(MAX_RANGES))))
 
 
-def key_kind(data_type):
+def key_kind(data_type: str | None) -> str:
     """How a key's values travel through JSON: int, bytes (as hex) or text."""
     data_type = (data_type or "").lower()
     if data_type in INTEGER_TYPES:
@@ -46,7 +52,7 @@ def key_kind(data_type):
     return "text"
 
 
-def key_to_json(value, kind):
+def key_to_json(value: Any, kind: str) -> int | str:
     """A key value as the manifest and the digest file hold it."""
     if kind == "int":
         return int(value)
@@ -57,14 +63,14 @@ def key_to_json(value, kind):
     return str(value)
 
 
-def key_from_json(value, kind):
+def key_from_json(value: int | str, kind: str) -> int | str | bytes:
     """A stored key value as a statement parameter."""
     if kind == "bytes":
         return bytes.fromhex(value)
     return value
 
 
-def key_data_type(db, database, table, key):
+def key_data_type(db: Database, database: str, table: str, key: str) -> str:
     row = db.query_one(
         "SELECT LOWER(DATA_TYPE) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s AND COLUMN_NAME = %s",
         (database, table, key),
@@ -90,12 +96,12 @@ class DigestFile:
     """The per-row digests of a backup: one gzip member per range, appended to one file, so
     a range can be read alone from its offset. Written only inside the backup's snapshot."""
 
-    def __init__(self, handle):
+    def __init__(self, handle: BinaryIO) -> None:
         self.handle = handle
         self.offset = 0
         self.sha = hashlib.sha256()
 
-    def add(self, text):
+    def add(self, text: bytes) -> tuple[int, int]:
         """Append one range's digests ("key,hash1,hash2;..."); returns (offset, length)."""
         packer = zlib.compressobj(1, zlib.DEFLATED, 31)
         data = packer.compress(text) + packer.flush()
@@ -105,12 +111,20 @@ class DigestFile:
         return start, len(data)
 
 
-def range_rows_cap(kind):
+def range_rows_cap(kind: str) -> int:
     """Rows per range at most, so one range's digests stay far below max_allowed_packet."""
     return 50000 if kind == "int" else 20000
 
 
-def write_table_digests(db, database, table, key, digest_file, estimated_rows=0, columns=None):
+def write_table_digests(
+    db: Database,
+    database: str,
+    table: str,
+    key: str,
+    digest_file: DigestFile,
+    estimated_rows: int = 0,
+    columns: list[tuple[str, bool]] | None = None,
+) -> dict[str, Any]:
     """Read every row of `table` in key order on `db` (the caller's snapshot), one range per
     statement: the table's count and checksum (as checksums.table_checksum gives them), its key
     bounds, and its ranges. The server hashes and joins each range's digests, so Python handles
@@ -194,7 +208,7 @@ def _range_where(db, index, i):
     return (" WHERE " + " AND ".join(conditions) if conditions else ""), args
 
 
-def live_range_sums(db, database, table, columns, index):
+def live_range_sums(db: Database, database: str, table: str, columns: Sequence[tuple[str, bool]], index: Mapping[str, Any]) -> list[tuple[int, int, int]]:
     """[(rows, sum 1, sum 2)] of the live table over the backup's ranges, in one read.
 
     Integer keys are mapped to their range on the server (INTERVAL's binary search over the
@@ -221,7 +235,15 @@ def live_range_sums(db, database, table, columns, index):
     return result
 
 
-def live_range_rows(db, database, table, columns, index, i, timestamp_column=None):
+def live_range_rows(
+    db: Database,
+    database: str,
+    table: str,
+    columns: Sequence[tuple[str, bool]],
+    index: Mapping[str, Any],
+    i: int,
+    timestamp_column: str | None = None,
+) -> list[tuple[str, int, int, Any]]:
     """[(key as the digests spell it, hash 1, hash 2, timestamp or None)] of the live rows in range i, in key order."""
     d = db.dialect
     _tag, (h1, h2) = _hashes(d, columns)
@@ -239,7 +261,7 @@ def _spelt(value):
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def read_range(path, entry):
+def read_range(path: str, entry: Sequence[Any]) -> list[tuple[str, int, int]]:
     """The backup's [(key as the digests spell it, hash 1, hash 2)] of one range, from its gzip member."""
     with open(path, "rb") as handle:
         handle.seek(entry[4])
@@ -254,7 +276,7 @@ def read_range(path, entry):
         raise JsonmendError("digest file %s has an unreadable range at byte %d: %s" % (path, entry[4], exc)) from None
 
 
-def display_key(spelt, kind):
+def display_key(spelt: str, kind: str) -> int | str:
     """A key for people: integers as numbers, text keys decoded, binary keys in hex."""
     if kind == "int":
         return int(spelt)
@@ -263,7 +285,7 @@ def display_key(spelt, kind):
     return bytes.fromhex(spelt).decode("utf-8", "replace")
 
 
-def digests_problem(manifest):
+def digests_problem(manifest: Mapping[str, Any]) -> str | None:
     """None when the digest file is there and unaltered, else why the counts cannot be trusted."""
     info = manifest.get("digests") or {}
     path = manifest.get("digests_path")
@@ -284,7 +306,7 @@ def digests_problem(manifest):
 class _Class:
     """Keys of one kind of difference: how many, the first and last, a few samples, timestamps."""
 
-    def __init__(self, samples, kind):
+    def __init__(self, samples: int, kind: str) -> None:
         self.kind = kind
         self.count = 0
         self.first = self.last = None
@@ -292,7 +314,7 @@ class _Class:
         self.limit = samples
         self.stamps = []
 
-    def add(self, key, stamp=None):
+    def add(self, key: str, stamp: Any = None) -> None:
         self.count += 1
         if self.first is None:
             self.first = key
@@ -302,7 +324,7 @@ class _Class:
         if stamp is not None:
             self.stamps = [min(self.stamps[0], stamp), max(self.stamps[1], stamp)] if self.stamps else [stamp, stamp]
 
-    def describe(self):
+    def describe(self) -> dict[str, Any]:
         shown = [None if k is None else display_key(k, self.kind) for k in [self.first, self.last] + self.samples]
         found = dict(first_key=shown[0], last_key=shown[1], sample_keys=shown[2:])
         if self.stamps:
@@ -314,7 +336,9 @@ def _plain(value):
     return value.isoformat(sep=" ") if hasattr(value, "isoformat") else value
 
 
-def compare_with_backup(db, manifest, table, database, samples=SAMPLE_KEYS, timestamp_column=None):
+def compare_with_backup(
+    db: Database, manifest: Mapping[str, Any], table: str, database: str, samples: int = SAMPLE_KEYS, timestamp_column: str | None = None
+) -> dict[str, Any]:
     """What restoring `table` from the backup would change in the live table, counted from content.
 
     Returns rows_inserted_since (live rows the backup lacks: a restore removes them),
@@ -424,7 +448,7 @@ def _classify(before, after, classes):
             classes["deleted"].add(row[0])
 
 
-def summarize(entries):
+def summarize(entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Totals over tables: a total is None when any table's count is unknown."""
     totals = dict(exact=all(e["exact"] for e in entries), unknown=sorted(set(n for e in entries for n in e["unknown"])))
     for name in COUNTS:

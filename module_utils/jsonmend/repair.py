@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 import time
+from typing import TYPE_CHECKING, Any
 
 from ansible.module_utils.jsonmend import appjson
 from ansible.module_utils.jsonmend.chunks import Chunk, KeysetWalker
@@ -28,6 +29,13 @@ from ansible.module_utils.jsonmend.ledger import ABANDONED, FINISHED, REPAIR, RU
 from ansible.module_utils.jsonmend.policy import NULL, SKIP, Policy, expression_group, group_sql, writes_null
 from ansible.module_utils.jsonmend.progress import stats_block
 
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from ansible.module_utils.jsonmend.connection import Database
+    from ansible.module_utils.jsonmend.ledger import Ledger
+    from ansible.module_utils.jsonmend.target import RepairTarget
+
 CHECKPOINT_SECONDS = 5.0  # longest stretch of clean chunks a killed run re-reads
 SAMPLE_ROWS = 10000  # rows read to judge whether the column holds JSON at all
 SAMPLE_PROBES = 10  # places of the key range they are read from
@@ -44,7 +52,7 @@ class Repair(Job):
 
     kind = "repair"
 
-    def __init__(self, params, db, target, ledger, check_mode, diff=False):
+    def __init__(self, params: Mapping[str, Any], db: Database, target: RepairTarget, ledger: Ledger, check_mode: bool, diff: bool = False) -> None:
         super().__init__(params, db, target, ledger, check_mode, diff)
         self.policy = Policy(params["policy"], params["default_action"], params["wrap_key"], nullable=target.nullable)
         problems = self.policy.column_problems(target.where())
@@ -59,7 +67,7 @@ class Repair(Job):
         self.column_check = None
 
     # -- before the first change ---------------------------------------------
-    def check_column_is_json(self):
+    def check_column_is_json(self) -> None:
         """Refuse a text column whose values are mostly not JSON objects (a mistyped column name)."""
         t, p = self.t, self.params
         low, high = t.key_range(self.db)
@@ -100,7 +108,7 @@ class Repair(Job):
                 % (t.where(), invalid, non_null, percent)
             )
 
-    def plan(self):
+    def plan(self) -> None:
         """Pick the run (new or resumed) and its key range."""
         p = self.params
         previous = self.ledger.unfinished(REPAIR)
@@ -146,7 +154,7 @@ class Repair(Job):
         self.start_key, self.end_key = low, high
         self.position, self.inclusive = low, True
 
-    def preflight(self):
+    def preflight(self) -> dict[str, Any]:
         """Read-only: every refusal the repair would make before its first change, and its plan.
 
         For playbooks to call before a backup or a deploy; reads the catalog, the bookkeeping
@@ -179,7 +187,7 @@ class Repair(Job):
             preconditions=self.preconditions(),
         )
 
-    def fraction(self):
+    def fraction(self) -> float:
         """How far the walk is, by key for integer keys, else by rows against the estimate."""
         if self.end_key is None:
             return 1.0
@@ -189,7 +197,7 @@ class Repair(Job):
             return (self.position - self.start_key) / float(self.end_key - self.start_key)
         return min(1.0, self.stats.rows_examined / float(max(1, self.t.estimated_rows)))
 
-    def preconditions(self):
+    def preconditions(self) -> dict[str, Any]:
         t = self.t
         checked = dict(
             primary_key=t.pk,
@@ -224,7 +232,7 @@ class Repair(Job):
         return checked
 
     # -- the walk ------------------------------------------------------------
-    def run(self):
+    def run(self) -> str:
         self.refuse_if_stop_file()
         self.binlog = self.open_session()
         self.lock.acquire(self.params["lock_timeout"])
@@ -266,7 +274,7 @@ class Repair(Job):
         finally:
             self.lock.release()
 
-    def walk(self):
+    def walk(self) -> None:
         t = self.t
         walker = KeysetWalker(self.db, t.scan_sql, t.pk_sql, self.position, self.end_key, self.inclusive)
         while True:
@@ -290,11 +298,11 @@ class Repair(Job):
                 time.sleep(self.params["chunk_sleep"])
         self.maybe_progress(self.fraction() if self.stopped else 1.0, force=True)
 
-    def count(self, chunk):
+    def count(self, chunk: Chunk) -> int:
         t = self.t
         return int(self.db.query_one("SELECT COUNT(*) FROM %s WHERE %s" % (t.scan_sql, chunk.where(t.pk_sql)), chunk.args())[0])
 
-    def candidates(self, chunk):
+    def candidates(self, chunk: Chunk) -> list[tuple[Any, str, str]]:
         """Corrupt rows of the chunk as (key, label, kind), read without locks."""
         t = self.t
         rows = self.db.query(
@@ -303,7 +311,7 @@ class Repair(Job):
         )
         return [(key, label, appjson.resolve(label, value, self.decoder)) for key, label, value in rows]
 
-    def process(self, chunk):
+    def process(self, chunk: Chunk) -> None:
         todo = []
         for key, _label, kind in self.candidates(chunk):
             if kind in ("OBJECT", "SQL NULL"):
@@ -347,7 +355,7 @@ class Repair(Job):
         if len(self.samples) < self.params["sample_limit"]:
             self.collect_samples(keys)
 
-    def repair_chunk(self, chunk, keys, row_by_row):
+    def repair_chunk(self, chunk: Chunk, keys: Sequence[Any], row_by_row: bool) -> tuple[list[tuple[str, str, int]], list[dict[str, Any]]]:
         """One transaction: lock the rows still corrupt, quarantine them, update them, read back, checkpoint."""
         t, db = self.t, self.db
         bounds, bound_args = chunk.where(t.pk_sql), chunk.args()
@@ -403,7 +411,7 @@ class Repair(Job):
         self.ledger.checkpoint(self.run_id, chunk.high, counts)
         return changed, failed
 
-    def write_rows(self, chunk, group, kind, label, ids):
+    def write_rows(self, chunk: Chunk, group: tuple[str, str], kind: str, label: str, ids: Sequence[Any]) -> str | None:
         """Quarantine, update and read back rows of one kind; return why they cannot be written, or None.
 
         Any error about the rows' data, any warning, a row that did not change, or a value read
@@ -460,7 +468,7 @@ class Repair(Job):
         )
         return None
 
-    def record_failure(self, key, kind, action, reason):
+    def record_failure(self, key: Any, kind: str, action: str, reason: str) -> None:
         """Record a row that could not be written: its key, original bytes and the reason (nothing else changes)."""
         t = self.t
         self.db.query(
@@ -470,7 +478,7 @@ class Repair(Job):
             (self.run_id, t.database, t.table, t.column, kind, action, reason[:512], key),
         )
 
-    def idle_checkpoint(self, chunk):
+    def idle_checkpoint(self, chunk: Chunk) -> None:
         """Clean chunks move the checkpoint every few seconds, so a resumed run skips them.
 
         A short run over a clean table writes nothing at all; a long one records its run
@@ -480,7 +488,7 @@ class Repair(Job):
             return
         self.record_checkpoint(chunk.high, RUNNING)
 
-    def record_checkpoint(self, key, status):
+    def record_checkpoint(self, key: Any, status: str) -> None:
         if not self.ledger.exists():
             self.ledger.create(self.t.key_type)
 
@@ -493,7 +501,7 @@ class Repair(Job):
         self.run_recorded = True
         self.last_checkpoint = time.monotonic()
 
-    def collect_samples(self, keys):
+    def collect_samples(self, keys: Sequence[Any]) -> None:
         want = self.params["sample_limit"] - len(self.samples)
         rows = self.db.query(
             "SELECT row_pk, json_type, action, LEFT(original_value, %d), LEFT(new_value, %d) FROM %s"
@@ -504,7 +512,7 @@ class Repair(Job):
         for key, kind, action, before, after in rows:
             self.samples.append(dict(id=plain(key), type=kind, action=action, before=text(before), after=text(after)))
 
-    def collect_check_samples(self, chunk, todo):
+    def collect_check_samples(self, chunk: Chunk, todo: Sequence[tuple[Any, str, str]]) -> None:
         want = self.params["sample_limit"] - len(self.samples)
         if want <= 0:
             return
@@ -518,7 +526,7 @@ class Repair(Job):
             if row:
                 self.samples.append(dict(id=plain(key), type=kind, action=action, before=text(row[0]), after=text(row[1])))
 
-    def result(self, status):
+    def result(self, status: str) -> dict[str, Any]:
         stats = self.statistics(status)
         counts = self.stats.ledger_counts()
         return dict(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import time
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ansible.module_utils.jsonmend.chunks import Chunk, KeysetWalker
 from ansible.module_utils.jsonmend.connection import driver_error_types, driver_message
@@ -23,6 +24,15 @@ from ansible.module_utils.jsonmend.job import (
 from ansible.module_utils.jsonmend.ledger import ABANDONED, FINISHED, REPAIR, RUNNING, STOPPED, UNDO
 from ansible.module_utils.jsonmend.progress import stats_block
 
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping, Sequence
+
+    from ansible.module_utils.jsonmend.connection import Database
+    from ansible.module_utils.jsonmend.ledger import Ledger
+    from ansible.module_utils.jsonmend.target import RepairTarget
+
+_T = TypeVar("_T")
+
 
 class RowTrouble(Exception):
     """A row of the chunk could not be restored as planned: the chunk goes row by row."""
@@ -33,7 +43,7 @@ class Undo(Job):
 
     kind = "undo"
 
-    def __init__(self, params, db, target, ledger, check_mode, diff=False):
+    def __init__(self, params: Mapping[str, Any], db: Database, target: RepairTarget, ledger: Ledger, check_mode: bool, diff: bool = False) -> None:
         super().__init__(params, db, target, ledger, check_mode, diff)
         self.run_id = None
         self.undo_of = None
@@ -42,7 +52,7 @@ class Undo(Job):
         self.conflict_samples = []
         self.conflict_reasons = {}
 
-    def plan(self):
+    def plan(self) -> None:
         p = self.params
         if not self.ledger.exists():
             raise JsonmendError(
@@ -84,7 +94,7 @@ class Undo(Job):
         self.start_key, self.end_key = low, high
         self.position, self.inclusive = low, True
 
-    def fraction(self):
+    def fraction(self) -> float:
         if self.end_key is None:
             return 1.0
         if self.t.pk_is_integer:
@@ -93,7 +103,7 @@ class Undo(Job):
             return (self.position - self.start_key) / float(self.end_key - self.start_key)
         return min(1.0, self.stats.rows_examined / float(max(1, self.total)))
 
-    def preconditions(self):
+    def preconditions(self) -> dict[str, Any]:
         t = self.t
         checked = dict(primary_key=t.pk, engine=t.engine, quarantined_rows=self.total, already_undone=self.already_undone)
         alter = ["ALTER"] if self.ledger.legacy else []
@@ -117,7 +127,7 @@ class Undo(Job):
             checked["explain"].append(entry)
         return checked
 
-    def explain_quarantine(self, whole):
+    def explain_quarantine(self, whole: Chunk) -> dict[str, Any]:
         cur = self.db.cursor()
         try:
             cur.execute(
@@ -136,7 +146,7 @@ class Undo(Job):
             )
         return dict(statement="quarantine select", type=row.get("type"), key=row.get("key"), rows=row.get("rows"))
 
-    def run(self):
+    def run(self) -> str:
         self.refuse_if_stop_file()
         self.binlog = self.open_session()
         if self.db.dialect.name == "mariadb" and not self.check_mode:
@@ -188,7 +198,7 @@ class Undo(Job):
         finally:
             self.lock.release()
 
-    def walk(self):
+    def walk(self) -> None:
         q = self.ledger.q_sql
         walker = KeysetWalker(
             self.db, "%s FORCE INDEX (run_row)" % q, "row_pk", self.position, self.end_key, self.inclusive, where="run_id = %s", where_args=(self.undo_of,)
@@ -220,7 +230,7 @@ class Undo(Job):
                 time.sleep(self.params["chunk_sleep"])
         self.maybe_progress(self.fraction() if self.stopped else 1.0, force=True)
 
-    def chunk_rows(self, chunk, lock):
+    def chunk_rows(self, chunk: Chunk, lock: bool) -> Sequence[tuple[Any, ...]]:
         """Quarantined rows of the chunk not undone yet, each with whether it may be restored."""
         t, q, ledger = self.t, self.ledger.q_sql, self.ledger
         fingerprint = ledger.column_sql("fingerprint", "q")
@@ -254,7 +264,7 @@ class Undo(Job):
             (self.undo_of,) + chunk.args(),
         )
 
-    def classify(self, rows):
+    def classify(self, rows: Iterable[tuple[Any, ...]]) -> tuple[list[tuple[Any, str, str, Any, Any]], list[dict[str, Any]]]:
         restorable, conflicts = [], []
         for key, gone, same, row_same, later, current, repaired, original, kind, action in rows:
             if gone:
@@ -280,7 +290,7 @@ class Undo(Job):
                 restorable.append((key, kind, action, original, repaired))
         return restorable, conflicts
 
-    def note(self, restorable, conflicts):
+    def note(self, restorable: Sequence[tuple[Any, str, str, Any, Any]], conflicts: Sequence[dict[str, Any]]) -> None:
         self.stats.conflicts += len(conflicts)
         for conflict in conflicts:
             reason = conflict["reason"].split(": ", 1)[0]
@@ -291,14 +301,14 @@ class Undo(Job):
         for key, kind, action, original, repaired in restorable[: max(0, room)]:
             self.samples.append(dict(id=plain(key), type=kind, action="undo " + action, before=text(repaired), after=text(original)))
 
-    def check_chunk(self, chunk):
+    def check_chunk(self, chunk: Chunk) -> int:
         rows = self.chunk_rows(chunk, lock=False)
         restorable, conflicts = self.classify(rows)
         self.stats.restored += len(restorable)
         self.note(restorable, conflicts)
         return len(rows)
 
-    def restore_rows(self, keys):
+    def restore_rows(self, keys: Sequence[Any]) -> str | None:
         """Put the pre-images of `keys` back and check them; return why they could not be, or None."""
         t, q, db = self.t, self.ledger.q_sql, self.db
         cur = db.cursor()
@@ -342,7 +352,7 @@ class Undo(Job):
             return "could not be restored: the column holds %s after the write, not the original (a trigger rewrote it?)" % text(differ[0][1], 60)
         return None
 
-    def undo_chunk(self, chunk, row_by_row=False):
+    def undo_chunk(self, chunk: Chunk, row_by_row: bool = False) -> int:
         q, db = self.ledger.q_sql, self.db
         rows = self.chunk_rows(chunk, lock=True)
         restorable, conflicts = self.classify(rows)
@@ -389,7 +399,7 @@ class Undo(Job):
         self.pending = (restorable, conflicts, recorded)
         return len(rows)
 
-    def transaction(self, work, what):
+    def transaction(self, work: Callable[[], _T], what: str) -> _T:
         self.pending = None
         result = super().transaction(work, what)
         if self.pending:
@@ -400,7 +410,7 @@ class Undo(Job):
             self.note(restorable, conflicts)
         return result
 
-    def result(self, status):
+    def result(self, status: str) -> dict[str, Any]:
         stats = self.statistics(status)
         return dict(
             mode="undo",

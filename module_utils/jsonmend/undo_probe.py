@@ -4,10 +4,17 @@
 # retry limit, a throttle timeout or a lost connection make an undo wait, never impossible.
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ansible.module_utils.jsonmend.connection import driver_error_types, driver_message
 from ansible.module_utils.jsonmend.errors import JsonmendError
 from ansible.module_utils.jsonmend.ledger import DEPLOY_IDS, REPAIR
 from ansible.module_utils.jsonmend.policy import WRITING_ACTIONS
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from ansible.module_utils.jsonmend.ledger import Ledger
 
 # The server cannot read the table: it is gone, crashed, or its storage is damaged or missing.
 UNREADABLE = (
@@ -21,7 +28,7 @@ UNREADABLE = (
 )
 
 
-def deploy_run(runs, deploy_id):
+def deploy_run(runs: Iterable[dict[str, Any]], deploy_id: str) -> dict[str, Any] | None:
     """The newest repair run the deploy `deploy_id` started or resumed, or None."""
     for run in runs:
         if run.get("kind") == REPAIR and (run.get("run_id") == deploy_id or deploy_id in (run.get(DEPLOY_IDS) or [])):
@@ -29,7 +36,7 @@ def deploy_run(runs, deploy_id):
     return None
 
 
-def probe(ledger, run_id=None, deploy_id=None):
+def probe(ledger: Ledger, run_id: str | None = None, deploy_id: str | None = None) -> dict[str, Any]:
     """{possible, reason, run_id, quarantined_rows, undone_rows, recorded_rows, ledger_readable}: whether an undo can bring the run back.
 
     `possible` is False only when the undo is impossible (the run's pre-images are gone or

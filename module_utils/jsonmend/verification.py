@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from typing import TYPE_CHECKING, Any
 
 from ansible.module_utils.jsonmend import clitools, manifests
 from ansible.module_utils.jsonmend.backups import check_skip_binlog, client_tools, iso_utc_now
@@ -12,16 +13,21 @@ from ansible.module_utils.jsonmend.checksums import compare_checksums, table_che
 from ansible.module_utils.jsonmend.connection import connect, driver_error_types, driver_message
 from ansible.module_utils.jsonmend.errors import BackupDefect, JsonmendError
 
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    from ansible.module_utils.jsonmend.connection import Database
+
 SCRATCH_PREFIX = "jmv_"
 
 
-def scratch_name(prefix, ident):
+def scratch_name(prefix: str, ident: str) -> str:
     """A scratch schema name that is unique per backup and attempt, within 64 characters."""
     digest = hashlib.sha1(("%s:%s:%s" % (ident, os.getpid(), time.time())).encode()).hexdigest()[:16]
     return prefix + digest
 
 
-def check_file(manifest):
+def check_file(manifest: Mapping[str, Any]) -> str:
     """Refuse a dump whose file is missing or differs from the manifest's sha256 (BackupDefect)."""
     path = manifest["path"]
     if not os.path.isfile(path):
@@ -39,7 +45,7 @@ def check_file(manifest):
     return actual
 
 
-def file_problem(manifest):
+def file_problem(manifest: Mapping[str, Any]) -> str | None:
     """Why a backup's dump cannot be counted as good (missing, wrong size, wrong sha256), or None."""
     path = manifest.get("path") or ""
     if not os.path.isfile(path):
@@ -55,7 +61,7 @@ def file_problem(manifest):
     return None
 
 
-def compare_tables(db, manifest, database, tables=None):
+def compare_tables(db: Database, manifest: Mapping[str, Any], database: str, tables: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
     """{table: {rows, checksum, ok, problem}} of `database` against the manifest."""
     report = {}
     for t in tables or manifest["tables"]:
@@ -70,7 +76,7 @@ def compare_tables(db, manifest, database, tables=None):
     return report
 
 
-def verify_backup(params, manifest):
+def verify_backup(params: Mapping[str, Any], manifest: dict[str, Any]) -> dict[str, Any]:
     """Restore the dump into a scratch schema, compare every table with the manifest, drop the
     scratch schema, and record the outcome in the manifest (verified true or false).
 
