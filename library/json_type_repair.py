@@ -530,8 +530,7 @@ warnings_text:
 import re
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.jsonmend import undo_probe
-from ansible.module_utils.jsonmend.connection import (
+from ansible.module_utils.jsonmend.db.connection import (
     CONNECTION_ARGUMENT_SPEC,
     PYMYSQL_IMPORT_ERROR,
     TARGET_ARGUMENT_SPEC,
@@ -539,14 +538,15 @@ from ansible.module_utils.jsonmend.connection import (
     driver_error_types,
     driver_message,
 )
-from ansible.module_utils.jsonmend.errors import JsonmendError
-from ansible.module_utils.jsonmend.identifiers import validate_identifier
-from ansible.module_utils.jsonmend.job import plain
-from ansible.module_utils.jsonmend.ledger import REPAIR, Ledger, default_names
-from ansible.module_utils.jsonmend.policy import policy_problems
-from ansible.module_utils.jsonmend.repair import Repair
-from ansible.module_utils.jsonmend.target import RepairTarget
-from ansible.module_utils.jsonmend.undo import Undo
+from ansible.module_utils.jsonmend.db.errors import JsonmendError
+from ansible.module_utils.jsonmend.db.identifiers import validate_identifier
+from ansible.module_utils.jsonmend.repair import undo_probe
+from ansible.module_utils.jsonmend.repair.job import plain
+from ansible.module_utils.jsonmend.repair.ledger import REPAIR, Ledger, default_names
+from ansible.module_utils.jsonmend.repair.policy import policy_problems
+from ansible.module_utils.jsonmend.repair.repair import Repair
+from ansible.module_utils.jsonmend.repair.target import RepairTarget
+from ansible.module_utils.jsonmend.repair.undo import Undo
 
 RUN_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 SINCE_RE = re.compile(r"\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?Z?")

@@ -305,9 +305,9 @@ import threading
 import time
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.jsonmend import appjson, inspector
-from ansible.module_utils.jsonmend.chunks import KeysetWalker, split_range
-from ansible.module_utils.jsonmend.connection import (
+from ansible.module_utils.jsonmend.db import appjson, inspector
+from ansible.module_utils.jsonmend.db.chunks import KeysetWalker, split_range
+from ansible.module_utils.jsonmend.db.connection import (
     CONNECTION_ARGUMENT_SPEC,
     PYMYSQL_IMPORT_ERROR,
     TARGET_ARGUMENT_SPEC,
@@ -315,7 +315,7 @@ from ansible.module_utils.jsonmend.connection import (
     driver_error_types,
     driver_message,
 )
-from ansible.module_utils.jsonmend.dialects import (
+from ansible.module_utils.jsonmend.db.dialects import (
     BRACED_INVALID,
     CANDIDATES,
     DOUBLE_ENCODED,
@@ -323,9 +323,9 @@ from ansible.module_utils.jsonmend.dialects import (
     OBJECT,
     SQL_NULL,
 )
-from ansible.module_utils.jsonmend.errors import JsonmendError
-from ansible.module_utils.jsonmend.identifiers import validate_identifier
-from ansible.module_utils.jsonmend.servers import read_identity
+from ansible.module_utils.jsonmend.db.errors import JsonmendError
+from ansible.module_utils.jsonmend.db.identifiers import validate_identifier
+from ansible.module_utils.jsonmend.db.servers import read_identity
 
 READABLE = appjson.READABLE
 UNREADABLE = appjson.UNREADABLE

@@ -13,8 +13,8 @@ from bench_support import ROOT  # puts the project on sys.path
 if str(ROOT / "module_utils") not in ansible.module_utils.__path__:
     ansible.module_utils.__path__.append(str(ROOT / "module_utils"))
 
-from ansible.module_utils.jsonmend import appjson  # noqa: E402
-from ansible.module_utils.jsonmend.dialects import BRACED_INVALID, MariaDB  # noqa: E402
+from ansible.module_utils.jsonmend.db import appjson  # noqa: E402
+from ansible.module_utils.jsonmend.db.dialects import BRACED_INVALID, MariaDB  # noqa: E402
 
 TABLE = "analytics_activityevent"
 

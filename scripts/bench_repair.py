@@ -28,7 +28,7 @@ def corrupt_predicate():
 
     if str(ROOT / "module_utils") not in ansible.module_utils.__path__:
         ansible.module_utils.__path__.append(str(ROOT / "module_utils"))
-    from ansible.module_utils.jsonmend.dialects import MariaDB
+    from ansible.module_utils.jsonmend.db.dialects import MariaDB
 
     return MariaDB().corrupt_predicate("`metadata`")
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ansible.module_utils.jsonmend import appjson
-from ansible.module_utils.jsonmend.errors import JsonmendError
-from ansible.module_utils.jsonmend.identifiers import quote_name, validate_identifier
+from ansible.module_utils.jsonmend.db import appjson
+from ansible.module_utils.jsonmend.db.errors import JsonmendError
+from ansible.module_utils.jsonmend.db.identifiers import quote_name, validate_identifier
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
