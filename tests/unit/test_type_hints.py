@@ -35,7 +35,19 @@ COVERED = (
     "repair/undo.py",
     "repair/undo_probe.py",
 )
-PENDING = ("backup/backups.py", "backup/clitools.py", "repair/ledger.py", "backup/manifests.py", "backup/restores.py")
+# The scan engine's files moved out of library/json_type_scan.py unannotated; they join COVERED
+# when they are annotated.
+PENDING = (
+    "backup/backups.py",
+    "backup/clitools.py",
+    "repair/ledger.py",
+    "backup/manifests.py",
+    "backup/restores.py",
+    "scan/engine.py",
+    "scan/report.py",
+    "scan/scanner.py",
+    "scan/target.py",
+)
 
 
 def _is_public(name):
