@@ -1,4 +1,4 @@
-# Documentation of the connection options every jsonmend module shares (module_utils/jsonmend/connection.py
+# Documentation of the connection options every jsonmend module shares (module_utils/jsonmend/db/connection.py
 # CONNECTION_ARGUMENT_SPEC). Modules list it under extends_documentation_fragment.
 from __future__ import annotations
 

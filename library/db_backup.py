@@ -184,16 +184,16 @@ plan:
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.jsonmend.backups import BACKUP_ARGUMENT_SPEC, take_backup
-from ansible.module_utils.jsonmend.connection import (
+from ansible.module_utils.jsonmend.backup.backups import BACKUP_ARGUMENT_SPEC, take_backup
+from ansible.module_utils.jsonmend.backup.verification import verify_backup
+from ansible.module_utils.jsonmend.db.connection import (
     CONNECTION_ARGUMENT_SPEC,
     PYMYSQL_IMPORT_ERROR,
     TARGET_ARGUMENT_SPEC,
     driver_error_types,
     driver_message,
 )
-from ansible.module_utils.jsonmend.errors import JsonmendError
-from ansible.module_utils.jsonmend.verification import verify_backup
+from ansible.module_utils.jsonmend.db.errors import JsonmendError
 
 
 def argument_spec():

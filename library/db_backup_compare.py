@@ -211,18 +211,19 @@ server:
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.jsonmend import manifests, ranges, servers
-from ansible.module_utils.jsonmend.connection import (
+from ansible.module_utils.jsonmend.backup import manifests, ranges
+from ansible.module_utils.jsonmend.backup.restores import database_exists
+from ansible.module_utils.jsonmend.backup.verification import check_file, compare_tables
+from ansible.module_utils.jsonmend.db import servers
+from ansible.module_utils.jsonmend.db.connection import (
     CONNECTION_ARGUMENT_SPEC,
     PYMYSQL_IMPORT_ERROR,
     connect,
     driver_error_types,
     driver_message,
 )
-from ansible.module_utils.jsonmend.errors import JsonmendError
-from ansible.module_utils.jsonmend.identifiers import validate_identifier
-from ansible.module_utils.jsonmend.restores import database_exists
-from ansible.module_utils.jsonmend.verification import check_file, compare_tables
+from ansible.module_utils.jsonmend.db.errors import JsonmendError
+from ansible.module_utils.jsonmend.db.identifiers import validate_identifier
 
 
 def argument_spec():

@@ -80,16 +80,17 @@ manifest:
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.jsonmend import manifests, servers
-from ansible.module_utils.jsonmend.backups import TOOLS_ARGUMENT_SPEC
-from ansible.module_utils.jsonmend.connection import (
+from ansible.module_utils.jsonmend.backup import manifests
+from ansible.module_utils.jsonmend.backup.backups import TOOLS_ARGUMENT_SPEC
+from ansible.module_utils.jsonmend.backup.verification import check_file, verify_backup
+from ansible.module_utils.jsonmend.db import servers
+from ansible.module_utils.jsonmend.db.connection import (
     CONNECTION_ARGUMENT_SPEC,
     PYMYSQL_IMPORT_ERROR,
     driver_error_types,
     driver_message,
 )
-from ansible.module_utils.jsonmend.errors import JsonmendError
-from ansible.module_utils.jsonmend.verification import check_file, verify_backup
+from ansible.module_utils.jsonmend.db.errors import JsonmendError
 
 
 def argument_spec():

@@ -152,8 +152,8 @@ import os
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.jsonmend.chunks import KeysetWalker
-from ansible.module_utils.jsonmend.connection import (
+from ansible.module_utils.jsonmend.db.chunks import KeysetWalker
+from ansible.module_utils.jsonmend.db.connection import (
     CONNECTION_ARGUMENT_SPEC,
     PYMYSQL_IMPORT_ERROR,
     TARGET_ARGUMENT_SPEC,
@@ -161,8 +161,8 @@ from ansible.module_utils.jsonmend.connection import (
     driver_error_types,
     driver_message,
 )
-from ansible.module_utils.jsonmend.errors import JsonmendError
-from ansible.module_utils.jsonmend.identifiers import validate_identifier
+from ansible.module_utils.jsonmend.db.errors import JsonmendError
+from ansible.module_utils.jsonmend.db.identifiers import validate_identifier
 
 CLASS_COLUMN = "json_class"
 

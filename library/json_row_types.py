@@ -80,7 +80,7 @@ all_objects:
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.jsonmend.connection import (
+from ansible.module_utils.jsonmend.db.connection import (
     CONNECTION_ARGUMENT_SPEC,
     PYMYSQL_IMPORT_ERROR,
     TARGET_ARGUMENT_SPEC,
@@ -88,9 +88,9 @@ from ansible.module_utils.jsonmend.connection import (
     driver_error_types,
     driver_message,
 )
-from ansible.module_utils.jsonmend.dialects import OBJECT
-from ansible.module_utils.jsonmend.errors import JsonmendError
-from ansible.module_utils.jsonmend.identifiers import validate_identifier
+from ansible.module_utils.jsonmend.db.dialects import OBJECT
+from ansible.module_utils.jsonmend.db.errors import JsonmendError
+from ansible.module_utils.jsonmend.db.identifiers import validate_identifier
 
 MAX_KEYS = 1000
 VALUE_CHARS = 200

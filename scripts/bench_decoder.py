@@ -6,15 +6,13 @@ from __future__ import annotations
 import json
 import time
 
-import ansible.module_utils
 import pymysql
-from bench_support import ROOT  # puts the project on sys.path
+from module_runner import use_local_code
 
-if str(ROOT / "module_utils") not in ansible.module_utils.__path__:
-    ansible.module_utils.__path__.append(str(ROOT / "module_utils"))
+use_local_code()
 
-from ansible.module_utils.jsonmend import appjson  # noqa: E402
-from ansible.module_utils.jsonmend.dialects import BRACED_INVALID, MariaDB  # noqa: E402
+from ansible.module_utils.jsonmend.db import appjson  # noqa: E402
+from ansible.module_utils.jsonmend.db.dialects import BRACED_INVALID, MariaDB  # noqa: E402
 
 TABLE = "analytics_activityevent"
 

@@ -17,18 +17,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_support import ROOT, run_module, with_writer  # noqa: E402
+from bench_support import run_module, with_writer  # noqa: E402
+from module_runner import use_local_code  # noqa: E402
 
 TABLE = "analytics_activityevent"
 TARGETS = dict(repair_vs_bare=2.0, undo_vs_repair=2.0, writer_p99_ms=50.0)
 
 
 def corrupt_predicate():
-    import ansible.module_utils
-
-    if str(ROOT / "module_utils") not in ansible.module_utils.__path__:
-        ansible.module_utils.__path__.append(str(ROOT / "module_utils"))
-    from ansible.module_utils.jsonmend.dialects import MariaDB
+    use_local_code()
+    from ansible.module_utils.jsonmend.db.dialects import MariaDB
 
     return MariaDB().corrupt_predicate("`metadata`")
 

@@ -16,12 +16,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def load(module_name):
-    sys.path.insert(0, str(ROOT / "library"))
+def use_local_code():
+    """Make the project's modules and module_utils importable as Ansible packs them: library/ on
+    sys.path, module_utils/ under ansible.module_utils (AnsiballZ ships module_utils/jsonmend as
+    ansible.module_utils.jsonmend). The one place that does this: the tests (tests/conftest.py,
+    tests/support/run_module.py) and the scripts call it."""
+    if str(ROOT / "library") not in sys.path:
+        sys.path.insert(0, str(ROOT / "library"))
     import ansible.module_utils
 
     if str(ROOT / "module_utils") not in ansible.module_utils.__path__:
         ansible.module_utils.__path__.append(str(ROOT / "module_utils"))
+
+
+def load(module_name):
+    use_local_code()
     return importlib.import_module(module_name)
 
 

@@ -11,14 +11,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "library"))
-sys.path.insert(0, str(ROOT))
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
-import ansible.module_utils  # noqa: E402
+from scripts.module_runner import use_local_code  # noqa: E402
 
-# Local module_utils resolve under ansible.module_utils, as AnsiballZ packs them.
-if str(ROOT / "module_utils") not in ansible.module_utils.__path__:
-    ansible.module_utils.__path__.append(str(ROOT / "module_utils"))
+use_local_code()
 
 from ansible.module_utils.testing import patch_module_args  # noqa: E402
 

@@ -15,10 +15,10 @@ import db_backup_catalog
 import db_backup_verify
 import db_restore
 import pytest
-from ansible.module_utils.jsonmend import backups, clitools, manifests, verification
-from ansible.module_utils.jsonmend.checksums import table_checksum
-from ansible.module_utils.jsonmend.connection import connect
-from ansible.module_utils.jsonmend.errors import JsonmendError
+from ansible.module_utils.jsonmend.backup import backups, clitools, manifests, verification
+from ansible.module_utils.jsonmend.backup.checksums import table_checksum
+from ansible.module_utils.jsonmend.db.connection import connect
+from ansible.module_utils.jsonmend.db.errors import JsonmendError
 
 from tests.support import seed
 from tests.support.mariadb_server import TOOL_PASSWORD

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import db_backup
 import pytest
-from ansible.module_utils.jsonmend import clitools, manifests
-from ansible.module_utils.jsonmend.checksums import table_checksum
-from ansible.module_utils.jsonmend.connection import connect
+from ansible.module_utils.jsonmend.backup import clitools, manifests
+from ansible.module_utils.jsonmend.backup.checksums import table_checksum
+from ansible.module_utils.jsonmend.db.connection import connect
 
 from tests.support import seed
 from tests.support.mariadb_server import TOOL_PASSWORD

@@ -13,9 +13,9 @@ import db_backup_compare
 import db_backup_verify
 import db_restore
 import pytest
-from ansible.module_utils.jsonmend.checksums import table_checksum
-from ansible.module_utils.jsonmend.connection import connect
-from ansible.module_utils.jsonmend.errors import JsonmendError
+from ansible.module_utils.jsonmend.backup.checksums import table_checksum
+from ansible.module_utils.jsonmend.db.connection import connect
+from ansible.module_utils.jsonmend.db.errors import JsonmendError
 
 from tests.support import repair as r
 from tests.support import seed

@@ -5,8 +5,8 @@ import json
 
 import json_type_repair
 import json_type_scan
-from ansible.module_utils.jsonmend import appjson
-from ansible.module_utils.jsonmend.dialects import BRACED_INVALID, MariaDB
+from ansible.module_utils.jsonmend.db import appjson
+from ansible.module_utils.jsonmend.db.dialects import BRACED_INVALID, MariaDB
 
 from tests.support import near_miss
 from tests.support import repair as r

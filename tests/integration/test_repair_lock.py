@@ -8,7 +8,7 @@ import subprocess
 import time
 
 import pytest
-from ansible.module_utils.jsonmend.errors import JsonmendError
+from ansible.module_utils.jsonmend.db.errors import JsonmendError
 
 from tests.support import repair as r
 from tests.support.playbooks import db_vars, run_playbook

@@ -9,7 +9,7 @@ import time
 import json_type_repair
 import pymysql
 import pytest
-from ansible.module_utils.jsonmend.errors import JsonmendError
+from ansible.module_utils.jsonmend.db.errors import JsonmendError
 
 from tests.support import repair as r
 from tests.support import seed

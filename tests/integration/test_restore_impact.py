@@ -10,7 +10,7 @@ import db_backup
 import db_backup_compare
 import db_restore
 import pytest
-from ansible.module_utils.jsonmend import ranges
+from ansible.module_utils.jsonmend.backup import ranges
 
 from tests.support import seed
 

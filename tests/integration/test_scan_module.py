@@ -211,7 +211,7 @@ def test_scan_changes_nothing_and_takes_no_locks(mariadb, database, admin_cursor
 def test_mysql_native_json_expression_agrees_on_valid_documents(mariadb, database, admin_cursor):
     """MySQL 8 is not installable here: run its native-JSON expression on MariaDB, whose JSON
     functions accept the same valid documents, and compare with the MariaDB expression."""
-    from ansible.module_utils.jsonmend.dialects import MariaDB, MySQL
+    from ansible.module_utils.jsonmend.db.dialects import MariaDB, MySQL
 
     seed.create_table(admin_cursor)
     fill(admin_cursor, [k for k in KINDS if k[1] != "INVALID"])

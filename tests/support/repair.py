@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ansible.module_utils.jsonmend.errors import JsonmendError  # noqa: F401  (re-exported for the tests)
+from ansible.module_utils.jsonmend.db.errors import JsonmendError  # noqa: F401  (re-exported for the tests)
 
 from tests.support import seed
 
@@ -100,7 +100,7 @@ def quarantine(cur, run_id=None, table=QUARANTINE):
 
 def classes(cur, database, table=TABLE):
     """{id: class label} by the scan's own classification SQL."""
-    import ansible.module_utils.jsonmend.dialects as dialects
+    import ansible.module_utils.jsonmend.db.dialects as dialects
 
     expr = dialects.MariaDB().classify_expr("`metadata`")
     cur.execute("SELECT id, %s FROM `%s`.`%s`" % (expr, database, table))

@@ -3,12 +3,11 @@
 # ARGS.json holds the module arguments (0600: it may hold a password); the result is printed.
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from scripts.module_runner import load
 
 
 def main(argv=None):
@@ -16,14 +15,9 @@ def main(argv=None):
     if len(argv) != 2:
         print("usage: run_module.py MODULE ARGS.json", file=sys.stderr)
         return 2
-    sys.path.insert(0, str(ROOT / "library"))
-    import ansible.module_utils
-
-    if str(ROOT / "module_utils") not in ansible.module_utils.__path__:
-        ansible.module_utils.__path__.append(str(ROOT / "module_utils"))
     from ansible.module_utils.testing import patch_module_args
 
-    module = importlib.import_module(argv[0])
+    module = load(argv[0])
     args = json.loads(Path(argv[1]).read_text())
     with patch_module_args(args):
         try:

@@ -13,9 +13,9 @@ import db_backup_catalog
 import db_backup_verify
 import db_restore
 import pytest
-from ansible.module_utils.jsonmend import checksums, clitools, manifests
-from ansible.module_utils.jsonmend.dialects import dialect_for
-from ansible.module_utils.jsonmend.errors import JsonmendError
+from ansible.module_utils.jsonmend.backup import checksums, clitools, manifests
+from ansible.module_utils.jsonmend.db.dialects import dialect_for
+from ansible.module_utils.jsonmend.db.errors import JsonmendError
 
 from tests.support.docs import documented_options
 
@@ -234,7 +234,7 @@ def test_row_expression_is_length_prefixed_with_a_null_marker():
     [("10.11.19-MariaDB-log", "crc32+crc32c"), ("10.6.18-MariaDB", "crc32+md5"), ("8.0.36", "crc32+md5")],
 )
 def test_hash_functions_follow_the_server(version, tag):
-    from ansible.module_utils.jsonmend.dialects import flavour_from_version
+    from ansible.module_utils.jsonmend.db.dialects import flavour_from_version
 
     assert checksums.hash_functions(dialect_for(flavour_from_version(version), version))[0] == tag
 

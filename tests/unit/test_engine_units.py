@@ -6,9 +6,10 @@ import re
 import types
 
 import pytest
-from ansible.module_utils.jsonmend import appjson, dialects, inspector, job, policy
-from ansible.module_utils.jsonmend.errors import JsonmendError
-from ansible.module_utils.jsonmend.undo import Undo
+from ansible.module_utils.jsonmend.db import appjson, dialects, inspector
+from ansible.module_utils.jsonmend.db.errors import JsonmendError
+from ansible.module_utils.jsonmend.repair import job, policy
+from ansible.module_utils.jsonmend.repair.undo import Undo
 
 from filter_plugins.jsonmend_cleanup import cleanup_verdict
 from filter_plugins.jsonmend_report import findings_rows, jsonmend_findings_text, scan_warnings, type_lines

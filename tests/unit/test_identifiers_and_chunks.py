@@ -1,8 +1,8 @@
 # Identifier validation (names can never carry SQL) and key range splitting.
 import pytest
-from ansible.module_utils.jsonmend.chunks import Chunk, split_range
-from ansible.module_utils.jsonmend.errors import JsonmendError
-from ansible.module_utils.jsonmend.identifiers import quote_identifier, validate_identifier
+from ansible.module_utils.jsonmend.db.chunks import Chunk, split_range
+from ansible.module_utils.jsonmend.db.errors import JsonmendError
+from ansible.module_utils.jsonmend.db.identifiers import quote_identifier, validate_identifier
 
 
 @pytest.mark.parametrize("name", ["metadata", "analytics_activityevent", "a$b", "t1", "_x", "x" * 64])

@@ -2,10 +2,11 @@
 # checked as generated text (no MySQL 8 server can be installed here; docs/RELIABILITY.md says
 # what this does and does not prove). MariaDB's own statements are run for real elsewhere.
 import pytest
-from ansible.module_utils.jsonmend import checksums, clitools, servers
-from ansible.module_utils.jsonmend.dialects import dialect_for
-from ansible.module_utils.jsonmend.errors import JsonmendError
-from ansible.module_utils.jsonmend.locks import table_lock_name
+from ansible.module_utils.jsonmend.backup import checksums, clitools
+from ansible.module_utils.jsonmend.db import servers
+from ansible.module_utils.jsonmend.db.dialects import dialect_for
+from ansible.module_utils.jsonmend.db.errors import JsonmendError
+from ansible.module_utils.jsonmend.db.locks import table_lock_name
 
 
 class Options:

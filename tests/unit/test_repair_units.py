@@ -5,8 +5,9 @@ import datetime
 import json_type_repair
 import pytest
 from ansible.errors import AnsibleFilterError
-from ansible.module_utils.jsonmend import grants, ledger, locks, policy, progress
-from ansible.module_utils.jsonmend.errors import JsonmendError
+from ansible.module_utils.jsonmend.db import grants, locks
+from ansible.module_utils.jsonmend.db.errors import JsonmendError
+from ansible.module_utils.jsonmend.repair import ledger, policy, progress
 
 from filter_plugins.jsonmend_cleanup import backup_problems, cleanup_verdict
 from tests.support.docs import documented_options

@@ -1,9 +1,9 @@
 # Pure parts of the restore-impact count: range sizes, key spelling, the row classification and
-# its totals (module_utils/jsonmend/ranges.py), and the sentences an operator confirms
+# its totals (module_utils/jsonmend/backup/ranges.py), and the sentences an operator confirms
 # (filter_plugins/jsonmend_restore.py).
 import pytest
 from ansible.errors import AnsibleFilterError
-from ansible.module_utils.jsonmend import ranges
+from ansible.module_utils.jsonmend.backup import ranges
 
 from filter_plugins.jsonmend_restore import restore_impact_counts, restore_impact_lines
 

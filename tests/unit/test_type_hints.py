@@ -8,33 +8,47 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "module_utils" / "jsonmend"
 
-# Files whose public functions must all be annotated. manifests.py, backups.py, clitools.py,
-# restores.py and ledger.py join this list when their current edits land (PENDING below).
+# Files whose public functions must all be annotated (paths under module_utils/jsonmend/).
+# backup/backups.py, clitools.py, manifests.py, restores.py and repair/ledger.py join this list
+# when their current edits land (PENDING below).
 COVERED = (
-    "appjson.py",
-    "checksums.py",
-    "chunks.py",
-    "connection.py",
-    "dialects.py",
-    "errors.py",
-    "grants.py",
-    "identifiers.py",
-    "inspector.py",
-    "job.py",
-    "locks.py",
-    "policy.py",
-    "progress.py",
-    "ranges.py",
-    "repair.py",
-    "servers.py",
-    "snapshot.py",
-    "target.py",
-    "throttle.py",
-    "undo.py",
-    "undo_probe.py",
-    "verification.py",
+    "backup/checksums.py",
+    "backup/ranges.py",
+    "backup/snapshot.py",
+    "backup/verification.py",
+    "db/appjson.py",
+    "db/chunks.py",
+    "db/connection.py",
+    "db/dialects.py",
+    "db/errors.py",
+    "db/grants.py",
+    "db/identifiers.py",
+    "db/inspector.py",
+    "db/locks.py",
+    "db/servers.py",
+    "repair/job.py",
+    "repair/policy.py",
+    "repair/progress.py",
+    "repair/repair.py",
+    "repair/target.py",
+    "repair/throttle.py",
+    "repair/undo.py",
+    "repair/undo_probe.py",
 )
-PENDING = ("backups.py", "clitools.py", "ledger.py", "manifests.py", "restores.py")
+# The scan engine and json_type_repair's run moved out of library/ unannotated; they join COVERED
+# when they are annotated.
+PENDING = (
+    "backup/backups.py",
+    "backup/clitools.py",
+    "repair/ledger.py",
+    "backup/manifests.py",
+    "backup/restores.py",
+    "repair/run.py",
+    "scan/engine.py",
+    "scan/report.py",
+    "scan/scanner.py",
+    "scan/target.py",
+)
 
 
 def _is_public(name):

@@ -9,20 +9,20 @@ import re
 import time
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ansible.module_utils.jsonmend.connection import driver_error_types, driver_message
-from ansible.module_utils.jsonmend.errors import JsonmendError
-from ansible.module_utils.jsonmend.grants import missing_privileges, parse_grants, redact
-from ansible.module_utils.jsonmend.locks import AdvisoryLock, table_lock_name
-from ansible.module_utils.jsonmend.policy import ACTIONS, WRITING_ACTIONS
-from ansible.module_utils.jsonmend.progress import ProgressLog, eta_seconds, progress_line
-from ansible.module_utils.jsonmend.throttle import Throttle, replica_probes
+from ansible.module_utils.jsonmend.db.connection import driver_error_types, driver_message
+from ansible.module_utils.jsonmend.db.errors import JsonmendError
+from ansible.module_utils.jsonmend.db.grants import missing_privileges, parse_grants, redact
+from ansible.module_utils.jsonmend.db.locks import AdvisoryLock, table_lock_name
+from ansible.module_utils.jsonmend.repair.policy import ACTIONS, WRITING_ACTIONS
+from ansible.module_utils.jsonmend.repair.progress import ProgressLog, eta_seconds, progress_line
+from ansible.module_utils.jsonmend.repair.throttle import Throttle, replica_probes
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence, Sized
 
-    from ansible.module_utils.jsonmend.connection import Database
-    from ansible.module_utils.jsonmend.ledger import Ledger
-    from ansible.module_utils.jsonmend.target import RepairTarget
+    from ansible.module_utils.jsonmend.db.connection import Database
+    from ansible.module_utils.jsonmend.repair.ledger import Ledger
+    from ansible.module_utils.jsonmend.repair.target import RepairTarget
 
 _T = TypeVar("_T")
 

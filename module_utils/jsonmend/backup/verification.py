@@ -7,16 +7,16 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
-from ansible.module_utils.jsonmend import clitools, manifests
-from ansible.module_utils.jsonmend.backups import check_skip_binlog, client_tools, iso_utc_now
-from ansible.module_utils.jsonmend.checksums import compare_checksums, table_checksum
-from ansible.module_utils.jsonmend.connection import connect, driver_error_types, driver_message
-from ansible.module_utils.jsonmend.errors import BackupDefect, JsonmendError
+from ansible.module_utils.jsonmend.backup import clitools, manifests
+from ansible.module_utils.jsonmend.backup.backups import check_skip_binlog, client_tools, iso_utc_now
+from ansible.module_utils.jsonmend.backup.checksums import compare_checksums, table_checksum
+from ansible.module_utils.jsonmend.db.connection import connect, driver_error_types, driver_message
+from ansible.module_utils.jsonmend.db.errors import BackupDefect, JsonmendError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
-    from ansible.module_utils.jsonmend.connection import Database
+    from ansible.module_utils.jsonmend.db.connection import Database
 
 SCRATCH_PREFIX = "jmv_"
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from ansible.module_utils.jsonmend.errors import JsonmendError
-from ansible.module_utils.jsonmend.identifiers import quote_name
+from ansible.module_utils.jsonmend.db.errors import JsonmendError
+from ansible.module_utils.jsonmend.db.identifiers import quote_name
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
-    from ansible.module_utils.jsonmend.connection import Database
-    from ansible.module_utils.jsonmend.dialects import Dialect
+    from ansible.module_utils.jsonmend.db.connection import Database
+    from ansible.module_utils.jsonmend.db.dialects import Dialect
 
 # A row hash can never reach this, so a sum above rows * 2**32 means some row was NULL.
 NULL_ROW_MARK = 2**62

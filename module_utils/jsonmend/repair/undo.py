@@ -8,10 +8,10 @@ import datetime
 import time
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ansible.module_utils.jsonmend.chunks import Chunk, KeysetWalker
-from ansible.module_utils.jsonmend.connection import driver_error_types, driver_message
-from ansible.module_utils.jsonmend.errors import JsonmendError
-from ansible.module_utils.jsonmend.job import (
+from ansible.module_utils.jsonmend.db.chunks import Chunk, KeysetWalker
+from ansible.module_utils.jsonmend.db.connection import driver_error_types, driver_message
+from ansible.module_utils.jsonmend.db.errors import JsonmendError
+from ansible.module_utils.jsonmend.repair.job import (
     GOOD_ACCESS,
     SAMPLE_CHARS,
     Job,
@@ -21,15 +21,15 @@ from ansible.module_utils.jsonmend.job import (
     plain,
     text,
 )
-from ansible.module_utils.jsonmend.ledger import ABANDONED, FINISHED, REPAIR, RUNNING, STOPPED, UNDO
-from ansible.module_utils.jsonmend.progress import stats_block
+from ansible.module_utils.jsonmend.repair.ledger import ABANDONED, FINISHED, REPAIR, RUNNING, STOPPED, UNDO
+from ansible.module_utils.jsonmend.repair.progress import stats_block
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
 
-    from ansible.module_utils.jsonmend.connection import Database
-    from ansible.module_utils.jsonmend.ledger import Ledger
-    from ansible.module_utils.jsonmend.target import RepairTarget
+    from ansible.module_utils.jsonmend.db.connection import Database
+    from ansible.module_utils.jsonmend.repair.ledger import Ledger
+    from ansible.module_utils.jsonmend.repair.target import RepairTarget
 
 _T = TypeVar("_T")
 

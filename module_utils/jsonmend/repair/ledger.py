@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import re
 
-from ansible.module_utils.jsonmend.errors import JsonmendError
-from ansible.module_utils.jsonmend.identifiers import validate_identifier
+from ansible.module_utils.jsonmend.db.errors import JsonmendError
+from ansible.module_utils.jsonmend.db.identifiers import validate_identifier
 
 REPAIR = "repair"
 UNDO = "undo"

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 
-from ansible.module_utils.jsonmend import clitools, manifests, ranges, servers
-from ansible.module_utils.jsonmend.backups import SCOPES, check_backup_dir, client_tools, take_backup
-from ansible.module_utils.jsonmend.connection import connect
-from ansible.module_utils.jsonmend.errors import JsonmendError
-from ansible.module_utils.jsonmend.identifiers import validate_identifier
-from ansible.module_utils.jsonmend.locks import AdvisoryLock, table_lock_name
-from ansible.module_utils.jsonmend.verification import check_file, compare_tables, verify_backup
+from ansible.module_utils.jsonmend.backup import clitools, manifests, ranges
+from ansible.module_utils.jsonmend.backup.backups import SCOPES, check_backup_dir, client_tools, take_backup
+from ansible.module_utils.jsonmend.backup.verification import check_file, compare_tables, verify_backup
+from ansible.module_utils.jsonmend.db import servers
+from ansible.module_utils.jsonmend.db.connection import connect
+from ansible.module_utils.jsonmend.db.errors import JsonmendError
+from ansible.module_utils.jsonmend.db.identifiers import validate_identifier
+from ansible.module_utils.jsonmend.db.locks import AdvisoryLock, table_lock_name
 
 
 def live_state(db, manifest, database):

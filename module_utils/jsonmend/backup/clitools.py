@@ -13,7 +13,7 @@ import tempfile
 import threading
 import zlib
 
-from ansible.module_utils.jsonmend.errors import BackupDefect, JsonmendError
+from ansible.module_utils.jsonmend.db.errors import BackupDefect, JsonmendError
 
 CHUNK = 1 << 20
 FOOTER = b"-- Dump completed"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from ansible.module_utils.jsonmend.errors import JsonmendError
+from ansible.module_utils.jsonmend.db.errors import JsonmendError
 
 # MySQL's unquoted identifier characters; anything else (quotes, spaces, ';') is refused
 # rather than escaped, so a name can never carry SQL.

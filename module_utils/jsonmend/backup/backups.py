@@ -9,13 +9,13 @@ import socket
 import threading
 import time
 
-from ansible.module_utils.jsonmend import clitools, manifests, ranges
-from ansible.module_utils.jsonmend.checksums import table_checksum
-from ansible.module_utils.jsonmend.connection import connect, driver_error_types, driver_message
-from ansible.module_utils.jsonmend.errors import JsonmendError
-from ansible.module_utils.jsonmend.identifiers import validate_identifier
-from ansible.module_utils.jsonmend.servers import read_identity
-from ansible.module_utils.jsonmend.snapshot import AlignedSnapshot
+from ansible.module_utils.jsonmend.backup import clitools, manifests, ranges
+from ansible.module_utils.jsonmend.backup.checksums import table_checksum
+from ansible.module_utils.jsonmend.backup.snapshot import AlignedSnapshot
+from ansible.module_utils.jsonmend.db.connection import connect, driver_error_types, driver_message
+from ansible.module_utils.jsonmend.db.errors import JsonmendError
+from ansible.module_utils.jsonmend.db.identifiers import validate_identifier
+from ansible.module_utils.jsonmend.db.servers import read_identity
 
 SCOPES = ("table", "database")
 TRANSACTIONAL_ENGINES = ("innodb",)

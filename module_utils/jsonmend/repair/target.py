@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ansible.module_utils.jsonmend import appjson, inspector
-from ansible.module_utils.jsonmend.dialects import BRACED_INVALID
-from ansible.module_utils.jsonmend.errors import JsonmendError
-from ansible.module_utils.jsonmend.ledger import key_type_sql
+from ansible.module_utils.jsonmend.db import appjson, inspector
+from ansible.module_utils.jsonmend.db.dialects import BRACED_INVALID
+from ansible.module_utils.jsonmend.db.errors import JsonmendError
+from ansible.module_utils.jsonmend.repair.ledger import key_type_sql
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from ansible.module_utils.jsonmend.connection import Database
+    from ansible.module_utils.jsonmend.db.connection import Database
 
 
 class RepairTarget:

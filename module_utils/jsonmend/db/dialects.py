@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ansible.module_utils.jsonmend import appjson
-from ansible.module_utils.jsonmend.errors import JsonmendError
-from ansible.module_utils.jsonmend.identifiers import quote_name, validate_identifier
+from ansible.module_utils.jsonmend.db import appjson
+from ansible.module_utils.jsonmend.db.errors import JsonmendError
+from ansible.module_utils.jsonmend.db.identifiers import quote_name, validate_identifier
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -28,7 +28,28 @@ STRICT_SQL_MODE = "STRICT_ALL_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTI
 
 
 class Dialect:
-    """SQL that differs between servers. Subclasses fill in the differences."""
+    """SQL that differs between servers: the seam a new server flavour (PostgreSQL) fills.
+
+    The engines (scan/, repair/, backup/) reach the server's SQL dialect only through the
+    methods below, on `db.dialect`. A new flavour subclasses Dialect, overrides what its server
+    says differently, fills every method that raises NotImplementedError here, and joins DIALECTS
+    (connection.connect picks it by the `dialect` option or from VERSION()). The defaults are
+    the MySQL family's (information_schema, backquotes, %s placeholders).
+
+    Names: `q` (quote a validated identifier), `qn` (quote a catalog name), `sql` (adapt a
+    %s-placeholder statement to the driver), `quote_char`, `placeholder`.
+    JSON classes: `classify_expr` (label each value: OBJECT, SQL NULL, INVALID, ...; the one
+    definition of corrupt), `corrupt_predicate`, `suspect_predicate` (cheap, no parse),
+    `restore_expr` (a LONGBLOB pre-image back into the column's type), `fingerprint_expr` (hash of
+    a row's stored columns), `date_expr`, `left_expr`, `length_expr`.
+    Sessions: `pin_sql_mode` (strict writers), `begin_read_only_snapshot` (one snapshot for every
+    read of a scan), `set_statement_timeout` (must be filled).
+    Catalog (read by db/inspector.py, the one inspection of the target): `columns`,
+    `column_details`, `triggers`, `foreign_keys`, `engine`, `database_exists`, `primary_key`,
+    `json_check_constraint`, `table_estimate`, `server_cpus`.
+    Not yet behind the seam (see docs/DESIGN.md): the advisory lock (GET_LOCK), replica status,
+    server identity, the backup client tools and the engines' few `dialect.name` tests.
+    """
 
     name = "generic"
     quote_char = "`"
@@ -130,6 +151,7 @@ class Dialect:
         cursor.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
 
     def set_statement_timeout(self, cursor: Any, seconds: float) -> None:
+        """Cap every later statement of the session at `seconds` (each flavour has its own)."""
         raise NotImplementedError
 
     def columns(self, cursor: Any, database: str, table: str) -> dict[str, str]:

@@ -9,12 +9,12 @@ import datetime
 import time
 from typing import TYPE_CHECKING, Any
 
-from ansible.module_utils.jsonmend import appjson
-from ansible.module_utils.jsonmend.chunks import Chunk, KeysetWalker
-from ansible.module_utils.jsonmend.connection import driver_error_types, driver_message
-from ansible.module_utils.jsonmend.errors import JsonmendError
-from ansible.module_utils.jsonmend.inspector import notes as inspection_notes
-from ansible.module_utils.jsonmend.job import (
+from ansible.module_utils.jsonmend.db import appjson
+from ansible.module_utils.jsonmend.db.chunks import Chunk, KeysetWalker
+from ansible.module_utils.jsonmend.db.connection import driver_error_types, driver_message
+from ansible.module_utils.jsonmend.db.errors import JsonmendError
+from ansible.module_utils.jsonmend.db.inspector import notes as inspection_notes
+from ansible.module_utils.jsonmend.repair.job import (
     SAMPLE_CHARS,
     Job,
     Stats,
@@ -25,16 +25,16 @@ from ansible.module_utils.jsonmend.job import (
     reason_key,
     text,
 )
-from ansible.module_utils.jsonmend.ledger import ABANDONED, FINISHED, REPAIR, RUNNING, STOPPED
-from ansible.module_utils.jsonmend.policy import NULL, SKIP, Policy, expression_group, group_sql, writes_null
-from ansible.module_utils.jsonmend.progress import stats_block
+from ansible.module_utils.jsonmend.repair.ledger import ABANDONED, FINISHED, REPAIR, RUNNING, STOPPED
+from ansible.module_utils.jsonmend.repair.policy import NULL, SKIP, Policy, expression_group, group_sql, writes_null
+from ansible.module_utils.jsonmend.repair.progress import stats_block
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from ansible.module_utils.jsonmend.connection import Database
-    from ansible.module_utils.jsonmend.ledger import Ledger
-    from ansible.module_utils.jsonmend.target import RepairTarget
+    from ansible.module_utils.jsonmend.db.connection import Database
+    from ansible.module_utils.jsonmend.repair.ledger import Ledger
+    from ansible.module_utils.jsonmend.repair.target import RepairTarget
 
 CHECKPOINT_SECONDS = 5.0  # longest stretch of clean chunks a killed run re-reads
 SAMPLE_ROWS = 10000  # rows read to judge whether the column holds JSON at all

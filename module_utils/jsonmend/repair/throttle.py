@@ -6,13 +6,13 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
-from ansible.module_utils.jsonmend.connection import connect, driver_error_types, driver_message
-from ansible.module_utils.jsonmend.errors import JsonmendError
+from ansible.module_utils.jsonmend.db.connection import connect, driver_error_types, driver_message
+from ansible.module_utils.jsonmend.db.errors import JsonmendError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
-    from ansible.module_utils.jsonmend.connection import Database
+    from ansible.module_utils.jsonmend.db.connection import Database
 
 # Login options a replica entry may set; the rest are inherited from the primary's.
 REPLICA_OPTIONS = ("login_host", "login_port", "login_user", "login_password", "login_unix_socket")

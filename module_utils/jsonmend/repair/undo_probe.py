@@ -6,15 +6,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ansible.module_utils.jsonmend.connection import driver_error_types, driver_message
-from ansible.module_utils.jsonmend.errors import JsonmendError
-from ansible.module_utils.jsonmend.ledger import DEPLOY_IDS, REPAIR
-from ansible.module_utils.jsonmend.policy import WRITING_ACTIONS
+from ansible.module_utils.jsonmend.db.connection import driver_error_types, driver_message
+from ansible.module_utils.jsonmend.db.errors import JsonmendError
+from ansible.module_utils.jsonmend.repair.ledger import DEPLOY_IDS, REPAIR
+from ansible.module_utils.jsonmend.repair.policy import WRITING_ACTIONS
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from ansible.module_utils.jsonmend.ledger import Ledger
+    from ansible.module_utils.jsonmend.repair.ledger import Ledger
 
 # The server cannot read the table: it is gone, crashed, or its storage is damaged or missing.
 UNREADABLE = (

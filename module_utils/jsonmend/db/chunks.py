@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from ansible.module_utils.jsonmend.connection import Database
+    from ansible.module_utils.jsonmend.db.connection import Database
 
 
 def split_range(low: int | None, high: int | None, parts: int) -> list[tuple[int, int]]:

@@ -9,19 +9,19 @@ import math
 import zlib
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from ansible.module_utils.jsonmend.checksums import (
+from ansible.module_utils.jsonmend.backup.checksums import (
     compare_checksums,
     hash_functions,
     row_expression,
     table_checksum,
     table_columns,
 )
-from ansible.module_utils.jsonmend.errors import JsonmendError
+from ansible.module_utils.jsonmend.db.errors import JsonmendError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from ansible.module_utils.jsonmend.connection import Database
+    from ansible.module_utils.jsonmend.db.connection import Database
 
 FORMAT = "jsonmend-ranges/1"
 # Ranges per table at most, so the manifest stays small (about 70 bytes a range) whatever the

@@ -7,13 +7,13 @@ import sqlite3
 import traceback
 from typing import TYPE_CHECKING, Any
 
-from ansible.module_utils.jsonmend.dialects import dialect_for, flavour_from_version
-from ansible.module_utils.jsonmend.errors import JsonmendError
+from ansible.module_utils.jsonmend.db.dialects import dialect_for, flavour_from_version
+from ansible.module_utils.jsonmend.db.errors import JsonmendError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from ansible.module_utils.jsonmend.dialects import Dialect
+    from ansible.module_utils.jsonmend.db.dialects import Dialect
 
 try:
     import pymysql

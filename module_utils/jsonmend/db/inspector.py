@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ansible.module_utils.jsonmend.errors import JsonmendError
+from ansible.module_utils.jsonmend.db.errors import JsonmendError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
-    from ansible.module_utils.jsonmend.connection import Database
+    from ansible.module_utils.jsonmend.db.connection import Database
 
 TEXT_TYPES = ("char", "varchar", "tinytext", "text", "mediumtext", "longtext")
 NUMERIC_TYPES = (

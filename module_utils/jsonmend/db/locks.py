@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING
 
-from ansible.module_utils.jsonmend.errors import JsonmendError
+from ansible.module_utils.jsonmend.db.errors import JsonmendError
 
 if TYPE_CHECKING:
-    from ansible.module_utils.jsonmend.connection import Database
+    from ansible.module_utils.jsonmend.db.connection import Database
 
 LOCK_NAME_MAX = 64  # MySQL 5.7+ refuses longer names; MariaDB accepts them, keep one rule
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from ansible.module_utils.jsonmend.appjson import READABLE, UNREADABLE
-from ansible.module_utils.jsonmend.dialects import DOUBLE_ENCODED, INVALID
-from ansible.module_utils.jsonmend.errors import JsonmendError
+from ansible.module_utils.jsonmend.db.appjson import READABLE, UNREADABLE
+from ansible.module_utils.jsonmend.db.dialects import DOUBLE_ENCODED, INVALID
+from ansible.module_utils.jsonmend.db.errors import JsonmendError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

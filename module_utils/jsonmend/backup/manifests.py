@@ -8,7 +8,7 @@ import os
 import re
 import tempfile
 
-from ansible.module_utils.jsonmend.errors import JsonmendError
+from ansible.module_utils.jsonmend.db.errors import JsonmendError
 
 FORMAT = "jsonmend-backup-manifest/1"
 DUMP_SUFFIX = ".sql.gz"
