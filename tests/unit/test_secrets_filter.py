@@ -38,3 +38,29 @@ def test_url_redact_takes_lists_and_refuses_other_types():
 def test_url_has_credentials():
     assert url_has_credentials("https://token@h/r") and url_has_credentials("see https://u:p@h/r")
     assert not url_has_credentials("https://h/r") and not url_has_credentials(None)
+
+
+def _encrypt(password, text):
+    from ansible.parsing.vault import VaultLib, VaultSecret
+
+    return VaultLib([("default", VaultSecret(password.encode()))]).encrypt(text).decode()
+
+
+def test_demo_vaults_finds_files_and_inline_values_the_published_password_opens(tmp_path):
+    from filter_plugins.jsonmend_secrets import demo_vaults
+
+    inventory = tmp_path / "inv"
+    (inventory / "group_vars" / "all").mkdir(parents=True)
+    (inventory / "hosts.yml").write_text("all: {}\n")
+    demo = inventory / "group_vars" / "all" / "vault.yml"
+    demo.write_text(_encrypt("jsonmend-demo-vault", "vault_x: 1\n"))
+    own = inventory / "group_vars" / "all" / "own.yml"
+    own.write_text(_encrypt("an operator's own", "vault_y: 2\n"))
+    inline = inventory / "group_vars" / "all" / "inline.yml"
+    block = "\n".join("    " + line for line in _encrypt("jsonmend-demo-vault", "s3cret").splitlines())
+    inline.write_text("plain: 1\nvault_z: !vault |\n" + block + "\nafter: 2\n")
+    found = demo_vaults([str(inventory / "hosts.yml")], ["jsonmend-demo-vault"])
+    assert found == [str(inline), str(demo)]
+    assert demo_vaults(str(inventory), ["another"]) == []
+    with pytest.raises(AnsibleFilterError):
+        demo_vaults(str(inventory), "jsonmend-demo-vault")
