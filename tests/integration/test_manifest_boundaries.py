@@ -68,7 +68,7 @@ def test_a_hostile_id_is_refused_and_nothing_outside_is_deleted(mariadb, databas
         "another file's id": hostile_copy(real, made[1]["id"], "backup_z_20000101_000000.manifest.json"),
         "not a string": hostile_copy(real, ["../victim"], "backup_w_20000101_000000.manifest.json"),
     }
-    for name, path in hostile.items():
+    for path in hostile.values():
         with pytest.raises(JsonmendError, match="is refused"):
             manifests.read_manifest(str(path))
 
@@ -120,8 +120,18 @@ def test_paths_a_manifest_records_are_never_used(tmp_path):
     backups.mkdir()
     ident = "backup_t_20260101_000000"
     data = dict(
-        format=manifests.FORMAT, id=ident, scope="table", database="d", tables=["t"], rows={}, checksum={}, sha256="0",
-        created_at="2026-01-01T00:00:00Z", path="/etc/passwd", digests_path="/etc/shadow", digests=dict(file="../x"),
+        format=manifests.FORMAT,
+        id=ident,
+        scope="table",
+        database="d",
+        tables=["t"],
+        rows={},
+        checksum={},
+        sha256="0",
+        created_at="2026-01-01T00:00:00Z",
+        path="/etc/passwd",
+        digests_path="/etc/shadow",
+        digests=dict(file="../x"),
     )
     (backups / (ident + manifests.MANIFEST_SUFFIX)).write_text(json.dumps(data))
     manifest = manifests.read_manifest(str(backups / (ident + manifests.MANIFEST_SUFFIX)))

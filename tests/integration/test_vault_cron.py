@@ -34,8 +34,14 @@ def inventory(tmp_path, mariadb, database, vault_password):
     inv = tmp_path / "inventories" / "production"
     (inv / "group_vars" / "all").mkdir(parents=True)
     (inv / "hosts.yml").write_text(
-        yaml.safe_dump({"all": {"children": {"dbadmin": {"hosts": {"localhost": None}}, "app": {"hosts": {"localhost": None}}},
-                                "vars": {"ansible_connection": "local", "ansible_python_interpreter": str(BIN / "python")}}})
+        yaml.safe_dump(
+            {
+                "all": {
+                    "children": {"dbadmin": {"hosts": {"localhost": None}}, "app": {"hosts": {"localhost": None}}},
+                    "vars": {"ansible_connection": "local", "ansible_python_interpreter": str(BIN / "python")},
+                }
+            }
+        )
     )
     (inv / "group_vars" / "all" / "database.yml").write_text(
         yaml.safe_dump(
