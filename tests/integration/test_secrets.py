@@ -258,7 +258,10 @@ class Sweep:
             jsonmend_db_config_file="", jsonmend_report_dir=str(self.site / "awx-reports"), backup_dir=str(self.site / "awx-backups"), backup_create_dir=True
         )
         host_vars = dict(ansible_connection="local", ansible_python_interpreter=str(BIN / "python"))
-        job = launch(template, credential_type, inputs, self.site / "tmp", host_vars=host_vars, inventory_vars=inventory_vars)
+        # The job's private data directory holds its inputs (the credential file AWX writes and
+        # deletes with the job): swept are its artifacts, as for AWX's job events and stdout.
+        (self.site / "awx").mkdir(exist_ok=True)
+        job = launch(template, credential_type, inputs, self.site / "awx", host_vars=host_vars, inventory_vars=inventory_vars)
         assert job.status == "successful", job.stdout[-3000:]
         self.jobs.append(job)
         return job
@@ -277,7 +280,7 @@ class Sweep:
             if path.suffix == ".gz":
                 data = gzip.decompress(data)
             found += [(str(path), key) for key in leaks_in(data)]
-        found += [(where, "process") for where, _data in watcher.hits]
+        found += [(where, ("a secret", "in a process")) for where, _data in watcher.hits]
         return found, searched
 
 
@@ -306,7 +309,7 @@ def sweep(mariadb, secret_db, world, tmp_path):
 def finish(sweep, watcher, figures, seconds):
     leaks, searched = sweep.leaks(watcher)
     figures(trials=len(sweep.outputs) + len(sweep.jobs), failures=len(leaks), files_searched=len(searched), process_polls=watcher.polls, seconds=round(seconds))
-    assert leaks == []
+    assert leaks == [], "\n".join("%s: %s (%s)" % (where, secret, form) for where, (secret, form) in leaks)
     assert watcher.polls > 10 and watcher.tools_seen, "no dump or client process was caught by the poll"
     names = {p.name for p in searched}
     assert any(n.endswith(".manifest.json") for n in names) and "records.jsonl" in names
