@@ -243,13 +243,14 @@ class Tools:
         )
 
 
-def client_tools(dump_binary=None, client_binary=None, manifest=None, server_flavour="mariadb"):
-    """The client that loads a dump: the one given, else the manifest's, else the vendor's."""
+def client_tools(dump_binary=None, client_binary=None, server_flavour="mariadb"):
+    """The client that loads a dump: the one configured, else the vendor's from PATH.
+
+    Never the one a manifest records (tools.client.path is information only): whoever can write
+    a manifest would otherwise choose the program that receives the password's option file.
+    """
     if client_binary:
         return clitools.find_tool((), client_binary)
-    recorded = ((manifest or {}).get("tools") or {}).get("client", {}).get("path")
-    if recorded and os.access(recorded, os.X_OK):
-        return recorded
     return Tools(server_flavour, dump_binary).client
 
 

@@ -103,13 +103,31 @@ def read_manifest(path):
     for key in ("id", "scope", "database", "tables", "rows", "checksum", "sha256", "created_at"):
         if key not in manifest:
             raise JsonmendError("manifest %s lacks %r" % (path, key))
-    # Paths follow the files: a backup directory copied elsewhere still works.
+    # A manifest is data, never a path: its id is checked on every read and must be the file's
+    # own name, so nothing read, loaded or deleted through it can be outside its directory.
+    ident = manifest["id"]
+    if not isinstance(ident, str) or not ID_RE.fullmatch(ident):
+        raise JsonmendError("manifest %s is refused: its id %r is not a backup id (backup_<label>_YYYYmmdd_HHMMSS)" % (path, ident))
+    if os.path.basename(path) != ident + MANIFEST_SUFFIX:
+        raise JsonmendError("manifest %s is refused: it names backup %s, and a manifest must be <id>%s" % (path, ident, MANIFEST_SUFFIX))
+    # Paths follow the files: a backup directory copied elsewhere still works. Paths a manifest
+    # records (path, digests_path, tools) are never used.
     directory = os.path.dirname(os.path.abspath(path))
     manifest["manifest_path"] = os.path.abspath(path)
-    manifest["path"] = os.path.join(directory, manifest["id"] + DUMP_SUFFIX)
+    manifest["path"] = os.path.join(directory, ident + DUMP_SUFFIX)
+    manifest.pop("digests_path", None)
     if manifest.get("digests"):
-        manifest["digests_path"] = digests_path_for(directory, manifest["id"])
+        manifest["digests_path"] = digests_path_for(directory, ident)
+    for key in ("path", "digests_path"):
+        if manifest.get(key) and not inside(directory, manifest[key]):
+            raise JsonmendError("manifest %s is refused: its %s %s leads out of the backup directory %s" % (path, key, manifest[key], directory))
     return manifest
+
+
+def inside(directory, path):
+    """Is `path` (symlinks resolved) within `directory` (symlinks resolved)?"""
+    root = os.path.realpath(directory)
+    return os.path.commonpath([root, os.path.realpath(path)]) == root
 
 
 def list_manifests(directory):

@@ -176,7 +176,7 @@ def _restore_locked(params, manifest, check_mode, started):
     db = connect(params)
     try:
         state, impact, extra = live_state(db, manifest, database)
-        client = client_tools(params.get("dump_binary"), params.get("client_binary"), manifest, db.dialect.name)
+        client = client_tools(params.get("dump_binary"), params.get("client_binary"), db.dialect.name)
         options = clitools.connection_options(db.conn, params)
         flavour = db.dialect.name
     finally:

@@ -111,7 +111,7 @@ def verify_backup(params: Mapping[str, Any], manifest: dict[str, Any]) -> dict[s
             cs, coll = source or charset
             db.query("CREATE DATABASE %s CHARACTER SET %s COLLATE %s" % (db.dialect.q(scratch), cs, coll))
             verification["scratch_schema"] = scratch
-            client = client_tools(params.get("dump_binary"), params.get("client_binary"), manifest, db.dialect.name)
+            client = client_tools(params.get("dump_binary"), params.get("client_binary"), db.dialect.name)
             options = clitools.connection_options(db.conn, params)
             groups = clitools.client_option_groups(skip_binlog, db.dialect.name)
             with clitools.OptionFile(options, groups=groups) as option_file:
