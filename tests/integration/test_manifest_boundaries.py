@@ -12,8 +12,8 @@ import db_backup_catalog
 import db_backup_verify
 import db_restore
 import pytest
-from ansible.module_utils.jsonmend import manifests
-from ansible.module_utils.jsonmend.errors import JsonmendError
+from ansible.module_utils.jsonmend.backup import manifests
+from ansible.module_utils.jsonmend.db.errors import JsonmendError
 
 from tests.support import seed
 
