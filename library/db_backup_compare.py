@@ -210,20 +210,14 @@ server:
   sample: db1.example.com:3306
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.jsonmend.backup import manifests, ranges
 from ansible.module_utils.jsonmend.backup.restores import database_exists
 from ansible.module_utils.jsonmend.backup.verification import check_file, compare_tables
 from ansible.module_utils.jsonmend.db import servers
-from ansible.module_utils.jsonmend.db.connection import (
-    CONNECTION_ARGUMENT_SPEC,
-    PYMYSQL_IMPORT_ERROR,
-    connect,
-    driver_error_types,
-    driver_message,
-)
+from ansible.module_utils.jsonmend.db.connection import CONNECTION_ARGUMENT_SPEC, connect
 from ansible.module_utils.jsonmend.db.errors import JsonmendError
 from ansible.module_utils.jsonmend.db.identifiers import validate_identifier
+from ansible.module_utils.jsonmend.db.runner import run_module, warn_all
 
 
 def argument_spec():
@@ -339,27 +333,25 @@ def _columns(db, database, table):
     return db.query("SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s", (database, table))
 
 
-def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True, mutually_exclusive=[("manifest", "backup_dir")])
+def work(module):
     params = module.params
-    what = "comparison of %s with backup %s" % (params["database"], params["manifest"] or params["backup_id"])
-    if params["dialect"] == "sqlite":
-        module.fail_json(msg="%s refused: db_backup_compare needs a MariaDB or MySQL server" % what)
-    if PYMYSQL_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
-    try:
-        validate_identifier(params["database"], "database")
-        # Over a connection that names no database: the emergency's database may be gone.
-        identity = servers.identity_for(dict(params, database=None))["identity"]
-        manifest, warnings = find_manifest(params, identity)
-        result = compare(params, manifest)
-    except JsonmendError as exc:
-        module.fail_json(msg="%s failed: %s" % (what, exc))
-    except driver_error_types() as exc:
-        module.fail_json(msg="%s failed: %s" % (what, driver_message(exc)))
-    for warning in warnings:
-        module.warn(warning)
-    module.exit_json(changed=False, backup_id=manifest["id"], manifest=manifests.summary(manifest), server=identity, **result)
+    validate_identifier(params["database"], "database")
+    # Over a connection that names no database: the emergency's database may be gone.
+    identity = servers.identity_for(dict(params, database=None))["identity"]
+    manifest, warnings = find_manifest(params, identity)
+    result = compare(params, manifest)
+    warn_all(module, warnings)
+    return dict(changed=False, backup_id=manifest["id"], manifest=manifests.summary(manifest), server=identity, **result)
+
+
+def main():
+    run_module(
+        argument_spec(),
+        work,
+        what=lambda p: "comparison of %s with backup %s" % (p["database"], p["manifest"] or p["backup_id"]),
+        sqlite_refusal="db_backup_compare needs a MariaDB or MySQL server",
+        mutually_exclusive=[("manifest", "backup_dir")],
+    )
 
 
 if __name__ == "__main__":

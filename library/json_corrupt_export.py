@@ -151,18 +151,11 @@ import hashlib
 import os
 import tempfile
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.jsonmend.db.chunks import KeysetWalker
-from ansible.module_utils.jsonmend.db.connection import (
-    CONNECTION_ARGUMENT_SPEC,
-    PYMYSQL_IMPORT_ERROR,
-    TARGET_ARGUMENT_SPEC,
-    connect,
-    driver_error_types,
-    driver_message,
-)
+from ansible.module_utils.jsonmend.db.connection import CONNECTION_ARGUMENT_SPEC, TARGET_ARGUMENT_SPEC, connect
 from ansible.module_utils.jsonmend.db.errors import JsonmendError
 from ansible.module_utils.jsonmend.db.identifiers import validate_identifier
+from ansible.module_utils.jsonmend.db.runner import run_module
 
 CLASS_COLUMN = "json_class"
 
@@ -329,30 +322,30 @@ def write_csv(module, params):
     return summary, os.path.getsize(dest), digest.hexdigest()
 
 
-def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+def work(module):
     p = module.params
-    if p["dialect"] != "sqlite" and PYMYSQL_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
-    problems = validate_params(p)
-    if problems:
-        module.fail_json(msg="json_corrupt_export refused its input: " + "; ".join(problems))
-    try:
-        if module.check_mode:
-            summary = export(p, lambda header: lambda row: None)
-            size = digest = None
-        else:
-            summary, size, digest = write_csv(module, p)
-    except JsonmendError as exc:
-        module.fail_json(msg="json_corrupt_export of %s.%s.%s to %s: %s" % (p["database"], p["table"], p["column"], p["dest"], exc))
-    except driver_error_types() as exc:
-        module.fail_json(msg="json_corrupt_export of %s.%s.%s failed: %s" % (p["database"], p["table"], p["column"], driver_message(exc)))
-    except OSError as exc:
-        module.fail_json(msg="json_corrupt_export could not write %s: %s" % (p["dest"], exc))
+    if module.check_mode:
+        summary = export(p, lambda header: lambda row: None)
+        size = digest = None
+    else:
+        summary, size, digest = write_csv(module, p)
     result = summary.result(bool(p["user_column"]))
     result.update(path=p["dest"], columns=summary.columns, bytes=size, sha256=digest)
     # A new file on the host is a change; in check mode it is the change that would be made.
-    module.exit_json(changed=True, **result)
+    return dict(changed=True, **result)
+
+
+def main():
+    run_module(
+        argument_spec(),
+        work,
+        what=lambda p: "json_corrupt_export of %s.%s.%s" % (p["database"], p["table"], p["column"]),
+        sqlite_ok=True,
+        validate=validate_params,
+        refusal="json_corrupt_export refused its input: ",
+        on_error=lambda what, exc, p: "%s to %s: %s" % (what, p["dest"], exc),
+        on_os_error=lambda what, exc, p: "json_corrupt_export could not write %s: %s" % (p["dest"], exc),
+    )
 
 
 if __name__ == "__main__":

@@ -79,18 +79,11 @@ all_objects:
   sample: true
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.jsonmend.db.connection import (
-    CONNECTION_ARGUMENT_SPEC,
-    PYMYSQL_IMPORT_ERROR,
-    TARGET_ARGUMENT_SPEC,
-    connect,
-    driver_error_types,
-    driver_message,
-)
+from ansible.module_utils.jsonmend.db.connection import CONNECTION_ARGUMENT_SPEC, TARGET_ARGUMENT_SPEC, driver_message
 from ansible.module_utils.jsonmend.db.dialects import OBJECT
 from ansible.module_utils.jsonmend.db.errors import JsonmendError
 from ansible.module_utils.jsonmend.db.identifiers import validate_identifier
+from ansible.module_utils.jsonmend.db.runner import connected, run_module
 
 MAX_KEYS = 1000
 VALUE_CHARS = 200
@@ -142,28 +135,27 @@ def classify_rows(db, table, column, pk, keys):
     return found
 
 
-def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+def work(module):
     p = module.params
-    problems = validate_params(p)
-    if problems:
-        module.fail_json(msg="json_row_types refused its input: " + "; ".join(problems))
-    if p["dialect"] != "sqlite" and PYMYSQL_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
-    db = None
-    try:
-        db = connect(p, autocommit=True)
+    with connected(p, autocommit=True) as db:
         found = classify_rows(db, p["table"], p["column"], p["primary_key"], p["keys"])
-    except JsonmendError as exc:
-        module.fail_json(msg=str(exc))
-    except driver_error_types() as exc:
-        module.fail_json(msg="could not classify rows %s of %s.%s: %s" % (p["keys"], p["database"], p["table"], driver_message(exc)))
-    finally:
-        if db is not None:
-            db.close()
     rows = [found[str(k)] for k in p["keys"] if str(k) in found]
     missing = [k for k in p["keys"] if str(k) not in found]
-    module.exit_json(changed=False, rows=rows, missing=missing, all_objects=not missing and all(r["class"] == OBJECT for r in rows))
+    return dict(changed=False, rows=rows, missing=missing, all_objects=not missing and all(r["class"] == OBJECT for r in rows))
+
+
+def main():
+    run_module(
+        argument_spec(),
+        work,
+        what=lambda p: "json_row_types",
+        sqlite_ok=True,
+        validate=validate_params,
+        validate_first=True,
+        refusal="json_row_types refused its input: ",
+        on_error=lambda what, exc, p: str(exc),
+        on_driver_error=lambda what, exc, p: "could not classify rows %s of %s.%s: %s" % (p["keys"], p["database"], p["table"], driver_message(exc)),
+    )
 
 
 if __name__ == "__main__":

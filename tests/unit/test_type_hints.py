@@ -25,6 +25,7 @@ COVERED = (
     "db/identifiers.py",
     "db/inspector.py",
     "db/locks.py",
+    "db/runner.py",
     "db/servers.py",
     "repair/job.py",
     "repair/policy.py",
