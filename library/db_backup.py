@@ -26,24 +26,16 @@ version_added: "0.2.0"
 author: jsonmend maintainers (@jsonmend)
 extends_documentation_fragment:
   - jsonmend_connection
+  - jsonmend_target
 options:
   database:
     description: Database (schema) to back up, or that holds O(table).
-    type: str
-    required: true
-    aliases: [login_db, db]
   table:
     description: Table to back up when O(scope=table).
-    type: str
-    default: analytics_activityevent
   column:
     description: The JSON column of the target (recorded only; the whole table is dumped).
-    type: str
-    default: metadata
   primary_key:
     description: The table's key (recorded only; the manifest records every table's primary key bounds).
-    type: str
-    default: id
   backup_dir:
     description:
       - Absolute directory on the host that runs the module. It must exist and be writable unless O(create_dir).

@@ -23,9 +23,6 @@ extends_documentation_fragment:
 options:
   database:
     description: Database to connect to (any existing one; the scratch schema is created beside it).
-    type: str
-    required: true
-    aliases: [login_db, db]
   backup_dir:
     description: Directory holding the backup and its manifest.
     type: path

@@ -31,24 +31,16 @@ version_added: "0.2.0"
 author: jsonmend maintainers (@jsonmend)
 extends_documentation_fragment:
   - jsonmend_connection
+  - jsonmend_target
 options:
   database:
     description: Database to restore into; must be the backup's.
-    type: str
-    required: true
-    aliases: [login_db, db]
   table:
     description: Table to restore when O(scope=table) (picks the backup for V(latest)).
-    type: str
-    default: analytics_activityevent
   column:
     description: Unused; accepted so the shared target options can be passed as they are.
-    type: str
-    default: metadata
   primary_key:
     description: Unused; accepted so the shared target options can be passed as they are.
-    type: str
-    default: id
   backup_dir:
     description: Directory holding the backups; the safety backup is written here too.
     type: path

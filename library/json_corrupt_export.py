@@ -20,24 +20,14 @@ version_added: "0.1.0"
 author: jsonmend maintainers (@jsonmend)
 extends_documentation_fragment:
   - jsonmend_connection
+  - jsonmend_target
 options:
   database:
     description: Database (schema) name; for V(sqlite) the path of the database file.
-    type: str
-    required: true
-    aliases: [login_db, db]
-  table:
-    description: Table holding the JSON column.
-    type: str
-    default: analytics_activityevent
   column:
     description: JSON column that must hold an object.
-    type: str
-    default: metadata
   primary_key:
     description: Single-column primary key used to walk the table.
-    type: str
-    default: id
   group_by:
     description: Column whose values group the exported rows in RV(by_group) (event types); empty to skip.
     type: str

@@ -16,24 +16,14 @@ version_added: "0.1.0"
 author: jsonmend maintainers (@jsonmend)
 extends_documentation_fragment:
   - jsonmend_connection
+  - jsonmend_target
 options:
   database:
     description: Database (schema) name; for V(sqlite) the path of the database file.
-    type: str
-    required: true
-    aliases: [login_db, db]
-  table:
-    description: Table holding the JSON column.
-    type: str
-    default: analytics_activityevent
   column:
     description: JSON column to classify.
-    type: str
-    default: metadata
   primary_key:
     description: Single-column primary key the O(keys) refer to.
-    type: str
-    default: id
   keys:
     description: Primary key values of the rows to classify (at most 1000).
     type: list

@@ -44,24 +44,10 @@ version_added: "0.1.0"
 author: jsonmend maintainers (@jsonmend)
 extends_documentation_fragment:
   - jsonmend_connection
+  - jsonmend_target
 options:
-  database:
-    description: Database (schema) name.
-    type: str
-    required: true
-    aliases: [login_db, db]
-  table:
-    description: Table holding the JSON column.
-    type: str
-    default: analytics_activityevent
-  column:
-    description: JSON column that must hold an object in every row.
-    type: str
-    default: metadata
   primary_key:
     description: The table's single-column primary key (integer or string), walked in chunks.
-    type: str
-    default: id
   mode:
     description:
       - V(repair) repairs corrupt values; V(undo) restores the pre-images of one repair run;
