@@ -145,6 +145,7 @@ from ansible.module_utils.jsonmend.db.chunks import KeysetWalker
 from ansible.module_utils.jsonmend.db.connection import CONNECTION_ARGUMENT_SPEC, TARGET_ARGUMENT_SPEC, connect
 from ansible.module_utils.jsonmend.db.errors import JsonmendError
 from ansible.module_utils.jsonmend.db.identifiers import validate_identifier
+from ansible.module_utils.jsonmend.db.inspector import inspect_target
 from ansible.module_utils.jsonmend.db.runner import run_module
 
 CLASS_COLUMN = "json_class"
@@ -233,6 +234,17 @@ class Summary:
         )
 
 
+def corrupt_rows_sql(d, table, column, pk, columns, native_json):
+    """(head, tail) of the chunk query: every column and the class of the corrupted rows.
+
+    The chunk's key range goes between them (the class expression holds literal braces).
+    """
+    col = d.q(column)
+    head = "SELECT %s, %s FROM %s WHERE " % (", ".join(d.q(c) for c in columns), d.classify_expr(col, native_json), d.q(table))
+    tail = " AND %s ORDER BY %s" % (d.corrupt_predicate(col, native_json), d.q(pk))
+    return head, tail
+
+
 def export(params, start):
     """Stream corrupted rows; `start(header)` returns the function each CSV row is given to.
 
@@ -241,19 +253,11 @@ def export(params, start):
     db = connect(params)
     try:
         d = db.dialect
-        cur = db.cursor()
-        try:
-            columns = list(d.columns(cur, params["database"], params["table"]))
-        finally:
-            cur.close()
-        if not columns:
-            raise JsonmendError("table %s.%s does not exist (or the user cannot see it)" % (params["database"], params["table"]))
-        for option in ("column", "primary_key", "group_by", "user_column", "timestamp_column"):
-            if params[option] and params[option] not in columns:
-                raise JsonmendError(
-                    "%s %r is not a column of %s.%s (columns: %s)" % (option, params[option], params["database"], params["table"], ", ".join(columns))
-                )
-        table_sql, pk_sql, col = d.q(params["table"]), d.q(params["primary_key"]), d.q(params["column"])
+        others = [(k, params[k]) for k in ("group_by", "user_column", "timestamp_column")]
+        desc = inspect_target(db, params["database"], params["table"], params["column"], params["primary_key"], others)
+        columns = desc["columns"]
+        table_sql, pk_sql = d.q(params["table"]), d.q(params["primary_key"])
+        native_json = desc["column"]["native_json"]
         cur = db.cursor()
         try:
             d.begin_read_only_snapshot(cur)
@@ -261,9 +265,7 @@ def export(params, start):
             cur.close()
         low, high = db.query_one("SELECT MIN(%s), MAX(%s) FROM %s" % (pk_sql, pk_sql, table_sql))
         positions = dict((name, i) for i, name in enumerate(columns))
-        # The chunk's key range goes between these (the class expression holds literal braces).
-        select_head = "SELECT %s, %s FROM %s WHERE " % (", ".join(d.q(c) for c in columns), d.classify_expr(col), table_sql)
-        select_tail = " AND %s ORDER BY %s" % (d.corrupt_predicate(col), pk_sql)
+        select_head, select_tail = corrupt_rows_sql(d, params["table"], params["column"], params["primary_key"], columns, native_json)
         write = start(columns + [CLASS_COLUMN])
         summary = Summary()
         walker = KeysetWalker(db, table_sql, pk_sql, low, high)

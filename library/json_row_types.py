@@ -73,6 +73,7 @@ from ansible.module_utils.jsonmend.db.connection import CONNECTION_ARGUMENT_SPEC
 from ansible.module_utils.jsonmend.db.dialects import OBJECT
 from ansible.module_utils.jsonmend.db.errors import JsonmendError
 from ansible.module_utils.jsonmend.db.identifiers import validate_identifier
+from ansible.module_utils.jsonmend.db.inspector import inspect_target
 from ansible.module_utils.jsonmend.db.runner import connected, run_module
 
 MAX_KEYS = 1000
@@ -104,21 +105,25 @@ def validate_params(params):
     return problems
 
 
-def classify_rows(db, table, column, pk, keys):
-    """({key as str: row dict}) for the keys that exist."""
-    d = db.dialect
+def classify_sql(d, table, column, pk, count, native_json=False):
+    """The statement classifying `count` rows by key: key, class, the value's start, its length."""
     col = d.q(column)
-    statement = "SELECT %s, %s, %s, %s FROM %s WHERE %s IN (%s)" % (
+    return "SELECT %s, %s, %s, %s FROM %s WHERE %s IN (%s)" % (
         d.q(pk),
-        d.classify_expr(col),
+        d.classify_expr(col, native_json),
         d.left_expr(col, VALUE_CHARS),
         d.length_expr(col),
         d.q(table),
         d.q(pk),
-        ", ".join(["%s"] * len(keys)),
+        ", ".join(["%s"] * count),
     )
+
+
+def classify_rows(db, database, table, column, pk, keys):
+    """({key as str: row dict}) for the keys that exist; JsonmendError when the target does not."""
+    desc = inspect_target(db, database, table, column, pk)
     found = {}
-    for key, cls, value, length in db.query(statement, list(keys)):
+    for key, cls, value, length in db.query(classify_sql(db.dialect, table, column, pk, len(keys), desc["column"]["native_json"]), list(keys)):
         if isinstance(value, bytes):
             value = value.decode("utf-8", "replace")
         found[str(key)] = dict(key=key, value=value, length=length, **{"class": cls})
@@ -128,7 +133,7 @@ def classify_rows(db, table, column, pk, keys):
 def work(module):
     p = module.params
     with connected(p, autocommit=True) as db:
-        found = classify_rows(db, p["table"], p["column"], p["primary_key"], p["keys"])
+        found = classify_rows(db, p["database"], p["table"], p["column"], p["primary_key"], p["keys"])
     rows = [found[str(k)] for k in p["keys"] if str(k) in found]
     missing = [k for k in p["keys"] if str(k) not in found]
     return dict(changed=False, rows=rows, missing=missing, all_objects=not missing and all(r["class"] == OBJECT for r in rows))
