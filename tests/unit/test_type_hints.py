@@ -18,6 +18,7 @@ COVERED = (
     "backup/verification.py",
     "db/appjson.py",
     "db/chunks.py",
+    "db/clock.py",
     "db/connection.py",
     "db/dialects.py",
     "db/errors.py",

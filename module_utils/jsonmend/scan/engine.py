@@ -2,12 +2,12 @@
 # read-only sessions, the parallel run and the module's result.
 from __future__ import annotations
 
-import datetime
 import threading
 import time
 
 from ansible.module_utils.jsonmend.db import appjson
 from ansible.module_utils.jsonmend.db.chunks import split_range
+from ansible.module_utils.jsonmend.db.clock import utc_iso
 from ansible.module_utils.jsonmend.db.connection import (
     CONNECTION_ARGUMENT_SPEC,
     TARGET_ARGUMENT_SPEC,
@@ -177,7 +177,7 @@ def scan(params):
         chunks=partial.chunks,
         duration_s=round(duration, 3),
         rows_per_s=int(result["total_rows"] / duration) if duration > 0 else 0,
-        scanned_at=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        scanned_at=utc_iso(),
         estimated_rows=target.estimated_rows,
         decoder=target.decoder,
     )
