@@ -32,24 +32,23 @@ COVERED = (
     "repair/policy.py",
     "repair/progress.py",
     "repair/repair.py",
+    "repair/run.py",
     "repair/target.py",
     "repair/throttle.py",
     "repair/undo.py",
     "repair/undo_probe.py",
+    "scan/engine.py",
+    "scan/report.py",
+    "scan/scanner.py",
+    "scan/target.py",
 )
-# The scan engine and json_type_repair's run moved out of library/ unannotated; they join COVERED
-# when they are annotated.
+# Files other work is editing now; they join COVERED when it lands.
 PENDING = (
     "backup/backups.py",
     "backup/clitools.py",
     "repair/ledger.py",
     "backup/manifests.py",
     "backup/restores.py",
-    "repair/run.py",
-    "scan/engine.py",
-    "scan/report.py",
-    "scan/scanner.py",
-    "scan/target.py",
 )
 
 
