@@ -58,7 +58,8 @@ def run_module(
     what(params) names the attempt in every message ('backup of shop'). sqlite_refusal, when set, is
     why the module refuses dialect=sqlite; sqlite_ok says the module reads sqlite files (no PyMySQL
     needed then). validate(params) lists input problems, reported as refusal + '; '.join(problems)
-    before any connection. The on_* hooks, called with (what, exception, params), shape the failure texts; by default '<what> failed: <why>'.
+    before any connection. The on_* hooks, called with (what, exception, params), shape the
+    failure texts; by default '<what> failed: <why>'. An OSError without on_os_error propagates.
     """
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True, **module_kwargs)
     params = module.params
