@@ -52,4 +52,9 @@ options:
     type: str
     default: auto
     choices: [auto, mariadb, mysql, sqlite]
+  database:
+    description: Database (schema) name.
+    type: str
+    required: true
+    aliases: [login_db, db]
 """

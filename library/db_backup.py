@@ -26,24 +26,16 @@ version_added: "0.2.0"
 author: jsonmend maintainers (@jsonmend)
 extends_documentation_fragment:
   - jsonmend_connection
+  - jsonmend_target
 options:
   database:
     description: Database (schema) to back up, or that holds O(table).
-    type: str
-    required: true
-    aliases: [login_db, db]
   table:
     description: Table to back up when O(scope=table).
-    type: str
-    default: analytics_activityevent
   column:
     description: The JSON column of the target (recorded only; the whole table is dumped).
-    type: str
-    default: metadata
   primary_key:
     description: The table's key (recorded only; the manifest records every table's primary key bounds).
-    type: str
-    default: id
   backup_dir:
     description:
       - Absolute directory on the host that runs the module. It must exist and be writable unless O(create_dir).
@@ -183,17 +175,10 @@ plan:
            space: {free_bytes: 80000000000, needed_bytes: 187416576}, verify: true, warnings: []}
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.jsonmend.backup.backups import BACKUP_ARGUMENT_SPEC, take_backup
 from ansible.module_utils.jsonmend.backup.verification import verify_backup
-from ansible.module_utils.jsonmend.db.connection import (
-    CONNECTION_ARGUMENT_SPEC,
-    PYMYSQL_IMPORT_ERROR,
-    TARGET_ARGUMENT_SPEC,
-    driver_error_types,
-    driver_message,
-)
-from ansible.module_utils.jsonmend.db.errors import JsonmendError
+from ansible.module_utils.jsonmend.db.connection import CONNECTION_ARGUMENT_SPEC, TARGET_ARGUMENT_SPEC
+from ansible.module_utils.jsonmend.db.runner import run_module, warn_all
 
 
 def argument_spec():
@@ -203,28 +188,25 @@ def argument_spec():
     return spec
 
 
-def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+def work(module):
     params = module.params
-    what = "backup of %s" % (params["database"] if params["scope"] == "database" else "%s.%s" % (params["database"], params["table"]))
-    if params["dialect"] == "sqlite":
-        module.fail_json(msg="%s refused: db_backup needs a MariaDB or MySQL server (sqlite is a local file: copy it)" % what)
-    if PYMYSQL_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
-    try:
-        manifest, plan = take_backup(params, check_mode=module.check_mode)
-        if manifest is not None and params["verify"]:
-            manifest = verify_backup(params, manifest)
-    except JsonmendError as exc:
-        module.fail_json(msg="%s failed: %s" % (what, exc))
-    except driver_error_types() as exc:
-        module.fail_json(msg="%s failed: %s" % (what, driver_message(exc)))
+    manifest, plan = take_backup(params, check_mode=module.check_mode)
+    if manifest is not None and params["verify"]:
+        manifest = verify_backup(params, manifest)
     result = dict(changed=True, plan=plan)
     if manifest is not None:
         result["manifest"] = manifest
-    for warning in plan.get("warnings", []):
-        module.warn(warning)
-    module.exit_json(**result)
+    warn_all(module, plan.get("warnings", []))
+    return result
+
+
+def main():
+    run_module(
+        argument_spec(),
+        work,
+        what=lambda p: "backup of %s" % (p["database"] if p["scope"] == "database" else "%s.%s" % (p["database"], p["table"])),
+        sqlite_refusal="db_backup needs a MariaDB or MySQL server (sqlite is a local file: copy it)",
+    )
 
 
 if __name__ == "__main__":

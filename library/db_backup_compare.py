@@ -21,56 +21,15 @@ description:
   - Never writes; reports C(changed=false).
 version_added: "0.3.0"
 author: jsonmend maintainers (@jsonmend)
+extends_documentation_fragment:
+  - jsonmend_connection
 options:
-  login_host:
-    description: Host of the server. Falls back to the option file, then C(localhost).
-    type: str
-  login_port:
-    description: TCP port. Falls back to the option file, then 3306.
-    type: int
-  login_user:
-    description: User name. Falls back to the option file.
-    type: str
-    aliases: [login_username]
   login_password:
     description: Password. Falls back to the option file. Never logged, never on a command line.
-    type: str
-  login_unix_socket:
-    description: Unix socket path; used instead of TCP when given.
-    type: str
-  config_file:
-    description: MySQL option file read for the C([client]) group when it exists.
-    type: path
-    default: ~/.my.cnf
-  connect_timeout:
-    description: Seconds to wait for the connection.
-    type: int
-    default: 30
-  ca_cert:
-    description: CA certificate; when given the server certificate is verified.
-    type: path
-    aliases: [ssl_ca]
-  client_cert:
-    description: Client certificate for TLS.
-    type: path
-    aliases: [ssl_cert]
-  client_key:
-    description: Client key for TLS.
-    type: path
-    aliases: [ssl_key]
-  check_hostname:
-    description: Verify that the server certificate names the host (with O(ca_cert)).
-    type: bool
   dialect:
     description: Server flavour. V(auto) reads C(VERSION()). SQLite files are not supported here.
-    type: str
-    default: auto
-    choices: [auto, mariadb, mysql, sqlite]
   database:
     description: The live database to compare; must be the backup's.
-    type: str
-    required: true
-    aliases: [login_db, db]
   table:
     description: With O(scope=table) and V(latest), the table the backup must hold.
     type: str
@@ -210,20 +169,14 @@ server:
   sample: db1.example.com:3306
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.jsonmend.backup import manifests, ranges
 from ansible.module_utils.jsonmend.backup.restores import database_exists
 from ansible.module_utils.jsonmend.backup.verification import check_file, compare_tables
 from ansible.module_utils.jsonmend.db import servers
-from ansible.module_utils.jsonmend.db.connection import (
-    CONNECTION_ARGUMENT_SPEC,
-    PYMYSQL_IMPORT_ERROR,
-    connect,
-    driver_error_types,
-    driver_message,
-)
+from ansible.module_utils.jsonmend.db.connection import CONNECTION_ARGUMENT_SPEC, connect
 from ansible.module_utils.jsonmend.db.errors import JsonmendError
 from ansible.module_utils.jsonmend.db.identifiers import validate_identifier
+from ansible.module_utils.jsonmend.db.runner import run_module, warn_all
 
 
 def argument_spec():
@@ -339,27 +292,25 @@ def _columns(db, database, table):
     return db.query("SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s", (database, table))
 
 
-def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True, mutually_exclusive=[("manifest", "backup_dir")])
+def work(module):
     params = module.params
-    what = "comparison of %s with backup %s" % (params["database"], params["manifest"] or params["backup_id"])
-    if params["dialect"] == "sqlite":
-        module.fail_json(msg="%s refused: db_backup_compare needs a MariaDB or MySQL server" % what)
-    if PYMYSQL_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
-    try:
-        validate_identifier(params["database"], "database")
-        # Over a connection that names no database: the emergency's database may be gone.
-        identity = servers.identity_for(dict(params, database=None))["identity"]
-        manifest, warnings = find_manifest(params, identity)
-        result = compare(params, manifest)
-    except JsonmendError as exc:
-        module.fail_json(msg="%s failed: %s" % (what, exc))
-    except driver_error_types() as exc:
-        module.fail_json(msg="%s failed: %s" % (what, driver_message(exc)))
-    for warning in warnings:
-        module.warn(warning)
-    module.exit_json(changed=False, backup_id=manifest["id"], manifest=manifests.summary(manifest), server=identity, **result)
+    validate_identifier(params["database"], "database")
+    # Over a connection that names no database: the emergency's database may be gone.
+    identity = servers.identity_for(dict(params, database=None))["identity"]
+    manifest, warnings = find_manifest(params, identity)
+    result = compare(params, manifest)
+    warn_all(module, warnings)
+    return dict(changed=False, backup_id=manifest["id"], manifest=manifests.summary(manifest), server=identity, **result)
+
+
+def main():
+    run_module(
+        argument_spec(),
+        work,
+        what=lambda p: "comparison of %s with backup %s" % (p["database"], p["manifest"] or p["backup_id"]),
+        sqlite_refusal="db_backup_compare needs a MariaDB or MySQL server",
+        mutually_exclusive=[("manifest", "backup_dir")],
+    )
 
 
 if __name__ == "__main__":

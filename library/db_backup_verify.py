@@ -23,9 +23,6 @@ extends_documentation_fragment:
 options:
   database:
     description: Database to connect to (any existing one; the scratch schema is created beside it).
-    type: str
-    required: true
-    aliases: [login_db, db]
   backup_dir:
     description: Directory holding the backup and its manifest.
     type: path
@@ -79,18 +76,13 @@ manifest:
                           tables: {analytics_activityevent: {rows: 54325, ok: true}}}}
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.jsonmend.backup import manifests
 from ansible.module_utils.jsonmend.backup.backups import TOOLS_ARGUMENT_SPEC
 from ansible.module_utils.jsonmend.backup.verification import check_file, verify_backup
 from ansible.module_utils.jsonmend.db import servers
-from ansible.module_utils.jsonmend.db.connection import (
-    CONNECTION_ARGUMENT_SPEC,
-    PYMYSQL_IMPORT_ERROR,
-    driver_error_types,
-    driver_message,
-)
+from ansible.module_utils.jsonmend.db.connection import CONNECTION_ARGUMENT_SPEC
 from ansible.module_utils.jsonmend.db.errors import JsonmendError
+from ansible.module_utils.jsonmend.db.runner import failed, run_module
 
 
 def argument_spec():
@@ -120,25 +112,24 @@ def find_manifest(params):
     return manifests.resolve(params["backup_dir"], params["backup_id"])
 
 
-def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True, mutually_exclusive=[("manifest", "backup_dir")])
+def work(module):
     params = module.params
-    what = params["manifest"] or params["backup_id"]
-    if PYMYSQL_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
-    try:
-        manifest = find_manifest(params)
-        if module.check_mode:
-            check_file(manifest)
-            module.exit_json(changed=True, manifest=manifest, msg="the file matches its manifest; would restore it into a scratch schema")
-        manifest = verify_backup(params, manifest)
-    except JsonmendError as exc:
+    manifest = find_manifest(params)
+    if module.check_mode:
+        check_file(manifest)
+        return dict(changed=True, manifest=manifest, msg="the file matches its manifest; would restore it into a scratch schema")
+    return dict(changed=True, manifest=verify_backup(params, manifest))
+
+
+def main():
+    run_module(
+        argument_spec(),
+        work,
+        what=lambda p: "verification of backup %s" % (p["manifest"] or p["backup_id"]),
         # verify_backup's own messages already name the backup.
-        text = str(exc)
-        module.fail_json(msg=text if text.startswith("verification of backup") else "verification of backup %s failed: %s" % (what, text))
-    except driver_error_types() as exc:
-        module.fail_json(msg="verification of backup %s failed: %s" % (what, driver_message(exc)))
-    module.exit_json(changed=True, manifest=manifest)
+        on_error=lambda what, exc, p: str(exc) if str(exc).startswith("verification of backup") else failed(what, str(exc)),
+        mutually_exclusive=[("manifest", "backup_dir")],
+    )
 
 
 if __name__ == "__main__":

@@ -31,24 +31,16 @@ version_added: "0.2.0"
 author: jsonmend maintainers (@jsonmend)
 extends_documentation_fragment:
   - jsonmend_connection
+  - jsonmend_target
 options:
   database:
     description: Database to restore into; must be the backup's.
-    type: str
-    required: true
-    aliases: [login_db, db]
   table:
     description: Table to restore when O(scope=table) (picks the backup for V(latest)).
-    type: str
-    default: analytics_activityevent
   column:
     description: Unused; accepted so the shared target options can be passed as they are.
-    type: str
-    default: metadata
   primary_key:
     description: Unused; accepted so the shared target options can be passed as they are.
-    type: str
-    default: id
   backup_dir:
     description: Directory holding the backups; the safety backup is written here too.
     type: path
@@ -202,17 +194,10 @@ notes:
   elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.jsonmend.backup.backups import BACKUP_ARGUMENT_SPEC
 from ansible.module_utils.jsonmend.backup.restores import restore_backup
-from ansible.module_utils.jsonmend.db.connection import (
-    CONNECTION_ARGUMENT_SPEC,
-    PYMYSQL_IMPORT_ERROR,
-    TARGET_ARGUMENT_SPEC,
-    driver_error_types,
-    driver_message,
-)
-from ansible.module_utils.jsonmend.db.errors import JsonmendError
+from ansible.module_utils.jsonmend.db.connection import CONNECTION_ARGUMENT_SPEC, TARGET_ARGUMENT_SPEC
+from ansible.module_utils.jsonmend.db.runner import run_module, warn_all
 
 
 def argument_spec():
@@ -231,26 +216,19 @@ def argument_spec():
     return spec
 
 
+def work(module):
+    result = restore_backup(module.params, check_mode=module.check_mode)
+    warn_all(module, result["notes"])
+    return dict(changed=True, **result)
+
+
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    params = module.params
-    what = "restore of %s from backup %s" % (
-        params["database"] if params["scope"] == "database" else "%s.%s" % (params["database"], params["table"]),
-        params["backup_id"],
+    run_module(
+        argument_spec(),
+        work,
+        what=lambda p: "restore of %s from backup %s" % (p["database"] if p["scope"] == "database" else "%s.%s" % (p["database"], p["table"]), p["backup_id"]),
+        sqlite_refusal="db_restore needs a MariaDB or MySQL server",
     )
-    if params["dialect"] == "sqlite":
-        module.fail_json(msg="%s refused: db_restore needs a MariaDB or MySQL server" % what)
-    if PYMYSQL_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
-    try:
-        result = restore_backup(params, check_mode=module.check_mode)
-    except JsonmendError as exc:
-        module.fail_json(msg="%s failed: %s" % (what, exc))
-    except driver_error_types() as exc:
-        module.fail_json(msg="%s failed: %s" % (what, driver_message(exc)))
-    for note in result["notes"]:
-        module.warn(note)
-    module.exit_json(changed=True, **result)
 
 
 if __name__ == "__main__":

@@ -20,24 +20,14 @@ version_added: "0.1.0"
 author: jsonmend maintainers (@jsonmend)
 extends_documentation_fragment:
   - jsonmend_connection
+  - jsonmend_target
 options:
   database:
     description: Database (schema) name; for V(sqlite) the path of the database file.
-    type: str
-    required: true
-    aliases: [login_db, db]
-  table:
-    description: Table holding the JSON column.
-    type: str
-    default: analytics_activityevent
   column:
     description: JSON column that must hold an object.
-    type: str
-    default: metadata
   primary_key:
     description: Single-column primary key used to walk the table.
-    type: str
-    default: id
   group_by:
     description: Column whose values group the exported rows in RV(by_group) (event types); empty to skip.
     type: str
@@ -151,18 +141,12 @@ import hashlib
 import os
 import tempfile
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.jsonmend.db.chunks import KeysetWalker
-from ansible.module_utils.jsonmend.db.connection import (
-    CONNECTION_ARGUMENT_SPEC,
-    PYMYSQL_IMPORT_ERROR,
-    TARGET_ARGUMENT_SPEC,
-    connect,
-    driver_error_types,
-    driver_message,
-)
+from ansible.module_utils.jsonmend.db.connection import CONNECTION_ARGUMENT_SPEC, TARGET_ARGUMENT_SPEC, connect
 from ansible.module_utils.jsonmend.db.errors import JsonmendError
 from ansible.module_utils.jsonmend.db.identifiers import validate_identifier
+from ansible.module_utils.jsonmend.db.inspector import inspect_target
+from ansible.module_utils.jsonmend.db.runner import run_module
 
 CLASS_COLUMN = "json_class"
 
@@ -250,6 +234,17 @@ class Summary:
         )
 
 
+def corrupt_rows_sql(d, table, column, pk, columns, native_json):
+    """(head, tail) of the chunk query: every column and the class of the corrupted rows.
+
+    The chunk's key range goes between them (the class expression holds literal braces).
+    """
+    col = d.q(column)
+    head = "SELECT %s, %s FROM %s WHERE " % (", ".join(d.q(c) for c in columns), d.classify_expr(col, native_json), d.q(table))
+    tail = " AND %s ORDER BY %s" % (d.corrupt_predicate(col, native_json), d.q(pk))
+    return head, tail
+
+
 def export(params, start):
     """Stream corrupted rows; `start(header)` returns the function each CSV row is given to.
 
@@ -258,19 +253,11 @@ def export(params, start):
     db = connect(params)
     try:
         d = db.dialect
-        cur = db.cursor()
-        try:
-            columns = list(d.columns(cur, params["database"], params["table"]))
-        finally:
-            cur.close()
-        if not columns:
-            raise JsonmendError("table %s.%s does not exist (or the user cannot see it)" % (params["database"], params["table"]))
-        for option in ("column", "primary_key", "group_by", "user_column", "timestamp_column"):
-            if params[option] and params[option] not in columns:
-                raise JsonmendError(
-                    "%s %r is not a column of %s.%s (columns: %s)" % (option, params[option], params["database"], params["table"], ", ".join(columns))
-                )
-        table_sql, pk_sql, col = d.q(params["table"]), d.q(params["primary_key"]), d.q(params["column"])
+        others = [(k, params[k]) for k in ("group_by", "user_column", "timestamp_column")]
+        desc = inspect_target(db, params["database"], params["table"], params["column"], params["primary_key"], others)
+        columns = desc["columns"]
+        table_sql, pk_sql = d.q(params["table"]), d.q(params["primary_key"])
+        native_json = desc["column"]["native_json"]
         cur = db.cursor()
         try:
             d.begin_read_only_snapshot(cur)
@@ -278,9 +265,7 @@ def export(params, start):
             cur.close()
         low, high = db.query_one("SELECT MIN(%s), MAX(%s) FROM %s" % (pk_sql, pk_sql, table_sql))
         positions = dict((name, i) for i, name in enumerate(columns))
-        # The chunk's key range goes between these (the class expression holds literal braces).
-        select_head = "SELECT %s, %s FROM %s WHERE " % (", ".join(d.q(c) for c in columns), d.classify_expr(col), table_sql)
-        select_tail = " AND %s ORDER BY %s" % (d.corrupt_predicate(col), pk_sql)
+        select_head, select_tail = corrupt_rows_sql(d, params["table"], params["column"], params["primary_key"], columns, native_json)
         write = start(columns + [CLASS_COLUMN])
         summary = Summary()
         walker = KeysetWalker(db, table_sql, pk_sql, low, high)
@@ -329,30 +314,30 @@ def write_csv(module, params):
     return summary, os.path.getsize(dest), digest.hexdigest()
 
 
-def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+def work(module):
     p = module.params
-    if p["dialect"] != "sqlite" and PYMYSQL_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
-    problems = validate_params(p)
-    if problems:
-        module.fail_json(msg="json_corrupt_export refused its input: " + "; ".join(problems))
-    try:
-        if module.check_mode:
-            summary = export(p, lambda header: lambda row: None)
-            size = digest = None
-        else:
-            summary, size, digest = write_csv(module, p)
-    except JsonmendError as exc:
-        module.fail_json(msg="json_corrupt_export of %s.%s.%s to %s: %s" % (p["database"], p["table"], p["column"], p["dest"], exc))
-    except driver_error_types() as exc:
-        module.fail_json(msg="json_corrupt_export of %s.%s.%s failed: %s" % (p["database"], p["table"], p["column"], driver_message(exc)))
-    except OSError as exc:
-        module.fail_json(msg="json_corrupt_export could not write %s: %s" % (p["dest"], exc))
+    if module.check_mode:
+        summary = export(p, lambda header: lambda row: None)
+        size = digest = None
+    else:
+        summary, size, digest = write_csv(module, p)
     result = summary.result(bool(p["user_column"]))
     result.update(path=p["dest"], columns=summary.columns, bytes=size, sha256=digest)
     # A new file on the host is a change; in check mode it is the change that would be made.
-    module.exit_json(changed=True, **result)
+    return dict(changed=True, **result)
+
+
+def main():
+    run_module(
+        argument_spec(),
+        work,
+        what=lambda p: "json_corrupt_export of %s.%s.%s" % (p["database"], p["table"], p["column"]),
+        sqlite_ok=True,
+        validate=validate_params,
+        refusal="json_corrupt_export refused its input: ",
+        on_error=lambda what, exc, p: "%s to %s: %s" % (what, p["dest"], exc),
+        on_os_error=lambda what, exc, p: "json_corrupt_export could not write %s: %s" % (p["dest"], exc),
+    )
 
 
 if __name__ == "__main__":

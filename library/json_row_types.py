@@ -16,24 +16,14 @@ version_added: "0.1.0"
 author: jsonmend maintainers (@jsonmend)
 extends_documentation_fragment:
   - jsonmend_connection
+  - jsonmend_target
 options:
   database:
     description: Database (schema) name; for V(sqlite) the path of the database file.
-    type: str
-    required: true
-    aliases: [login_db, db]
-  table:
-    description: Table holding the JSON column.
-    type: str
-    default: analytics_activityevent
   column:
     description: JSON column to classify.
-    type: str
-    default: metadata
   primary_key:
     description: Single-column primary key the O(keys) refer to.
-    type: str
-    default: id
   keys:
     description: Primary key values of the rows to classify (at most 1000).
     type: list
@@ -79,18 +69,12 @@ all_objects:
   sample: true
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.jsonmend.db.connection import (
-    CONNECTION_ARGUMENT_SPEC,
-    PYMYSQL_IMPORT_ERROR,
-    TARGET_ARGUMENT_SPEC,
-    connect,
-    driver_error_types,
-    driver_message,
-)
+from ansible.module_utils.jsonmend.db.connection import CONNECTION_ARGUMENT_SPEC, TARGET_ARGUMENT_SPEC, driver_message
 from ansible.module_utils.jsonmend.db.dialects import OBJECT
 from ansible.module_utils.jsonmend.db.errors import JsonmendError
 from ansible.module_utils.jsonmend.db.identifiers import validate_identifier
+from ansible.module_utils.jsonmend.db.inspector import inspect_target
+from ansible.module_utils.jsonmend.db.runner import connected, run_module
 
 MAX_KEYS = 1000
 VALUE_CHARS = 200
@@ -121,49 +105,52 @@ def validate_params(params):
     return problems
 
 
-def classify_rows(db, table, column, pk, keys):
-    """({key as str: row dict}) for the keys that exist."""
-    d = db.dialect
+def classify_sql(d, table, column, pk, count, native_json=False):
+    """The statement classifying `count` rows by key: key, class, the value's start, its length."""
     col = d.q(column)
-    statement = "SELECT %s, %s, %s, %s FROM %s WHERE %s IN (%s)" % (
+    return "SELECT %s, %s, %s, %s FROM %s WHERE %s IN (%s)" % (
         d.q(pk),
-        d.classify_expr(col),
+        d.classify_expr(col, native_json),
         d.left_expr(col, VALUE_CHARS),
         d.length_expr(col),
         d.q(table),
         d.q(pk),
-        ", ".join(["%s"] * len(keys)),
+        ", ".join(["%s"] * count),
     )
+
+
+def classify_rows(db, database, table, column, pk, keys):
+    """({key as str: row dict}) for the keys that exist; JsonmendError when the target does not."""
+    desc = inspect_target(db, database, table, column, pk)
     found = {}
-    for key, cls, value, length in db.query(statement, list(keys)):
+    for key, cls, value, length in db.query(classify_sql(db.dialect, table, column, pk, len(keys), desc["column"]["native_json"]), list(keys)):
         if isinstance(value, bytes):
             value = value.decode("utf-8", "replace")
         found[str(key)] = dict(key=key, value=value, length=length, **{"class": cls})
     return found
 
 
-def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+def work(module):
     p = module.params
-    problems = validate_params(p)
-    if problems:
-        module.fail_json(msg="json_row_types refused its input: " + "; ".join(problems))
-    if p["dialect"] != "sqlite" and PYMYSQL_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
-    db = None
-    try:
-        db = connect(p, autocommit=True)
-        found = classify_rows(db, p["table"], p["column"], p["primary_key"], p["keys"])
-    except JsonmendError as exc:
-        module.fail_json(msg=str(exc))
-    except driver_error_types() as exc:
-        module.fail_json(msg="could not classify rows %s of %s.%s: %s" % (p["keys"], p["database"], p["table"], driver_message(exc)))
-    finally:
-        if db is not None:
-            db.close()
+    with connected(p, autocommit=True) as db:
+        found = classify_rows(db, p["database"], p["table"], p["column"], p["primary_key"], p["keys"])
     rows = [found[str(k)] for k in p["keys"] if str(k) in found]
     missing = [k for k in p["keys"] if str(k) not in found]
-    module.exit_json(changed=False, rows=rows, missing=missing, all_objects=not missing and all(r["class"] == OBJECT for r in rows))
+    return dict(changed=False, rows=rows, missing=missing, all_objects=not missing and all(r["class"] == OBJECT for r in rows))
+
+
+def main():
+    run_module(
+        argument_spec(),
+        work,
+        what=lambda p: "json_row_types",
+        sqlite_ok=True,
+        validate=validate_params,
+        validate_first=True,
+        refusal="json_row_types refused its input: ",
+        on_error=lambda what, exc, p: str(exc),
+        on_driver_error=lambda what, exc, p: "could not classify rows %s of %s.%s: %s" % (p["keys"], p["database"], p["table"], driver_message(exc)),
+    )
 
 
 if __name__ == "__main__":

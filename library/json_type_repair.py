@@ -44,24 +44,10 @@ version_added: "0.1.0"
 author: jsonmend maintainers (@jsonmend)
 extends_documentation_fragment:
   - jsonmend_connection
+  - jsonmend_target
 options:
-  database:
-    description: Database (schema) name.
-    type: str
-    required: true
-    aliases: [login_db, db]
-  table:
-    description: Table holding the JSON column.
-    type: str
-    default: analytics_activityevent
-  column:
-    description: JSON column that must hold an object in every row.
-    type: str
-    default: metadata
   primary_key:
     description: The table's single-column primary key (integer or string), walked in chunks.
-    type: str
-    default: id
   mode:
     description:
       - V(repair) repairs corrupt values; V(undo) restores the pre-images of one repair run;
@@ -526,34 +512,30 @@ warnings_text:
   sample: []
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.jsonmend.db.connection import PYMYSQL_IMPORT_ERROR, driver_error_types, driver_message
-from ansible.module_utils.jsonmend.db.errors import JsonmendError
+from ansible.module_utils.jsonmend.db.connection import driver_message
+from ansible.module_utils.jsonmend.db.runner import run_module, warn_all
 from ansible.module_utils.jsonmend.repair.run import argument_spec, execute, validate_params
 
 
+def work(module):
+    result = execute(module.params, check_mode=module.check_mode, diff=module._diff)
+    warn_all(module, result.get("warnings_text", []))
+    return dict(changed=result.get("rows_changed_now", 0) > 0, **result)
+
+
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    params = module.params
-    if PYMYSQL_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
-    problems = validate_params(params)
-    if problems:
-        module.fail_json(msg="json_type_repair refused its input (nothing was changed): " + "; ".join(problems))
-    what = "json_type_repair %s of %s.%s.%s" % (params["mode"], params["database"], params["table"], params["column"])
-    try:
-        result = execute(params, check_mode=module.check_mode, diff=module._diff)
-    except JsonmendError as exc:
-        module.fail_json(msg="%s: %s" % (what, exc))
-    except driver_error_types() as exc:
-        module.fail_json(
-            msg="%s failed: %s. Every chunk is its own transaction: committed chunks are repaired and quarantined, the current one was rolled back;"
+    run_module(
+        argument_spec(),
+        work,
+        what=lambda p: "json_type_repair %s of %s.%s.%s" % (p["mode"], p["database"], p["table"], p["column"]),
+        validate=validate_params,
+        refusal="json_type_repair refused its input (nothing was changed): ",
+        on_error=lambda what, exc, p: "%s: %s" % (what, exc),
+        on_driver_error=lambda what, exc, p: (
+            "%s failed: %s. Every chunk is its own transaction: committed chunks are repaired and quarantined, the current one was rolled back;"
             " run again to resume from the checkpoint" % (what, driver_message(exc))
-        )
-    for warning in result.get("warnings_text", []):
-        module.warn(warning)
-    changed = result.get("rows_changed_now", 0) > 0
-    module.exit_json(changed=changed, **result)
+        ),
+    )
 
 
 if __name__ == "__main__":

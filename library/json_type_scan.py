@@ -27,24 +27,12 @@ version_added: "0.1.0"
 author: jsonmend maintainers (@jsonmend)
 extends_documentation_fragment:
   - jsonmend_connection
+  - jsonmend_target
 options:
   database:
     description: Database (schema) name; for V(sqlite) the path of the database file.
-    type: str
-    required: true
-    aliases: [login_db, db]
-  table:
-    description: Table holding the JSON column.
-    type: str
-    default: analytics_activityevent
-  column:
-    description: JSON column that must hold an object in every row.
-    type: str
-    default: metadata
   primary_key:
     description: Single-column primary key used to walk and split the table.
-    type: str
-    default: id
   group_by:
     description: Column whose values group corrupted rows (event types); empty to skip.
     type: str
@@ -300,34 +288,36 @@ scan:
            "rows_per_s": 59697, "scanned_at": "2026-11-26T23:10:00Z", "estimated_rows": 54000}
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.jsonmend.db.connection import PYMYSQL_IMPORT_ERROR, driver_error_types, driver_message
-from ansible.module_utils.jsonmend.db.errors import JsonmendError
+from ansible.module_utils.jsonmend.db.connection import driver_message
+from ansible.module_utils.jsonmend.db.runner import run_module, warn_all
 from ansible.module_utils.jsonmend.scan.engine import argument_spec, scan, validate_params
 from ansible.module_utils.jsonmend.scan.target import TIMEOUT_ERRORS
 
 
+def work(module):
+    result = scan(module.params)
+    warn_all(module, result.get("warnings_text", []))
+    return dict(changed=False, **result)
+
+
+def driver_failure(what, exc, params):
+    hint = ""
+    if getattr(exc, "args", [None])[0] in TIMEOUT_ERRORS:
+        hint = " (a statement ran past max_execution_time=%ss; set chunk_size to keep statements short)" % params["max_execution_time"]
+    return "%s failed: %s%s" % (what, driver_message(exc), hint)
+
+
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    params = module.params
-    if params["dialect"] != "sqlite" and PYMYSQL_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
-    problems = validate_params(params)
-    if problems:
-        module.fail_json(msg="json_type_scan refused its input: " + "; ".join(problems))
-    try:
-        result = scan(params)
-    except JsonmendError as exc:
-        module.fail_json(msg="json_type_scan of %s.%s.%s: %s" % (params["database"], params["table"], params["column"], exc))
-    except driver_error_types() as exc:
-        code = getattr(exc, "args", [None])[0]
-        hint = ""
-        if code in TIMEOUT_ERRORS:
-            hint = " (a statement ran past max_execution_time=%ss; set chunk_size to keep statements short)" % params["max_execution_time"]
-        module.fail_json(msg="json_type_scan of %s.%s.%s failed: %s%s" % (params["database"], params["table"], params["column"], driver_message(exc), hint))
-    for warning in result.get("warnings_text", []):
-        module.warn(warning)
-    module.exit_json(changed=False, **result)
+    run_module(
+        argument_spec(),
+        work,
+        what=lambda p: "json_type_scan of %s.%s.%s" % (p["database"], p["table"], p["column"]),
+        sqlite_ok=True,
+        validate=validate_params,
+        refusal="json_type_scan refused its input: ",
+        on_error=lambda what, exc, p: "%s: %s" % (what, exc),
+        on_driver_error=driver_failure,
+    )
 
 
 if __name__ == "__main__":

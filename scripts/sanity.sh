@@ -41,7 +41,7 @@ cp -r doc_fragments "$COLL/plugins/doc_fragments"
 find "$COLL" -name __pycache__ -prune -exec rm -rf {} +
 grep -rl "ansible.module_utils.jsonmend" "$COLL/plugins" | xargs sed -i \
   's/ansible\.module_utils\.jsonmend/ansible_collections.jsonmend.jsonmend.plugins.module_utils.jsonmend/g'
-sed -i 's/^  - jsonmend_connection$/  - jsonmend.jsonmend.jsonmend_connection/' "$COLL"/plugins/modules/*.py
+sed -i 's/^  - \(jsonmend_[a-z_]*\)$/  - jsonmend.jsonmend.\1/' "$COLL"/plugins/modules/*.py
 cat > "$COLL/galaxy.yml" <<'YML'
 namespace: jsonmend
 name: jsonmend

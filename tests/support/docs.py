@@ -23,5 +23,7 @@ def documented_options(module):
     options = {}
     for name in doc.get("extends_documentation_fragment") or []:
         options.update(fragment_options(name))
-    options.update(doc.get("options") or {})
+    # Like Ansible's merge: a module's entry for a fragment option overrides it key by key.
+    for name, option in (doc.get("options") or {}).items():
+        options[name] = dict(options.get(name) or {}, **option)
     return options

@@ -187,7 +187,7 @@ def description(data_type="longtext", keys=("id",), key_type="bigint", generated
         database="app",
         table="t",
         column=col,
-        primary_key=dict(data_type=key_type, integer=key_type in inspector.INTEGER_KEY_TYPES, string=key_type in ("char", "varchar")),
+        primary_key=dict(data_type=key_type, integer=key_type in inspector.INTEGER_TYPES, string=key_type in ("char", "varchar")),
         primary_key_columns=list(keys),
         text_columns=["payload", "notes"],
         engine=engine,

@@ -18,6 +18,7 @@ COVERED = (
     "backup/verification.py",
     "db/appjson.py",
     "db/chunks.py",
+    "db/clock.py",
     "db/connection.py",
     "db/dialects.py",
     "db/errors.py",
@@ -25,29 +26,29 @@ COVERED = (
     "db/identifiers.py",
     "db/inspector.py",
     "db/locks.py",
+    "db/runner.py",
     "db/servers.py",
     "repair/job.py",
     "repair/policy.py",
     "repair/progress.py",
     "repair/repair.py",
+    "repair/run.py",
     "repair/target.py",
     "repair/throttle.py",
     "repair/undo.py",
     "repair/undo_probe.py",
+    "scan/engine.py",
+    "scan/report.py",
+    "scan/scanner.py",
+    "scan/target.py",
 )
-# The scan engine and json_type_repair's run moved out of library/ unannotated; they join COVERED
-# when they are annotated.
+# Files other work is editing now; they join COVERED when it lands.
 PENDING = (
     "backup/backups.py",
     "backup/clitools.py",
     "repair/ledger.py",
     "backup/manifests.py",
     "backup/restores.py",
-    "repair/run.py",
-    "scan/engine.py",
-    "scan/report.py",
-    "scan/scanner.py",
-    "scan/target.py",
 )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from ansible.module_utils.jsonmend.db.errors import JsonmendError
+from ansible.module_utils.jsonmend.db.errors import JsonmendError, table_missing
 from ansible.module_utils.jsonmend.db.identifiers import quote_name
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ def table_columns(db: Database, table: str, database: str | None = None) -> list
         (database, table),
     )
     if not rows:
-        raise JsonmendError("table %s.%s does not exist (or the user cannot see it)" % (database, table))
+        raise table_missing(database, table)
     return [(name, bool(is_char)) for name, is_char in rows]
 
 

@@ -17,6 +17,7 @@ from ansible.module_utils.jsonmend.backup.checksums import (
     table_columns,
 )
 from ansible.module_utils.jsonmend.db.errors import JsonmendError
+from ansible.module_utils.jsonmend.db.inspector import INTEGER_TYPES
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -32,7 +33,6 @@ FETCH_ROWS = 5000
 SAMPLE_KEYS = 10
 # INTERVAL() compares as DOUBLE beyond this, where neighbouring keys would share a value.
 EXACT_DOUBLE = 2**53
-INTEGER_TYPES = ("tinyint", "smallint", "mediumint", "int", "integer", "bigint")
 BINARY_TYPES = ("binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob")
 COUNTS = ("rows_inserted_since", "rows_changed_since", "rows_deleted_since")
 

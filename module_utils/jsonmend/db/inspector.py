@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ansible.module_utils.jsonmend.db.errors import JsonmendError
+from ansible.module_utils.jsonmend.db.errors import JsonmendError, table_missing
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -32,7 +32,7 @@ NUMERIC_TYPES = (
 )
 TEMPORAL_TYPES = ("date", "datetime", "timestamp", "time", "year")
 BINARY_TYPES = ("binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob")
-INTEGER_KEY_TYPES = ("tinyint", "smallint", "mediumint", "int", "integer", "bigint")
+INTEGER_TYPES = ("tinyint", "smallint", "mediumint", "int", "integer", "bigint")  # the one list of integer types
 STRING_KEY_TYPES = ("char", "varchar")
 
 
@@ -64,7 +64,7 @@ def inspect_target(db: Database, database: str, table: str, column: str, primary
             raise JsonmendError("database %r does not exist on the server" % database)
         details = d.column_details(cur, database, table)
         if not details:
-            raise JsonmendError("table %s.%s does not exist (or the user cannot see it)" % (database, table))
+            raise table_missing(database, table)
         by_name = dict((c["name"], c) for c in details)
         for option, name in (("column", column), ("primary_key", primary_key)) + tuple(other_columns):
             if name and name not in by_name:
@@ -80,7 +80,7 @@ def inspect_target(db: Database, database: str, table: str, column: str, primary
     target = dict(by_name[column])
     target.update(family=type_family(target["data_type"]), native_json=target["data_type"] == "json" and d.name == "mysql", json_check_constraint=check)
     key = dict(by_name[primary_key])
-    key.update(integer=key["data_type"] in INTEGER_KEY_TYPES, string=key["data_type"] in STRING_KEY_TYPES)
+    key.update(integer=key["data_type"] in INTEGER_TYPES, string=key["data_type"] in STRING_KEY_TYPES)
     return dict(
         database=database,
         table=table,

@@ -2,13 +2,13 @@
 # stance), the advisory lock, precondition checks, throttling, retries and progress.
 from __future__ import annotations
 
-import datetime
 import os
 import random
 import re
 import time
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ansible.module_utils.jsonmend.db.clock import utc_compact
 from ansible.module_utils.jsonmend.db.connection import driver_error_types, driver_message
 from ansible.module_utils.jsonmend.db.errors import JsonmendError
 from ansible.module_utils.jsonmend.db.grants import missing_privileges, parse_grants, redact
@@ -51,7 +51,7 @@ SAMPLE_CHARS = 200
 
 
 def new_run_id() -> str:
-    return "%s-%04x" % (datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ"), random.randrange(65536))
+    return "%s-%04x" % (utc_compact(), random.randrange(65536))
 
 
 def text(value: object, limit: int = SAMPLE_CHARS) -> str | None:
@@ -160,6 +160,36 @@ class Job:
         )
 
     # -- session -------------------------------------------------------------
+    # -- the key walk a repair and an undo share ----------------------------------
+    def resume_walk(self, previous: Mapping[str, Any]) -> None:
+        """Continue an unfinished run of the ledger from its checkpoint, with its counts."""
+        self.run_id = previous["run_id"]
+        self.run_recorded = True
+        self.resumed = True
+        self.stats = Stats(previous["counts"])
+        self.start_key, self.end_key = previous["start_key"], previous["end_key"]
+        self.position, self.inclusive = (previous["last_key"], False) if previous["last_key"] is not None else (self.start_key, True)
+
+    def start_walk(self, low: Any, high: Any) -> None:
+        """Walk the key range [low, high] from its start, with no counts yet."""
+        self.stats = Stats()
+        self.start_key, self.end_key = low, high
+        self.position, self.inclusive = low, True
+
+    def walk_rows(self) -> int:
+        """Rows the walk expects, for the fraction of a non-integer key."""
+        raise NotImplementedError
+
+    def fraction(self) -> float:
+        """How far the walk is, by key for integer keys, else by rows against walk_rows()."""
+        if self.end_key is None:
+            return 1.0
+        if self.t.pk_is_integer:
+            if self.end_key == self.start_key:
+                return 0.0 if self.inclusive else 1.0
+            return (self.position - self.start_key) / float(self.end_key - self.start_key)
+        return min(1.0, self.stats.rows_examined / float(max(1, self.walk_rows())))
+
     def open_session(self) -> dict[str, Any]:
         """Strict sql_mode, READ COMMITTED (no gap locks on the application's rows), a short lock wait, the binary log stance."""
         db = self.db

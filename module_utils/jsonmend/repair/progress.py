@@ -1,16 +1,13 @@
 # Progress lines a second terminal can follow (tail -f), and the final statistics block.
 from __future__ import annotations
 
-import datetime
 import os
 from typing import TYPE_CHECKING, Any
 
+from ansible.module_utils.jsonmend.db.clock import utc_iso
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
-
-
-def utc_now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def format_duration(seconds: float | None) -> str:
@@ -50,7 +47,7 @@ def progress_line(
     """One progress line: rows done, percent, rate, ETA, rows changed, throttle reason."""
     percent = "%5.1f%%" % (100.0 * min(max(fraction or 0, 0), 1))
     line = "%s %s run=%s rows=%d %s rate=%d rows/s eta=%s changed=%d chunk=%d" % (
-        utc_now(),
+        utc_iso(),
         kind,
         run_id,
         rows_done,

@@ -5,19 +5,18 @@
 # it was and recorded with its reason; the run goes on.
 from __future__ import annotations
 
-import datetime
 import time
 from typing import TYPE_CHECKING, Any
 
 from ansible.module_utils.jsonmend.db import appjson
 from ansible.module_utils.jsonmend.db.chunks import Chunk, KeysetWalker
+from ansible.module_utils.jsonmend.db.clock import utc_iso
 from ansible.module_utils.jsonmend.db.connection import driver_error_types, driver_message
 from ansible.module_utils.jsonmend.db.errors import JsonmendError
 from ansible.module_utils.jsonmend.db.inspector import notes as inspection_notes
 from ansible.module_utils.jsonmend.repair.job import (
     SAMPLE_CHARS,
     Job,
-    Stats,
     is_row_error,
     new_run_id,
     placeholders,
@@ -136,12 +135,7 @@ class Repair(Job):
             )
             previous = None
         if previous:
-            self.run_id = previous["run_id"]
-            self.run_recorded = True
-            self.resumed = True
-            self.stats = Stats(previous["counts"])
-            self.start_key, self.end_key = previous["start_key"], previous["end_key"]
-            self.position, self.inclusive = (previous["last_key"], False) if previous["last_key"] is not None else (self.start_key, True)
+            self.resume_walk(previous)
             self.warnings.append("resumed run %s after key %s" % (self.run_id, previous["last_key"]))
             if p["run_id"] and p["run_id"] != self.run_id:
                 self.warnings.append("run_id %s was not used: the unfinished run %s was resumed instead" % (p["run_id"], self.run_id))
@@ -149,10 +143,7 @@ class Repair(Job):
         if p["run_id"] and (self.ledger.run(p["run_id"]) or self.ledger.run_elsewhere(p["run_id"])):
             raise JsonmendError("run %s is already recorded; a new repair needs a new run_id (or none)" % p["run_id"])
         self.run_id = p["run_id"] or new_run_id()
-        self.stats = Stats()
-        low, high = self.t.key_range(self.db)
-        self.start_key, self.end_key = low, high
-        self.position, self.inclusive = low, True
+        self.start_walk(*self.t.key_range(self.db))
 
     def preflight(self) -> dict[str, Any]:
         """Read-only: every refusal the repair would make before its first change, and its plan.
@@ -187,15 +178,8 @@ class Repair(Job):
             preconditions=self.preconditions(),
         )
 
-    def fraction(self) -> float:
-        """How far the walk is, by key for integer keys, else by rows against the estimate."""
-        if self.end_key is None:
-            return 1.0
-        if self.t.pk_is_integer:
-            if self.end_key == self.start_key:
-                return 0.0 if self.inclusive else 1.0
-            return (self.position - self.start_key) / float(self.end_key - self.start_key)
-        return min(1.0, self.stats.rows_examined / float(max(1, self.t.estimated_rows)))
+    def walk_rows(self) -> int:
+        return self.t.estimated_rows
 
     def preconditions(self) -> dict[str, Any]:
         t = self.t
@@ -257,7 +241,7 @@ class Repair(Job):
             self.progress.write(
                 "%s repair run=%s starts on %s: policy %s; %s%s"
                 % (
-                    datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    utc_iso(),
                     self.run_id,
                     self.t.where(),
                     self.policy.describe()["actions"],

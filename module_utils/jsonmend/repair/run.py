@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING, Any
 
 from ansible.module_utils.jsonmend.db.connection import (
     CONNECTION_ARGUMENT_SPEC,
@@ -19,11 +20,16 @@ from ansible.module_utils.jsonmend.repair.repair import Repair
 from ansible.module_utils.jsonmend.repair.target import RepairTarget
 from ansible.module_utils.jsonmend.repair.undo import Undo
 
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    from ansible.module_utils.jsonmend.db.connection import Database
+
 RUN_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 SINCE_RE = re.compile(r"\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?Z?")
 
 
-def argument_spec():
+def argument_spec() -> dict[str, Any]:
     spec = dict(CONNECTION_ARGUMENT_SPEC)
     spec.update(TARGET_ARGUMENT_SPEC)
     spec.update(
@@ -78,7 +84,7 @@ def argument_spec():
     return spec
 
 
-def validate_params(params):
+def validate_params(params: Mapping[str, Any]) -> list[str]:
     """Refuse bad input before connecting; return the problems (empty when fine)."""
     problems = []
     if params["dialect"] == "sqlite":
@@ -131,7 +137,7 @@ def validate_params(params):
     return problems
 
 
-def status_report(params, db, target, ledger):
+def status_report(params: Mapping[str, Any], db: Database, target: RepairTarget, ledger: Ledger) -> dict[str, Any]:
     """Read-only: the recorded runs, whether the quarantine can undo the run asked about, and,
     with `since`, what a restore from then would lose. A missing or unreadable ledger is reported
     (undo.possible false), not raised: the rollback must tell it from a lost connection."""
@@ -167,7 +173,7 @@ def status_report(params, db, target, ledger):
     return result
 
 
-def diff_of(samples):
+def diff_of(samples: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
     """Ansible diff entries for before/after pairs."""
     out = []
     for s in samples:
@@ -183,7 +189,7 @@ def diff_of(samples):
     return out
 
 
-def execute(params, check_mode=False, diff=False):
+def execute(params: Mapping[str, Any], check_mode: bool = False, diff: bool = False) -> dict[str, Any]:
     """Connect and run the requested mode; return the module result (without `changed`)."""
     db = connect(params, autocommit=True)
     job = None

@@ -4,18 +4,17 @@
 # every other row as a conflict with its reason.
 from __future__ import annotations
 
-import datetime
 import time
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ansible.module_utils.jsonmend.db.chunks import Chunk, KeysetWalker
+from ansible.module_utils.jsonmend.db.clock import utc_compact, utc_iso
 from ansible.module_utils.jsonmend.db.connection import driver_error_types, driver_message
 from ansible.module_utils.jsonmend.db.errors import JsonmendError
 from ansible.module_utils.jsonmend.repair.job import (
     GOOD_ACCESS,
     SAMPLE_CHARS,
     Job,
-    Stats,
     is_row_error,
     placeholders,
     plain,
@@ -80,28 +79,15 @@ class Undo(Job):
         self.total, self.already_undone = total, undone
         previous = self.ledger.unfinished(UNDO, undo_of=self.undo_of)
         if previous:
-            self.run_id = previous["run_id"]
-            self.run_recorded = True
-            self.resumed = True
             # Counts carried from the checkpoint: conflicts before it are not walked again.
-            self.stats = Stats(previous["counts"])
-            self.start_key, self.end_key = previous["start_key"], previous["end_key"]
-            self.position, self.inclusive = (previous["last_key"], False) if previous["last_key"] is not None else (self.start_key, True)
+            self.resume_walk(previous)
             self.warnings.append("resumed undo %s of run %s after key %s" % (self.run_id, self.undo_of, previous["last_key"]))
             return
-        self.run_id = "%s-undo-%s" % (self.undo_of[:40], datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ"))
-        self.stats = Stats()
-        self.start_key, self.end_key = low, high
-        self.position, self.inclusive = low, True
+        self.run_id = "%s-undo-%s" % (self.undo_of[:40], utc_compact())
+        self.start_walk(low, high)
 
-    def fraction(self) -> float:
-        if self.end_key is None:
-            return 1.0
-        if self.t.pk_is_integer:
-            if self.end_key == self.start_key:
-                return 0.0 if self.inclusive else 1.0
-            return (self.position - self.start_key) / float(self.end_key - self.start_key)
-        return min(1.0, self.stats.rows_examined / float(max(1, self.total)))
+    def walk_rows(self) -> int:
+        return self.total
 
     def preconditions(self) -> dict[str, Any]:
         t = self.t
@@ -170,7 +156,7 @@ class Undo(Job):
             self.progress.write(
                 "%s undo run=%s of repair run %s on %s.%s.%s: %d quarantined rows, %d already undone; %s"
                 % (
-                    datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    utc_iso(),
                     self.run_id,
                     self.undo_of,
                     self.t.database,

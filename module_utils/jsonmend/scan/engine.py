@@ -2,12 +2,13 @@
 # read-only sessions, the parallel run and the module's result.
 from __future__ import annotations
 
-import datetime
 import threading
 import time
+from typing import TYPE_CHECKING, Any
 
 from ansible.module_utils.jsonmend.db import appjson
 from ansible.module_utils.jsonmend.db.chunks import split_range
+from ansible.module_utils.jsonmend.db.clock import utc_iso
 from ansible.module_utils.jsonmend.db.connection import (
     CONNECTION_ARGUMENT_SPEC,
     TARGET_ARGUMENT_SPEC,
@@ -20,8 +21,13 @@ from ansible.module_utils.jsonmend.scan.report import column_check, dba_queries,
 from ansible.module_utils.jsonmend.scan.scanner import Partial, Scanner, corrupt_range
 from ansible.module_utils.jsonmend.scan.target import PARALLEL_CAP, PARALLEL_MIN_ROWS, Target
 
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
 
-def argument_spec():
+    from ansible.module_utils.jsonmend.db.connection import Database
+
+
+def argument_spec() -> dict[str, Any]:
     spec = dict(CONNECTION_ARGUMENT_SPEC)
     spec.update(TARGET_ARGUMENT_SPEC)
     spec.update(
@@ -46,7 +52,7 @@ def argument_spec():
     return spec
 
 
-def validate_params(params):
+def validate_params(params: Mapping[str, Any]) -> list[str]:
     """Refuse bad input before connecting; return the list of problems (empty when fine)."""
     problems = []
     for key in ("table", "column", "primary_key"):
@@ -73,7 +79,7 @@ def validate_params(params):
     return problems
 
 
-def plan_parallel(params, target, key_range):
+def plan_parallel(params: Mapping[str, Any], target: Target, key_range: Sequence[Any]) -> int:
     """How many workers to run: the operator's number, or one sized to the server."""
     if params["dialect"] == "sqlite" or not target.pk_is_integer or key_range[0] is None:
         return 1
@@ -85,7 +91,7 @@ def plan_parallel(params, target, key_range):
     return max(2, min(PARALLEL_CAP, cpus // 2))
 
 
-def open_session(db, params):
+def open_session(db: Database, params: Mapping[str, Any]) -> None:
     """Prepare a connection for scanning: known sql_mode, statement limit, read-only snapshot."""
     cur = db.cursor()
     try:
@@ -98,7 +104,7 @@ def open_session(db, params):
         cur.close()
 
 
-def run_workers(params, main_db, target, ranges):
+def run_workers(params: Mapping[str, Any], main_db: Database, target: Target, ranges: Sequence[tuple[Any, Any]]) -> Partial:
     """Scan each range on its own connection (the first on the main one); merge the partials."""
     results = [None] * len(ranges)
     errors = []
@@ -130,7 +136,7 @@ def run_workers(params, main_db, target, ranges):
     return total
 
 
-def scan(params):
+def scan(params: Mapping[str, Any]) -> dict[str, Any]:
     """Connect, scan and return the module's result (without `changed`)."""
     started = time.time()
     db = connect(params)
@@ -177,7 +183,7 @@ def scan(params):
         chunks=partial.chunks,
         duration_s=round(duration, 3),
         rows_per_s=int(result["total_rows"] / duration) if duration > 0 else 0,
-        scanned_at=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        scanned_at=utc_iso(),
         estimated_rows=target.estimated_rows,
         decoder=target.decoder,
     )

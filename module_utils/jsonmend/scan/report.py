@@ -2,6 +2,8 @@
 # DBA's equivalent queries (pure functions; unit tested).
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ansible.module_utils.jsonmend.db import appjson
 from ansible.module_utils.jsonmend.db.dialects import (
     CANDIDATES,
@@ -13,8 +15,14 @@ from ansible.module_utils.jsonmend.db.dialects import (
 from ansible.module_utils.jsonmend.scan.scanner import corrupt_range, max_none, min_none
 from ansible.module_utils.jsonmend.scan.target import NOT_JSON, PRIORITY_RANK, READABLE, STANDARD_TYPES, UNREADABLE, iso
 
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
-def summarize(partial, priorities, default_priority):
+    from ansible.module_utils.jsonmend.scan.scanner import Partial
+    from ansible.module_utils.jsonmend.scan.target import Target
+
+
+def summarize(partial: Partial, priorities: Mapping[Any, str], default_priority: str) -> dict[str, Any]:
     """Turn merged partials into the counts, group and day tables (pure; unit tested)."""
     by_type = dict((name, 0) for name in STANDARD_TYPES)
     sql_null = double_encoded = 0
@@ -85,7 +93,7 @@ def summarize(partial, priorities, default_priority):
     )
 
 
-def column_check(summary, column, threshold, named_json):
+def column_check(summary: Mapping[str, Any], column: str, threshold: float, named_json: bool) -> dict[str, Any]:
     """Does the column look like JSON? The share of non-NULL values no JSON decoder reads (pure)."""
     non_null = summary["total_rows"] - summary["sql_null_rows"]
     not_json = sum(summary["by_type"].get(k, 0) for k in NOT_JSON)
@@ -105,7 +113,7 @@ def column_check(summary, column, threshold, named_json):
     return check
 
 
-def dba_queries(target, sample_limit, top_users):
+def dba_queries(target: Target, sample_limit: int, top_users: int) -> list[dict[str, str]]:
     """The scan's statements over the whole table, for a DBA to run by hand (read-only)."""
     t = target
     corrupt = "WHERE %s" % t.corrupt_sql

@@ -2,6 +2,8 @@
 # decoder), top users and samples, merged from partials.
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ansible.module_utils.jsonmend.db import appjson
 from ansible.module_utils.jsonmend.db.chunks import KeysetWalker
 from ansible.module_utils.jsonmend.db.dialects import (
@@ -10,11 +12,17 @@ from ansible.module_utils.jsonmend.db.dialects import (
 )
 from ansible.module_utils.jsonmend.scan.target import CANDIDATE_BATCH, NOT_CORRUPT, SAMPLE_VALUE_CHARS, iso
 
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+
+    from ansible.module_utils.jsonmend.db.connection import Database
+    from ansible.module_utils.jsonmend.scan.target import Target
+
 
 class Partial:
     """What one worker found in its range; partials add up."""
 
-    def __init__(self, sample_limit=0):
+    def __init__(self, sample_limit: int = 0) -> None:
         self.classes = {}  # class -> [count, min pk, max pk]
         self.details = {}  # (group, class, day) -> [count, min ts, max ts]
         self.users = {}  # user -> [count, min ts, max ts] of decoder-settled corrupt rows
@@ -22,28 +30,28 @@ class Partial:
         self.sample_limit = sample_limit
         self.chunks = 0
 
-    def add_classes(self, rows):
+    def add_classes(self, rows: Iterable[Sequence[Any]]) -> None:
         for cls, count, low, high, *_rest in rows:
             entry = self.classes.setdefault(cls, [0, low, high])
             entry[0] += int(count)
             entry[1], entry[2] = min_none(entry[1], low), max_none(entry[2], high)
 
-    def add_details(self, rows):
+    def add_details(self, rows: Iterable[Sequence[Any]]) -> None:
         for group, cls, day, count, first, last in rows:
             entry = self.details.setdefault((group, cls, day), [0, first, last])
             entry[0] += int(count)
             entry[1], entry[2] = min_none(entry[1], first), max_none(entry[2], last)
 
-    def add_users(self, users):
+    def add_users(self, users: Mapping[Any, Sequence[Any]]) -> None:
         for user, (count, first, last) in users.items():
             entry = self.users.setdefault(user, [0, first, last])
             entry[0] += count
             entry[1], entry[2] = min_none(entry[1], first), max_none(entry[2], last)
 
-    def add_samples(self, samples):
+    def add_samples(self, samples: Iterable[dict[str, Any]]) -> None:
         self.samples = sorted(self.samples + list(samples), key=lambda s: s["id"])[: self.sample_limit]
 
-    def merge(self, other):
+    def merge(self, other: Partial) -> Partial:
         self.add_classes([(k,) + tuple(v) for k, v in other.classes.items()])
         self.add_details([k + tuple(v) for k, v in other.details.items()])
         self.add_users(other.users)
@@ -52,7 +60,7 @@ class Partial:
         return self
 
 
-def min_none(a, b):
+def min_none(a: Any, b: Any) -> Any:
     if a is None:
         return b
     if b is None:
@@ -60,7 +68,7 @@ def min_none(a, b):
     return min(a, b)
 
 
-def max_none(a, b):
+def max_none(a: Any, b: Any) -> Any:
     if a is None:
         return b
     if b is None:
@@ -68,7 +76,7 @@ def max_none(a, b):
     return max(a, b)
 
 
-def corrupt_range(classes):
+def corrupt_range(classes: Mapping[str, Sequence[Any]]) -> tuple[Any, Any]:
     """(lowest, highest) key over the corrupted classes, or (None, None)."""
     low = high = None
     for cls, entry in classes.items():
@@ -77,7 +85,7 @@ def corrupt_range(classes):
     return low, high
 
 
-def sample_entry(pk, group, user, at, cls, value, length):
+def sample_entry(pk: Any, group: Any, user: Any, at: Any, cls: str, value: Any, length: int | None) -> dict[str, Any]:
     value = iso(value)
     if isinstance(value, str) and len(value) > SAMPLE_VALUE_CHARS:
         value = value[:SAMPLE_VALUE_CHARS]
@@ -104,23 +112,23 @@ class Scanner:
     object starts with '{', and so does every row the decoder settles).
     """
 
-    def __init__(self, db, target, sample_limit=0):
+    def __init__(self, db: Database, target: Target, sample_limit: int = 0) -> None:
         self.db = db
         self.t = target
         self.sample_limit = sample_limit
 
-    def classes(self, where, args):
+    def classes(self, where: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
         t = self.t
         return self.db.query(
             "SELECT %s AS cls, COUNT(*), MIN(%s), MAX(%s) FROM %s WHERE %s GROUP BY cls" % (t.cls_sql, t.pk_sql, t.pk_sql, t.table_sql, where),
             args,
         )
 
-    def corrupt_filter(self):
+    def corrupt_filter(self) -> str:
         t = self.t
         return "%s AND %s" % (t.suspect_sql, t.corrupt_sql)
 
-    def details(self, first, last):
+    def details(self, first: Any, last: Any) -> list[tuple[Any, ...]]:
         t = self.t
         return self.db.query(
             "SELECT %s AS grp, %s AS cls, %s AS day, COUNT(*), MIN(%s), MAX(%s) FROM %s"
@@ -129,7 +137,7 @@ class Scanner:
             (first, last),
         )
 
-    def settle(self, part):
+    def settle(self, part: Partial) -> None:
         """Decode the candidate rows of `part` in Python and count them by what the application reads."""
         found = dict((label, part.classes.pop(label)) for label in CANDIDATES if label in part.classes)
         if not found:
@@ -179,12 +187,12 @@ class Scanner:
             part.add_users(users)
         part.add_samples(samples)
 
-    def add_details(self, part):
+    def add_details(self, part: Partial) -> None:
         first, last = corrupt_range(part.classes)
         if first is not None:
             part.add_details(self.details(first, last))
 
-    def scan_range(self, low, high, chunk_size):
+    def scan_range(self, low: Any, high: Any, chunk_size: int) -> Partial:
         """Scan keys in [low, high]; aggregate (chunk_size 0) or keyset chunks."""
         part = Partial(self.sample_limit)
         pk = self.t.pk_sql
@@ -206,7 +214,7 @@ class Scanner:
             self.settle(found)
             part.merge(found)
 
-    def top_users(self, first, last, limit, settled_users):
+    def top_users(self, first: Any, last: Any, limit: int, settled_users: Mapping[Any, Sequence[Any]]) -> list[dict[str, Any]]:
         """Users with most corrupted rows: SQL counts of settled rows plus the decoder's, merged exactly."""
         t = self.t
         if not t.user or not limit or first is None:
@@ -233,7 +241,7 @@ class Scanner:
         ranked = sorted(totals.items(), key=lambda kv: (-kv[1][0], str(kv[0])))[: int(limit)]
         return [dict(user=u, count=n, first_at=iso(a), last_at=iso(b)) for u, (n, a, b) in ranked]
 
-    def samples(self, first, last, limit, settled_samples):
+    def samples(self, first: Any, last: Any, limit: int, settled_samples: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         t = self.t
         if not limit or first is None:
             return []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from typing import TYPE_CHECKING, Any
 
 from ansible.module_utils.jsonmend.db import appjson, inspector
 from ansible.module_utils.jsonmend.db.dialects import (
@@ -13,6 +14,11 @@ from ansible.module_utils.jsonmend.db.dialects import (
     SQL_NULL,
 )
 from ansible.module_utils.jsonmend.db.errors import JsonmendError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from ansible.module_utils.jsonmend.db.connection import Database
 
 READABLE = appjson.READABLE
 UNREADABLE = appjson.UNREADABLE
@@ -30,7 +36,7 @@ CANDIDATE_BATCH = 2000  # candidate rows fetched per statement for the decoder
 TIMEOUT_ERRORS = (1969, 3024)  # MariaDB max_statement_time, MySQL max_execution_time
 
 
-def iso(value):
+def iso(value: Any) -> Any:
     """JSON-friendly form of a timestamp, date or key."""
     if isinstance(value, (datetime.datetime, datetime.date)):
         return value.isoformat()
@@ -42,7 +48,7 @@ def iso(value):
 class Target:
     """Validated, quoted names and the SQL expressions built from them."""
 
-    def __init__(self, db, params):
+    def __init__(self, db: Database, params: Mapping[str, Any]) -> None:
         d = db.dialect
         self.params = params
         self.database = params["database"]
@@ -87,7 +93,7 @@ class Target:
         self.value_sql = d.left_expr(col, SAMPLE_VALUE_CHARS)
         self.length_sql = d.length_expr(col)
 
-    def describe(self):
+    def describe(self) -> dict[str, Any]:
         desc, col = self.description, self.description["column"]
         return dict(
             database=self.database,
