@@ -17,6 +17,7 @@ import db_restore
 import pytest
 from ansible.module_utils.jsonmend.backup import backups, clitools, manifests, verification
 from ansible.module_utils.jsonmend.backup.checksums import table_checksum
+from ansible.module_utils.jsonmend.db import clock
 from ansible.module_utils.jsonmend.db.connection import connect
 from ansible.module_utils.jsonmend.db.errors import JsonmendError
 
@@ -446,7 +447,7 @@ def test_restore_refuses_what_it_cannot_prove(mariadb, database, events, backup_
 
 
 def test_refuses_to_overwrite_an_existing_backup(mariadb, database, events, backup_dir):
-    now = manifests.utc_now()
+    now = clock.utc_now()
     ident = manifests.backup_id(TABLE, now)
     (backup_dir / (ident + ".sql.gz")).write_bytes(b"precious")
     db = connect(db_params(mariadb, database))

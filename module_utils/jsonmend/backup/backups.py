@@ -12,14 +12,15 @@ import time
 from ansible.module_utils.jsonmend.backup import clitools, manifests, ranges
 from ansible.module_utils.jsonmend.backup.checksums import table_checksum
 from ansible.module_utils.jsonmend.backup.snapshot import AlignedSnapshot
+from ansible.module_utils.jsonmend.db.clock import utc_iso, utc_now
 from ansible.module_utils.jsonmend.db.connection import connect, driver_error_types, driver_message
-from ansible.module_utils.jsonmend.db.errors import JsonmendError
+from ansible.module_utils.jsonmend.db.errors import JsonmendError, table_missing
 from ansible.module_utils.jsonmend.db.identifiers import validate_identifier
+from ansible.module_utils.jsonmend.db.inspector import INTEGER_TYPES
 from ansible.module_utils.jsonmend.db.servers import read_identity
 
 SCOPES = ("table", "database")
 TRANSACTIONAL_ENGINES = ("innodb",)
-INTEGER_TYPES = ("tinyint", "smallint", "mediumint", "int", "integer", "bigint")
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 # Options shared by the backup modules, on top of the connection and target specs.
@@ -100,10 +101,6 @@ def human(n):
     return str(n)
 
 
-def iso_utc_now():
-    return manifests.iso(manifests.utc_now())
-
-
 def json_value(value):
     """Key bounds as JSON-friendly values."""
     if isinstance(value, bytes):
@@ -143,7 +140,7 @@ class Catalog:
         info = dict((r[0], r) for r in rows)
         if scope == "table":
             if table not in info:
-                raise JsonmendError("table %s.%s does not exist (or the user cannot see it)" % (database, table))
+                raise table_missing(database, table)
             if info[table][1] != "BASE TABLE":
                 raise JsonmendError("%s.%s is a %s, not a table" % (database, table, info[table][1].lower()))
             names = [table]
@@ -367,7 +364,7 @@ def take_backup(params, check_mode=False, db=None):
     an input or a precondition is wrong; removes partial files when the dump fails.
     """
     started = time.monotonic()
-    now = manifests.utc_now()
+    now = utc_now()
     own_db = db is None
     db = db or connect(params)
     try:
@@ -508,7 +505,7 @@ def take_backup(params, check_mode=False, db=None):
         size=stats["size"],
         uncompressed_size=stats["uncompressed_size"],
         sha256=stats["sha256"],
-        created_at=manifests.iso(now),
+        created_at=utc_iso(now),
         duration_s=round(time.monotonic() - started, 3),
         created_by=dict(host=socket.gethostname(), user=_user(), run_id=params.get("run_id")),
         verified=False,

@@ -2,7 +2,6 @@
 # it was proven to restore. Names, atomic writes, lookup by id or "latest verified", retention.
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import re
@@ -22,10 +21,6 @@ LATEST = "latest"
 SAFETY_PREFIX = "backup_pre_restore_"
 
 
-def utc_now():
-    return datetime.datetime.now(datetime.UTC)
-
-
 def backup_id(label, when):
     """The runbook's name without its suffix: backup_<label>_YYYYmmdd_HHMMSS (UTC), or backup_<ts>."""
     if not LABEL_RE.fullmatch(label or ""):
@@ -42,10 +37,6 @@ def paths_for(directory, ident):
 def digests_path_for(directory, ident):
     """Path of a backup's per-row digest file (ranges.py)."""
     return os.path.join(directory, ident + DIGESTS_SUFFIX)
-
-
-def iso(when):
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def write_manifest(manifest, path, create=False):

@@ -8,8 +8,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ansible.module_utils.jsonmend.backup import clitools, manifests
-from ansible.module_utils.jsonmend.backup.backups import check_skip_binlog, client_tools, iso_utc_now
+from ansible.module_utils.jsonmend.backup.backups import check_skip_binlog, client_tools
 from ansible.module_utils.jsonmend.backup.checksums import compare_checksums, table_checksum
+from ansible.module_utils.jsonmend.db.clock import utc_iso
 from ansible.module_utils.jsonmend.db.connection import connect, driver_error_types, driver_message
 from ansible.module_utils.jsonmend.db.errors import BackupDefect, JsonmendError
 
@@ -84,7 +85,7 @@ def verify_backup(params: Mapping[str, Any], manifest: dict[str, Any]) -> dict[s
     """
     started = time.monotonic()
     skip_binlog = bool(params.get("verify_skip_binlog", True))
-    verification = dict(started_at=iso_utc_now(), skip_binlog=skip_binlog)
+    verification = dict(started_at=utc_iso(), skip_binlog=skip_binlog)
     db = connect(params)
     scratch = None
     try:
@@ -155,7 +156,7 @@ def verify_backup(params: Mapping[str, Any], manifest: dict[str, Any]) -> dict[s
     finally:
         db.close()
     verification.update(ok=True, duration_s=round(time.monotonic() - started, 3))
-    manifest = dict(manifest, verified=True, verified_at=iso_utc_now(), verification=verification)
+    manifest = dict(manifest, verified=True, verified_at=utc_iso(), verification=verification)
     manifest.pop("last_failed_verification", None)
     _save_verification(manifest)
     return manifest
