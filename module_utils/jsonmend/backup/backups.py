@@ -8,6 +8,7 @@ import os
 import socket
 import threading
 import time
+from typing import TYPE_CHECKING, Any
 
 from ansible.module_utils.jsonmend.backup import clitools, manifests, ranges
 from ansible.module_utils.jsonmend.backup.checksums import table_checksum
@@ -18,6 +19,12 @@ from ansible.module_utils.jsonmend.db.errors import JsonmendError, table_missing
 from ansible.module_utils.jsonmend.db.identifiers import validate_identifier
 from ansible.module_utils.jsonmend.db.inspector import INTEGER_TYPES
 from ansible.module_utils.jsonmend.db.servers import read_identity
+
+if TYPE_CHECKING:
+    import datetime
+    from collections.abc import Mapping
+
+    from ansible.module_utils.jsonmend.db.connection import Database
 
 SCOPES = ("table", "database")
 TRANSACTIONAL_ENGINES = ("innodb",)
@@ -49,7 +56,7 @@ BACKUP_ARGUMENT_SPEC.update(TOOLS_ARGUMENT_SPEC)
 
 
 # -- small helpers -------------------------------------------------------------------
-def check_backup_dir(path, writable=True):
+def check_backup_dir(path: str, writable: bool = True) -> int:
     """Refuse a backup directory that is missing, not a directory or not writable."""
     if not path:
         raise JsonmendError("no backup directory given")
@@ -67,7 +74,7 @@ def check_backup_dir(path, writable=True):
     return mode
 
 
-def nearest_existing(path):
+def nearest_existing(path: str) -> str:
     """The path itself or its closest existing ancestor."""
     while not os.path.exists(path):
         parent = os.path.dirname(path)
@@ -77,7 +84,7 @@ def nearest_existing(path):
     return path
 
 
-def plan_backup_dir(path, create):
+def plan_backup_dir(path: str, create: bool | None) -> tuple[int | None, str]:
     """(mode of the directory or None when it will be created, directory to measure free space in)."""
     if create and path and os.path.isabs(path) and not os.path.lexists(path):
         parent = nearest_existing(path)
@@ -87,12 +94,12 @@ def plan_backup_dir(path, create):
     return check_backup_dir(path), path
 
 
-def free_bytes(path):
+def free_bytes(path: str) -> int:
     stats = os.statvfs(path)
     return stats.f_bavail * stats.f_frsize
 
 
-def human(n):
+def human(n: float | None) -> str:
     n = float(n or 0)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if n < 1024 or unit == "TiB":
@@ -101,7 +108,7 @@ def human(n):
     return str(n)
 
 
-def json_value(value):
+def json_value(value: Any) -> Any:
     """Key bounds as JSON-friendly values."""
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
@@ -112,7 +119,7 @@ def json_value(value):
     return value
 
 
-def connection_is_local(db):
+def connection_is_local(db: Database) -> bool:
     conn = db.conn
     return bool(getattr(conn, "unix_socket", None)) or getattr(conn, "host", "") in LOCAL_HOSTS
 
@@ -120,7 +127,7 @@ def connection_is_local(db):
 class Catalog:
     """What the backup will hold: tables, their sizes, engines, keys, triggers and other objects."""
 
-    def __init__(self, db, database, scope, table):
+    def __init__(self, db: Database, database: str, scope: str, table: str) -> None:
         self.database = database
         d = db.dialect
         cur = db.cursor()
@@ -173,13 +180,13 @@ class Catalog:
         charset = db.query_one("SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (database,))
         self.charset, self.collation = charset
 
-    def total_data_bytes(self):
+    def total_data_bytes(self) -> int:
         return sum(self.data_bytes.values())
 
-    def total_bytes(self):
+    def total_bytes(self) -> int:
         return sum(self.data_bytes.values()) + sum(self.index_bytes.values())
 
-    def objects(self):
+    def objects(self) -> dict[str, Any]:
         return dict(
             views=self.views,
             sequences=self.sequences,
@@ -191,7 +198,7 @@ class Catalog:
         )
 
 
-def check_free_space(directory, catalog, factor):
+def check_free_space(directory: str, catalog: Catalog, factor: float) -> dict[str, int]:
     """Refuse when the backup directory lacks room for data size x factor."""
     needed = int(math.ceil(catalog.total_data_bytes() * factor))
     free = free_bytes(directory)
@@ -204,7 +211,7 @@ def check_free_space(directory, catalog, factor):
     return dict(free_bytes=free, needed_bytes=needed, data_bytes=catalog.total_data_bytes())
 
 
-def check_server_space(db, catalog):
+def check_server_space(db: Database, catalog: Catalog) -> dict[str, Any]:
     """Room on the server for the scratch copy, when the datadir is visible from here."""
     if not connection_is_local(db):
         return dict(checked=False, reason="server is remote")
@@ -226,21 +233,21 @@ def check_server_space(db, catalog):
 class Tools:
     """The dump tool and its matching client, with their versions."""
 
-    def __init__(self, server_flavour, dump_binary=None, client_binary=None):
+    def __init__(self, server_flavour: str, dump_binary: str | None = None, client_binary: str | None = None) -> None:
         self.dump = clitools.find_tool(clitools.dump_tool_names(server_flavour), dump_binary)
         self.dump_version = clitools.tool_version(self.dump)
         self.flavour = clitools.tool_flavour(self.dump_version)
         self.client = clitools.find_tool((), client_binary) if client_binary else clitools.client_tool_for(self.dump, self.flavour)
         self.client_version = clitools.tool_version(self.client)
 
-    def describe(self):
+    def describe(self) -> dict[str, dict[str, str]]:
         return dict(
             dump=dict(path=self.dump, version=self.dump_version, flavour=self.flavour),
             client=dict(path=self.client, version=self.client_version),
         )
 
 
-def client_tools(dump_binary=None, client_binary=None, server_flavour="mariadb"):
+def client_tools(dump_binary: str | None = None, client_binary: str | None = None, server_flavour: str = "mariadb") -> str:
     """The client that loads a dump: the one configured, else the vendor's from PATH.
 
     Never the one a manifest records (tools.client.path is information only): whoever can write
@@ -251,14 +258,14 @@ def client_tools(dump_binary=None, client_binary=None, server_flavour="mariadb")
     return Tools(server_flavour, dump_binary).client
 
 
-def binlog_enabled(db):
+def binlog_enabled(db: Database) -> bool:
     try:
         return bool(int(db.query_one("SELECT @@GLOBAL.log_bin")[0] or 0))
     except driver_error_types():
         return True  # assume it is, and let the privilege check speak
 
 
-def check_skip_binlog(db):
+def check_skip_binlog(db: Database) -> bool:
     """Can this session keep its writes out of the binary log? Refuse clearly when not.
 
     Returns False (nothing to skip) when the server writes no binary log."""
@@ -277,7 +284,7 @@ def check_skip_binlog(db):
 
 
 # -- taking a backup -----------------------------------------------------------------
-def plan_backup(db, params, now):
+def plan_backup(db: Database, params: Mapping[str, Any], now: datetime.datetime) -> dict[str, Any]:
     """Everything checked before a single byte is written; returns the plan."""
     database, scope, table = params["database"], params["scope"], params["table"]
     if scope not in SCOPES:
@@ -354,7 +361,7 @@ def _snapshot_reader(snap, catalog, results, digest_file=None):
         results["__error__"] = exc
 
 
-def take_backup(params, check_mode=False, db=None):
+def take_backup(params: Mapping[str, Any], check_mode: bool = False, db: Database | None = None) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """Take one consistent, checksummed backup; verification.verify_backup() proves it.
 
     With params['verify'], the plan also checks what the verification will need (room for the
@@ -525,7 +532,7 @@ def _user():
         return str(os.geteuid())
 
 
-def describe_plan(plan, params):
+def describe_plan(plan: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
     catalog = plan["catalog"]
     return dict(
         id=plan["id"],

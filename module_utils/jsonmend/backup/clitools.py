@@ -12,8 +12,12 @@ import subprocess
 import tempfile
 import threading
 import zlib
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ansible.module_utils.jsonmend.db.errors import BackupDefect, JsonmendError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
 CHUNK = 1 << 20
 FOOTER = b"-- Dump completed"
@@ -31,7 +35,7 @@ TOOL_DIRS = ("/usr/bin", "/usr/local/bin", "/usr/local/mysql/bin", "/opt/mysql/b
 
 
 # -- finding the tools ---------------------------------------------------------------
-def find_tool(names, preferred=None):
+def find_tool(names: Sequence[str], preferred: str | None = None) -> str:
     """Absolute path of the first of `names` on PATH (or the usual dirs); `preferred` wins when given."""
     if preferred:
         path = shutil.which(preferred)
@@ -45,7 +49,7 @@ def find_tool(names, preferred=None):
     raise JsonmendError("none of %s was found on the host that runs the backup: install the MariaDB or MySQL client package" % ", ".join(names))
 
 
-def tool_version(path):
+def tool_version(path: str) -> str:
     """The tool's own --version line."""
     try:
         out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30, check=False)
@@ -54,17 +58,17 @@ def tool_version(path):
     return (out.stdout or out.stderr).strip().splitlines()[0] if (out.stdout or out.stderr).strip() else path
 
 
-def tool_flavour(version_line):
+def tool_flavour(version_line: str | None) -> str:
     """'mariadb' for MariaDB's tools (mysqldump is often a link to mariadb-dump), else 'mysql'."""
     return "mariadb" if "mariadb" in (version_line or "").lower() else "mysql"
 
 
-def dump_tool_names(server_flavour):
+def dump_tool_names(server_flavour: str) -> tuple[str, str]:
     """Tool names to try, best first, for a server flavour: the matching vendor's tool."""
     return ("mariadb-dump", "mysqldump") if server_flavour == "mariadb" else ("mysqldump", "mariadb-dump")
 
 
-def client_tool_for(dump_path, flavour):
+def client_tool_for(dump_path: str, flavour: str) -> str:
     """The client that matches a dump tool: same directory, same vendor (it must understand the
     dump's first line: newer mariadb-dump writes a sandbox-mode command older clients reject)."""
     names = ("mariadb", "mysql") if flavour == "mariadb" else ("mysql", "mariadb")
@@ -78,7 +82,7 @@ def client_tool_for(dump_path, flavour):
 
 
 # -- credentials --------------------------------------------------------------------
-def option_value(value):
+def option_value(value: object) -> str:
     """Quote a value for a MySQL option file ([client] key="value"), escaping \\ and quotes."""
     text = str(value)
     if "\n" in text or "\r" in text:
@@ -86,7 +90,7 @@ def option_value(value):
     return '"%s"' % text.replace("\\", "\\\\").replace('"', '\\"')
 
 
-def connection_options(conn, params):
+def connection_options(conn: Any, params: Mapping[str, Any]) -> list[tuple[str, str | int | None]]:
     """[client] options that reach the server exactly as the module's own connection did.
 
     Taken from the open PyMySQL connection, which has already merged the module's parameters
@@ -116,7 +120,7 @@ class OptionFile:
     user through ps) or the environment, and no other option file can override them.
     """
 
-    def __init__(self, options, groups=None):
+    def __init__(self, options: Iterable[tuple[str, str | int | None]], groups: Mapping[str, Sequence[tuple[str, str | int | None]]] | None = None) -> None:
         self.options = list(options)
         # Options only some tools accept (init-command is the client's), by group name.
         self.groups = dict(groups or {})
@@ -143,12 +147,12 @@ class OptionFile:
         return False
 
     @property
-    def arg(self):
+    def arg(self) -> str:
         return "--defaults-file=%s" % self.path
 
 
 # -- commands -------------------------------------------------------------------------
-def dump_command(tool, option_file, database, tables, scope, tool_flavour_name):
+def dump_command(tool: str, option_file: OptionFile, database: str, tables: Iterable[str], scope: str, tool_flavour_name: str) -> list[str]:
     """argv of a consistent online dump: no credentials, flags explained in docs/BACKUP.md."""
     cmd = [
         tool,
@@ -178,12 +182,12 @@ def dump_command(tool, option_file, database, tables, scope, tool_flavour_name):
     return cmd
 
 
-def client_command(tool, option_file, database):
+def client_command(tool: str, option_file: OptionFile, database: str) -> list[str]:
     """argv of the client that loads a dump into `database`."""
     return [tool, option_file.arg, "--database=%s" % database, "--max-allowed-packet=1G", "--default-character-set=utf8mb4", "--batch"]
 
 
-def restore_init_command(skip_binlog=False, server_flavour="mariadb"):
+def restore_init_command(skip_binlog: bool = False, server_flavour: str = "mariadb") -> str | None:
     """SET statement the loading session runs first, or None when it needs none.
 
     check_constraint_checks=0 (MariaDB only): rows whose CHECK (json_valid(...)) was bypassed
@@ -199,7 +203,7 @@ def restore_init_command(skip_binlog=False, server_flavour="mariadb"):
     return "SET SESSION " + ", ".join(settings) if settings else None
 
 
-def client_option_groups(skip_binlog=False, server_flavour="mariadb"):
+def client_option_groups(skip_binlog: bool = False, server_flavour: str = "mariadb") -> dict[str, list[tuple[str, str]]]:
     """Option file groups only the client reads: its init-command, when the session needs one."""
     init = restore_init_command(skip_binlog, server_flavour)
     return dict(mysql=[("init-command", init)]) if init else {}
@@ -209,17 +213,17 @@ def client_option_groups(skip_binlog=False, server_flavour="mariadb"):
 class _HashingWriter:
     """File-like sink that hashes and counts what it writes."""
 
-    def __init__(self, handle):
+    def __init__(self, handle: BinaryIO) -> None:
         self.handle = handle
         self.sha256 = hashlib.sha256()
         self.size = 0
 
-    def write(self, data):
+    def write(self, data: bytes) -> int:
         self.sha256.update(data)
         self.size += len(data)
         return self.handle.write(data)
 
-    def flush(self):
+    def flush(self) -> None:
         self.handle.flush()
 
 
@@ -229,7 +233,14 @@ def _read_stderr(handle):
     return text[-STDERR_LIMIT:]
 
 
-def run_dump(cmd, path, compress_level=1, on_snapshot=None, snapshot_timeout=120, timeout=None):
+def run_dump(
+    cmd: Sequence[str],
+    path: str,
+    compress_level: int = 1,
+    on_snapshot: Callable[[], object] | None = None,
+    snapshot_timeout: float = 120,
+    timeout: float | None = None,
+) -> dict[str, Any]:
     """Run the dump tool, gzip its output into `path` (created, never overwritten).
 
     `on_snapshot` is called once, as soon as the output shows the tool's snapshot is open (or
@@ -331,11 +342,11 @@ class EventDisabler:
     Events come after all table data in a dump, so only that short tail is read line by line.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.carry = b""
         self.in_events = False
 
-    def feed(self, chunk):
+    def feed(self, chunk: bytes) -> bytes:
         buf = self.carry + chunk
         out = b""
         if not self.in_events:
@@ -355,12 +366,12 @@ class EventDisabler:
             return EVENT_STATUS.sub(rb"\1DISABLE\3", line, count=1)
         return line
 
-    def close(self):
+    def close(self) -> bytes:
         rest, self.carry = self.carry, b""
         return self._line(rest) if self.in_events else rest
 
 
-def file_sha256(path):
+def file_sha256(path: str) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(CHUNK), b""):
@@ -368,7 +379,7 @@ def file_sha256(path):
     return digest.hexdigest()
 
 
-def load_dump(path, cmd, disable_events=False):
+def load_dump(path: str, cmd: Sequence[str], disable_events: bool = False) -> dict[str, Any]:
     """Feed the gzip dump at `path` into the client `cmd`; raise JsonmendError on any failure.
 
     The completion footer is checked before the client's input is closed: a truncated or

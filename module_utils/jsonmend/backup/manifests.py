@@ -6,8 +6,13 @@ import json
 import os
 import re
 import tempfile
+from typing import TYPE_CHECKING, Any
 
 from ansible.module_utils.jsonmend.db.errors import JsonmendError
+
+if TYPE_CHECKING:
+    import datetime
+    from collections.abc import Callable, Iterable, Mapping
 
 FORMAT = "jsonmend-backup-manifest/1"
 DUMP_SUFFIX = ".sql.gz"
@@ -21,7 +26,7 @@ LATEST = "latest"
 SAFETY_PREFIX = "backup_pre_restore_"
 
 
-def backup_id(label, when):
+def backup_id(label: str, when: datetime.datetime) -> str:
     """The runbook's name without its suffix: backup_<label>_YYYYmmdd_HHMMSS (UTC), or backup_<ts>."""
     if not LABEL_RE.fullmatch(label or ""):
         raise JsonmendError("backup label %r may only hold letters, digits, '_' and '$' (at most 64)" % label)
@@ -29,17 +34,17 @@ def backup_id(label, when):
     return "backup_%s_%s" % (label, stamp) if label else "backup_%s" % stamp
 
 
-def paths_for(directory, ident):
+def paths_for(directory: str, ident: str) -> tuple[str, str]:
     """(dump path, manifest path) of a backup id in a directory."""
     return os.path.join(directory, ident + DUMP_SUFFIX), os.path.join(directory, ident + MANIFEST_SUFFIX)
 
 
-def digests_path_for(directory, ident):
+def digests_path_for(directory: str, ident: str) -> str:
     """Path of a backup's per-row digest file (ranges.py)."""
     return os.path.join(directory, ident + DIGESTS_SUFFIX)
 
 
-def write_manifest(manifest, path, create=False):
+def write_manifest(manifest: dict[str, Any], path: str, create: bool = False) -> None:
     """Write atomically (temp file, fsync, rename), mode 0600. create=True refuses to replace."""
     directory = os.path.dirname(path) or "."
     if create and os.path.lexists(path):
@@ -67,7 +72,7 @@ def write_manifest(manifest, path, create=False):
         raise
 
 
-def fsync_dir(directory):
+def fsync_dir(directory: str) -> None:
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:
@@ -80,7 +85,7 @@ def fsync_dir(directory):
         os.close(fd)
 
 
-def read_manifest(path):
+def read_manifest(path: str) -> dict[str, Any]:
     """Load and sanity-check a manifest; raise JsonmendError naming the file when it is not one."""
     try:
         with open(path) as handle:
@@ -115,13 +120,13 @@ def read_manifest(path):
     return manifest
 
 
-def inside(directory, path):
+def inside(directory: str, path: str) -> bool:
     """Is `path` (symlinks resolved) within `directory` (symlinks resolved)?"""
     root = os.path.realpath(directory)
     return os.path.commonpath([root, os.path.realpath(path)]) == root
 
 
-def list_manifests(directory):
+def list_manifests(directory: str) -> tuple[list[dict[str, Any]], list[str]]:
     """(manifests newest first, [unreadable file: reason]) for every *.manifest.json in directory."""
     found, problems = [], []
     try:
@@ -139,17 +144,17 @@ def list_manifests(directory):
     return found, problems
 
 
-def is_safety(manifest):
+def is_safety(manifest: Mapping[str, Any] | None) -> bool:
     """A safety backup a restore took of the state it replaced (label pre_restore_...)."""
     return str((manifest or {}).get("id", "")).startswith(SAFETY_PREFIX)
 
 
-def recorded_server(manifest):
+def recorded_server(manifest: Mapping[str, Any] | None) -> str | None:
     """The server identity a manifest recorded (see servers.py), or None for an old manifest."""
     return ((manifest or {}).get("server") or {}).get("identity") or None
 
 
-def matches(manifest, database=None, scope=None, table=None, server=None):
+def matches(manifest: Mapping[str, Any], database: str | None = None, scope: str | None = None, table: str | None = None, server: str | None = None) -> bool:
     """Does a manifest hold what a restore or a retention group asks for (on that server)?"""
     if database and manifest.get("database") != database:
         return False
@@ -162,7 +167,9 @@ def matches(manifest, database=None, scope=None, table=None, server=None):
     return True
 
 
-def pick_latest(found, database=None, scope=None, table=None, server=None):
+def pick_latest(
+    found: Iterable[dict[str, Any]], database: str | None = None, scope: str | None = None, table: str | None = None, server: str | None = None
+) -> dict[str, Any] | None:
     """The newest verified manifest matching the filters, safety backups excepted; None when none.
 
     With `server`, only a backup that recorded that server identity: an old manifest without
@@ -176,7 +183,9 @@ def pick_latest(found, database=None, scope=None, table=None, server=None):
     return None
 
 
-def resolve(directory, ident, database=None, scope=None, table=None, server=None):
+def resolve(
+    directory: str, ident: str | None, database: str | None = None, scope: str | None = None, table: str | None = None, server: str | None = None
+) -> dict[str, Any]:
     """The manifest for an id, or the newest verified one matching the filters for 'latest'.
 
     'latest' never picks a safety backup (backup_pre_restore_*) and, with `server`, only a
@@ -204,7 +213,7 @@ def resolve(directory, ident, database=None, scope=None, table=None, server=None
     )
 
 
-def retention_group(manifest):
+def retention_group(manifest: Mapping[str, Any]) -> tuple[str | None, str | None, str | None, tuple[str, ...], str]:
     """What one backup is a backup of: server, database, scope, tables (table backups), kind."""
     # A database's table list changes over time; its backups stay one group.
     tables = tuple(manifest.get("tables", [])) if manifest.get("scope") == "table" else ()
@@ -212,7 +221,9 @@ def retention_group(manifest):
     return (recorded_server(manifest), manifest.get("database"), manifest.get("scope"), tables, kind)
 
 
-def retention_plan(manifests, keep, current_id=None, file_problem=None):
+def retention_plan(
+    manifests: Iterable[dict[str, Any]], keep: int, current_id: str | None = None, file_problem: Callable[[dict[str, Any]], str | None] | None = None
+) -> tuple[list[dict[str, Any]], list[str]]:
     """(manifests to delete, notes): verified backups beyond the newest `keep` GOOD ones of each group.
 
     A group is one server, one database and one table (table backups) or the whole database
@@ -254,7 +265,7 @@ def retention_plan(manifests, keep, current_id=None, file_problem=None):
     return doomed, notes
 
 
-def summary(manifest):
+def summary(manifest: Mapping[str, Any]) -> dict[str, Any]:
     """The fields a listing shows."""
     keys = ("id", "scope", "database", "tables", "rows", "created_at", "verified", "verified_at", "size", "path", "manifest_path")
     return dict(((k, manifest.get(k)) for k in keys), server=recorded_server(manifest))

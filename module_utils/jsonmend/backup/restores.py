@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING, Any
 
 from ansible.module_utils.jsonmend.backup import clitools, manifests, ranges
 from ansible.module_utils.jsonmend.backup.backups import SCOPES, check_backup_dir, client_tools, take_backup
@@ -13,8 +14,13 @@ from ansible.module_utils.jsonmend.db.errors import JsonmendError
 from ansible.module_utils.jsonmend.db.identifiers import validate_identifier
 from ansible.module_utils.jsonmend.db.locks import AdvisoryLock, table_lock_name
 
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
 
-def live_state(db, manifest, database):
+    from ansible.module_utils.jsonmend.db.connection import Database
+
+
+def live_state(db: Database, manifest: Mapping[str, Any], database: str) -> tuple[dict[str, dict[str, Any]], dict[str, Any], list[str]]:
     """(per table of the manifest: does it exist now and its rows; what the restore changes,
     counted from content against the backup's key ranges (ranges.compare_with_backup), with
     totals and per table; tables of the database the backup does not hold)."""
@@ -27,7 +33,7 @@ def live_state(db, manifest, database):
     return state, dict(ranges.summarize(list(entries.values())), tables=entries), extra
 
 
-def database_exists(params, database):
+def database_exists(params: Mapping[str, Any], database: str) -> bool:
     """Does the database exist? Asked over a connection that names no database."""
     db = connect(dict(params, database=None))
     try:
@@ -36,7 +42,7 @@ def database_exists(params, database):
         db.close()
 
 
-def create_database(params, database, manifest):
+def create_database(params: Mapping[str, Any], database: str, manifest: Mapping[str, Any]) -> None:
     """CREATE DATABASE with the character set and collation the backup recorded."""
     db = connect(dict(params, database=None))
     try:
@@ -51,7 +57,7 @@ def create_database(params, database, manifest):
         db.close()
 
 
-def hold_table_locks(params, database, tables):
+def hold_table_locks(params: Mapping[str, Any], database: str, tables: Iterable[str]) -> tuple[Database, list[AdvisoryLock]]:
     """Take the advisory lock of every table a restore replaces - the lock each repair and undo
     of that table takes - on a connection of its own, held until release_table_locks().
 
@@ -69,13 +75,13 @@ def hold_table_locks(params, database, tables):
     return db, held
 
 
-def release_table_locks(db, held):
+def release_table_locks(db: Database, held: Iterable[AdvisoryLock]) -> None:
     for lock in held:
         lock.release()
     db.close()
 
 
-def restore_backup(params, check_mode=False):
+def restore_backup(params: Mapping[str, Any], check_mode: bool = False) -> dict[str, Any]:
     """Restore a table or database in place from a verified backup, then prove it.
 
     Order: resolve the manifest (latest: of this server only); refuse one of another server,
