@@ -102,11 +102,15 @@ def run(stack, mariadb, app_db, tmp_path):
 
     def runner(playbook="deploy.yml", check=False, roles_path=ROLES_PATH, **extra):
         variables = db_vars(mariadb, app_db, jsonmend_report_dir=str(reports), **stack.ansible_vars())
+        if roles_path != ROLES_PATH:
+            # The stand-ins' own settings: unknown to the real roles, which refuse them as typos.
+            variables.update(
+                backup_stub_params_file=str(params),
+                cleanup_stub_params_file=str(params),
+                backup_stub_state_dir=str(tmp_path / "stub"),
+                cleanup_stub_state_dir=str(tmp_path / "stub"),
+            )
         variables.update(
-            backup_stub_params_file=str(params),
-            cleanup_stub_params_file=str(params),
-            backup_stub_state_dir=str(tmp_path / "stub"),
-            cleanup_stub_state_dir=str(tmp_path / "stub"),
             backup_dir=str(tmp_path / "backups"),
             backup_create_dir=True,
             cleanup_control_dir=str(tmp_path / "control"),
