@@ -88,7 +88,7 @@ def known_variables(roles_path, root):
     for directory in roles_path:
         for role in sorted(Path(directory).glob("*/tasks")):
             roles.setdefault(role.parent.name, []).append(role.parent)
-    for name, bases in roles.items():
+    for bases in roles.values():
         for base in bases:
             specs = _load(base / "meta" / "argument_specs.yml").get("argument_specs") if (base / "meta" / "argument_specs.yml").is_file() else None
             for entry in (specs or {}).values():

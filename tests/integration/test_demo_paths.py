@@ -24,8 +24,9 @@ def test_every_path_the_demo_inventory_writes_is_inside_the_checkout():
     env.update(ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
     # Reports default to reports/ beside playbooks/ (the preflight role's default) unless the inventory says.
     expressions = ", ".join(name + (" | default(preflight_report_dir_stand_in)" if name == "jsonmend_report_dir" else "") for name in WRITTEN)
+    command = [str(BIN / "ansible"), "localhost", "-m", "ansible.builtin.debug", "-a", "msg={{ [%s] }}" % expressions]
     result = subprocess.run(
-        [str(BIN / "ansible"), "localhost", "-m", "ansible.builtin.debug", "-a", "msg={{ [%s] }}" % expressions, "-e", "preflight_report_dir_stand_in=%s/reports" % ROOT],
+        command + ["-e", "preflight_report_dir_stand_in=%s/reports" % ROOT],
         cwd="/",
         env=env,
         capture_output=True,

@@ -81,7 +81,8 @@ TARGET = {"database": "app", "table": "analytics_activityevent"}
 
 
 def deploy_record(run_id, started, outcome="deployed", check=False, table="analytics_activityevent"):
-    return dict(outcome=outcome, run=dict(id=run_id, started_at=started, check_mode=check, target=dict(database="app", table=table)), release=dict(finished_at=started))
+    run = dict(id=run_id, started_at=started, check_mode=check, target=dict(database="app", table=table))
+    return dict(outcome=outcome, run=run, release=dict(finished_at=started))
 
 
 def run_record(run_id, started, playbook="rollback.yml", outcome="rolled_back", check=False, table="analytics_activityevent"):
