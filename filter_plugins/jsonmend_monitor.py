@@ -175,6 +175,57 @@ def monitor_watching(deploy, window_hours, now=None):
     return dict(watching=False, reason="the last deploy finished %.1f h ago, past the %g h window: nothing to watch" % (age, hours))
 
 
+ROLLBACK_PLAYBOOKS = ("rollback.yml", "emergency_rollback.yml")
+
+
+def _same_target(recorded, wanted):
+    recorded, wanted = recorded or {}, wanted or {}
+    return not any(wanted.get(k) and recorded.get(k) and wanted[k] != recorded[k] for k in ("database", "table"))
+
+
+def monitor_rolled_back(deploy, deploys=None, records=None, target=None):
+    """Why the deploy to watch is no longer in place ('' when it is).
+
+    `deploy` is the newest deploy still recorded as deployed (jsonmend_last_deploy; {} for none),
+    `deploys` every parsed deploy.json, `records` every parsed record.json. A deploy run that rolled
+    itself back, newer than `deploy`, leaves nothing to watch when there is no older deploy; a
+    rollback.yml or emergency_rollback.yml run that rolled back after `deploy` took it away.
+    """
+    deploy = deploy if isinstance(deploy, dict) else {}
+    run = deploy.get("run") or {}
+    since = str(run.get("started_at") or "")
+    for record in sorted((r for r in records or [] if isinstance(r, dict)), key=lambda r: str(r.get("started_at") or "")):
+        if (
+            record.get("playbook") in ROLLBACK_PLAYBOOKS
+            and record.get("outcome") == "rolled_back"
+            and not record.get("check_mode")
+            and _same_target(record.get("target"), target)
+            and str(record.get("started_at") or "") > since
+        ):
+            what = "deploy %s" % run["id"] if run.get("id") else "the last deploy"
+            return "%s was rolled back by run %s (%s at %s): nothing to watch" % (what, record.get("run_id"), record.get("playbook"), record.get("started_at"))
+    if not deploy:
+        rolled = [
+            d
+            for d in deploys or []
+            if isinstance(d, dict)
+            and d.get("outcome") == "rolled_back"
+            and not (d.get("run") or {}).get("check_mode")
+            and _same_target((d.get("run") or {}).get("target"), target)
+        ]
+        if rolled:
+            newest = max(rolled, key=lambda d: str((d.get("run") or {}).get("started_at") or ""))["run"]
+            return "deploy %s failed and was rolled back at once (%s): nothing to watch" % (newest.get("id"), newest.get("started_at"))
+    return ""
+
+
+def monitor_watch(deploy, window_hours, rolled_back="", now=None):
+    """monitor_watching, except that a deploy rolled back is not watched (unless the window is 0: always)."""
+    if rolled_back and float(window_hours or 0):
+        return dict(watching=False, reason=rolled_back)
+    return monitor_watching(deploy, window_hours, now)
+
+
 class FilterModule:
     """jsonmend monitor filters."""
 
@@ -183,4 +234,6 @@ class FilterModule:
             "jsonmend_monitor_log_plan": monitor_log_plan,
             "jsonmend_monitor_judge": monitor_judge,
             "jsonmend_monitor_watching": monitor_watching,
+            "jsonmend_monitor_rolled_back": monitor_rolled_back,
+            "jsonmend_monitor_watch": monitor_watch,
         }

@@ -2,9 +2,12 @@
 # functions over the facts roles publish.
 from __future__ import annotations
 
-import json
+import datetime
+import shlex
 
 from ansible.errors import AnsibleFilterError
+
+STAMP = "%Y-%m-%dT%H:%M:%SZ"
 
 # (phase, fact) in runbook order; a phase is in the record when its role published its fact.
 PHASE_FACTS = (
@@ -23,15 +26,41 @@ PHASE_FACTS = (
 )
 
 
+def _plus(stamp, seconds):
+    """An ISO UTC stamp plus seconds (None when either is missing or unreadable)."""
+    try:
+        start = datetime.datetime.strptime(str(stamp), STAMP).replace(tzinfo=datetime.UTC)
+        return (start + datetime.timedelta(seconds=float(seconds))).strftime(STAMP)
+    except (TypeError, ValueError):
+        return None
+
+
 def _phase(name, fact):
     fact = fact if isinstance(fact, dict) else {}
-    started = fact.get("started_at") or fact.get("scanned_at") or (fact.get("scan") or {}).get("scanned_at") or fact.get("created_at")
+    scan = fact.get("scan") if isinstance(fact.get("scan"), dict) else {}
+    started = fact.get("started_at") or fact.get("scanned_at") or scan.get("scanned_at") or fact.get("created_at")
+    if name == "maintenance":
+        started = (fact.get("window") or {}).get("started_at") or started
+    finished = fact.get("finished_at") or (fact.get("window") or {}).get("ended_at") if name == "maintenance" else fact.get("finished_at")
+    if not finished and started and (scan.get("duration_s") is not None or fact.get("duration_s") is not None):
+        finished = _plus(started, scan.get("duration_s", fact.get("duration_s")))
     return dict(
         phase=name,
         outcome=fact.get("outcome") or ("failed" if fact.get("failed") else "done"),
         started_at=started,
-        finished_at=fact.get("finished_at"),
+        finished_at=finished,
     )
+
+
+def _close_phases(phases, finished_at):
+    """A phase without its own end ended when the next one with a start began (the runbook is
+    sequential); the last one when the run ended."""
+    for i, phase in enumerate(phases):
+        if phase["finished_at"] or not phase["started_at"]:
+            continue
+        later = [p["started_at"] for p in phases[i + 1 :] if p["started_at"] and p["started_at"] >= phase["started_at"]]
+        phase["finished_at"] = later[0] if later else finished_at
+    return phases
 
 
 def _verify_scan(verify):
@@ -40,8 +69,13 @@ def _verify_scan(verify):
     return scan if isinstance(scan, dict) else None
 
 
-def jsonmend_run_record(facts, outcome="success", failure=None, scan_before=None):
-    """Build the run record from a dict of published facts (missing ones are simply absent)."""
+def jsonmend_run_record(facts, outcome="success", failure=None, scan_before=None, context=None):
+    """Build the run record from a dict of published facts (missing ones are simply absent).
+
+    `context` (optional): change_ticket, environment, inventory (the inventory directory's name),
+    finished_at (UTC), the run's own facts the record cannot read from a role.
+    """
+    context = context if isinstance(context, dict) else {}
     if not isinstance(facts, dict) or not isinstance(facts.get("preflight_run"), dict):
         raise AnsibleFilterError("jsonmend_run_record needs a dict of facts with preflight_run")
     run = facts["preflight_run"]
@@ -59,10 +93,16 @@ def jsonmend_run_record(facts, outcome="success", failure=None, scan_before=None
             return None
         return dict((k, s.get(k)) for k in ("total_rows", "corrupted_rows", "sql_null_rows", "double_encoded_rows", "invalid_rows") if k in s)
 
-    return dict(
+    maintenance = present.get("maintenance_state", {})
+    window = maintenance.get("window") or {}
+    record = dict(
         run_id=run.get("id"),
         playbook=run.get("playbook"),
+        change_ticket=context.get("change_ticket") or None,
+        environment=context.get("environment") or None,
+        inventory=context.get("inventory") or None,
         started_at=run.get("started_at"),
+        finished_at=context.get("finished_at") or None,
         operator=run.get("operator"),
         awx_job_id=run.get("awx_job_id"),
         check_mode=run.get("check_mode"),
@@ -70,7 +110,8 @@ def jsonmend_run_record(facts, outcome="success", failure=None, scan_before=None
         outcome=outcome,
         failure=failure or None,
         strategy=decision.get("strategy"),
-        phases=[_phase(name, present[fact]) for name, fact in PHASE_FACTS if fact in present],
+        phases=_close_phases([_phase(name, present[fact]) for name, fact in PHASE_FACTS if fact in present], context.get("finished_at")),
+        maintenance_window=dict(started_at=window.get("started_at"), ended_at=window.get("ended_at")) if window.get("started_at") else None,
         scan_before=counts(scan_before) or counts(scan),
         scan_after=counts(_verify_scan(verify)),
         backup_id=backup.get("id"),
@@ -82,6 +123,64 @@ def jsonmend_run_record(facts, outcome="success", failure=None, scan_before=None
         verification=verify or None,
         rollback=rollback or None,
     )
+    record["undo_command"] = undo_command(record)
+    record["next_command"] = next_command(record)
+    return record
+
+
+def _command(record, playbook, *words):
+    inventory = record.get("inventory")
+    args = ["./jsonmend", playbook] + (["-i", "inventories/%s" % inventory] if inventory and inventory != "local" else []) + list(words)
+    return " ".join(shlex.quote(w) for w in args)
+
+
+def _ran(record):
+    return not record.get("check_mode") and record.get("outcome") in ("success", "rolled_back")
+
+
+def undo_command(record):
+    """The command that puts back what this run changed ('' when it changed nothing to put back)."""
+    playbook, outcome = record.get("playbook"), record.get("outcome")
+    if record.get("check_mode"):
+        return ""
+    if playbook == "deploy.yml" and outcome == "success" and (record.get("deploy") or record.get("repair_run_id")):
+        return _command(record, "rollback")
+    if playbook == "cleanup.yml" and record.get("repair_run_id") and record.get("rows_changed"):
+        return _command(record, "rollback", "-e", "jsonmend_rollback_scope=data", "-e", "jsonmend_rollback_run_id=%s" % record["repair_run_id"])
+    if playbook in ("rollback.yml", "emergency_rollback.yml") and outcome == "rolled_back":
+        return _command(record, "deploy", "-e", "strategy=%s" % (record.get("strategy") or "auto"))
+    return ""
+
+
+def next_command(record):
+    """What the operator runs next, from how this run ended."""
+    playbook, outcome = record.get("playbook") or "", record.get("outcome")
+    name = playbook[:-4] if playbook.endswith(".yml") else playbook
+    strategy = record.get("strategy") or "auto"
+    if record.get("check_mode"):
+        return "%s (the same, without --check)" % _command(record, name)
+    if outcome == "refused":
+        return "fix what stopped the run (above), then %s again" % _command(record, name)
+    if playbook == "phase2_diagnose.yml":
+        if (record.get("scan_before") or {}).get("corrupted_rows") == 0:
+            return "nothing to repair; %s schedules the weekly check" % _command(record, "weekly_check")
+        ack = ["-e", "jsonmend_investigation_ack=yes"] if strategy in ("C", "D") else []
+        return _command(record, "deploy", "-e", "strategy=%s" % strategy, *ack)
+    if playbook == "deploy.yml":
+        if outcome == "success":
+            return "%s every 15 minutes for 24 hours; to undo: %s" % (_command(record, "monitor"), _command(record, "rollback"))
+        if outcome == "rolled_back":
+            return "read record.md, fix the release, then %s" % _command(record, "deploy", "-e", "strategy=%s" % strategy)
+        return "%s (the rollback failed: restore the database and the code)" % _command(record, "emergency_rollback")
+    if playbook in ("rollback.yml", "emergency_rollback.yml"):
+        return _command(record, "diagnose") if _ran(record) else "fix what stopped the rollback, then %s again" % _command(record, name)
+    if playbook == "weekly_check.yml":
+        return "nothing until the next weekly check" if outcome == "success" else "%s, then the deploy it recommends" % _command(record, "diagnose")
+    if playbook == "cleanup.yml" and outcome == "success":
+        return _command(record, "diagnose")
+    if outcome == "success":
+        return "nothing"
+    return "fix what stopped the run (above), then %s again" % _command(record, name)
 
 
 def jsonmend_record_markdown(record):
@@ -94,11 +193,14 @@ def jsonmend_record_markdown(record):
         "",
         "| | |",
         "| --- | --- |",
+        "| Change ticket | %s |" % (record.get("change_ticket") or "none given (-e jsonmend_change_ticket=CHG-...)"),
+        "| Environment | %s |" % (record.get("environment") or "?"),
         "| Playbook | %s |" % record.get("playbook"),
         "| Target | `%s.%s.%s` |" % (target.get("database"), target.get("table"), target.get("column")),
         "| Outcome | **%s**%s |" % (record.get("outcome"), " (check mode)" if record.get("check_mode") else ""),
         "| Strategy | %s |" % (record.get("strategy") or "n/a"),
-        "| Started | %s |" % record.get("started_at"),
+        "| Started | %s |" % _utc(record.get("started_at")),
+        "| Finished | %s |" % _utc(record.get("finished_at")),
         "| Run by | %s%s |" % (record.get("operator"), " (AWX job %s)" % record["awx_job_id"] if record.get("awx_job_id") else ""),
     ]
     if record.get("failure"):
@@ -112,16 +214,69 @@ def jsonmend_record_markdown(record):
         lines.append("| Backup | %s%s |" % (record["backup_id"], " (verified)" if record.get("backup_verified") else " (NOT verified)"))
     if record.get("repair_run_id"):
         lines.append("| Repair run | %s: %s rows changed |" % (record["repair_run_id"], record.get("rows_changed")))
-    if record.get("deploy"):
-        lines.append("| Code | %s → %s |" % (record["deploy"].get("previous"), record["deploy"].get("new")))
-    if record.get("rollback"):
-        lines.append("| Rollback | `%s` |" % json.dumps(record["rollback"], sort_keys=True))
-    lines += ["", "## Phases", "", "| Phase | Outcome | Started | Finished |", "| --- | --- | --- | --- |"]
+    window = record.get("maintenance_window") or {}
+    if window.get("started_at"):
+        ended = _utc(window.get("ended_at")) if window.get("ended_at") else "still on"
+        lines.append("| Maintenance window | %s → %s |" % (_utc(window.get("started_at")), ended))
+    lines += _code_lines(record)
+    for text in _rollback_lines(record.get("rollback")):
+        lines.append("| Rollback | %s |" % _cell(text))
+    if record.get("undo_command"):
+        lines.append("| Undo | `%s` |" % record["undo_command"])
+    if record.get("next_command"):
+        lines.append("| Next | %s |" % _cell(record["next_command"]))
+    lines += ["", "## Phases", "", "| Phase | Outcome | Started (UTC) | Finished (UTC) |", "| --- | --- | --- | --- |"]
     for phase in record.get("phases") or []:
         lines.append("| %s | %s | %s | %s |" % (phase["phase"], phase["outcome"], phase.get("started_at") or "", phase.get("finished_at") or ""))
-    if record.get("verification"):
-        lines += ["", "## Verification", "", "```json", json.dumps(record["verification"], indent=2, sort_keys=True, default=str), "```"]
+    verification = record.get("verification") or {}
+    if verification:
+        lines += ["", "## Checks", ""]
+        lines += ["- %s" % line for line in verification.get("lines") or []] or ["- (no check ran)"]
+        if verification.get("failures"):
+            lines.append("- FAILED: %s" % "; ".join(str(f) for f in verification["failures"]))
+        lines.append("- verdict: %s" % ("passed" if verification.get("passed") else "FAILED"))
+    lines += ["", "All times are UTC (ISO 8601, `Z`). The application's own logs (its error log) use the app servers' local time."]
     return "\n".join(lines) + "\n"
+
+
+def _utc(stamp):
+    return "%s (UTC)" % stamp if stamp else "-"
+
+
+def _cell(text):
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _code_lines(record):
+    """The code's direction: old → new for a deploy, new → old for a rollback."""
+    deploy, rollback = record.get("deploy") or {}, record.get("rollback") or {}
+    code = rollback.get("code") if isinstance(rollback.get("code"), dict) else None
+    if record.get("playbook") in ("rollback.yml", "emergency_rollback.yml") and code:
+        return ["| Code | %s → %s (rolled back%s) |" % (code.get("from") or "?", code.get("to") or "?", ", " + code["action"] if code.get("action") else "")]
+    if deploy:
+        line = "| Code | %s → %s (deployed) |" % (deploy.get("previous"), deploy.get("new"))
+        if record.get("outcome") == "rolled_back":
+            return [line, "| Code rollback | %s → %s (rolled back) |" % (deploy.get("new"), deploy.get("previous"))]
+        return [line]
+    return []
+
+
+def _rollback_lines(rollback):
+    """The rollback in words, not as a JSON dump."""
+    if not isinstance(rollback, dict) or not rollback:
+        return []
+    out = []
+    code = rollback.get("code")
+    if isinstance(code, dict):
+        out.append("code: %s%s" % (code.get("action") or "?", " - " + code["reason"] if code.get("reason") else ""))
+    data = rollback.get("data")
+    if isinstance(data, dict):
+        how = " (%s)" % data["method"] if data.get("outcome") and data.get("method") else ""
+        why = " - " + data["reason"] if data.get("reason") else ""
+        out.append("data: %s%s%s" % (data.get("outcome") or data.get("method") or "?", how, why))
+    if not out:
+        out.append(", ".join("%s: %s" % (k, v) for k, v in sorted(rollback.items()) if not isinstance(v, (dict, list))))
+    return out
 
 
 def _label(value):
@@ -169,4 +324,6 @@ class FilterModule:
             "jsonmend_run_record": jsonmend_run_record,
             "jsonmend_record_markdown": jsonmend_record_markdown,
             "jsonmend_prometheus": jsonmend_prometheus,
+            "jsonmend_record_undo_command": undo_command,
+            "jsonmend_record_next_command": next_command,
         }

@@ -45,7 +45,7 @@ def _notes(scan, metric):
 
 
 def _label(json_type):
-    """JSON null is easy to confuse with SQL NULL: say which."""
+    """JSON null is easy to confuse with SQL NULL: say which (console, reports and records alike)."""
     return "JSON null" if json_type == "NULL" else json_type
 
 
@@ -168,4 +168,5 @@ class FilterModule:
             "jsonmend_findings_rows": findings_rows,
             "jsonmend_type_lines": type_lines,
             "jsonmend_scan_warnings": scan_warnings,
+            "jsonmend_type_label": _label,
         }

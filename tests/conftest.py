@@ -98,7 +98,8 @@ def ansible_env():
     env["ANSIBLE_CONFIG"] = str(ROOT / "ansible.cfg")
     env["ANSIBLE_NOCOLOR"] = "1"
     env["ANSIBLE_FORCE_COLOR"] = "0"
-    env.pop("ANSIBLE_STDOUT_CALLBACK", None)
+    # Every task's result as Ansible's default callback prints it (the console is tested on its own).
+    env["ANSIBLE_STDOUT_CALLBACK"] = "ansible.builtin.default"
     return env
 
 

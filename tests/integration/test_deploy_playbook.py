@@ -5,6 +5,7 @@
 # the stand-ins of tests/roles, whose undo can be told to fail.
 import json
 import os
+import re
 import subprocess
 import uuid
 
@@ -100,20 +101,24 @@ def run(stack, mariadb, app_db, tmp_path):
     params.chmod(0o600)
     reports = tmp_path / "reports"
 
-    def runner(playbook="deploy.yml", check=False, roles_path=ROLES_PATH, **extra):
+    def runner(playbook="deploy.yml", check=False, roles_path=ROLES_PATH, console=False, **extra):
         variables = db_vars(mariadb, app_db, jsonmend_report_dir=str(reports), **stack.ansible_vars())
+        if roles_path != ROLES_PATH:
+            # The stand-ins' own settings: unknown to the real roles, which refuse them as typos.
+            variables.update(
+                backup_stub_params_file=str(params),
+                cleanup_stub_params_file=str(params),
+                backup_stub_state_dir=str(tmp_path / "stub"),
+                cleanup_stub_state_dir=str(tmp_path / "stub"),
+            )
         variables.update(
-            backup_stub_params_file=str(params),
-            cleanup_stub_params_file=str(params),
-            backup_stub_state_dir=str(tmp_path / "stub"),
-            cleanup_stub_state_dir=str(tmp_path / "stub"),
             backup_dir=str(tmp_path / "backups"),
             backup_create_dir=True,
             cleanup_control_dir=str(tmp_path / "control"),
             jsonmend_confirm="yes",
         )
         variables.update(extra)
-        result = run_playbook(playbook, variables, tmp_path, check=check, env={"ANSIBLE_ROLES_PATH": roles_path})
+        result = run_playbook(playbook, variables, tmp_path, check=check, env={"ANSIBLE_ROLES_PATH": roles_path}, console=console)
         assert TOOL_PASSWORD not in result.stdout + result.stderr
         return result
 
@@ -129,9 +134,21 @@ def test_strategy_a_deploys_the_fix_end_to_end(stack, db, run):
     stack.reset("v1")
     reseed(db, corrupt=0)
     before = stack.pid()
-    result = run(strategy="A")
+    # As an operator sees it: the console of ansible.cfg (callback_plugins/jsonmend_console.py).
+    result = run(strategy="A", console=True, jsonmend_change_ticket="CHG-4321")
     out = result.stdout
     assert result.returncode == 0, out[-4000:]
+    # Short enough to read: a line per phase, the findings, the checklist, the checks, a summary.
+    assert len(out.splitlines()) < 80, out
+    assert "DeprecationWarning" not in result.stderr and "[DEPRECATION WARNING]" not in out + result.stderr
+    summary = out[out.index("─" * 20) :]
+    assert "Outcome:  SUCCESS  (deploy.yml" in summary
+    assert "Record:   %s/" % run.reports in summary and "/record.md" in summary
+    assert "Next:     ./jsonmend monitor every 15 minutes for 24 hours; to undo: ./jsonmend rollback" in summary
+    for phase in ("✓ preflight", "✓ diagnose", "✓ deploy", "✓ verify"):
+        assert re.search(r"^  %s +\d" % phase, out, re.M), phase
+    assert "- [x] Rollback plan prepared (previous commit recorded): git reset --hard %s" % stack.shas["v1"] in out
+    assert "✓ smoke: event" in out and "Verification passed" in out
     # The code fix runs: v2 checked out, restarted, healthy on v2, its migration applied.
     assert stack.head() == stack.shas["v2"]
     assert stack.health()[1]["release"] == stack.shas["v2"]
@@ -145,6 +162,9 @@ def test_strategy_a_deploys_the_fix_end_to_end(stack, db, run):
     assert rec["release"]["previous"] == stack.shas["v1"] and rec["release"]["new"] == stack.shas["v2"]
     assert rec["release"]["migrations_applied"] == ["analytics.0002_activityevent_metadata_object"]
     assert rec["verification"]["passed"] and rec["maintenance"] is None and rec["repair"] is None
+    notes = (run.reports / rec["run"]["id"] / "record.md").read_text()
+    assert "| Change ticket | CHG-4321 |" in notes and "| Environment | local |" in notes
+    assert "| Code | %s → %s (deployed) |" % (stack.shas["v1"], stack.shas["v2"]) in notes and "- ✓ scan: 0 corrupted" in notes
     # v2's validation now refuses what v1 stored: a number as metadata.
     status, body = stack.post_json("/api/quiz/answer/", {"user_id": 5, "metadata": 3.5})
     assert status == 400 and "metadata must be a JSON object" in json.dumps(body)

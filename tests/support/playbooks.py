@@ -32,10 +32,12 @@ def mariadb_password():
     return TOOL_PASSWORD
 
 
-def run_playbook(playbook, variables, tmp_path, check=False, verbosity=0, extra_args=(), env=None, timeout=900, stdin=None):
+def run_playbook(playbook, variables, tmp_path, check=False, verbosity=0, extra_args=(), env=None, timeout=900, stdin=None, console=False):
     """ansible-playbook playbooks/<playbook> -e @vars.json; returns the CompletedProcess (text).
 
     stdin=subprocess.DEVNULL makes prompts (ansible.builtin.pause) see no terminal, as under AWX.
+    The tests read every task's result, as Ansible's default callback prints it; console=True
+    shows what an operator sees (the jsonmend_console callback of ansible.cfg).
     """
     vars_file = Path(tmp_path) / ("vars-%s.json" % os.getpid())
     vars_file.write_text(json.dumps(variables))
@@ -49,5 +51,7 @@ def run_playbook(playbook, variables, tmp_path, check=False, verbosity=0, extra_
     cmd += list(extra_args)
     run_env = dict(os.environ)
     run_env.update(ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", PATH="%s:%s" % (BIN, os.environ.get("PATH", "")))
+    if not console:
+        run_env["ANSIBLE_STDOUT_CALLBACK"] = "ansible.builtin.default"
     run_env.update(env or {})
     return subprocess.run(cmd, cwd=ROOT, env=run_env, capture_output=True, text=True, timeout=timeout, check=False, stdin=stdin)

@@ -2,7 +2,7 @@
 # new, so a schedule reports each one once.
 import pytest
 
-from filter_plugins.jsonmend_monitor import monitor_judge, monitor_log_plan, monitor_watching
+from filter_plugins.jsonmend_monitor import monitor_judge, monitor_log_plan, monitor_rolled_back, monitor_watch, monitor_watching
 
 LOG, OLD = "/var/log/django/error.log", "/var/log/django/error.log.1"
 
@@ -74,3 +74,52 @@ def test_a_failing_scan_alerts_once_until_it_works():
 def test_watch_window(finished, hours, watching):
     deploy = dict(run=dict(id="r"), release=dict(finished_at=finished)) if finished else {}
     assert monitor_watching(deploy, hours, "2026-11-27T12:00:00Z")["watching"] is watching
+
+
+# A deploy that was rolled back is not watched (issue 15, item 7).
+TARGET = {"database": "app", "table": "analytics_activityevent"}
+
+
+def deploy_record(run_id, started, outcome="deployed", check=False, table="analytics_activityevent"):
+    run = dict(id=run_id, started_at=started, check_mode=check, target=dict(database="app", table=table))
+    return dict(outcome=outcome, run=run, release=dict(finished_at=started))
+
+
+def run_record(run_id, started, playbook="rollback.yml", outcome="rolled_back", check=False, table="analytics_activityevent"):
+    return dict(run_id=run_id, playbook=playbook, outcome=outcome, started_at=started, check_mode=check, target=dict(database="app", table=table))
+
+
+def test_a_deploy_rolled_back_by_rollback_yml_is_not_watched():
+    deploy = deploy_record("d1", "2026-01-01T10:00:00Z")
+    later = run_record("r1", "2026-01-01T11:00:00Z")
+    reason = monitor_rolled_back(deploy, [deploy], [later], TARGET)
+    assert reason == "deploy d1 was rolled back by run r1 (rollback.yml at 2026-01-01T11:00:00Z): nothing to watch"
+    assert monitor_watch(deploy, 24, reason, now="2026-01-01T12:00:00Z") == dict(watching=False, reason=reason)
+    # A permanent watch (window 0) watches whatever the deploys.
+    assert monitor_watch(deploy, 0, reason)["watching"] is True
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        run_record("r0", "2026-01-01T09:00:00Z"),  # a rollback before the deploy
+        run_record("r1", "2026-01-01T11:00:00Z", check=True),  # a dry run
+        run_record("r1", "2026-01-01T11:00:00Z", outcome="success"),  # nothing to put back
+        run_record("r1", "2026-01-01T11:00:00Z", table="other"),  # another table
+        run_record("r1", "2026-01-01T11:00:00Z", playbook="cleanup.yml"),
+    ],
+)
+def test_other_runs_do_not_stop_the_watch(record):
+    deploy = deploy_record("d1", "2026-01-01T10:00:00Z")
+    assert monitor_rolled_back(deploy, [deploy], [record], TARGET) == ""
+    assert monitor_watch(deploy, 24, "", now="2026-01-01T12:00:00Z")["watching"] is True
+
+
+def test_a_deploy_that_rolled_itself_back_leaves_nothing_to_watch():
+    failed = deploy_record("d2", "2026-01-01T10:00:00Z", outcome="rolled_back")
+    reason = monitor_rolled_back({}, [failed], [], TARGET)
+    assert reason == "deploy d2 failed and was rolled back at once (2026-01-01T10:00:00Z): nothing to watch"
+    assert monitor_watch({}, 24, reason)["watching"] is False
+    # An older deploy still in place is watched as before.
+    older = deploy_record("d1", "2026-01-01T08:00:00Z")
+    assert monitor_rolled_back(older, [older, failed], [], TARGET) == ""

@@ -49,3 +49,66 @@ def test_metric_text_parses_and_escapes_labels():
     assert sample.value == 2 and sample.labels == {"database": "app", "table": "t", "column": 'm"x', "environment": "prod"}
     assert {s.labels["type"]: s.value for s in families["jsonmend_rows_by_type"].samples} == {"OBJECT": 7, "INTEGER": 2}
     assert families["jsonmend_scan_timestamp_seconds"].samples[0].value == 1795687201
+
+
+# The record as a change-ticket record (issue 15, item 10).
+def deploy_facts(**extra):
+    facts = {
+        "preflight_run": dict(RUN, check_mode=False),
+        "diagnose_scan": SCAN,
+        "strategy_decision": {"strategy": "B"},
+        "maintenance_state": {"enabled": False, "window": {"started_at": "2026-11-26T10:00:05Z", "ended_at": "2026-11-26T10:02:00Z"}},
+        "deploy_release": {"previous": "aaa111", "new": "bbb222", "started_at": "2026-11-26T10:00:10Z", "finished_at": "2026-11-26T10:01:00Z"},
+        "verify_result": {"passed": True, "failures": [], "checks": {}, "lines": ["✓ scan: 0 corrupted row(s)", "✓ health: healthy on bbb222"]},
+    }
+    facts.update(extra)
+    return facts
+
+
+CONTEXT = {"change_ticket": "CHG-1234", "environment": "production", "inventory": "production", "finished_at": "2026-11-26T10:03:00Z"}
+
+
+def test_record_carries_ticket_environment_window_checks_and_commands():
+    record = jsonmend_run_record(deploy_facts(), "success", context=CONTEXT)
+    md = jsonmend_record_markdown(record)
+    for line in (
+        "| Change ticket | CHG-1234 |",
+        "| Environment | production |",
+        "| Started | 2026-11-26T10:00:00Z (UTC) |",
+        "| Finished | 2026-11-26T10:03:00Z (UTC) |",
+        "| Maintenance window | 2026-11-26T10:00:05Z (UTC) → 2026-11-26T10:02:00Z (UTC) |",
+        "| Code | aaa111 → bbb222 (deployed) |",
+        "| Undo | `./jsonmend rollback -i inventories/production` |",
+        "- ✓ scan: 0 corrupted row(s)",
+        "- verdict: passed",
+        "All times are UTC",
+    ):
+        assert line in md, line
+    assert "```json" not in md and '"passed"' not in md
+    # Every phase has its start and end: its own, start + duration, or the next phase's start.
+    phases = {p["phase"]: p for p in record["phases"]}
+    assert phases["diagnose"]["finished_at"] == "2026-11-26T10:00:01Z"  # scanned_at + 0.5 s, truncated
+    assert phases["preflight"]["finished_at"] == "2026-11-26T10:00:01Z"  # the next phase's start
+    assert phases["deploy"] == dict(phase="deploy", outcome="done", started_at="2026-11-26T10:00:10Z", finished_at="2026-11-26T10:01:00Z")
+    assert record["next_command"].startswith("./jsonmend monitor -i inventories/production every 15 minutes")
+
+
+def test_a_rollback_shows_the_code_going_back():
+    rollback = {
+        "code": {"action": "rollback", "from": "bbb222", "to": "aaa111", "reason": "reset to the deploy's previous commit"},
+        "data": {"method": "undo", "outcome": "undone"},
+    }
+    facts = {"preflight_run": dict(RUN, playbook="rollback.yml", check_mode=False), "rollback_result": rollback}
+    md = jsonmend_record_markdown(jsonmend_run_record(facts, "rolled_back", context=dict(CONTEXT, inventory="local")))
+    assert "| Code | bbb222 → aaa111 (rolled back, rollback) |" in md
+    assert "| Rollback | code: rollback - reset to the deploy's previous commit |" in md and "| Rollback | data: undone (undo) |" in md
+    assert "| Undo | `./jsonmend deploy -e strategy=auto` |" in md and "| Next | ./jsonmend diagnose |" in md
+    # A deploy that rolled itself back shows both directions.
+    md = jsonmend_record_markdown(jsonmend_run_record(deploy_facts(), "rolled_back", context=CONTEXT))
+    assert "| Code | aaa111 → bbb222 (deployed) |" in md and "| Code rollback | bbb222 → aaa111 (rolled back) |" in md
+    assert "| Undo |" not in md
+
+
+def test_without_a_ticket_the_record_says_how_to_give_one():
+    md = jsonmend_record_markdown(jsonmend_run_record({"preflight_run": RUN}, "success"))
+    assert "| Change ticket | none given (-e jsonmend_change_ticket=CHG-...) |" in md

@@ -1,0 +1,27 @@
+# The console's closing summary reads the run's own account of itself (set_stats), and a long task
+# shows that it is still running (issue 15, item 9).
+import re
+
+from tests.support.playbooks import run_playbook
+
+
+def test_summary_reads_the_published_outcome_and_actions(tmp_path):
+    result = run_playbook("tests/playbooks/console_stats.yml", {}, tmp_path, console=True, env={"JSONMEND_CONSOLE_HEARTBEAT": "1"})
+    out = result.stdout
+    assert result.returncode == 0, out
+    assert len(re.findall(r"^    … Wait like a long repair: running for \d\.\ds$", out, re.M)) >= 1
+    summary = out[out.index("─" * 20) :].splitlines()
+    assert summary[1].startswith("Outcome:  DEPLOYED  (console_stats.yml, ")
+    assert summary[2:5] == [
+        "Changed:  backed up 1,500 rows to backup_x; repaired 12 rows (run r1)",
+        "Record:   reports/r1/record.md",
+        "Next:     ./jsonmend monitor",
+    ]
+    assert "DeprecationWarning" not in result.stderr
+
+
+def test_check_mode_is_said_in_the_title_and_the_summary(tmp_path):
+    result = run_playbook("tests/playbooks/messages.yml", {}, tmp_path, console=True, check=True)
+    assert result.returncode == 0, result.stdout
+    assert "Render the messages (check mode: nothing is changed)" in result.stdout
+    assert "Outcome:  SUCCESS - check mode, nothing changed" in result.stdout and "Changed:  nothing (check mode)" in result.stdout
