@@ -55,16 +55,37 @@ def last_deploy(records, target=None):
     return max(candidates, key=_record_time) if candidates else {}
 
 
+def resumed_deploy(records, target=None, head=""):
+    """The deploy a new run resumes: the newest record of the target when it is still `in_progress`
+    (interrupted: Ctrl-C, a lost session, a cancelled job) and the checkout is where that deploy
+    started or was going. Its `previous` is the commit before the whole attempt (an interrupted
+    re-run recorded the first one's, so the chain keeps the first). {} when nothing is resumed.
+    """
+    last = last_deploy(records, target)
+    if not last or last.get("outcome") != "in_progress":
+        return {}
+    release = last.get("release") or {}
+    previous = release.get("previous") or ""
+    if not SHA_RE.fullmatch(str(previous)):
+        return {}
+    commits = [c for c in (previous, release.get("target"), release.get("new")) if c]
+    if head and head not in commits:
+        return {}
+    return dict(run_id=(last.get("run") or {}).get("id"), previous=previous, target=release.get("target"), commits=commits)
+
+
 def valid_ref(ref):
     """True for a ref an operator may pass as jsonmend_rollback_ref."""
     return isinstance(ref, str) and bool(REF_RE.fullmatch(ref)) and ".." not in ref
 
 
-def code_rollback(head, target, deployed="", head_tree="", target_tree="", explicit=False):
+def code_rollback(head, target, deployed="", head_tree="", target_tree="", explicit=False, refuse_unchanged=True):
     """What the code rollback does on one host: {action: none|rollback|refuse, reason}.
 
     `head` is the checkout's commit, `target` the commit to return to, `deployed` the commit the
-    recorded deploy left (empty for an explicit ref). Content decides "done": a checkout whose
+    recorded deploy left (empty for an explicit ref). A record whose deployed commit is the one to
+    return to (a re-run after an interruption recorded the new code as its start) is refused unless
+    `refuse_unchanged` is false: going "back" would keep the new code. Content decides "done": a checkout whose
     tree equals the target's (the target itself, or a revert commit on top) needs nothing. A
     checkout on neither the target nor the deployed commit means the record is stale (someone
     deployed since, or the deploy was killed half way): refused, unless the ref was explicit.
@@ -72,10 +93,19 @@ def code_rollback(head, target, deployed="", head_tree="", target_tree="", expli
     for value, what in ((head, "head"), (target, "target")):
         if not isinstance(value, str) or not SHA_RE.fullmatch(value):
             raise AnsibleFilterError("%s must be a full commit sha, got %r" % (what, value))
-    if head == target:
+    if head == target and not (deployed == target and not explicit and refuse_unchanged):
         return dict(action="none", reason="the checkout is at %s already" % target[:12])
     if head_tree and target_tree and head_tree == target_tree:
         return dict(action="none", reason="the checkout %s has the content of %s already (a revert commit)" % (head[:12], target[:12]))
+    if not explicit and deployed and deployed == target and refuse_unchanged:
+        return dict(
+            action="refuse",
+            reason=(
+                "the recorded deploy started from %s, the release it deployed (an interrupted deploy re-run, or a re-run"
+                " that changed no code): going back to it keeps the new code. Give the commit to return to with"
+                " -e jsonmend_rollback_ref=<sha|tag>, or roll back only the data with -e jsonmend_rollback_scope=data" % target[:12]
+            ),
+        )
     if explicit or head == deployed:
         return dict(action="rollback", reason="the checkout is at %s; rolling back to %s" % (head[:12], target[:12]))
     return dict(
@@ -151,6 +181,7 @@ class FilterModule:
     def filters(self):
         return {
             "jsonmend_last_deploy": last_deploy,
+            "jsonmend_resumed_deploy": resumed_deploy,
             "jsonmend_valid_ref": valid_ref,
             "jsonmend_code_rollback": code_rollback,
             "jsonmend_ref_migration_plan": ref_migration_plan,

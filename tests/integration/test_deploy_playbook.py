@@ -100,7 +100,7 @@ def run(stack, mariadb, app_db, tmp_path):
     params.chmod(0o600)
     reports = tmp_path / "reports"
 
-    def runner(playbook="deploy.yml", check=False, roles_path=ROLES_PATH, **extra):
+    def variables_for(**extra):
         variables = db_vars(mariadb, app_db, jsonmend_report_dir=str(reports), **stack.ansible_vars())
         variables.update(
             backup_stub_params_file=str(params),
@@ -113,11 +113,15 @@ def run(stack, mariadb, app_db, tmp_path):
             jsonmend_confirm="yes",
         )
         variables.update(extra)
-        result = run_playbook(playbook, variables, tmp_path, check=check, env={"ANSIBLE_ROLES_PATH": roles_path})
+        return variables
+
+    def runner(playbook="deploy.yml", check=False, roles_path=ROLES_PATH, **extra):
+        result = run_playbook(playbook, variables_for(**extra), tmp_path, check=check, env={"ANSIBLE_ROLES_PATH": roles_path})
         assert TOOL_PASSWORD not in result.stdout + result.stderr
         return result
 
     runner.reports = reports
+    runner.variables = variables_for
     return runner
 
 
