@@ -74,6 +74,37 @@ def resumed_deploy(records, target=None, head=""):
     return dict(run_id=(last.get("run") or {}).get("id"), previous=previous, target=release.get("target"), commits=commits)
 
 
+def rollback_actions(result, release=None, undo=None):
+    """What a rollback DID, as short lines for jsonmend_actions: from rollback_result (deploy.yml's
+    rescue or rollback.yml's publish), the deploy role's deploy_release after its rollback entry
+    point, and the cleanup role's cleanup_undo. Nothing that was only planned.
+    """
+    result = result if isinstance(result, dict) else {}
+    code = result.get("code") if isinstance(result.get("code"), dict) else {}
+    release = release if isinstance(release, dict) else {}
+    undo = undo if isinstance(undo, dict) else {}
+    actions = []
+    status = code.get("status") or release.get("status")
+    moved_from = code.get("from") or release.get("new") or ""
+    now = code.get("current") or release.get("current") or ""
+    if status == "rolled_back" and now and moved_from and now != moved_from:
+        actions.append("code back to %s (was %s)" % (now, moved_from[:12]))
+    unapplied = code.get("migrations_unapplied") or (release.get("migrations_unapplied") if status == "rolled_back" else None) or []
+    if unapplied:
+        actions.append("migrations unapplied: %s" % ", ".join(str(m) for m in unapplied))
+    if code.get("restarted"):
+        actions.append("restarted the application")
+    data = result.get("data") if isinstance(result.get("data"), dict) else {}
+    if data.get("method") == "undo" and (undo.get("changed") or data.get("changed")):
+        restored = undo.get("restored", data.get("restored"))
+        actions.append(
+            "undid repair run %s (%s rows got their original value back)" % (undo.get("undo_of") or data.get("repair_run_id"), "?" if restored is None else restored)
+        )
+    elif data.get("method") == "restore" and (data.get("outcome") == "restored" or data.get("backup_id")) and data.get("changed", True):
+        actions.append("restored backup %s" % data.get("backup_id"))
+    return actions
+
+
 def valid_ref(ref):
     """True for a ref an operator may pass as jsonmend_rollback_ref."""
     return isinstance(ref, str) and bool(REF_RE.fullmatch(ref)) and ".." not in ref
@@ -182,6 +213,7 @@ class FilterModule:
         return {
             "jsonmend_last_deploy": last_deploy,
             "jsonmend_resumed_deploy": resumed_deploy,
+            "jsonmend_rollback_actions": rollback_actions,
             "jsonmend_valid_ref": valid_ref,
             "jsonmend_code_rollback": code_rollback,
             "jsonmend_ref_migration_plan": ref_migration_plan,
