@@ -101,7 +101,7 @@ def rollback_actions(result, release=None, undo=None):
             "undid repair run %s (%s rows got their original value back)" % (undo.get("undo_of") or data.get("repair_run_id"), "?" if restored is None else restored)
         )
     elif data.get("method") == "restore" and (data.get("outcome") == "restored" or data.get("backup_id")) and data.get("changed", True):
-        actions.append("restored backup %s" % data.get("backup_id"))
+        actions.append("restored from backup %s" % data.get("backup_id"))
     return actions
 
 
