@@ -28,8 +28,15 @@ def test_check_mode_of_every_strategy_exits_0_and_says_what_would_happen(stack, 
     reseed(db, corrupt=corrupt)
     before = state(stack, db)
     result = run(strategy=strategy, check=True, **extra)
+    out = " ".join(result.stdout.split())
     assert result.returncode == 0, result.stdout[-6000:]
     assert state(stack, db) == before
+    # What would happen, from the live scan and the repair's own preflight, said once, in the plan.
+    assert "Plan (strategy %s, check mode: nothing changes):" % ("B" if strategy == "auto" else strategy) in out, out[-6000:]
+    assert "Backup: would back up %d rows of" % (1500 + corrupt) in out
+    assert "Repair: would repair %d rows: " % corrupt in out and "unwrap " in out
+    assert "If anything fails: code back to %s" % stack.shas["v1"][:12] in out
+    assert "fatal:" not in result.stdout and "Deploy failed" not in out and "ROLLBACK FAILED" not in out
 
 
 @pytest.mark.parametrize("check", [False, True])
