@@ -207,4 +207,9 @@ class FilterModule:
     """jsonmend cleanup filters."""
 
     def filters(self):
-        return {"jsonmend_cleanup_verdict": cleanup_verdict, "jsonmend_repair_plan": repair_plan, "jsonmend_backup_problems": backup_problems, "jsonmend_control_files": control_files}
+        return {
+            "jsonmend_cleanup_verdict": cleanup_verdict,
+            "jsonmend_repair_plan": repair_plan,
+            "jsonmend_backup_problems": backup_problems,
+            "jsonmend_control_files": control_files,
+        }

@@ -97,9 +97,8 @@ def rollback_actions(result, release=None, undo=None):
     data = result.get("data") if isinstance(result.get("data"), dict) else {}
     if data.get("method") == "undo" and (undo.get("changed") or data.get("changed")):
         restored = undo.get("restored", data.get("restored"))
-        actions.append(
-            "undid repair run %s (%s rows got their original value back)" % (undo.get("undo_of") or data.get("repair_run_id"), "?" if restored is None else restored)
-        )
+        run = undo.get("undo_of") or data.get("repair_run_id")
+        actions.append("undid repair run %s (%s rows got their original value back)" % (run, "?" if restored is None else restored))
     elif data.get("method") == "restore" and (data.get("outcome") == "restored" or data.get("backup_id")) and data.get("changed", True):
         actions.append("restored from backup %s" % data.get("backup_id"))
     return actions

@@ -9,7 +9,7 @@ module: db_deploy_state
 short_description: Record deploys in the database, beside the repair ledger
 description:
   - Keeps one row per deploy (playbook run) of a table in a deploys table of the target database
-    (default C(<table>_jsonmend_deploys)): its status (in_progress, deployed, rolled_back, ...), the
+    (default C(<table>_jsonmend_deploys)) with its status (in_progress, deployed, rolled_back, ...), the
     commits it started from, aimed at and left, its repair run ids, and the whole run record as JSON.
   - The controller's C(reports/) directory keeps a copy; this one is found from any controller or AWX job.
   - V(write) creates the table when missing and inserts or replaces the record of O(run_id);

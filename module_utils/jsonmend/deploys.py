@@ -53,9 +53,7 @@ class DeployState:
         self.sql_name = db.dialect.q(deploys_table)
 
     def exists(self):
-        rows = self.db.query(
-            "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s", (self.database, self.name)
-        )
+        rows = self.db.query("SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s", (self.database, self.name))
         columns = set(r[0] for r in rows)
         if columns and not set(COLUMNS) <= columns:
             raise JsonmendError(

@@ -89,9 +89,22 @@ def test_the_demo_inventory_reads_the_demo_app_port(tmp_path):
 
     def url():
         out = subprocess.run(
-            [str(BIN / "ansible"), "localhost", "-i", str(copy / "inventories" / "local" / "hosts.yml"), "-m", "ansible.builtin.debug",
-             "-a", "var=jsonmend_app_url", "-o"],
-            cwd=copy, env=env, capture_output=True, text=True, check=True,
+            [
+                str(BIN / "ansible"),
+                "localhost",
+                "-i",
+                str(copy / "inventories" / "local" / "hosts.yml"),
+                "-m",
+                "ansible.builtin.debug",
+                "-a",
+                "var=jsonmend_app_url",
+                "-o",
+            ],
+            cwd=copy,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         return out.stdout
 
