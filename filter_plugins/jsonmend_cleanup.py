@@ -100,6 +100,27 @@ def cleanup_verdict(scan, repair=None, policy=None):
     )
 
 
+# How a plan names each action, for "would repair 20 rows: unwrap 4, set {} 16".
+ACTION_WORDS = {"unwrap": "unwrap", "wrap": "wrap", "null": "set NULL", "empty": "set {}", "skip": "skip"}
+
+
+def repair_plan(scan, policy=None):
+    """What the repair would do, from the live scan and the preflight's policy (cleanup_preflight.policy):
+    {rows, actions: {action: rows}, by_kind: {kind: {action, rows}}, line: 'would repair N rows: unwrap a, set {} b, skip c'}.
+    """
+    if not isinstance(scan, dict):
+        raise AnsibleFilterError("jsonmend_repair_plan needs the scan result (diagnose_scan)")
+    by_kind, actions = {}, {}
+    for kind, rows in sorted(_remaining_by_kind(scan).items()):
+        action = _action(policy, kind) if kind != DOUBLE_ENCODED or "actions" in (policy or {}) else "unwrap"
+        by_kind[kind] = dict(action=action, rows=rows)
+        actions[action] = actions.get(action, 0) + rows
+    changed = sum(n for a, n in actions.items() if a != "skip")
+    parts = ["%s %d" % (ACTION_WORDS.get(a, a), n) for a, n in sorted(actions.items(), key=lambda item: (item[0] == "skip", -item[1]))]
+    line = "would repair %d row%s" % (changed, "" if changed == 1 else "s") + (": " + ", ".join(parts) if parts else "")
+    return dict(rows=changed, actions=actions, by_kind=by_kind, line=line)
+
+
 def _parse_time(value):
     text = str(value).strip().replace(" ", "T")
     if text.endswith("Z"):
@@ -186,4 +207,9 @@ class FilterModule:
     """jsonmend cleanup filters."""
 
     def filters(self):
-        return {"jsonmend_cleanup_verdict": cleanup_verdict, "jsonmend_backup_problems": backup_problems, "jsonmend_control_files": control_files}
+        return {
+            "jsonmend_cleanup_verdict": cleanup_verdict,
+            "jsonmend_repair_plan": repair_plan,
+            "jsonmend_backup_problems": backup_problems,
+            "jsonmend_control_files": control_files,
+        }

@@ -55,16 +55,67 @@ def last_deploy(records, target=None):
     return max(candidates, key=_record_time) if candidates else {}
 
 
+def resumed_deploy(records, target=None, head=""):
+    """The deploy a new run resumes: the newest record of the target when it is still `in_progress`
+    (interrupted: Ctrl-C, a lost session, a cancelled job) and the checkout is where that deploy
+    started or was going. Its `previous` is the commit before the whole attempt (an interrupted
+    re-run recorded the first one's, so the chain keeps the first). {} when nothing is resumed.
+    """
+    last = last_deploy(records, target)
+    if not last or last.get("outcome") != "in_progress":
+        return {}
+    release = last.get("release") or {}
+    previous = release.get("previous") or ""
+    if not SHA_RE.fullmatch(str(previous)):
+        return {}
+    commits = [c for c in (previous, release.get("target"), release.get("new")) if c]
+    if head and head not in commits:
+        return {}
+    return dict(run_id=(last.get("run") or {}).get("id"), previous=previous, target=release.get("target"), commits=commits)
+
+
+def rollback_actions(result, release=None, undo=None):
+    """What a rollback DID, as short lines for jsonmend_actions: from rollback_result (deploy.yml's
+    rescue or rollback.yml's publish), the deploy role's deploy_release after its rollback entry
+    point, and the cleanup role's cleanup_undo. Nothing that was only planned.
+    """
+    result = result if isinstance(result, dict) else {}
+    code = result.get("code") if isinstance(result.get("code"), dict) else {}
+    release = release if isinstance(release, dict) else {}
+    undo = undo if isinstance(undo, dict) else {}
+    actions = []
+    status = code.get("status") or release.get("status")
+    moved_from = code.get("from") or release.get("new") or ""
+    now = code.get("current") or release.get("current") or ""
+    if status == "rolled_back" and now and moved_from and now != moved_from:
+        actions.append("code back to %s (was %s)" % (now, moved_from[:12]))
+    unapplied = code.get("migrations_unapplied") or (release.get("migrations_unapplied") if status == "rolled_back" else None) or []
+    if unapplied:
+        actions.append("migrations unapplied: %s" % ", ".join(str(m) for m in unapplied))
+    if code.get("restarted"):
+        actions.append("restarted the application")
+    data = result.get("data") if isinstance(result.get("data"), dict) else {}
+    if data.get("method") == "undo" and (undo.get("changed") or data.get("changed")):
+        restored = undo.get("restored", data.get("restored"))
+        run = undo.get("undo_of") or data.get("repair_run_id")
+        actions.append("undid repair run %s (%s rows got their original value back)" % (run, "?" if restored is None else restored))
+    elif data.get("method") == "restore" and (data.get("outcome") == "restored" or data.get("backup_id")) and data.get("changed", True):
+        actions.append("restored from backup %s" % data.get("backup_id"))
+    return actions
+
+
 def valid_ref(ref):
     """True for a ref an operator may pass as jsonmend_rollback_ref."""
     return isinstance(ref, str) and bool(REF_RE.fullmatch(ref)) and ".." not in ref
 
 
-def code_rollback(head, target, deployed="", head_tree="", target_tree="", explicit=False):
+def code_rollback(head, target, deployed="", head_tree="", target_tree="", explicit=False, refuse_unchanged=True):
     """What the code rollback does on one host: {action: none|rollback|refuse, reason}.
 
     `head` is the checkout's commit, `target` the commit to return to, `deployed` the commit the
-    recorded deploy left (empty for an explicit ref). Content decides "done": a checkout whose
+    recorded deploy left (empty for an explicit ref). A record whose deployed commit is the one to
+    return to (a re-run after an interruption recorded the new code as its start) is refused unless
+    `refuse_unchanged` is false: going "back" would keep the new code. Content decides "done": a checkout whose
     tree equals the target's (the target itself, or a revert commit on top) needs nothing. A
     checkout on neither the target nor the deployed commit means the record is stale (someone
     deployed since, or the deploy was killed half way): refused, unless the ref was explicit.
@@ -72,10 +123,19 @@ def code_rollback(head, target, deployed="", head_tree="", target_tree="", expli
     for value, what in ((head, "head"), (target, "target")):
         if not isinstance(value, str) or not SHA_RE.fullmatch(value):
             raise AnsibleFilterError("%s must be a full commit sha, got %r" % (what, value))
-    if head == target:
+    if head == target and not (deployed == target and not explicit and refuse_unchanged):
         return dict(action="none", reason="the checkout is at %s already" % target[:12])
     if head_tree and target_tree and head_tree == target_tree:
         return dict(action="none", reason="the checkout %s has the content of %s already (a revert commit)" % (head[:12], target[:12]))
+    if not explicit and deployed and deployed == target and refuse_unchanged:
+        return dict(
+            action="refuse",
+            reason=(
+                "the recorded deploy started from %s, the release it deployed (an interrupted deploy re-run, or a re-run"
+                " that changed no code): going back to it keeps the new code. Give the commit to return to with"
+                " -e jsonmend_rollback_ref=<sha|tag>, or roll back only the data with -e jsonmend_rollback_scope=data" % target[:12]
+            ),
+        )
     if explicit or head == deployed:
         return dict(action="rollback", reason="the checkout is at %s; rolling back to %s" % (head[:12], target[:12]))
     return dict(
@@ -151,6 +211,8 @@ class FilterModule:
     def filters(self):
         return {
             "jsonmend_last_deploy": last_deploy,
+            "jsonmend_resumed_deploy": resumed_deploy,
+            "jsonmend_rollback_actions": rollback_actions,
             "jsonmend_valid_ref": valid_ref,
             "jsonmend_code_rollback": code_rollback,
             "jsonmend_ref_migration_plan": ref_migration_plan,

@@ -101,7 +101,7 @@ def run(stack, mariadb, app_db, tmp_path):
     params.chmod(0o600)
     reports = tmp_path / "reports"
 
-    def runner(playbook="deploy.yml", check=False, roles_path=ROLES_PATH, console=False, **extra):
+    def variables_for(roles_path=ROLES_PATH, **extra):
         variables = db_vars(mariadb, app_db, jsonmend_report_dir=str(reports), **stack.ansible_vars())
         if roles_path != ROLES_PATH:
             # The stand-ins' own settings: unknown to the real roles, which refuse them as typos.
@@ -118,11 +118,15 @@ def run(stack, mariadb, app_db, tmp_path):
             jsonmend_confirm="yes",
         )
         variables.update(extra)
-        result = run_playbook(playbook, variables, tmp_path, check=check, env={"ANSIBLE_ROLES_PATH": roles_path}, console=console)
+        return variables
+
+    def runner(playbook="deploy.yml", check=False, roles_path=ROLES_PATH, console=False, **extra):
+        result = run_playbook(playbook, variables_for(roles_path, **extra), tmp_path, check=check, env={"ANSIBLE_ROLES_PATH": roles_path}, console=console)
         assert TOOL_PASSWORD not in result.stdout + result.stderr
         return result
 
     runner.reports = reports
+    runner.variables = variables_for
     return runner
 
 

@@ -235,7 +235,7 @@ def test_emergency_rollback_from_a_half_finished_run(stack, db, env, deployed, m
     state = json.loads((env.reports / "emergency-latest.json").read_text())
     assert state["backup_id"].startswith("backup_") and state["safety_backup"].startswith("backup_pre_restore_")
     notice = sorted(env.reports.glob("*/notifications/rollback.txt"))
-    assert any("Restored from backup %s" % state["backup_id"] in n.read_text() for n in notice)
+    assert any("Action Taken: " in n.read_text() and "restored from backup %s" % state["backup_id"] in n.read_text() for n in notice)
 
     # Safe to run twice: nothing more to do, nothing changed, still healthy, no alert.
     pid, checksum = stack.pid(), digest(db)

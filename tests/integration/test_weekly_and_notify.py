@@ -75,7 +75,9 @@ FACTS = dict(
     test_backup_manifest={"id": "backup_activityevent_20261126_101500", "verified": True},
     test_cleanup_repair={"rows_changed": 17, "run_id": "r-42"},
     test_verify_result={"passed": True, "corrupted_rows": 0},
-    test_rollback_result={"data": {"method": "undo", "repair_run_id": "r-42"}, "code": {"from": "def5678", "to": "abc1234"}, "ok": True},
+    test_rollback_result={"data": {"method": "undo", "repair_run_id": "r-42"}, "code": {"from": "def5678", "to": "abc1234", "current": "abc1234"}, "ok": True},
+    # What the run DID (report role, tasks_from: action): the alert says this, never the plan.
+    jsonmend_actions_taken=["code back to abc1234 (was def5678)", "undid repair run r-42 (17 rows got their original value back)"],
 )
 
 
@@ -105,8 +107,8 @@ def test_three_messages_reach_smtp_and_webhook_with_the_right_figures(mariadb, d
     assert "backup_activityevent_20261126_101500" in bodies[0] and "Contact: #db-oncall" in bodies[0]
     assert "Corrupted rows cleaned: 17 (repair run r-42, reversible)" in bodies[1] and "Healthy (0 corrupted rows)" in bodies[1]
     assert "Issue: verify failed: compute_match_scores exited 1" in bodies[2]
-    assert "Restored the original values quarantined by repair run r-42 (rows written since were kept); code back to abc1234" in bodies[2]
-    assert "Application restored to pre-deployment state" in bodies[2]
+    assert "Action Taken: code back to abc1234 (was def5678); undid repair run r-42 (17 rows got their original value back)" in bodies[2]
+    assert "Application restored to pre-deployment state (code at abc1234)" in bodies[2]
     assert [p[1]["text"].split("\n")[0] for p in hook.posts] == ["*%s*" % s for s in subjects]
     files = sorted(p.name for p in (tmp_path / "reports").glob("*/notifications/*.txt"))
     assert files == ["pre_deployment.txt", "rollback.txt", "success.txt"]

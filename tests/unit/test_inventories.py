@@ -77,3 +77,38 @@ def test_the_environment_inventory_loads_with_the_vault_password(environment, tm
     assert len(listing["dbadmin"]["hosts"]) == 1
     (db_host,) = listing["dbadmin"]["hosts"]
     assert listing["_meta"]["hostvars"][db_host]["jsonmend_environment"] == environment
+
+
+def test_the_demo_inventory_reads_the_demo_app_port(tmp_path):
+    """DEMO_APP_PORT=8791 make demo-app writes .demo/app/vars.json; the local inventory follows it."""
+    import shutil
+
+    copy = tmp_path / "repo"
+    shutil.copytree(ROOT / "inventories" / "local", copy / "inventories" / "local")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+
+    def url():
+        out = subprocess.run(
+            [
+                str(BIN / "ansible"),
+                "localhost",
+                "-i",
+                str(copy / "inventories" / "local" / "hosts.yml"),
+                "-m",
+                "ansible.builtin.debug",
+                "-a",
+                "var=jsonmend_app_url",
+                "-o",
+            ],
+            cwd=copy,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return out.stdout
+
+    assert "http://127.0.0.1:8765" in url()
+    (copy / ".demo" / "app").mkdir(parents=True)
+    (copy / ".demo" / "app" / "vars.json").write_text(json.dumps({"jsonmend_app_url": "http://127.0.0.1:8791"}))
+    assert "http://127.0.0.1:8791" in url()

@@ -118,3 +118,23 @@ def test_a_deploy_killed_half_way_is_the_last_deploy():
     killed["release"]["target"] = C
     found = last_deploy([record("2026-11-01T00:00:00Z"), killed], TARGET)
     assert found["run"]["id"] == "2026-11-09T00:00:00Z" and found["release"]["target"] == C
+
+
+def test_a_rollback_whose_target_is_the_deployed_release_is_refused():
+    """Issue 15 item 4: a re-run after Ctrl-C recorded the new code as its start."""
+    decision = code_rollback(B, B, B)
+    assert decision["action"] == "refuse" and "keeps the new code" in decision["reason"]
+    assert code_rollback(B, B, B, explicit=True)["action"] == "none"
+    # The emergency resets the code only when it moved: nothing to refuse there.
+    assert code_rollback(B, B, B, refuse_unchanged=False)["action"] == "none"
+
+
+def test_a_re_run_resumes_the_first_interrupted_deploy():
+    from filter_plugins.jsonmend_rollback import resumed_deploy
+
+    killed = record("r1", outcome="in_progress", previous=A, new=None)
+    killed["release"]["target"] = B
+    resumed = resumed_deploy([record("r0", previous=C, new=A), killed], None, B)
+    assert resumed["previous"] == A and resumed["run_id"] == "r1"
+    assert resumed_deploy([killed], None, C) == {}  # the checkout moved elsewhere since: not a resume
+    assert resumed_deploy([record("r2", previous=A, new=B)], None, B) == {}  # finished: nothing to resume

@@ -31,6 +31,7 @@ COVERED = (
     "db/locks.py",
     "db/runner.py",
     "db/servers.py",
+    "repair/deploys.py",
     "repair/job.py",
     "repair/policy.py",
     "repair/progress.py",
