@@ -3,6 +3,8 @@
 # the restore fallback's loss report, and the password never shown.
 import datetime
 import json
+import os
+import signal
 import subprocess
 import threading
 import time
@@ -300,3 +302,68 @@ def test_cleanup_refuses_what_the_column_cannot_take_before_the_backup(mariadb, 
     # All before the backup: no dump was taken, nothing changed.
     assert not list(backups.glob("*")) if backups.exists() else True
     assert r.checksum(admin_cursor) == before
+
+
+def module_processes(playbook_argv_marker):
+    """The python processes an ansible-playbook run started (its modules), found through /proc."""
+    parents, argvs = {}, {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open("/proc/%s/stat" % pid) as f:
+                parents[int(pid)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                argvs[int(pid)] = f.read()
+        except (OSError, IndexError, ValueError):
+            continue
+    roots = [pid for pid, argv in argvs.items() if b"ansible-playbook" in argv and playbook_argv_marker in argv]
+    found = []
+    for pid, argv in argvs.items():
+        ancestor = parents.get(pid)
+        while ancestor and ancestor not in roots:
+            ancestor = parents.get(ancestor)
+        if ancestor and b"ansible-playbook" not in argv and os.path.basename(argv.split(b"\0", 1)[0]).startswith(b"python"):
+            found.append(pid)
+    return found
+
+
+def test_a_killed_repair_says_what_happened_and_how_to_resume(mariadb, database, seeded, tmp_path, admin_cursor):
+    """Issue 15 item 11: kill -9 of the module mid-run ends with what happened and the exact commands."""
+    variables = cleanup_vars(
+        mariadb,
+        database,
+        tmp_path,
+        jsonmend_confirm="yes",
+        cleanup_backup_manifest_file=manifest_file(tmp_path, database),
+        cleanup_chunk_size=500,
+        cleanup_run_id="killedrun1",
+    )
+    target_dir = tmp_path / "control" / ("127.0.0.1_%d" % mariadb.port) / ("%s.analytics_activityevent.metadata" % database)
+    target_dir.mkdir(parents=True)
+    pause = target_dir / "repair.pause"
+    pause.touch()  # the module waits at its first checkpoint, alive, until it is killed
+    outcome = {}
+    worker = threading.Thread(target=lambda: outcome.update(result=play("cleanup.yml", variables, tmp_path)))
+    worker.start()
+    progress = target_dir / "repair.progress"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and "pause file" not in (progress.read_text() if progress.exists() else ""):
+        time.sleep(0.5)
+    killed = module_processes(b"cleanup.yml")
+    assert killed, "the repair module was not found waiting on its pause file"
+    for pid in killed:
+        os.kill(pid, signal.SIGKILL)
+    worker.join(300)
+    result = outcome["result"]
+    assert result.returncode != 0
+    out = result.stdout
+    assert "ended without a result (killed or crashed" in out, out[-3000:]
+    assert "Resume: run the same command again (repair run killedrun1" in out
+    assert "playbooks/rollback.yml -e jsonmend_rollback_scope=data -e jsonmend_rollback_run_id=killedrun1" in out
+    # The same command resumes and finishes; the rollback it named puts every value back.
+    pause.unlink()
+    again = play("cleanup.yml", variables, tmp_path)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert set(r.classes(admin_cursor, database).values()) <= {"OBJECT", "SQL NULL"}
+    undo = play("rollback.yml", cleanup_vars(mariadb, database, tmp_path, jsonmend_confirm="yes", jsonmend_rollback_run_id="killedrun1"), tmp_path)
+    assert undo.returncode == 0, undo.stdout[-3000:]
+    assert r.checksum(admin_cursor) == seeded
