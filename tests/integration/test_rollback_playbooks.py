@@ -265,7 +265,7 @@ def test_monitor_notifies_once_per_new_finding(stack, db, env, deployed):
         # The deploy was rolled back (rollback.yml above): nothing to watch, no alert, exit 0.
         quiet = env.run("monitor.yml", **channels)
         assert quiet.returncode == 0, quiet.stdout[-3000:]
-        assert "Not watching: deploy %s was rolled back by run" % deployed.record["run"]["id"] in quiet.stdout
+        assert "Not watching: deploy %s was rolled back by run" % deployed.record["run"]["id"] in " ".join(quiet.stdout.split())
         assert not smtp.messages and not hook.posts and not (env.reports / "monitor-state.json").exists()
         # A permanent watch (monitor_window_hours: 0) watches whatever the deploys: it alerts once per finding.
         channels.update(monitor_window_hours=0)
