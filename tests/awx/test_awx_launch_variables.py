@@ -36,6 +36,9 @@ OTHER_PROMPTS = {"Diagnose": {"job_type"}, "Deploy": {"job_type"}, "Cleanup": {"
 WORKFLOW_VARIABLES = {"jsonmend_strategy", "jsonmend_confirm", "jsonmend_investigation_ack", "jsonmend_strategy_d_approval", "jsonmend_app_version"}
 # set_stats keys the playbooks publish for the nodes downstream.
 HANDED_DOWN = {"jsonmend_diagnosis", "jsonmend_deploy", "jsonmend_rollback_run_id"}
+# Published for the console's closing summary and AWX's job artifacts only: no playbook reads them as input,
+# so a workflow that hands them down changes nothing below.
+REPORTED = {"jsonmend_actions", "jsonmend_outcome", "jsonmend_record", "jsonmend_next", "jsonmend_undo"}
 ANY = "<any variable>"
 
 
@@ -100,7 +103,15 @@ def test_what_flows_down_the_workflow_is_published_by_set_stats_and_read_below(j
         text = path.read_text()
         for block in re.findall(r"ansible\.builtin\.set_stats:\n\s+data:\n((?:\s{6,}.*\n)+)", text):
             published |= set(re.findall(r"^\s{6}(\w+):", block, re.M))
-    assert published == HANDED_DOWN
+    assert published == HANDED_DOWN | REPORTED
+    # ... and nothing reads the reported ones: no expression or condition of a role or playbook names them.
+    read = set()
+    for path in list((ROOT / "roles").glob("*/*/*.y*ml")) + list((ROOT / "roles").glob("*/templates/*")) + list((ROOT / "playbooks").glob("*.yml")):
+        text = path.read_text()
+        expressions = re.findall(r"\{\{.*?\}\}|\{%.*?%\}", text, re.S) + re.findall(r"^\s*(?:when|that|until|failed_when|changed_when):.*$", text, re.M)
+        for expression in expressions:
+            read |= set(re.findall(r"\bjsonmend_\w+", expression)) & REPORTED
+    assert read == set()
     deploy_inputs = awx.playbook_inputs(job_templates["Deploy"]["playbook"])
     rollback_inputs = awx.playbook_inputs(job_templates["Rollback"]["playbook"])
     assert "jsonmend_diagnosis" in deploy_inputs and "jsonmend_rollback_run_id" in rollback_inputs
