@@ -55,6 +55,22 @@ def test_a_wrong_app_url_is_refused_before_the_backup_and_maintenance(stack, db,
     assert state(stack, db) == before and not (tmp_path / "backups").exists()
 
 
+def test_a_backup_that_cannot_be_taken_is_refused_before_the_question(stack, db, run, tmp_path):
+    """Item 11: the backup's directory and free space are checked before the one question and any change."""
+    stack.reset("v1")
+    reseed(db, corrupt=20)
+    before = state(stack, db)
+    result = run(strategy="B", backup_space_factor=1e9)
+    out = " ".join(result.stdout.split())
+    assert result.returncode != 0
+    assert "not enough free space in" in out and "nothing was written" in out, out[-3000:]
+    assert out.index("not enough free space in") < out.index("PLAY RECAP")
+    # Refused before the plan and its question: nobody was asked, nothing was backed up or changed.
+    assert "TASK [checklist : Show the plan]" not in result.stdout and "TASK [checklist : Ask once" not in result.stdout
+    assert "ROLLBACK FAILED" not in out and "Deploy failed" not in out
+    assert state(stack, db) == before and not list((tmp_path / "backups").glob("*.sql.gz"))
+
+
 def start_playbook(run, tmp_path, playbook="deploy.yml", **extra):
     """A playbook in the background, in its own session (so the test can kill it as Ctrl-C would)."""
     vars_file = tmp_path / "bg-vars.json"
