@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 SHELL := /bin/bash
 
-.PHONY: setup demo demo-stop demo-app demo-app-stop test lint sanity pytest clock chaos molecule bench bench-repair bench-backup clean
+.PHONY: setup demo demo-stop demo-app demo-app-stop test test-fast lint sanity pytest clock chaos molecule bench bench-repair bench-backup clean
 
 setup: $(VENV)/.installed
 
@@ -28,6 +28,10 @@ demo-app-stop:
 ## test: every lint gate, ansible-test sanity, the test suite against a throwaway MariaDB, then
 ##       the clock-sensitive tests again under faketime (clock)
 test: setup lint sanity pytest clock
+
+## test-fast: the inner loop - unit tests and the scan module against a throwaway MariaDB (under 2 minutes)
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow" tests/unit tests/integration/test_scan_module.py
 
 lint: setup
 	scripts/lint.sh

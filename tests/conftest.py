@@ -115,6 +115,12 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if unit in item.path.parents:
             item.add_marker(pytest.mark.clock)
+        # slow and stack (pytest.ini) follow from what a test uses, so no test has to remember them.
+        if "run_playbook" in vars(getattr(item, "module", None) or object()):
+            item.add_marker(pytest.mark.slow)
+        if "stack" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.stack)
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture
