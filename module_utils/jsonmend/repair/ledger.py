@@ -8,9 +8,16 @@ from __future__ import annotations
 
 import json
 import re
+from typing import TYPE_CHECKING, Any
 
 from ansible.module_utils.jsonmend.db.errors import JsonmendError
 from ansible.module_utils.jsonmend.db.identifiers import validate_identifier
+from ansible.module_utils.jsonmend.db.inspector import INTEGER_TYPES
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from ansible.module_utils.jsonmend.db.connection import Database
 
 REPAIR = "repair"
 UNDO = "undo"
@@ -43,7 +50,7 @@ RUNS_ADDED = (
 OWNER_RE = re.compile(r"jsonmend: .* of ([A-Za-z0-9_$]{1,64})\.([A-Za-z0-9_$]{1,64})$")
 
 
-def default_names(table):
+def default_names(table: str) -> tuple[str, str]:
     """(quarantine, runs) table names for a repaired table; JsonmendError when too long."""
     names = (table + QUARANTINE_SUFFIX, table + RUNS_SUFFIX)
     for name in names:
@@ -52,18 +59,18 @@ def default_names(table):
     return names
 
 
-def encode_key(value):
+def encode_key(value: Any) -> str | None:
     """A key value as stored in the runs table (JSON keeps ints ints and strings strings)."""
     if isinstance(value, bytes):
         value = value.decode("utf-8")
     return None if value is None else json.dumps(value)
 
 
-def decode_key(text):
+def decode_key(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
-def key_type_sql(column_type, charset=None, collation=None):
+def key_type_sql(column_type: str | None, charset: str | None = None, collation: str | None = None) -> str:
     """DDL type of the quarantine's row_pk: the repaired table's own key type."""
     column_type = (column_type or "").lower()
     if not COLUMN_TYPE_RE.fullmatch(column_type):
@@ -81,7 +88,7 @@ def key_type_sql(column_type, charset=None, collation=None):
 class Ledger:
     """Reads and writes the quarantine and runs tables for one target (database, table, column)."""
 
-    def __init__(self, db, database, table, column, quarantine, runs, deploy_id=None):
+    def __init__(self, db: Database, database: str, table: str, column: str, quarantine: str, runs: str, deploy_id: str | None = None) -> None:
         self.db = db
         # The playbook run (deploy) that started or resumed this job: every run records it.
         self.deploy_id = deploy_id
@@ -100,7 +107,7 @@ class Ledger:
         self.migrated = None
 
     # -- tables ----------------------------------------------------------------
-    def exists(self):
+    def exists(self) -> bool:
         """True when both bookkeeping tables exist (their columns are checked)."""
         if self._exists:
             return True
@@ -147,10 +154,10 @@ class Ledger:
                 return match.group(1), match.group(2)
         return None
 
-    def owns_legacy_rows(self):
+    def owns_legacy_rows(self) -> bool:
         return self.owner == (self.database, self.table)
 
-    def create(self, key_type):
+    def create(self, key_type: str) -> bool:
         """CREATE both tables (DDL commits, so never call this inside a chunk's transaction)."""
         if self.exists():
             return False
@@ -207,7 +214,7 @@ class Ledger:
         self._exists = True
         return True
 
-    def migrate(self):
+    def migrate(self) -> dict[str, Any] | None:
         """Bring tables of an earlier version up to this one, in place (DDL: outside any chunk).
 
         The new columns are appended (instant on MariaDB 10.4+ and MySQL 8); rows written before
@@ -249,7 +256,7 @@ class Ledger:
         self.migrated = done
         return done
 
-    def key_problems(self, key_data_type, key_max_chars):
+    def key_problems(self, key_data_type: str, key_max_chars: int | None) -> list[str]:
         """Why this quarantine cannot hold the target's keys (created for another table's key type)."""
         if not self.exists():
             return []
@@ -260,8 +267,7 @@ class Ledger:
         if not row:
             return []
         have, have_chars = (row[0] or "").lower(), row[1]
-        integers = ("tinyint", "smallint", "mediumint", "int", "integer", "bigint")
-        same_family = (have in integers) == (key_data_type in integers)
+        same_family = (have in INTEGER_TYPES) == (key_data_type in INTEGER_TYPES)
         too_short = have_chars is not None and key_max_chars is not None and int(have_chars) < int(key_max_chars)
         if same_family and not too_short:
             return []
@@ -272,7 +278,7 @@ class Ledger:
         ]
 
     # -- the target's rows -----------------------------------------------------
-    def target_where(self, alias=""):
+    def target_where(self, alias: str = "") -> tuple[str, tuple[Any, ...]]:
         """(SQL condition, args) selecting this target's rows of either table."""
         a = alias + "." if alias else ""
         if self.legacy:
@@ -282,19 +288,19 @@ class Ledger:
             return "FALSE", ()
         return "%sdatabase_name = %%s AND %stable_name = %%s AND %scolumn_name = %%s" % (a, a, a), (self.database, self.table, self.column)
 
-    def same_target_sql(self, a, b):
+    def same_target_sql(self, a: str, b: str) -> str:
         """SQL condition: rows aliased a and b belong to the same target."""
         if self.legacy:
             return "%s.column_name = %s.column_name" % (a, b)
         return "%s.column_name = %s.column_name AND %s.table_name <=> %s.table_name AND %s.database_name <=> %s.database_name" % (a, b, a, b, a, b)
 
-    def column_sql(self, name, alias=""):
+    def column_sql(self, name: str, alias: str = "") -> str:
         """A column added by this version, or NULL on tables not migrated yet."""
         if self.legacy:
             return "NULL"
         return ("%s.%s" % (alias, name)) if alias else name
 
-    def written_sql(self, alias=""):
+    def written_sql(self, alias: str = "") -> str:
         """SQL condition: the quarantine row records a write (not a row that could not be written)."""
         if self.legacy:
             return "TRUE"
@@ -326,14 +332,14 @@ class Ledger:
         added = [self.column_sql(name, alias) for name in ("database_name", "table_name", DEPLOY_IDS)]
         return ", ".join(names + added)
 
-    def run(self, run_id):
+    def run(self, run_id: str) -> dict[str, Any] | None:
         """A run of this target by id, or None (also when the id belongs to another target)."""
         if not self.exists():
             return None
         where, args = self.target_where()
         return self._run(self.db.query_one("SELECT %s FROM %s WHERE run_id = %%s AND %s" % (self._fields(), self.runs_sql, where), (run_id,) + args))
 
-    def run_elsewhere(self, run_id):
+    def run_elsewhere(self, run_id: str) -> str | None:
         """'db.table.column' of a run recorded for another target, or None."""
         if not self.exists() or self.legacy:
             return None
@@ -342,7 +348,7 @@ class Ledger:
             return None
         return "%s.%s.%s" % row
 
-    def unfinished(self, kind, undo_of=None):
+    def unfinished(self, kind: str, undo_of: str | None = None) -> dict[str, Any] | None:
         """The newest unfinished run of this kind on this target (for undo: of that repair run)."""
         if not self.exists():
             return None
@@ -354,7 +360,7 @@ class Ledger:
             args.append(undo_of)
         return self._run(self.db.query_one(sql + " ORDER BY started_at DESC, run_id DESC LIMIT 1", tuple(args)))
 
-    def latest_repair(self):
+    def latest_repair(self) -> dict[str, Any] | None:
         """The newest repair run on this target that changed (quarantined) at least one row."""
         if not self.exists():
             return None
@@ -368,7 +374,7 @@ class Ledger:
             )
         )
 
-    def runs_list(self, limit=50):
+    def runs_list(self, limit: int = 50) -> list[dict[str, Any] | None]:
         if not self.exists():
             return []
         where, args = self.target_where()
@@ -378,7 +384,7 @@ class Ledger:
         )
         return [self._run(r) for r in rows]
 
-    def start_run(self, run_id, kind, policy, start_key, end_key, undo_of=None):
+    def start_run(self, run_id: str, kind: str, policy: Mapping[str, Any], start_key: Any, end_key: Any, undo_of: str | None = None) -> None:
         """INSERT the run's row; call inside the transaction of its first change."""
         self.db.query(
             "INSERT INTO %s (run_id, kind, database_name, table_name, column_name, undo_of, status, policy, start_key, end_key, last_key, counts,"
@@ -389,7 +395,7 @@ class Ledger:
             + (json.dumps([self.deploy_id] if self.deploy_id else []),),
         )
 
-    def add_deploy_id(self, run_id):
+    def add_deploy_id(self, run_id: str) -> None:
         """Record that this deploy resumed the run (after migrate()): a resumed run keeps every
         deploy id that worked on it, so the rollback of any of them finds it."""
         if not self.deploy_id or self.legacy:
@@ -402,7 +408,7 @@ class Ledger:
             (json.dumps(run[DEPLOY_IDS] + [self.deploy_id]), run_id),
         )
 
-    def checkpoint(self, run_id, last_key, counts, status=RUNNING):
+    def checkpoint(self, run_id: str, last_key: Any, counts: Mapping[str, int], status: str = RUNNING) -> None:
         """Record how far the run got; in the chunk's transaction, so it is never ahead of the data."""
         finished = ", finished_at = UTC_TIMESTAMP(6)" if status == FINISHED else ""
         self.db.query(
@@ -410,13 +416,13 @@ class Ledger:
             (encode_key(last_key), json.dumps(counts, sort_keys=True), status, run_id),
         )
 
-    def set_status(self, run_id, status):
+    def set_status(self, run_id: str, status: str) -> None:
         self.db.query("UPDATE %s SET status = %%s, updated_at = UTC_TIMESTAMP(6) WHERE run_id = %%s" % self.runs_sql, (status, run_id))
 
-    def mark_undone(self, repair_run_id, undo_run_id):
+    def mark_undone(self, repair_run_id: str, undo_run_id: str) -> None:
         self.db.query("UPDATE %s SET undone_by = %%s, updated_at = UTC_TIMESTAMP(6) WHERE run_id = %%s" % self.runs_sql, (undo_run_id, repair_run_id))
 
-    def quarantined_rows(self, run_id):
+    def quarantined_rows(self, run_id: str) -> tuple[int, int, Any, Any]:
         """(rows the run wrote and quarantined, of which undone, lowest key, highest key)."""
         if not self.exists():
             return (0, 0, None, None)
@@ -426,7 +432,7 @@ class Ledger:
         )
         return (int(row[0]), int(row[1]), row[2], row[3])
 
-    def failed_rows(self, run_id):
+    def failed_rows(self, run_id: str) -> int:
         """Rows the run could not write, recorded with their reason."""
         if not self.exists() or self.legacy:
             return 0
