@@ -157,10 +157,11 @@ def next_command(record):
     playbook, outcome = record.get("playbook") or "", record.get("outcome")
     name = playbook[:-4] if playbook.endswith(".yml") else playbook
     strategy = record.get("strategy") or "auto"
+    if outcome == "refused":
+        # A refused dry run would be refused for real too: the fix comes first.
+        return "fix what stopped the run (above), then %s again" % _command(record, name)
     if record.get("check_mode"):
         return "%s (the same, without --check)" % _command(record, name)
-    if outcome == "refused":
-        return "fix what stopped the run (above), then %s again" % _command(record, name)
     if playbook == "phase2_diagnose.yml":
         if (record.get("scan_before") or {}).get("corrupted_rows") == 0:
             return "nothing to repair; %s schedules the weekly check" % _command(record, "weekly_check")

@@ -112,3 +112,11 @@ def test_a_rollback_shows_the_code_going_back():
 def test_without_a_ticket_the_record_says_how_to_give_one():
     md = jsonmend_record_markdown(jsonmend_run_record({"preflight_run": RUN}, "success"))
     assert "| Change ticket | none given (-e jsonmend_change_ticket=CHG-...) |" in md
+
+
+def test_a_refused_dry_run_says_to_fix_the_refusal_not_to_run_again_without_check():
+    from filter_plugins.jsonmend_record import next_command
+
+    refused = next_command(dict(playbook="deploy.yml", outcome="refused", check_mode=True, strategy="D"))
+    assert refused.startswith("fix what stopped the run (above), then") and "without --check" not in refused
+    assert "without --check" in next_command(dict(playbook="deploy.yml", outcome="success", check_mode=True, strategy="B"))
