@@ -146,7 +146,7 @@ def test_strategy_a_deploys_the_fix_end_to_end(stack, db, run):
     assert len(out.splitlines()) < 80, out
     assert "DeprecationWarning" not in result.stderr and "[DEPRECATION WARNING]" not in out + result.stderr
     summary = out[out.index("─" * 20) :]
-    assert "Outcome:  SUCCESS  (deploy.yml" in summary
+    assert "Outcome:  DEPLOYED  (deploy.yml" in summary
     assert "Record:   %s/" % run.reports in summary and "/record.md" in summary
     assert "Next:     ./jsonmend monitor every 15 minutes for 24 hours; to undo: ./jsonmend rollback" in summary
     for phase in ("✓ preflight", "✓ diagnose", "✓ deploy", "✓ verify"):
