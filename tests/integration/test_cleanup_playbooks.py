@@ -306,6 +306,30 @@ def test_cleanup_refuses_what_the_column_cannot_take_before_the_backup(mariadb, 
     assert r.checksum(admin_cursor) == before
 
 
+def test_a_key_the_repair_cannot_walk_is_refused_before_the_backup(mariadb, database, admin_cursor, tmp_path):
+    """Issue 15 item 11: a composite primary key, or a jsonmend_primary_key that is not the table's key."""
+    admin_cursor.execute("CREATE TABLE twokeys (a int NOT NULL, b int NOT NULL, metadata longtext, PRIMARY KEY (a, b))")
+    admin_cursor.execute("INSERT INTO twokeys VALUES (1, 1, '42'), (1, 2, '{}')")
+    seed.create_table(admin_cursor)
+    seed.insert_rows(admin_cursor, [(1, "login", "7", "2026-11-01 00:00:00")])
+    admin_cursor.execute("SELECT COUNT(*), BIT_XOR(CRC32(CONCAT_WS('|', a, b, metadata))) FROM twokeys")
+    before = admin_cursor.fetchone()
+    backups = tmp_path / "backups"
+    base = cleanup_vars(mariadb, database, tmp_path, jsonmend_backup=True, backup_dir=str(backups), backup_create_dir=True, jsonmend_confirm="yes")
+    result = play("cleanup.yml", dict(base, jsonmend_table="twokeys", jsonmend_primary_key="a"), tmp_path)
+    out = " ".join(result.stdout.split())
+    assert result.returncode != 0 and "is composite (a, b)" in out, out[-3000:]
+    result = play("cleanup.yml", dict(base, jsonmend_primary_key="user_id"), tmp_path)
+    out = " ".join(result.stdout.split())
+    assert result.returncode != 0 and "analytics_activityevent is (id), not (user_id): set primary_key (jsonmend_primary_key) to id" in out, out[-3000:]
+    # Both before the backup and the question: no dump, nothing changed.
+    assert not list(backups.glob("*")) if backups.exists() else True
+    admin_cursor.execute("SELECT COUNT(*), BIT_XOR(CRC32(CONCAT_WS('|', a, b, metadata))) FROM twokeys")
+    assert admin_cursor.fetchone() == before
+    admin_cursor.execute("SHOW TABLES LIKE '%%jsonmend%%'")
+    assert admin_cursor.fetchall() == ()
+
+
 def module_processes(playbook_argv_marker):
     """The python processes an ansible-playbook run started (its modules), found through /proc."""
     parents, argvs = {}, {}
