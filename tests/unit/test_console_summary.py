@@ -2,9 +2,13 @@
 # shows that it is still running (issue 15, item 9).
 import re
 
+import pytest
+
 from tests.support.playbooks import run_playbook
 
 
+# The heartbeat is a thread's timed wait, which libfaketime never lets expire: not under make clock.
+@pytest.mark.wallclock
 def test_summary_reads_the_published_outcome_and_actions(tmp_path):
     result = run_playbook("tests/playbooks/console_stats.yml", {}, tmp_path, console=True, env={"JSONMEND_CONSOLE_HEARTBEAT": "1"})
     out = result.stdout
