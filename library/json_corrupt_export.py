@@ -143,8 +143,7 @@ import tempfile
 
 from ansible.module_utils.jsonmend.db.chunks import KeysetWalker
 from ansible.module_utils.jsonmend.db.connection import CONNECTION_ARGUMENT_SPEC, TARGET_ARGUMENT_SPEC, connect
-from ansible.module_utils.jsonmend.db.errors import JsonmendError
-from ansible.module_utils.jsonmend.db.identifiers import validate_identifier
+from ansible.module_utils.jsonmend.db.identifiers import identifier_problems
 from ansible.module_utils.jsonmend.db.inspector import inspect_target
 from ansible.module_utils.jsonmend.db.runner import run_module
 
@@ -168,18 +167,7 @@ def argument_spec():
 
 def validate_params(params):
     """Problems with the input (empty when fine), found before connecting or writing."""
-    problems = []
-    for key in ("table", "column", "primary_key"):
-        try:
-            validate_identifier(params[key], key)
-        except JsonmendError as exc:
-            problems.append(str(exc))
-    for key in ("group_by", "user_column", "timestamp_column"):
-        if params[key]:
-            try:
-                validate_identifier(params[key], key)
-            except JsonmendError as exc:
-                problems.append(str(exc))
+    problems = identifier_problems(params, ("table", "column", "primary_key"), ("group_by", "user_column", "timestamp_column"))
     if params["chunk_size"] < 1:
         problems.append("chunk_size must be 1 or more, got %s" % params["chunk_size"])
     directory = os.path.dirname(os.path.abspath(params["dest"]))

@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING, Any
 
 from ansible.module_utils.jsonmend.db.errors import JsonmendError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
 
 # MySQL's unquoted identifier characters; anything else (quotes, spaces, ';') is refused
 # rather than escaped, so a name can never carry SQL.
@@ -33,3 +37,14 @@ def quote_name(name: str, quote_char: str = "`") -> str:
     if not isinstance(name, str) or not name or len(name) > 64 or "\x00" in name:
         raise JsonmendError("%r is not a name the server's catalog can hold" % (name,))
     return quote_char + name.replace(quote_char, quote_char * 2) + quote_char
+
+
+def identifier_problems(params: Mapping[str, Any], required: Sequence[str], optional: Sequence[str] = ()) -> list[str]:
+    """The refusals of validate_identifier for params' names: every `required` key, each `optional` one that is set."""
+    problems = []
+    for key in list(required) + [k for k in optional if params[k]]:
+        try:
+            validate_identifier(params[key], key)
+        except JsonmendError as exc:
+            problems.append(str(exc))
+    return problems

@@ -15,7 +15,7 @@ from ansible.module_utils.jsonmend.db.connection import (
     connect,
 )
 from ansible.module_utils.jsonmend.db.errors import JsonmendError
-from ansible.module_utils.jsonmend.db.identifiers import validate_identifier
+from ansible.module_utils.jsonmend.db.identifiers import identifier_problems, validate_identifier
 from ansible.module_utils.jsonmend.db.servers import read_identity
 from ansible.module_utils.jsonmend.scan.report import column_check, dba_queries, summarize
 from ansible.module_utils.jsonmend.scan.scanner import Partial, Scanner, corrupt_range
@@ -54,18 +54,7 @@ def argument_spec() -> dict[str, Any]:
 
 def validate_params(params: Mapping[str, Any]) -> list[str]:
     """Refuse bad input before connecting; return the list of problems (empty when fine)."""
-    problems = []
-    for key in ("table", "column", "primary_key"):
-        try:
-            validate_identifier(params[key], key)
-        except JsonmendError as exc:
-            problems.append(str(exc))
-    for key in ("group_by", "timestamp_column", "user_column"):
-        if params[key]:
-            try:
-                validate_identifier(params[key], key)
-            except JsonmendError as exc:
-                problems.append(str(exc))
+    problems = identifier_problems(params, ("table", "column", "primary_key"), ("group_by", "timestamp_column", "user_column"))
     for key in ("sample_limit", "top_users", "chunk_size", "parallel", "max_execution_time"):
         if params[key] < 0:
             problems.append("%s must be 0 or more, got %s" % (key, params[key]))
