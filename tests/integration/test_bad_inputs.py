@@ -312,7 +312,12 @@ def catalogue(request, mariadb, app_db, stack, backups, tmp_path_factory):
         (work / "output.txt").write_text(result.stdout + result.stderr)  # for a human reading a failure
         return case_id, SimpleNamespace(result=result, before=before, after=state(), seconds=seconds, reports=work / "reports")
 
-    selected = {item.callspec.id for item in request.session.items if item.originalname == "test_bad_input_is_refused_before_any_change"}
+    # Other files have a test of the same name: count only this module's cases.
+    selected = {
+        item.callspec.id
+        for item in request.session.items
+        if item.originalname == "test_bad_input_is_refused_before_any_change" and item.module is request.module
+    }
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=2) as pool:
         outcomes = dict(pool.map(run, [param for param in CATALOGUE if param.id in selected]))
@@ -344,7 +349,12 @@ def test_bad_input_is_refused_before_any_change(request, catalogue, figures, pla
 
 
 def test_the_catalogue_ran_in_parallel(request, catalogue, figures):
-    selected = {item.callspec.id for item in request.session.items if item.originalname == "test_bad_input_is_refused_before_any_change"}
+    # Other files have a test of the same name: count only this module's cases.
+    selected = {
+        item.callspec.id
+        for item in request.session.items
+        if item.originalname == "test_bad_input_is_refused_before_any_change" and item.module is request.module
+    }
     outcomes = {key: o for key, o in catalogue.items() if key != "_total_seconds"}
     assert set(outcomes) == selected  # every selected case ran, each once
     seconds = [o.seconds for o in outcomes.values()]
