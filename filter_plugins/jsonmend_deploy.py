@@ -2,7 +2,6 @@
 # which commit a ref names on the remote, which migrations are applied, planned or were applied.
 from __future__ import annotations
 
-import os
 import posixpath
 import re
 
@@ -108,24 +107,6 @@ def path_within(path, directories):
     return False
 
 
-def missing_entry_points(hook, roles_path):
-    """['role NAME (tasks/ENTRY.yml)', ...] for each entry point of `hook` found in no roles directory.
-
-    `hook` is {name, entry_points}; a role is looked up as Ansible does, in each directory of
-    `roles_path` in order (the first directory holding the role is the one Ansible uses).
-    """
-    if not isinstance(hook, dict) or not hook.get("name"):
-        raise AnsibleFilterError("a hook needs a role name: %r" % (hook,))
-    paths = [roles_path] if isinstance(roles_path, str) else list(roles_path or [])
-    name = str(hook["name"])
-    entries = hook.get("entry_points") or ["main"]
-    for directory in paths:
-        role = os.path.join(os.path.expanduser(str(directory)), name)
-        if os.path.isdir(role):
-            return ["role %s (tasks/%s.yml)" % (name, e) for e in entries if not os.path.isfile(os.path.join(role, "tasks", "%s.yml" % e))]
-    return ["role %s" % name]
-
-
 class FilterModule:
     """jsonmend deploy filters."""
 
@@ -138,5 +119,4 @@ class FilterModule:
             "jsonmend_planned_migrations": planned_migrations,
             "jsonmend_migration_rollback_targets": migration_rollback_targets,
             "jsonmend_path_within": path_within,
-            "jsonmend_missing_entry_points": missing_entry_points,
         }

@@ -1,8 +1,8 @@
 # playbooks/deploy.yml on the real stack: quizsite under gunicorn under supervisord, its git
 # origin with v1, v2 (the fix) and a broken release, the session's MariaDB. One stack per
 # module; every test starts from v1 running and a table with a chosen number of corrupt rows.
-# Every strategy runs with the real backup and cleanup roles; only the failed-rollback test uses
-# the stand-ins of tests/roles, whose undo can be told to fail.
+# Every test runs the real roles; the failed-rollback test makes the undo fail the way a real
+# server can (a trigger that refuses the original values).
 import json
 import os
 import re
@@ -17,7 +17,6 @@ from tests.support.mariadb_server import TOOL_PASSWORD
 from tests.support.playbooks import ROOT, db_vars, run_playbook
 
 ROLES_PATH = str(ROOT / "roles")
-STAND_IN_ROLES_PATH = "%s:%s" % (ROOT / "tests" / "roles", ROOT / "roles")
 CORRUPT_VALUES = ["3.5", "42", '"text"', "[1, 2]", "true", json.dumps(json.dumps({"question_id": 9}))]
 
 
@@ -96,21 +95,10 @@ def state(stack, cur):
 @pytest.fixture
 def run(stack, mariadb, app_db, tmp_path):
     """Run deploy.yml (or another playbook) against the stack; returns (result, report dir)."""
-    params = tmp_path / "stub-db.json"
-    params.write_text(json.dumps(dict(host="127.0.0.1", port=mariadb.port, user="jsonmend", password=TOOL_PASSWORD, database=app_db)))
-    params.chmod(0o600)
     reports = tmp_path / "reports"
 
-    def variables_for(roles_path=ROLES_PATH, **extra):
+    def variables_for(**extra):
         variables = db_vars(mariadb, app_db, jsonmend_report_dir=str(reports), **stack.ansible_vars())
-        if roles_path != ROLES_PATH:
-            # The stand-ins' own settings: unknown to the real roles, which refuse them as typos.
-            variables.update(
-                backup_stub_params_file=str(params),
-                cleanup_stub_params_file=str(params),
-                backup_stub_state_dir=str(tmp_path / "stub"),
-                cleanup_stub_state_dir=str(tmp_path / "stub"),
-            )
         variables.update(
             backup_dir=str(tmp_path / "backups"),
             backup_create_dir=True,
@@ -120,8 +108,8 @@ def run(stack, mariadb, app_db, tmp_path):
         variables.update(extra)
         return variables
 
-    def runner(playbook="deploy.yml", check=False, roles_path=ROLES_PATH, console=False, **extra):
-        result = run_playbook(playbook, variables_for(roles_path, **extra), tmp_path, check=check, env={"ANSIBLE_ROLES_PATH": roles_path}, console=console)
+    def runner(playbook="deploy.yml", check=False, console=False, **extra):
+        result = run_playbook(playbook, variables_for(**extra), tmp_path, check=check, env={"ANSIBLE_ROLES_PATH": ROLES_PATH}, console=console)
         assert TOOL_PASSWORD not in result.stdout + result.stderr
         return result
 
@@ -295,13 +283,27 @@ def test_failed_deploy_rolls_back_code_and_data_then_ends_maintenance(stack, db,
     assert rec["failure"]["verification"]["passed"] is False
 
 
+# What a database-level guard in enforce mode does: only objects (or NULL) get in. The repair writes
+# objects and NULLs and passes; the undo writes the original numbers and strings back and is refused.
+OBJECTS_ONLY = (
+    "CREATE TRIGGER test_objects_only BEFORE UPDATE ON analytics_activityevent FOR EACH ROW"
+    " BEGIN IF NEW.metadata IS NOT NULL AND COALESCE(JSON_TYPE(NEW.metadata), '') <> 'OBJECT' THEN"
+    " SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'metadata must be an object'; END IF; END"
+)
+
+
 def test_failed_rollback_keeps_maintenance_on_loudly(stack, db, run):
     stack.reset("v1")
     reseed(db, corrupt=20)
-    result = run(strategy="B", jsonmend_app_version="broken", cleanup_stub_fail_undo=True, rollback_restore_fallback=False, roles_path=STAND_IN_ROLES_PATH)
+    db.execute(OBJECTS_ONLY)
+    try:
+        result = run(strategy="B", jsonmend_app_version="broken", rollback_restore_fallback=False)
+    finally:
+        db.execute("DROP TRIGGER IF EXISTS test_objects_only")
     out = " ".join(result.stdout.split())
     assert result.returncode != 0
-    assert "ROLLBACK FAILED" in out and "MAINTENANCE MODE STAYS ON" in out
+    assert "ROLLBACK FAILED" in out and "MAINTENANCE MODE STAYS ON" in out, out[-3000:]
+    assert "left 20 as the repair wrote them" in out and "could not be restored: (1644) metadata must be an object" in out
     assert stack.flag.exists()
     assert record(run.reports)["outcome"] == "rollback_failed"
     stack.flag.unlink()

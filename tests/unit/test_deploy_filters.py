@@ -6,7 +6,6 @@ from filter_plugins.jsonmend_deploy import (
     applied_migrations,
     migration_leaves,
     migration_rollback_targets,
-    missing_entry_points,
     path_within,
     planned_migrations,
     remote_ref,
@@ -66,13 +65,3 @@ def test_allowed_directories_must_be_absolute():
         path_within("/var/www/x", ["var/www"])
     with pytest.raises(AnsibleFilterError, match="list"):
         path_within("/var/www/x", "/var/www")
-
-
-def test_missing_entry_points(tmp_path):
-    (tmp_path / "second" / "backup" / "tasks").mkdir(parents=True)
-    (tmp_path / "second" / "backup" / "tasks" / "main.yml").write_text("---\n")
-    paths = [str(tmp_path / "first"), str(tmp_path / "second")]
-    assert missing_entry_points({"name": "backup", "entry_points": ["main", "restore"]}, paths) == ["role backup (tasks/restore.yml)"]
-    assert missing_entry_points({"name": "cleanup", "entry_points": ["main", "undo"]}, paths) == ["role cleanup"]
-    (tmp_path / "second" / "backup" / "tasks" / "restore.yml").write_text("---\n")
-    assert missing_entry_points({"name": "backup", "entry_points": ["main", "restore"]}, paths) == []
