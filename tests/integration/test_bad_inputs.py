@@ -153,7 +153,15 @@ CATALOGUE = [
         backup_restore_id="{database_backup_id}",
     ),
     # --- monitor.yml -------------------------------------------------------------------------
-    case("monitor-relative-error-log", "monitor.yml", 'monitor_error_log="log/error.log" must be an absolute path', jsonmend_app_error_log="log/error.log"),
+    case(
+        "monitor-relative-error-log", "monitor.yml", 'jsonmend_app_error_log="log/error.log" must be an absolute path', jsonmend_app_error_log="log/error.log"
+    ),
+    case(
+        "monitor-app-url-with-a-path",
+        "monitor.yml",
+        'jsonmend_app_url="http://127.0.0.1:8000/app" must be http(s)://host[:port], without a path',
+        jsonmend_app_url="http://127.0.0.1:8000/app/",
+    ),
     case("monitor-negative-window", "monitor.yml", "monitor_window_hours=-1 must be a number of hours, 0 or more", monitor_window_hours=-1),
     case(
         "monitor-unknown-notify-channel",

@@ -17,7 +17,12 @@ WRONG = {"int": "not-a-number", "float": "not-a-number", "bool": "maybe", "dict"
 # A value of the right type for a required option the test is not about (defaults of other
 # knobs may read preflight_run's target while they are validated).
 PLACEHOLDER = {"dict": {}, "str": "x", "list": [], "int": 0, "bool": False, "float": 0.0}
-PREFLIGHT_RUN = {"id": "x", "report_dir": "/nonexistent", "target": {"database": "d", "table": "t", "column": "c", "primary_key": "id"}}
+PREFLIGHT_RUN = {
+    "id": "x",
+    "report_dir": "/nonexistent",
+    "target": {"database": "d", "table": "t", "column": "c", "primary_key": "id"},
+    "app": {"url": "http://127.0.0.1:8000", "dir": "/srv/app", "venv": "/srv/app/venv", "error_log": "/var/log/app.log"},
+}
 
 
 def load(path):
@@ -61,7 +66,7 @@ def refusals(tmp_path_factory):
     for role in ROLES:
         name, value = bad_value(role)
         required = {k: PLACEHOLDER[v.get("type", "str")] for k, v in main_options(role).items() if v.get("required")}
-        required.update({"preflight_run": PREFLIGHT_RUN} if "preflight_run" in required else {})
+        required.update({"preflight_run": PREFLIGHT_RUN} if "preflight_run" in main_options(role) else {})
         tasks.append(
             {
                 "name": "Refuse a bad value for %s" % role,
