@@ -18,10 +18,10 @@ from types import SimpleNamespace
 import pytest
 
 from tests.support import repair as r
-from tests.support import seed
-from tests.support.app_stack import AppStack, git
-from tests.support.mariadb_server import TOOL_PASSWORD
-from tests.support.playbooks import db_vars, run_playbook
+from tools.devstack import seed
+from tools.devstack.app_stack import AppStack, git
+from tools.devstack.mariadb_server import TOOL_PASSWORD
+from tools.devstack.playbooks import db_vars, run_playbook
 
 pytestmark = pytest.mark.chaos
 

@@ -14,11 +14,11 @@ from types import SimpleNamespace
 import pytest
 
 from tests.support import repair as r
-from tests.support import seed
-from tests.support.app_stack import PROGRAM, AppStack, git
-from tests.support.mariadb_server import TOOL_PASSWORD
-from tests.support.playbooks import db_vars, run_playbook
 from tests.support.receivers import HTTPReceiver, SMTPReceiver
+from tools.devstack import seed
+from tools.devstack.app_stack import PROGRAM, AppStack, git
+from tools.devstack.mariadb_server import TOOL_PASSWORD
+from tools.devstack.playbooks import db_vars, run_playbook
 
 CORRUPT_VALUES = ["3.5", "42", '"text"', "[1, 2]", "true", json.dumps(json.dumps({"question_id": 9}))]
 CORRUPT = 20
