@@ -12,43 +12,11 @@ import uuid
 import pytest
 
 from tools.devstack import seed
-from tools.devstack.app_stack import AppStack
 from tools.devstack.mariadb_server import TOOL_PASSWORD
 from tools.devstack.playbooks import ROOT, db_vars, run_playbook
 
 ROLES_PATH = str(ROOT / "roles")
 CORRUPT_VALUES = ["3.5", "42", '"text"', "[1, 2]", "true", json.dumps(json.dumps({"question_id": 9}))]
-
-
-@pytest.fixture(scope="module")
-def app_db(mariadb):
-    name = "app_" + uuid.uuid4().hex[:10]
-    with mariadb.admin() as conn, conn.cursor() as cur:
-        cur.execute("CREATE DATABASE `%s`" % name)
-        cur.execute("USE `%s`" % name)
-        seed.create_table(cur)
-    yield name
-    if mariadb.process is not None:
-        with mariadb.admin() as conn, conn.cursor() as cur:
-            cur.execute("DROP DATABASE IF EXISTS `%s`" % name)
-
-
-@pytest.fixture(scope="module")
-def stack(mariadb, app_db, tmp_path_factory):
-    app = AppStack(tmp_path_factory.mktemp("stack"), mariadb.port, app_db).build()
-    app.manage("migrate", "--noinput")
-    app.start()
-    yield app
-    app.stop()
-
-
-@pytest.fixture
-def db(mariadb, app_db):
-    conn = mariadb.admin(app_db)
-    cur = conn.cursor()
-    yield cur
-    cur.close()
-    conn.close()
 
 
 def reseed(cur, corrupt, rows=1500):

@@ -8,7 +8,9 @@ import subprocess
 from tests.integration import test_rollback_playbooks as rb
 from tools.devstack.playbooks import run_playbook
 
-app_db, stack, db, env, deployed = rb.app_db, rb.stack, rb.db, rb.env, rb.deployed
+# The rollback tests' module-scoped cursor, variables and deploy; app_db and stack come from
+# tests/integration/conftest.py.
+db, env, deployed = rb.db, rb.env, rb.deployed
 CORRUPT, digest, corrupt_count = rb.CORRUPT, rb.digest, rb.corrupt_count
 
 
