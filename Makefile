@@ -16,14 +16,14 @@ demo: setup
 	scripts/demo.sh
 
 demo-stop: demo-app-stop
-	$(PY) -m tests.support.mariadb_server stop .demo/mariadb
+	$(PY) -m tools.devstack.mariadb_server stop .demo/mariadb
 
 ## demo-app: quizsite v1 under supervisord on the demo database, for playbooks/deploy.yml
 demo-app: setup
 	scripts/demo_app.sh
 
 demo-app-stop:
-	$(PY) -m tests.support.app_stack stop .demo/app
+	$(PY) -m tools.devstack.app_stack stop .demo/app
 
 ## test: every lint gate, ansible-test sanity, the test suite against a throwaway MariaDB, then
 ##       the clock-sensitive tests again under faketime (clock)

@@ -23,8 +23,8 @@ from bench_decoder import bench_decoder  # noqa: E402
 from bench_repair import bench_repair, seed_database  # noqa: E402
 from bench_support import ROOT, machine, run_module  # noqa: E402
 
-from tests.support.mariadb_server import MariaDBServer  # noqa: E402
-from tests.support.playbooks import db_vars, run_playbook  # noqa: E402
+from tools.devstack.mariadb_server import MariaDBServer  # noqa: E402
+from tools.devstack.playbooks import db_vars, run_playbook  # noqa: E402
 
 SEED_QUERY = "SELECT JSON_TYPE(metadata), COUNT(*) FROM analytics_activityevent GROUP BY 1"
 SCAN_MODES = {

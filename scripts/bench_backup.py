@@ -131,7 +131,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     from bench_repair import seed_database
 
-    from tests.support.mariadb_server import MariaDBServer
+    from tools.devstack.mariadb_server import MariaDBServer
 
     def log(message):
         print(message, file=sys.stderr)

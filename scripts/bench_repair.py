@@ -33,7 +33,7 @@ def corrupt_predicate():
 
 def seed_database(server, database, rows, corrupt_percent, log=print):
     """A fresh database holding the seeded table (Django's shape, with the CHECK)."""
-    from tests.support import seed
+    from tools.devstack import seed
 
     with server.admin() as conn, conn.cursor() as cur:
         cur.execute("DROP DATABASE IF EXISTS `%s`" % database)
@@ -172,7 +172,7 @@ def main(argv=None):
     parser.add_argument("--idle-seconds", type=float, default=5.0)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
-    from tests.support.mariadb_server import MariaDBServer
+    from tools.devstack.mariadb_server import MariaDBServer
 
     def log(message):
         print(message, file=sys.stderr)

@@ -59,7 +59,7 @@ class Writer(threading.Thread):
         self.errors = []
 
     def run(self):
-        from tests.support.mariadb_server import APP_PASSWORD, APP_USER
+        from tools.devstack.mariadb_server import APP_PASSWORD, APP_USER
 
         conn = self.server.connect(self.database, user=APP_USER, password=APP_PASSWORD)
         cur = conn.cursor()

@@ -6,13 +6,13 @@ cd "$(dirname "$0")/.."
 ROWS="${DEMO_ROWS:-100000}"
 PY=.venv/bin/python
 mkdir -p .demo
-"$PY" -m tests.support.mariadb_server start .demo/mariadb
+"$PY" -m tools.devstack.mariadb_server start .demo/mariadb
 SOCKET="$PWD/.demo/mariadb/mysqld.sock"
 "$PY" - <<PY
-from tests.support.mariadb_server import MariaDBServer
+from tools.devstack.mariadb_server import MariaDBServer
 from pathlib import Path
 server = MariaDBServer(".demo/mariadb", port=int(Path(".demo/mariadb/port").read_text()))
 server.write_client_option_file(".demo/client.cnf")
 PY
-"$PY" -m tests.support.seed --socket "$SOCKET" --database jsonmend_demo --rows "$ROWS"
+"$PY" -m tools.devstack.seed --socket "$SOCKET" --database jsonmend_demo --rows "$ROWS"
 exec .venv/bin/ansible-playbook playbooks/phase2_diagnose.yml "$@"

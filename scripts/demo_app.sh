@@ -6,8 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 [ -f .demo/mariadb/port ] || { echo "Run 'make demo' first (it starts the demo database)." >&2; exit 1; }
-"$PY" -m tests.support.mariadb_server start .demo/mariadb >/dev/null
-"$PY" -m tests.support.app_stack start .demo/app --db-port "$(cat .demo/mariadb/port)" --db-name jsonmend_demo --port "${DEMO_APP_PORT:-8765}"
+"$PY" -m tools.devstack.mariadb_server start .demo/mariadb >/dev/null
+"$PY" -m tools.devstack.app_stack start .demo/app --db-port "$(cat .demo/mariadb/port)" --db-name jsonmend_demo --port "${DEMO_APP_PORT:-8765}"
 cat <<'TXT'
 Try:
   .venv/bin/ansible-playbook playbooks/deploy.yml -e strategy=auto          # the live scan decides the strategy

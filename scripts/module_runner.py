@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def use_local_code():
     """Make the project's modules and module_utils importable as Ansible packs them: library/ on
     sys.path, module_utils/ under ansible.module_utils (AnsiballZ ships module_utils/jsonmend as
-    ansible.module_utils.jsonmend). The one place that does this: the tests (tests/conftest.py,
-    tests/support/run_module.py) and the scripts call it."""
+    ansible.module_utils.jsonmend). The one place that does this: the tests (their conftest and
+    their child-process module runner) and the scripts call it."""
     if str(ROOT / "library") not in sys.path:
         sys.path.insert(0, str(ROOT / "library"))
     import ansible.module_utils

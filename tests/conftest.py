@@ -20,7 +20,7 @@ use_local_code()
 
 from ansible.module_utils.testing import patch_module_args  # noqa: E402
 
-from tests.support.mariadb_server import INSTALL_HINT, MariaDBServer, find_binary  # noqa: E402
+from tools.devstack.mariadb_server import INSTALL_HINT, MariaDBServer, find_binary  # noqa: E402
 
 # The `chaos` marker, record_figures and --chaos-report (make chaos).
 pytest_plugins = ("tests.support.chaos_report",)

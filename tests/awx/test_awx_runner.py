@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from tests.support import seed
 from tests.support.awx_runner import launch
-from tests.support.mariadb_server import TOOL_PASSWORD
+from tools.devstack import seed
+from tools.devstack.mariadb_server import TOOL_PASSWORD
 
 CORRUPT = 12  # strategy B's range (1-50)
 

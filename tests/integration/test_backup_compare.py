@@ -7,7 +7,7 @@ import db_backup
 import db_backup_compare
 import pytest
 
-from tests.support import seed
+from tools.devstack import seed
 
 # Backups, restores, retention and records carry times: make clock runs these under faketime.
 pytestmark = pytest.mark.clock

@@ -21,9 +21,9 @@ from ansible.module_utils.jsonmend.db import clock
 from ansible.module_utils.jsonmend.db.connection import connect
 from ansible.module_utils.jsonmend.db.errors import JsonmendError
 
-from tests.support import seed
-from tests.support.mariadb_server import TOOL_PASSWORD
 from tests.support.processes import proc_snapshot
+from tools.devstack import seed
+from tools.devstack.mariadb_server import TOOL_PASSWORD
 
 # Backups, restores, retention and records carry times: make clock runs these under faketime.
 pytestmark = pytest.mark.clock

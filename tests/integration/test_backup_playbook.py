@@ -10,9 +10,9 @@ from ansible.module_utils.jsonmend.backup import clitools, manifests
 from ansible.module_utils.jsonmend.backup.checksums import table_checksum
 from ansible.module_utils.jsonmend.db.connection import connect
 
-from tests.support import seed
-from tests.support.mariadb_server import TOOL_PASSWORD
-from tests.support.playbooks import db_vars, run_playbook
+from tools.devstack import seed
+from tools.devstack.mariadb_server import TOOL_PASSWORD
+from tools.devstack.playbooks import db_vars, run_playbook
 
 # Backups, restores, retention and records carry times: make clock runs these under faketime.
 pytestmark = pytest.mark.clock

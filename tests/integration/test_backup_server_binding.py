@@ -18,8 +18,8 @@ from ansible.module_utils.jsonmend.db.connection import connect
 from ansible.module_utils.jsonmend.db.errors import JsonmendError
 
 from tests.support import repair as r
-from tests.support import seed
-from tests.support.mariadb_server import MariaDBServer
+from tools.devstack import seed
+from tools.devstack.mariadb_server import MariaDBServer
 
 TABLE = "analytics_activityevent"
 

@@ -10,7 +10,6 @@ import json
 import shutil
 import subprocess
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,10 +17,10 @@ from types import SimpleNamespace
 import pytest
 
 from tests.support import repair as r
-from tests.support import seed
-from tests.support.app_stack import AppStack, git
-from tests.support.mariadb_server import TOOL_PASSWORD
-from tests.support.playbooks import db_vars, run_playbook
+from tools.devstack import seed
+from tools.devstack.app_stack import git
+from tools.devstack.mariadb_server import TOOL_PASSWORD
+from tools.devstack.playbooks import db_vars, run_playbook
 
 pytestmark = pytest.mark.chaos
 
@@ -219,29 +218,17 @@ def app_state(stack):
 
 
 # --- fixtures: one database, one stack, one set of backups for the whole catalogue --------------
+# stack: tests/integration/conftest.py, on the app_db below.
 @pytest.fixture(scope="module")
-def app_db(mariadb):
-    name = "bad_" + uuid.uuid4().hex[:10]
+def app_db(app_db, mariadb):
+    """Overrides conftest.py's app_db (an empty table): the catalogue needs rows to refuse to touch,
+    seeded once, before the stack migrates, and never reseeded (nothing may change them)."""
     with mariadb.admin() as conn, conn.cursor() as cur:
-        cur.execute("CREATE DATABASE `%s`" % name)
-        cur.execute("USE `%s`" % name)
-        seed.create_table(cur)
+        cur.execute("USE `%s`" % app_db)
         seed.seed(cur, 300, corrupt_percent=0, null_percent=5)
         bad = [(7 + i % 5, "quiz_answer_submitted", CORRUPT_VALUES[i % len(CORRUPT_VALUES)], "2026-11-%02d 12:00:00" % (1 + i % 20)) for i in range(CORRUPT)]
         seed.insert_rows(cur, bad)
-    yield name
-    if mariadb.process is not None:
-        with mariadb.admin() as conn, conn.cursor() as cur:
-            cur.execute("DROP DATABASE IF EXISTS `%s`" % name)
-
-
-@pytest.fixture(scope="module")
-def stack(mariadb, app_db, tmp_path_factory):
-    app = AppStack(tmp_path_factory.mktemp("stack"), mariadb.port, app_db).build()
-    app.manage("migrate", "--noinput")
-    app.start()
-    yield app
-    app.stop()
+    return app_db
 
 
 def take_backup(mariadb, database, backup_dir, tmp, scope):

@@ -8,9 +8,9 @@ import subprocess
 import db_backup
 
 from tests.support import repair as r
-from tests.support import seed
-from tests.support.mariadb_server import TOOL_PASSWORD
-from tests.support.playbooks import db_vars, run_playbook
+from tools.devstack import seed
+from tools.devstack.mariadb_server import TOOL_PASSWORD
+from tools.devstack.playbooks import db_vars, run_playbook
 
 
 def variables(mariadb, database, tmp_path, **extra):

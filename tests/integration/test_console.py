@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
-from tests.support import seed
-from tests.support.playbooks import db_vars, run_playbook
+from tools.devstack import seed
+from tools.devstack.playbooks import db_vars, run_playbook
 
 RULE = "─" * 20
 

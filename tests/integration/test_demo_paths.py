@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import seed
-from tests.support.playbooks import BIN, ROOT, db_vars, run_playbook
+from tools.devstack import seed
+from tools.devstack.playbooks import BIN, ROOT, db_vars, run_playbook
 
 PRODUCTION_DIRS = [Path("/var/lib/node_exporter"), Path("/var/tmp/jsonmend"), Path("/var/backups/jsonmend")]
 WRITTEN = ("metrics_textfile_dir", "cleanup_control_dir", "backup_dir", "jsonmend_report_dir", "jsonmend_app_dir", "jsonmend_maintenance_flag")

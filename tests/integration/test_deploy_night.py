@@ -8,11 +8,12 @@ import time
 import pytest
 
 from tests.integration import test_deploy_playbook as deploy
-from tests.support.mariadb_server import free_port
-from tests.support.playbooks import BIN, ROOT
+from tools.devstack.mariadb_server import free_port
+from tools.devstack.playbooks import BIN, ROOT
 
-# The deploy tests' stack (quizsite under supervisord on a free port, not the demo's 8765) and runner.
-app_db, stack, db, run = deploy.app_db, deploy.stack, deploy.db, deploy.run
+# The deploy tests' runner; their stack (quizsite under supervisord on a free port, not the demo's
+# 8765), app_db and db come from tests/integration/conftest.py.
+run = deploy.run
 reseed, state = deploy.reseed, deploy.state
 CHECK_RUNS = [
     ("B", 20, {}),

@@ -11,44 +11,12 @@ import uuid
 
 import pytest
 
-from tests.support import seed
-from tests.support.app_stack import AppStack
-from tests.support.mariadb_server import TOOL_PASSWORD
-from tests.support.playbooks import ROOT, db_vars, run_playbook
+from tools.devstack import seed
+from tools.devstack.mariadb_server import TOOL_PASSWORD
+from tools.devstack.playbooks import ROOT, db_vars, run_playbook
 
 ROLES_PATH = str(ROOT / "roles")
 CORRUPT_VALUES = ["3.5", "42", '"text"', "[1, 2]", "true", json.dumps(json.dumps({"question_id": 9}))]
-
-
-@pytest.fixture(scope="module")
-def app_db(mariadb):
-    name = "app_" + uuid.uuid4().hex[:10]
-    with mariadb.admin() as conn, conn.cursor() as cur:
-        cur.execute("CREATE DATABASE `%s`" % name)
-        cur.execute("USE `%s`" % name)
-        seed.create_table(cur)
-    yield name
-    if mariadb.process is not None:
-        with mariadb.admin() as conn, conn.cursor() as cur:
-            cur.execute("DROP DATABASE IF EXISTS `%s`" % name)
-
-
-@pytest.fixture(scope="module")
-def stack(mariadb, app_db, tmp_path_factory):
-    app = AppStack(tmp_path_factory.mktemp("stack"), mariadb.port, app_db).build()
-    app.manage("migrate", "--noinput")
-    app.start()
-    yield app
-    app.stop()
-
-
-@pytest.fixture
-def db(mariadb, app_db):
-    conn = mariadb.admin(app_db)
-    cur = conn.cursor()
-    yield cur
-    cur.close()
-    conn.close()
 
 
 def reseed(cur, corrupt, rows=1500):
@@ -344,7 +312,7 @@ def test_the_runbook_error_and_its_fix(stack, db):
 
 
 def test_migration_builds_the_table_the_seed_builds(stack, mariadb):
-    """The app's migration and tests/support/seed.py agree on the schema, index names included."""
+    """The app's migration and tools/devstack/seed.py agree on the schema, index names included."""
     names = ["schema_" + uuid.uuid4().hex[:8] for _ in range(2)]
     with mariadb.admin() as conn, conn.cursor() as cur:
         for name in names:

@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from tests.support import seed
-from tests.support.playbooks import BIN, ROOT, db_vars
+from tools.devstack import seed
+from tools.devstack.playbooks import BIN, ROOT, db_vars
 
 ENTRY = ROOT / "jsonmend"
 

@@ -15,7 +15,7 @@ import pytest
 from ansible.module_utils.jsonmend.backup import manifests
 from ansible.module_utils.jsonmend.db.errors import JsonmendError
 
-from tests.support import seed
+from tools.devstack import seed
 
 pytestmark = pytest.mark.clock
 

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tests.support import repair as r
-from tests.support.mariadb_server import APP_PASSWORD, APP_USER
+from tools.devstack.mariadb_server import APP_PASSWORD, APP_USER
 
 pytestmark = pytest.mark.chaos
 

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from tests.support import repair as r
-from tests.support.mariadb_server import MariaDBServer
+from tools.devstack.mariadb_server import MariaDBServer
 
 pytestmark = pytest.mark.chaos
 

@@ -11,7 +11,7 @@ import pytest
 from ansible.module_utils.jsonmend.db.errors import JsonmendError
 
 from tests.support import repair as r
-from tests.support.playbooks import db_vars, run_playbook
+from tools.devstack.playbooks import db_vars, run_playbook
 
 pytestmark = pytest.mark.chaos
 

@@ -12,8 +12,8 @@ import pytest
 from ansible.module_utils.jsonmend.db.errors import JsonmendError
 
 from tests.support import repair as r
-from tests.support import seed
-from tests.support.mariadb_server import TOOL_PASSWORD
+from tools.devstack import seed
+from tools.devstack.mariadb_server import TOOL_PASSWORD
 
 DOUBLE = json.dumps(json.dumps({"quiz": {"score": 3}, "ü": "✓"}))
 # (stored text, class the scan gives it); SQL NULL and objects are healthy and never touched.

@@ -8,7 +8,7 @@ import json_type_repair
 import pytest
 
 from tests.support import repair as r
-from tests.support import seed
+from tools.devstack import seed
 
 DOUBLE = json.dumps(json.dumps({"a": 1}))
 # A JSON string (all ASCII) whose text is {"e": "<emoji>"}: unwrapped, it needs 4-byte UTF-8.

@@ -12,7 +12,7 @@ import db_restore
 import pytest
 from ansible.module_utils.jsonmend.backup import ranges
 
-from tests.support import seed
+from tools.devstack import seed
 
 # Backups, restores, retention and records carry times: make clock runs these under faketime.
 pytestmark = pytest.mark.clock

@@ -18,8 +18,8 @@ import db_backup
 import pytest
 
 from tests.support import repair as r
-from tests.support.mariadb_server import TOOL_PASSWORD
-from tests.support.playbooks import ROOT, db_vars, run_playbook
+from tools.devstack.mariadb_server import TOOL_PASSWORD
+from tools.devstack.playbooks import ROOT, db_vars, run_playbook
 
 pytestmark = pytest.mark.chaos
 

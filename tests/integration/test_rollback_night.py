@@ -6,9 +6,11 @@ import shutil
 import subprocess
 
 from tests.integration import test_rollback_playbooks as rb
-from tests.support.playbooks import run_playbook
+from tools.devstack.playbooks import run_playbook
 
-app_db, stack, db, env, deployed = rb.app_db, rb.stack, rb.db, rb.env, rb.deployed
+# The rollback tests' module-scoped cursor, variables and deploy; app_db and stack come from
+# tests/integration/conftest.py.
+db, env, deployed = rb.db, rb.env, rb.deployed
 CORRUPT, digest, corrupt_count = rb.CORRUPT, rb.digest, rb.corrupt_count
 
 

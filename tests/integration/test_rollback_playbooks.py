@@ -8,44 +8,24 @@ import re
 import signal
 import subprocess
 import time
-import uuid
 from types import SimpleNamespace
 
 import pytest
 
 from tests.support import repair as r
-from tests.support import seed
-from tests.support.app_stack import PROGRAM, AppStack, git
-from tests.support.mariadb_server import TOOL_PASSWORD
-from tests.support.playbooks import db_vars, run_playbook
 from tests.support.receivers import HTTPReceiver, SMTPReceiver
+from tools.devstack import seed
+from tools.devstack.app_stack import PROGRAM, git
+from tools.devstack.mariadb_server import TOOL_PASSWORD
+from tools.devstack.playbooks import db_vars, run_playbook
 
 CORRUPT_VALUES = ["3.5", "42", '"text"', "[1, 2]", "true", json.dumps(json.dumps({"question_id": 9}))]
 CORRUPT = 20
 
 
-@pytest.fixture(scope="module")
-def app_db(mariadb):
-    name = "rb_" + uuid.uuid4().hex[:10]
-    with mariadb.admin() as conn, conn.cursor() as cur:
-        cur.execute("CREATE DATABASE `%s`" % name)
-        cur.execute("USE `%s`" % name)
-        seed.create_table(cur)
-    yield name
-    if mariadb.process is not None:
-        with mariadb.admin() as conn, conn.cursor() as cur:
-            cur.execute("DROP DATABASE IF EXISTS `%s`" % name)
-
-
-@pytest.fixture(scope="module")
-def stack(mariadb, app_db, tmp_path_factory):
-    app = AppStack(tmp_path_factory.mktemp("stack"), mariadb.port, app_db).build()
-    app.manage("migrate", "--noinput")
-    app.start()
-    yield app
-    app.stop()
-
-
+# app_db and stack: tests/integration/conftest.py.
+# Overrides conftest.py's db (one per test): env and deployed are module-scoped and use it, and the
+# tests go on from the state the one before left, so the module shares one cursor.
 @pytest.fixture(scope="module")
 def db(mariadb, app_db):
     conn = mariadb.admin(app_db)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.support.playbooks import ROOT, run_playbook
+from tools.devstack.playbooks import ROOT, run_playbook
 
 PLAYBOOK = """
 - name: Publish a rollback's outcome

@@ -6,8 +6,8 @@ import json
 import json_corrupt_export
 import json_row_types
 
-from tests.support import seed
-from tests.support.mariadb_server import TOOL_PASSWORD
+from tools.devstack import seed
+from tools.devstack.mariadb_server import TOOL_PASSWORD
 
 ROWS = [
     (1, "quiz_answer_submitted", '{"a": 1}', "2026-11-01 10:00:00"),

@@ -6,8 +6,8 @@ import sqlite3
 import json_type_scan
 import pytest
 
-from tests.support import seed
-from tests.support.mariadb_server import TOOL_PASSWORD
+from tools.devstack import seed
+from tools.devstack.mariadb_server import TOOL_PASSWORD
 
 BIG_OBJECT = json.dumps({"blob": "x" * 1_000_000, "n": 1})
 

@@ -30,14 +30,14 @@ from aiosmtpd.smtp import AuthResult
 from ansible.parsing.dataloader import DataLoader
 from ansible.parsing.vault import VaultLib, VaultSecret
 
-from tests.support import seed
-from tests.support.app_stack import AppStack, git
 from tests.support.awx_runner import launch
 from tests.support.git_http import GitHTTPServer
-from tests.support.mariadb_server import free_port
-from tests.support.playbooks import BIN, ROOT
 from tests.support.processes import ProcessWatcher, files_under
 from tests.support.receivers import HTTPReceiver
+from tools.devstack import seed
+from tools.devstack.app_stack import AppStack, git
+from tools.devstack.mariadb_server import free_port
+from tools.devstack.playbooks import BIN, ROOT
 
 SECRET_USER = "jm_secret"
 REPLICA_USER = "jm_replica"

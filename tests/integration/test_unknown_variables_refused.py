@@ -2,8 +2,8 @@
 # before any change, naming the closest known variable; nothing is scanned, written or rolled back.
 import pytest
 
-from tests.support import seed
-from tests.support.playbooks import db_vars, run_playbook
+from tools.devstack import seed
+from tools.devstack.playbooks import db_vars, run_playbook
 
 
 @pytest.mark.parametrize(

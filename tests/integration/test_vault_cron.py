@@ -11,10 +11,10 @@ import pytest
 import yaml
 from ansible.parsing.vault import VaultLib, VaultSecret
 
-from tests.support import seed
 from tests.support.awx_definitions import DEMO_VAULT_PASSWORD
-from tests.support.mariadb_server import TOOL_PASSWORD, TOOL_USER
-from tests.support.playbooks import BIN, ROOT
+from tools.devstack import seed
+from tools.devstack.mariadb_server import TOOL_PASSWORD, TOOL_USER
+from tools.devstack.playbooks import BIN, ROOT
 
 pytestmark = pytest.mark.clock
 

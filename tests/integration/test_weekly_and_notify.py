@@ -5,10 +5,10 @@ import json
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import seed
-from tests.support.mariadb_server import TOOL_PASSWORD
-from tests.support.playbooks import ROOT, db_vars, run_playbook
 from tests.support.receivers import HTTPReceiver, SMTPReceiver
+from tools.devstack import seed
+from tools.devstack.mariadb_server import TOOL_PASSWORD
+from tools.devstack.playbooks import ROOT, db_vars, run_playbook
 
 # Backups, restores, retention and records carry times: make clock runs these under faketime.
 pytestmark = pytest.mark.clock

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from aiosmtpd.controller import Controller
 
-from tests.support.mariadb_server import free_port
+from tools.devstack.mariadb_server import free_port
 
 
 class SMTPReceiver:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ansible.module_utils.jsonmend.db.errors import JsonmendError  # noqa: F401  (re-exported for the tests)
 
-from tests.support import seed
+from tools.devstack import seed
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLE = "analytics_activityevent"

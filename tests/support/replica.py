@@ -8,7 +8,7 @@ import time
 
 import pymysql
 
-from tests.support.mariadb_server import MariaDBServer
+from tools.devstack.mariadb_server import MariaDBServer
 
 REPL_USER = "jsonmend_repl"
 

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from tests.support.playbooks import run_playbook
+from tools.devstack.playbooks import run_playbook
 
 
 # The heartbeat is a thread's timed wait, which libfaketime never lets expire: not under make clock.

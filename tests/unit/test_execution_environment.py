@@ -6,7 +6,7 @@ import subprocess
 
 import yaml
 
-from tests.support.playbooks import BIN, ROOT
+from tools.devstack.playbooks import BIN, ROOT
 
 
 def pins(path):

@@ -13,7 +13,7 @@ from ansible.constants import DEFAULT_VAULT_ID_MATCH
 from ansible.parsing.vault import VaultLib, VaultSecret
 
 from tests.support.awx_definitions import DEMO_VAULT_PASSWORD
-from tests.support.playbooks import BIN, ROOT
+from tools.devstack.playbooks import BIN, ROOT
 
 ENVIRONMENTS = ["staging", "production"]
 

@@ -3,7 +3,7 @@
 import re
 
 from filter_plugins.jsonmend_report import jsonmend_findings_text
-from tests.support.playbooks import run_playbook
+from tools.devstack.playbooks import run_playbook
 
 SCAN = dict(
     total_rows=10,

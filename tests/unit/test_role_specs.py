@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support.playbooks import BIN, ROOT
+from tools.devstack.playbooks import BIN, ROOT
 
 ROLES = sorted(p.name for p in (ROOT / "roles").iterdir() if (p / "tasks" / "main.yml").is_file())
 # A value of the wrong type for each argument type (a list accepts any string: not used).

@@ -6,7 +6,7 @@ import importlib.util
 import pytest
 import yaml
 
-from tests.support.playbooks import ROOT
+from tools.devstack.playbooks import ROOT
 
 
 def _load(path, name):

@@ -1,6 +1,6 @@
 # The table predates this migration in production, so it adopts the table as it is:
 # CREATE TABLE IF NOT EXISTS with exactly the columns, CHECK and index names production
-# has (jsonmend's tests/support/seed.py builds the same). Django's own CreateModel would
+# has (jsonmend's tools/devstack/seed.py builds the same). Django's own CreateModel would
 # name the indexes differently; the state below is what CreateModel would record.
 from datetime import datetime
 

@@ -27,7 +27,7 @@ def db_vars(mariadb, database, **extra):
 
 
 def mariadb_password():
-    from tests.support.mariadb_server import TOOL_PASSWORD
+    from tools.devstack.mariadb_server import TOOL_PASSWORD
 
     return TOOL_PASSWORD
 

@@ -1,9 +1,9 @@
-# The application under deployment, for real: quizsite (tests/app) as a git repository
+# The application under deployment, for real: quizsite (tools/devstack/app) as a git repository
 # with release commits, a bare "origin", a checkout at v1 with its own virtualenv, served
 # by gunicorn under a private supervisord. Used by the deploy tests and molecule.
 #
-#   python -m tests.support.app_stack start BASE --db-port P --db-name N   (molecule, demos)
-#   python -m tests.support.app_stack stop BASE
+#   python -m tools.devstack.app_stack start BASE --db-port P --db-name N   (molecule, demos)
+#   python -m tools.devstack.app_stack stop BASE
 from __future__ import annotations
 
 import argparse
@@ -19,7 +19,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-APP_SOURCE = Path(__file__).resolve().parents[1] / "app"
+APP_SOURCE = Path(__file__).resolve().parent / "app"
 PROGRAM = "quizsite"
 # Releases as commits: v1 is the base, every later release adds its overlay on the one before.
 RELEASES = (("v1", "base", "main"), ("v2", "patches/v2", "main"), ("broken", "patches/broken", "broken"))
@@ -42,7 +42,7 @@ def git(*args, cwd=None, check=True):
 
 
 def free_port():
-    from tests.support.mariadb_server import free_port as _free_port
+    from tools.devstack.mariadb_server import free_port as _free_port
 
     return _free_port()
 
@@ -89,7 +89,7 @@ class AppStack:
     """quizsite deployed under `base`: checkout, venv, logs, flag directory, supervisord."""
 
     def __init__(self, base, db_port, db_name, db_user=None, db_password=None, port=None):
-        from tests.support.mariadb_server import APP_PASSWORD, APP_USER
+        from tools.devstack.mariadb_server import APP_PASSWORD, APP_USER
 
         self.base = Path(base).resolve()
         self.origin = self.base / "origin.git"
