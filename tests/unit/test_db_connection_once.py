@@ -71,3 +71,23 @@ def test_every_play_that_runs_a_db_module_gets_the_connection():
 
 def test_the_modules_list_is_what_the_library_holds():
     assert "json_type_scan" in DB_MODULES and "db_backup_catalog" not in DB_MODULES
+
+
+def db_module_tasks(tasks):
+    for task in tasks or []:
+        if not isinstance(task, dict):
+            continue
+        for key in ("block", "rescue", "always", "pre_tasks", "tasks", "post_tasks"):
+            yield from db_module_tasks(task.get(key))
+        if any("ansible.legacy.%s" % m in task for m in DB_MODULES):
+            yield task
+
+
+def test_every_task_that_gets_the_password_hides_it():
+    # module_defaults put the password into the task's arguments: each such task needs its own no_log.
+    open_tasks = []
+    for path in list(yaml_files()):
+        for task in db_module_tasks(yaml.safe_load(path.read_text(encoding="utf-8")) if path.suffix == ".yml" else []):
+            if task.get("no_log") is not True:
+                open_tasks.append((str(path.relative_to(ROOT)), task.get("name")))
+    assert not open_tasks
