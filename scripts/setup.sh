@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up a new machine for jsonmend: MariaDB server binaries (for the demo and tests) and
+# Set up a new machine for jsonmend: MariaDB and PostgreSQL server binaries (for the demo and tests) and
 # the pinned Python tools in .venv. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +13,19 @@ if ! have_mariadb || ! command -v mariadb-dump >/dev/null 2>&1; then
     $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server mariadb-client >/dev/null
   else
     echo "MariaDB server binaries not found: install mariadb-server (mariadbd, mariadb-dump) and run this again." >&2
+    exit 1
+  fi
+fi
+
+# PostgreSQL server binaries (initdb, postgres) for the throwaway PostgreSQL of tools/devstack.
+have_postgres() { ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { command -v initdb >/dev/null 2>&1 && command -v postgres >/dev/null 2>&1; }; }
+if ! have_postgres; then
+  if command -v apt-get >/dev/null 2>&1; then
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    echo "Installing PostgreSQL server binaries (Debian package postgresql)..."
+    $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  else
+    echo "PostgreSQL server binaries not found: install postgresql (initdb, postgres) and run this again." >&2
     exit 1
   fi
 fi

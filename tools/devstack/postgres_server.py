@@ -1,0 +1,179 @@
+# A throwaway PostgreSQL server for tests, the demo and the benchmark (issue 18): its own data
+# directory, socket directory and port under one directory, made with initdb and run as one
+# postgres process that a test may stop or kill -9.
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from tools.devstack.mariadb_server import TOOL_PASSWORD, TOOL_USER, free_port
+
+ADMIN_USER = "postgres"  # over the socket, trust: only this process's user reaches the socket directory
+APP_USER = "app"
+APP_PASSWORD = "App-pw-5Lk2"
+INSTALL_HINT = "PostgreSQL server binaries not found: install them with 'sudo apt-get install -y postgresql' (Debian/Ubuntu)"
+# initdb refuses to run as root: as root, the server runs as this system user (Debian's package creates it).
+SYSTEM_USER = "postgres"
+
+
+def find_bindir():
+    """The newest /usr/lib/postgresql/<version>/bin holding initdb and postgres, else the PATH's."""
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0)
+    for bindir in reversed(versions):
+        if (bindir / "initdb").exists() and (bindir / "postgres").exists():
+            return bindir
+    initdb, postgres = shutil.which("initdb"), shutil.which("postgres")
+    if initdb and postgres and Path(initdb).parent == Path(postgres).parent:
+        return Path(initdb).parent
+    return None
+
+
+class PostgresServer:
+    """One postgres process owning `base` (data directory, socket directory, log)."""
+
+    def __init__(self, base, port=None):
+        self.base = Path(base).resolve()
+        self.base.mkdir(parents=True, exist_ok=True)
+        self.log = self.base / "postgres.log"
+        self.port = port or free_port()
+        self.process = None
+        self.bindir = find_bindir()
+        if self.bindir is None:
+            raise RuntimeError(INSTALL_HINT)
+        self.as_user = SYSTEM_USER if os.geteuid() == 0 else None
+        # As root, the server's user may not traverse the caller's directory (pytest's is 0700):
+        # its data and socket then live in a directory of their own, which remove() deletes.
+        self.home = Path(tempfile.mkdtemp(prefix="jsonmend-pg-")) if self.as_user else self.base
+        self.datadir = self.home / "data"
+        self.socket_dir = self.home  # the socket is <home>/.s.PGSQL.<port>
+
+    # -- lifecycle -------------------------------------------------------------
+    def _run_as(self):
+        return {"user": self.as_user, "group": pwd.getpwnam(self.as_user).pw_gid} if self.as_user else {}
+
+    def initialize(self):
+        if (self.datadir / "PG_VERSION").exists():
+            return
+        if self.as_user:
+            entry = pwd.getpwnam(self.as_user)
+            os.chown(self.home, entry.pw_uid, entry.pw_gid)
+        cmd = [
+            str(self.bindir / "initdb"),
+            "-D",
+            str(self.datadir),
+            "-U",
+            ADMIN_USER,
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-sync",
+        ]
+        result = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=self.home, **self._run_as())
+        if result.returncode:
+            raise RuntimeError("initdb failed: %s" % (result.stderr or result.stdout)[-2000:])
+
+    def command(self):
+        return [
+            str(self.bindir / "postgres"),
+            "-D",
+            str(self.datadir),
+            "-p",
+            str(self.port),
+            "-k",
+            str(self.socket_dir),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "fsync=off",  # throwaway data: speed over durability
+            "-c",
+            "shared_buffers=128MB",
+        ]
+
+    def start(self, timeout=60):
+        self.initialize()
+        log = open(self.log, "ab")
+        # Own process group: a test's kill -9 reaches the server only, never pytest.
+        self.process = subprocess.Popen(self.command(), stdout=log, stderr=log, start_new_session=True, cwd=self.home, **self._run_as())
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("postgres exited with %s: %s" % (self.process.returncode, self.tail_log()))
+            try:
+                self.admin().close()
+                break
+            except psycopg.OperationalError:
+                time.sleep(0.2)
+        else:
+            raise RuntimeError("postgres did not accept connections within %ss: %s" % (timeout, self.tail_log()))
+        self._create_roles()
+        return self
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)  # fast shutdown: roll back open transactions, then stop
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        self.process = None
+
+    def kill(self):
+        """kill -9, as a crash would."""
+        if self.process and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+        self.process = None
+
+    def remove(self):
+        """Stop, then delete what lives outside `base` (as root, the data directory)."""
+        self.stop()
+        if self.home != self.base:
+            shutil.rmtree(self.home, ignore_errors=True)
+
+    def tail_log(self, chars=2000):
+        try:
+            return self.log.read_text(errors="replace")[-chars:]
+        except OSError:
+            return "(no log)"
+
+    # -- access ----------------------------------------------------------------
+    def admin(self, database="postgres", autocommit=True):
+        return psycopg.connect(host=str(self.socket_dir), port=self.port, user=ADMIN_USER, dbname=database, autocommit=autocommit)
+
+    def connect(self, database="postgres", user=TOOL_USER, password=TOOL_PASSWORD, autocommit=True):
+        return psycopg.connect(host="127.0.0.1", port=self.port, user=user, password=password, dbname=database, autocommit=autocommit)
+
+    def _create_roles(self):
+        with self.admin() as conn:
+            for user, password in ((TOOL_USER, TOOL_PASSWORD), (APP_USER, APP_PASSWORD)):
+                exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user,)).fetchone()
+                verb = "ALTER" if exists else "CREATE"
+                # The tool needs more than SELECT for repair and backup; tests of a read-only role create their own.
+                conn.execute(sql.SQL("{} ROLE {} LOGIN SUPERUSER PASSWORD {}").format(sql.SQL(verb), sql.Identifier(user), sql.Literal(password)))
+
+    def create_database(self, name, owner=TOOL_USER):
+        with self.admin() as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(owner)))
+        return name
+
+    def login_params(self, database):
+        """Module parameters that reach this server as the tool's role over TCP."""
+        return dict(login_host="127.0.0.1", login_port=self.port, login_user=TOOL_USER, login_password=TOOL_PASSWORD, database=database, dialect="postgresql")
+
+    def write_pgpass(self, path, database="*", user=TOOL_USER, password=TOOL_PASSWORD):
+        """A password file, as an operator's ~/.pgpass would be; mode 0600 (libpq ignores it otherwise)."""
+        path = Path(path)
+        path.write_text("127.0.0.1:%d:%s:%s:%s\n" % (self.port, database, user, password.replace("\\", "\\\\").replace(":", "\\:")))
+        path.chmod(0o600)
+        return path
