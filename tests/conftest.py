@@ -52,11 +52,8 @@ def database(mariadb):
 @pytest.fixture
 def admin_cursor(mariadb, database):
     """An autocommit cursor as the server's root user, inside the test's database."""
-    conn = mariadb.admin(database)
-    cur = conn.cursor()
-    yield cur
-    cur.close()
-    conn.close()
+    with mariadb.admin_cursor(database) as cur:
+        yield cur
 
 
 class ModuleResult(dict):

@@ -37,8 +37,5 @@ def stack(mariadb, app_db, tmp_path_factory):
 @pytest.fixture
 def db(mariadb, app_db):
     """An autocommit cursor as root inside app_db, for one test."""
-    conn = mariadb.admin(app_db)
-    cur = conn.cursor()
-    yield cur
-    cur.close()
-    conn.close()
+    with mariadb.admin_cursor(app_db) as cur:
+        yield cur

@@ -28,11 +28,8 @@ CORRUPT = 20
 # tests go on from the state the one before left, so the module shares one cursor.
 @pytest.fixture(scope="module")
 def db(mariadb, app_db):
-    conn = mariadb.admin(app_db)
-    cur = conn.cursor()
-    yield cur
-    cur.close()
-    conn.close()
+    with mariadb.admin_cursor(app_db) as cur:
+        yield cur
 
 
 def digest(cur, max_id=None):

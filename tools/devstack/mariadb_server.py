@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pymysql
 
+from tools.devstack.server_process import ServerProcess
+
 ADMIN_USER = "root"  # over the socket, no password: only this process's user can reach it
 TOOL_USER = "jsonmend"
 TOOL_PASSWORD = "Jm-t0ol-pw-7Qx9"  # recognisable, so tests can search output for it
@@ -39,7 +41,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-class MariaDBServer:
+class MariaDBServer(ServerProcess):
     """One mariadbd process owning `base` (datadir, socket, logs, option files)."""
 
     def __init__(self, base, port=None, binlog=True, buffer_pool="256M"):
@@ -47,7 +49,7 @@ class MariaDBServer:
         self.datadir = self.base / "data"
         self.socket = str(self.base / "mysqld.sock")
         self.pidfile = self.base / "mysqld.pid"
-        self.errorlog = self.base / "error.log"
+        self.errorlog = self.log_file = self.base / "error.log"
         self.port = port or free_port()
         self.binlog = binlog
         self.buffer_pool = buffer_pool
@@ -116,32 +118,9 @@ class MariaDBServer:
         self._create_users()
         return self
 
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        self.process = None
-
-    def kill(self):
-        """kill -9, as a crash would."""
-        if self.process and self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
-        self.process = None
-
     def restart(self):
         self.stop()
         return self.start()
-
-    def tail_log(self, chars=2000):
-        try:
-            return self.errorlog.read_text(errors="replace")[-chars:]
-        except OSError:
-            return "(no error log)"
 
     # -- access ----------------------------------------------------------------
     def admin(self, database=None, autocommit=True):

@@ -16,6 +16,7 @@ import psycopg
 from psycopg import sql
 
 from tools.devstack.mariadb_server import TOOL_PASSWORD, TOOL_USER, free_port
+from tools.devstack.server_process import ServerProcess
 
 ADMIN_USER = "postgres"  # over the socket, trust: only this process's user reaches the socket directory
 APP_USER = "app"
@@ -37,13 +38,15 @@ def find_bindir():
     return None
 
 
-class PostgresServer:
+class PostgresServer(ServerProcess):
+    stop_signal = signal.SIGINT  # fast shutdown: roll back open transactions, then stop
+
     """One postgres process owning `base` (data directory, socket directory, log)."""
 
     def __init__(self, base, port=None):
         self.base = Path(base).resolve()
         self.base.mkdir(parents=True, exist_ok=True)
-        self.log = self.base / "postgres.log"
+        self.log = self.log_file = self.base / "postgres.log"
         self.port = port or free_port()
         self.process = None
         self.bindir = find_bindir()
@@ -118,34 +121,11 @@ class PostgresServer:
         self._create_roles()
         return self
 
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)  # fast shutdown: roll back open transactions, then stop
-            try:
-                self.process.wait(60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        self.process = None
-
-    def kill(self):
-        """kill -9, as a crash would."""
-        if self.process and self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
-        self.process = None
-
     def remove(self):
         """Stop, then delete what lives outside `base` (as root, the data directory)."""
         self.stop()
         if self.home != self.base:
             shutil.rmtree(self.home, ignore_errors=True)
-
-    def tail_log(self, chars=2000):
-        try:
-            return self.log.read_text(errors="replace")[-chars:]
-        except OSError:
-            return "(no log)"
 
     # -- access ----------------------------------------------------------------
     def admin(self, database="postgres", autocommit=True):
