@@ -5,40 +5,34 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
 
+# apt_install WHAT PACKAGES...: install Debian packages, or say what to install when apt-get is missing.
+apt_install() {
+  local what="$1"; shift
+  if command -v apt-get >/dev/null 2>&1; then
+    local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "Installing $what (Debian package $*)..."
+    $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  else
+    echo "$what not found: install $* and run this again." >&2
+    return 1
+  fi
+}
+
 have_mariadb() { command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || command -v mysqld >/dev/null 2>&1 || [ -x /usr/sbin/mysqld ]; }
 if ! have_mariadb || ! command -v mariadb-dump >/dev/null 2>&1; then
-  if command -v apt-get >/dev/null 2>&1; then
-    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    echo "Installing MariaDB server and client (Debian package mariadb-server)..."
-    $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server mariadb-client >/dev/null
-  else
-    echo "MariaDB server binaries not found: install mariadb-server (mariadbd, mariadb-dump) and run this again." >&2
-    exit 1
-  fi
+  apt_install "MariaDB server and client (mariadbd, mariadb-dump)" mariadb-server mariadb-client || exit 1
 fi
 
 # PostgreSQL server binaries (initdb, postgres) for the throwaway PostgreSQL of tools/devstack.
 have_postgres() { ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { command -v initdb >/dev/null 2>&1 && command -v postgres >/dev/null 2>&1; }; }
 if ! have_postgres; then
-  if command -v apt-get >/dev/null 2>&1; then
-    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    echo "Installing PostgreSQL server binaries (Debian package postgresql)..."
-    $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
-  else
-    echo "PostgreSQL server binaries not found: install postgresql (initdb, postgres) and run this again." >&2
-    exit 1
-  fi
+  apt_install "PostgreSQL server binaries (initdb, postgres)" postgresql || exit 1
 fi
 
-# faketime runs the clock-sensitive tests at other dates (make clock, part of make test).
+# faketime runs the clock-sensitive tests at other dates (make clock, part of make test); without it
+# make clock says so and the rest still runs.
 if ! command -v faketime >/dev/null 2>&1; then
-  if command -v apt-get >/dev/null 2>&1; then
-    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    echo "Installing faketime (Debian package faketime)..."
-    $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime >/dev/null
-  else
-    echo "faketime not found: install it (libfaketime) for make test's clock runs." >&2
-  fi
+  apt_install "faketime" faketime || true
 fi
 
 PYTHON="${PYTHON:-$(command -v python3.11 || command -v python3)}"
