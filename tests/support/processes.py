@@ -40,7 +40,9 @@ class ProcessWatcher(threading.Thread):
     with ProcessWatcher([b"secret"]) as watcher: ...   then watcher.hits, watcher.tools_seen
     """
 
-    def __init__(self, needles, interval=0.1, ps_every=4):
+    # A dump of a small table lives some tens of milliseconds: poll /proc often enough to catch it even
+    # when the machine is loaded (a missed tool makes "no secret seen" prove nothing).
+    def __init__(self, needles, interval=0.02, ps_every=20):
         super().__init__(daemon=True)
         self.needles = [n if isinstance(n, bytes) else n.encode() for n in needles]
         self.interval = interval
