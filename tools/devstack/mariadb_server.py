@@ -101,20 +101,7 @@ class MariaDBServer(ServerProcess):
 
     def start(self, timeout=60):
         self.initialize()
-        log = open(self.base / "mariadbd.out", "ab")
-        # Own process group: a test's kill -9 reaches the server only, never pytest.
-        self.process = subprocess.Popen(self.command(), stdout=log, stderr=log, start_new_session=True)
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError("mariadbd exited with %s: %s" % (self.process.returncode, self.tail_log()))
-            try:
-                self.admin().close()
-                break
-            except pymysql.err.MySQLError:
-                time.sleep(0.2)
-        else:
-            raise RuntimeError("mariadbd did not accept connections within %ss: %s" % (timeout, self.tail_log()))
+        self.launch(self.command(), self.base / "mariadbd.out", pymysql.err.MySQLError, "mariadbd", timeout)
         self._create_users()
         return self
 

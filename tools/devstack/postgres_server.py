@@ -9,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import psycopg
@@ -104,20 +103,7 @@ class PostgresServer(ServerProcess):
 
     def start(self, timeout=60):
         self.initialize()
-        log = open(self.log, "ab")
-        # Own process group: a test's kill -9 reaches the server only, never pytest.
-        self.process = subprocess.Popen(self.command(), stdout=log, stderr=log, start_new_session=True, cwd=self.home, **self._run_as())
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError("postgres exited with %s: %s" % (self.process.returncode, self.tail_log()))
-            try:
-                self.admin().close()
-                break
-            except psycopg.OperationalError:
-                time.sleep(0.2)
-        else:
-            raise RuntimeError("postgres did not accept connections within %ss: %s" % (timeout, self.tail_log()))
+        self.launch(self.command(), self.log, psycopg.OperationalError, "postgres", timeout, cwd=self.home, **self._run_as())
         self._create_roles()
         return self
 

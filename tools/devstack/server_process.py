@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 
@@ -15,6 +16,23 @@ class ServerProcess:
     stop_signal = signal.SIGTERM
     process: subprocess.Popen | None = None
     log_file: Path
+
+    def launch(self, command, output, not_ready, name, timeout=60, **popen):
+        """Start `command` (output to the file `output`) and wait until admin() connects; `not_ready` is
+        the driver's error while it cannot yet."""
+        log = open(output, "ab")
+        # Own process group: a test's kill -9 reaches the server only, never pytest.
+        self.process = subprocess.Popen(command, stdout=log, stderr=log, start_new_session=True, **popen)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("%s exited with %s: %s" % (name, self.process.returncode, self.tail_log()))
+            try:
+                self.admin().close()
+                return
+            except not_ready:
+                time.sleep(0.2)
+        raise RuntimeError("%s did not accept connections within %ss: %s" % (name, timeout, self.tail_log()))
 
     def stop(self):
         if self.process and self.process.poll() is None:
@@ -50,5 +68,5 @@ class ServerProcess:
             cur.close()
             conn.close()
 
-    def admin(self, database):
+    def admin(self, database=None):
         raise NotImplementedError
