@@ -21,6 +21,7 @@ PHASE_FACTS = (
     ("deploy", "deploy_release"),
     ("cleanup", "cleanup_repair"),
     ("verify", "verify_result"),
+    ("emergency", "emergency_result"),
     ("rollback", "rollback_result"),
     ("notify", "notify_result"),
 )
