@@ -149,6 +149,11 @@ drifted:
   description: V(status) - a guard trigger's body differs from the one this version installs (run the mode again).
   returned: mode is status
   type: bool
+warnings_text:
+  description: The warnings as plain text (enforce forced over corrupt rows).
+  returned: always
+  type: list
+  elements: str
 events:
   description: V(status) - the writes observe logged since O(since) - total, by_class, by_event, first, last, and the newest few.
   returned: mode is status
@@ -172,6 +177,7 @@ def work(module):
     with connected(module.params, autocommit=True) as db:
         guard = Guard(db, module.params)
         result = guard.run(module.params["mode"], module.check_mode)
+    result["warnings_text"] = guard.warnings
     warn_all(module, guard.warnings)
     return result
 
