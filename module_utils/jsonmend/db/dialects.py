@@ -49,6 +49,10 @@ class Dialect:
     `json_check_constraint`, `table_estimate`, `server_cpus`.
     Not yet behind the seam (see docs/DESIGN.md): the advisory lock (GET_LOCK), replica status,
     server identity, the backup client tools and the engines' few `dialect.name` tests.
+    The write guard (guard/): `trigger_details` (the table's triggers with order and body),
+    `guard_sql_mode` and `set_lock_wait` (the DDL session), `guard_log_table_sql`,
+    `guard_trigger_body` (observe logs, enforce refuses, judged by `classify_expr`),
+    `create_trigger_sql`, `drop_trigger_sql`, `object_check_constraint_sql` (MySQL 8 only).
     """
 
     name = "generic"
@@ -326,7 +330,7 @@ class Dialect:
                 " BEGIN DECLARE CONTINUE HANDLER FOR SQLEXCEPTION BEGIN END;"
                 " INSERT INTO %s (`logged_at`, `event`, `row_key`, `value_class`, `value_length`, `value_prefix`, `connection_user`)"
                 " VALUES (UTC_TIMESTAMP(6), '%s', LEFT(NEW.%s, 255), jsonmend_class, LENGTH(%s), LEFT(%s, %d), USER()); END;"
-                % (self.q(guard["log_table"]), event, self.q(guard["key"]), col, col, self.left_chars(guard["value_chars"]))
+                % (self.q(guard["log_table"]), event, self.q(guard["key"]), col, col, max(1, min(int(guard["value_chars"]), 4096)))
             )
             declare = ""
         # Created under guard_sql_mode (not strict): see there.
@@ -339,10 +343,6 @@ class Dialect:
             judge = "IF NOT (%s <=> OLD.%s) THEN %s END IF;" % (col, self.q(guard["column"]), judge)
         return "BEGIN /* jsonmend guard: %s */ DECLARE jsonmend_class VARCHAR(16);%s %s END" % (mode, declare, judge)
 
-    @staticmethod
-    def left_chars(value_chars: int) -> int:
-        return max(1, min(int(value_chars), 4096))
-
     def create_trigger_sql(self, name: str, timing: str, event: str, table: str, body: str, follows: str | None = None) -> str:
         """CREATE TRIGGER for `table`; `follows` (a trigger of the same timing and event) orders it after that one."""
         order = " FOLLOWS %s" % self.qn(follows) if follows else ""
@@ -353,7 +353,7 @@ class Dialect:
 
     def object_check_constraint_sql(self, table: str, column: str, name: str) -> str:
         """ALTER TABLE adding a CHECK that the column holds an object (MySQL 8 only: rebuilds the table)."""
-        raise NotImplementedError("%s has no JSON object CHECK constraint the guard can use" % self.name)
+        raise JsonmendError("%s has no JSON object CHECK constraint the guard can use: use the triggers (observe, enforce)" % self.name)
 
 
 class MariaDB(Dialect):
