@@ -14,9 +14,9 @@ description:
   - V(observe) lets the write through and logs it (UTC time, INSERT or UPDATE, the row's key, the value's class,
     its length and first O(value_chars) characters, and the connection's user@host) in O(log_table)
     (AFTER triggers, so an AUTO_INCREMENT key is known). A log row that cannot be written never fails the write.
-  - V(enforce) refuses it (BEFORE triggers, SIGNAL SQLSTATE 45000) with the message
+  - "V(enforce) refuses it (BEFORE triggers, SIGNAL SQLSTATE 45000) with the message
     C(jsonmend guard: <table>.<column> must be a JSON object or NULL (rule: object), got <class>).
-    Refused while rows of the column are corrupt now, unless O(force).
+    Refused while rows of the column are corrupt now, unless O(force)."
   - An UPDATE that leaves the column unchanged is never judged.
   - V(off) drops the triggers jsonmend installed (named C(jsonmend_guard_...)) and keeps the log;
     V(status) reports the mode installed and the writes logged since O(since).
