@@ -34,7 +34,7 @@ options:
   mode:
     description: V(observe), V(enforce), V(off) or V(status).
     type: str
-    choices: [observe, enforce, off, status]
+    choices: [observe, enforce, "off", status]
     default: status
   log_table:
     description: The log of V(observe); empty means C(<table>_jsonmend_guard_log).

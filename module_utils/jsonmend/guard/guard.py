@@ -185,7 +185,7 @@ class Guard:
         lines = [row[0] for row in self.db.query("SHOW GRANTS")]
         grants = parse_grants(lines)
         user = (self.db.query_one("SELECT CURRENT_USER()") or ("?@%",))[0]
-        name, _, host = str(user).rpartition("@")
+        name, host = str(user).rpartition("@")[::2]
         needed = [(self.table, [self.db.dialect.guard_privilege])]
         if mode == "observe":
             # The triggers run as their definer (this user): it writes the log.
