@@ -318,30 +318,28 @@ class Dialect:
         col = "NEW.%s" % self.q(guard["column"])
         allowed = ("OBJECT", "SQL NULL") if guard["nullable"] else ("OBJECT",)
         rule = "a JSON object or NULL" if guard["nullable"] else "a JSON object"
+        classify = self.classify_expr(col, guard["native_json"])
         if mode == "enforce":
             action = (
-                " SET jsonmend_message = LEFT(CONCAT('jsonmend guard: %s.%s must be %s (rule: object), got ', jsonmend_class), 128);"
-                " SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = jsonmend_message;" % (guard["table"], guard["column"], rule)
+                "DECLARE jsonmend_message VARCHAR(128);"
+                " SET jsonmend_message = LEFT(CONCAT('jsonmend guard: %s.%s must be %s (rule: object), got ', %s), 128);"
+                " SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = jsonmend_message;" % (guard["table"], guard["column"], rule, classify)
             )
-            declare = " DECLARE jsonmend_message VARCHAR(128);"
         else:
             # Observe never fails the application's write: a log that cannot be written is skipped.
             action = (
-                " BEGIN DECLARE CONTINUE HANDLER FOR SQLEXCEPTION BEGIN END;"
+                "DECLARE CONTINUE HANDLER FOR SQLEXCEPTION BEGIN END;"
                 " INSERT INTO %s (`logged_at`, `event`, `row_key`, `value_class`, `value_length`, `value_prefix`, `connection_user`)"
-                " VALUES (UTC_TIMESTAMP(6), '%s', LEFT(NEW.%s, 255), jsonmend_class, LENGTH(%s), LEFT(%s, %d), USER()); END;"
-                % (self.q(guard["log_table"]), event, self.q(guard["key"]), col, col, max(1, min(int(guard["value_chars"]), 4096)))
+                " VALUES (UTC_TIMESTAMP(6), '%s', LEFT(NEW.%s, 255), %s, LENGTH(%s), LEFT(%s, %d), USER());"
+                % (self.q(guard["log_table"]), event, self.q(guard["key"]), classify, col, col, max(1, min(int(guard["value_chars"]), 4096)))
             )
-            declare = ""
+        # The healthy path is one IF over the scan's classification (the predicate of
+        # corrupt_predicate); variables and the class for the message or log only on a violation.
         # Created under guard_sql_mode (not strict): see there.
-        judge = "SET jsonmend_class = %s; IF jsonmend_class NOT IN (%s) THEN%s END IF;" % (
-            self.classify_expr(col, guard["native_json"]),
-            ", ".join("'%s'" % label for label in allowed),
-            action,
-        )
+        judge = "IF (%s) NOT IN (%s) THEN BEGIN %s END; END IF;" % (classify, ", ".join("'%s'" % label for label in allowed), action)
         if event == "UPDATE":
             judge = "IF NOT (%s <=> OLD.%s) THEN %s END IF;" % (col, self.q(guard["column"]), judge)
-        return "BEGIN /* jsonmend guard: %s */ DECLARE jsonmend_class VARCHAR(16);%s %s END" % (mode, declare, judge)
+        return "BEGIN /* jsonmend guard: %s */ %s END" % (mode, judge)
 
     def create_trigger_sql(self, name: str, timing: str, event: str, table: str, body: str, follows: str | None = None) -> str:
         """CREATE TRIGGER for `table`; `follows` (a trigger of the same timing and event) orders it after that one."""
