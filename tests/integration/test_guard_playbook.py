@@ -57,7 +57,8 @@ def test_the_guard_playbook_observes_reports_refuses_and_removes(mariadb, databa
     refused = run_playbook("guard.yml", guard_vars(mariadb, database, tmp_path, "enforce"), tmp_path)
     assert refused.returncode == 2, refused.stdout[-3000:]
     assert "enforce refused: 1 row(s) of analytics_activityevent.metadata are not JSON objects" in refused.stdout
-    assert records(tmp_path)[-1]["outcome"] == "failed" and "enforce refused" in records(tmp_path)[-1]["failure"]
+    assert records(tmp_path)[-1]["outcome"] == "refused" and "enforce refused" in records(tmp_path)[-1]["failure"]
+    assert records(tmp_path)[-1]["next_command"] == "fix what stopped the run (above), then ./jsonmend guard again"
     assert [name for name, _ in triggers(admin_cursor)][1].startswith("jsonmend_guard_observe_")
 
     off = run_playbook("guard.yml", guard_vars(mariadb, database, tmp_path, "off"), tmp_path)
