@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 SHELL := /bin/bash
 
-.PHONY: setup demo demo-stop demo-app demo-app-stop test test-fast lint sanity pytest clock chaos molecule bench bench-repair bench-backup clean
+.PHONY: setup demo demo-stop demo-app demo-app-stop test test-fast lint sanity pytest clock chaos molecule bench bench-repair bench-backup bench-playbooks clean
 
 setup: $(VENV)/.installed
 
@@ -67,6 +67,10 @@ bench: setup
 ## bench-repair: the online repair vs a bare UPDATE, undo, writer p99 (1M rows; docs/CLEANUP.md)
 bench-repair: setup
 	$(PY) scripts/bench_repair.py
+
+## bench-playbooks: Ansible's own time around the scan - phase2_diagnose, weekly_check, monitor on 100k rows
+bench-playbooks: setup
+	$(PY) scripts/bench_playbooks.py
 
 ## bench-backup: backup + verification of 1M rows vs a plain mariadb-dump (BACKUP_ROWS=...)
 bench-backup: setup
