@@ -113,7 +113,7 @@ attributes:
     support: none
     description: Nothing changes, so there is no difference to show.
 requirements:
-  - PyMySQL (MariaDB and MySQL) on the host that runs the module
+  - PyMySQL (MariaDB and MySQL) or psycopg 3 (PostgreSQL) on the host that runs the module
 notes:
   - The rule is C(not SQL NULL and type <> OBJECT), never a list of bad types, because MySQL can also
     report UNSIGNED INTEGER, DECIMAL, temporal, BLOB and OPAQUE types, and MariaDB says INTEGER for C(1e3).
