@@ -65,7 +65,8 @@ options:
       - Server flavour. V(auto) takes PostgreSQL when O(passfile), O(service) or O(service_file) is given, the socket is
         PostgreSQL's or the port is 5432; MariaDB/MySQL (told apart by C(VERSION())) without a port, on 3306 or another
         socket. On any other port it opens a TCP connection without credentials - MariaDB and MySQL greet the client at
-        once, PostgreSQL waits for it (one second) - set the dialect to skip that probe.
+        once, PostgreSQL waits for it (one second) - set the dialect to skip that probe. A server the probe cannot reach is
+        taken for MariaDB/MySQL, whose driver then says why.
       - V(postgresql) connects with psycopg 3 (PostgreSQL 13 or later).
       - V(sqlite) opens O(database) as a local file (a development database); only the read-only modules accept it.
     type: str

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 # Decoders: `python` (json.loads, strict, as Django) or `server` (trust JSON_VALID alone).
@@ -91,14 +92,21 @@ def _refuse_constant(name: str) -> Any:
     raise _NonStandard(name)
 
 
+# One decoder for every row (json.loads with an option builds a new one per call).
+_STRICT = json.JSONDecoder(parse_constant=_refuse_constant)
+# Only an escape can put a NUL or a surrogate into a decoded string (the server's text is UTF-8):
+# values without one skip the walk.
+_RISKY_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+
+
 def _server_reads(text: str) -> tuple[bool, Any]:
     """(True, value) when a strict JSON server (PostgreSQL's jsonb) takes `text`, else (False, None)."""
     try:
-        value = json.loads(text, parse_constant=_refuse_constant)
+        value = _STRICT.decode(text)
     except (ValueError, RecursionError):
         return False, None
     # jsonb refuses \\u0000 and lone surrogates, which Python decodes.
-    if not _storable(value):
+    if _RISKY_ESCAPE.search(text) and not _storable(value):
         return False, None
     return True, value
 

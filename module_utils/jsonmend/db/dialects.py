@@ -478,7 +478,7 @@ class PostgreSQL(Dialect):
     @staticmethod
     def split_table(table: str) -> tuple[str, str]:
         """(schema, table) of a `table` option: `public` unless it names a schema."""
-        schema, _, name = table.rpartition(".")
+        schema, name = table.rpartition(".")[::2]
         return schema or "public", name
 
     def column_kind(self, col: str, native_json: bool = False) -> str:
