@@ -145,6 +145,21 @@ def test_scan_through_a_password_file_keeps_the_password_off_the_inputs(postgres
     assert result["server"]["flavour"] == "postgresql" and TOOL_PASSWORD not in json.dumps(result)
 
 
+def test_a_service_file_and_a_socket_directory_reach_the_server(postgres, pgdb, module_runner, tmp_path):
+    passfile = postgres.write_pgpass(tmp_path / "pgpass")
+    services = tmp_path / "pg_service.conf"
+    services.write_text("[events]\nhost=127.0.0.1\nport=%d\nuser=jsonmend\ndbname=%s\n" % (postgres.port, pgdb))
+    args = dict(database=pgdb, service="events", service_file=str(services), passfile=str(passfile), table="events", column="m_json")
+    result = module_runner(json_type_scan, args)
+    assert not result.failed, result.get("msg")
+    assert result["server"]["flavour"] == "postgresql" and result["double_encoded_rows"] == 2
+    # The socket file: auto takes it for PostgreSQL, the port comes from its name; the socket trusts local roles.
+    socket_file = str(postgres.socket_dir / (".s.PGSQL.%d" % postgres.port))
+    result = module_runner(json_type_scan, dict(database=pgdb, login_unix_socket=socket_file, login_user="jsonmend", table="events", column="m_json"))
+    assert not result.failed, result.get("msg")
+    assert result["server"]["flavour"] == "postgresql" and result["target"]["column_type"] == "json"
+
+
 def test_auto_tells_postgresql_by_its_silence_on_another_port(postgres, pgdb, module_runner):
     result = module_runner(json_type_scan, scan_args(postgres, pgdb, "m_jsonb", dialect="auto", catalog_only=True))
     assert not result.failed, result.get("msg")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import socket
 import sqlite3
+import threading
 import traceback
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -259,27 +260,29 @@ def _postgres_kwargs(params, autocommit):
     return kwargs
 
 
+_SERVICE_FILE_LOCK = threading.Lock()
+
+
 @contextmanager
 def _service_file(path):
-    """libpq before 18 reads the service file only from PGSERVICEFILE: set it for the connect."""
+    """libpq reads a service file only from PGSERVICEFILE (no connection option for it before libpq
+    18): set it around the connect, under a lock, as the scan's workers connect from threads."""
     if not path:
-        yield {}
+        yield
         return
     path = os.path.expanduser(path)
     if not os.path.isfile(path):
         raise JsonmendError("service_file %s does not exist" % path)
-    if psycopg.pq.version() >= 180000:
-        yield dict(servicefile=path)
-        return
-    old = os.environ.get("PGSERVICEFILE")
-    os.environ["PGSERVICEFILE"] = path
-    try:
-        yield {}
-    finally:
-        if old is None:
-            os.environ.pop("PGSERVICEFILE", None)
-        else:
-            os.environ["PGSERVICEFILE"] = old
+    with _SERVICE_FILE_LOCK:
+        old = os.environ.get("PGSERVICEFILE")
+        os.environ["PGSERVICEFILE"] = path
+        try:
+            yield
+        finally:
+            if old is None:
+                os.environ.pop("PGSERVICEFILE", None)
+            else:
+                os.environ["PGSERVICEFILE"] = old
 
 
 def _connect_postgres(params, autocommit, detected=False):
@@ -288,8 +291,8 @@ def _connect_postgres(params, autocommit, detected=False):
     endpoint = describe_endpoint(params, "postgresql")
     how = " (dialect auto took it for PostgreSQL: set dialect to mariadb or mysql if it is not)" if detected else ""
     try:
-        with _service_file(params.get("service_file")) as extra:
-            conn = psycopg.connect(**_postgres_kwargs(params, autocommit), **extra)
+        with _service_file(params.get("service_file")):
+            conn = psycopg.connect(**_postgres_kwargs(params, autocommit))
     except psycopg.Error as exc:
         raise JsonmendError("could not connect to database %r as %s: %s%s" % (params["database"], endpoint, driver_message(exc), how)) from None
     # json and jsonb arrive as the server's text, byte for byte, never as parsed Python values.
