@@ -520,14 +520,9 @@ class PostgreSQL(Dialect):
             return (
                 "CASE WHEN {c} IS NULL THEN 'SQL NULL' WHEN NOT pg_input_is_valid({c}, 'jsonb')"
                 " THEN CASE WHEN {c} ~ '{b}' THEN '{bl}' ELSE 'INVALID' END ELSE {t} END"
-            ).format(c=col, b=PG_BRACED, bl=braced, t=self._jsonb_classes("(%s)::jsonb" % col, "(%s)::jsonb #>> '{}' ~ '%s'" % (col, PG_BRACED)))
+            ).format(c=col, b=PG_BRACED, bl=braced, t=self._jsonb_classes("(%s)::jsonb" % col, "((%s)::jsonb #>> '{}') ~ '%s'" % (col, PG_BRACED)))
         # Before 16: no safe parse in SQL (see the class docstring).
         return "CASE WHEN {c} IS NULL THEN 'SQL NULL' WHEN {c} !~ '{s}' THEN 'INVALID' ELSE '{u}' END".format(c=col, s=PG_JSON_START, u=appjson.UNSETTLED)
-
-    def corrupt_predicate(self, col: str, native_json: bool = False, decoder: str = appjson.SERVER, settled_only: bool = False) -> str:
-        labels = ("OBJECT", "SQL NULL") + (CANDIDATES if settled_only else ())
-        brace = BRACED_INVALID if settled_only else INVALID
-        return "(%s) NOT IN (%s)" % (self.classify_expr(col, native_json, brace, decoder), ", ".join("'%s'" % x for x in labels))
 
     def suspect_predicate(self, col: str, native_json: bool = False) -> str:
         kind = self.column_kind(col, native_json)
