@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 SHELL := /bin/bash
 
-.PHONY: setup demo demo-stop demo-app demo-app-stop test test-fast lint sanity pytest clock chaos molecule bench bench-repair bench-backup bench-playbooks clean
+.PHONY: setup demo demo-stop demo-app demo-app-stop test test-fast lint sanity pytest clock chaos molecule bench bench-repair bench-backup bench-playbooks bench-guard clean
 
 setup: $(VENV)/.installed
 
@@ -75,6 +75,10 @@ bench-playbooks: setup
 ## bench-backup: backup + verification of 1M rows vs a plain mariadb-dump (BACKUP_ROWS=...)
 bench-backup: setup
 	$(PY) scripts/bench_backup.py --rows $${BACKUP_ROWS:-1000000}
+
+## bench-guard: inserts/s and p99 with no guard, observe and enforce, same server, same run (docs/PERFORMANCE.md)
+bench-guard: setup
+	$(PY) scripts/bench_guard.py $(BENCH_ARGS)
 
 clean:
 	rm -rf .demo reports .pytest_cache .ansible
