@@ -18,7 +18,7 @@ from ansible.module_utils.jsonmend.db.errors import JsonmendError
 from ansible.module_utils.jsonmend.db.identifiers import identifier_problems, validate_identifier
 from ansible.module_utils.jsonmend.db.servers import read_identity
 from ansible.module_utils.jsonmend.scan.report import column_check, dba_queries, summarize
-from ansible.module_utils.jsonmend.scan.scanner import Partial, Scanner, corrupt_range
+from ansible.module_utils.jsonmend.scan.scanner import Partial, Scanner, rank_users
 from ansible.module_utils.jsonmend.scan.target import PARALLEL_CAP, PARALLEL_MIN_ROWS, Target
 
 if TYPE_CHECKING:
@@ -145,10 +145,9 @@ def scan(params: Mapping[str, Any]) -> dict[str, Any]:
             ranges = [(low, high)]
         partial = run_workers(params, db, target, ranges) if ranges else Partial(params["sample_limit"])
         result = summarize(partial, params["priorities"], params["default_priority"])
-        scanner = Scanner(db, target, params["sample_limit"])
-        first, last = corrupt_range(partial.classes)
-        result["top_users"] = scanner.top_users(first, last, params["top_users"], partial.users)
-        result["samples"] = scanner.samples(first, last, params["sample_limit"], partial.samples)
+        # Exact: the workers counted every corrupt row per user; no statement after the workers.
+        result["top_users"] = rank_users(partial.users, params["top_users"]) if target.user else []
+        result["samples"] = partial.samples[: params["sample_limit"]]
         db.conn.rollback()
     finally:
         db.close()

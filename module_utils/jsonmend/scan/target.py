@@ -33,6 +33,10 @@ SAMPLE_VALUE_CHARS = 200
 PARALLEL_MIN_ROWS = 100000
 PARALLEL_CAP = 4
 CANDIDATE_BATCH = 2000  # candidate rows fetched per statement for the decoder
+# Rows the one pass does not list one by one (healthy objects, SQL NULL, '{'-first candidates) are
+# counted per bucket of this many neighbouring keys: a few thousand groups per million rows, and a
+# bucket holding three or more candidates is the most the decoder's fetch re-reads.
+BUCKET_KEYS = 1024
 TIMEOUT_ERRORS = (1969, 3024)  # MariaDB max_statement_time, MySQL max_execution_time
 
 
@@ -91,6 +95,11 @@ class Target:
         self.day_sql = d.date_expr(self.ts_sql) if self.timestamp else "NULL"
         self.user_sql = d.q(self.user) if self.user else "NULL"
         self.value_sql = d.left_expr(col, SAMPLE_VALUE_CHARS)
+        # The one pass lists every row the parse-free prefilter lets through (all settled corrupt
+        # rows, and the rare padded object) by key; the rest it counts per class and key bucket.
+        self.row_key_sql = "CASE WHEN %s THEN %s END" % (self.suspect_sql, self.pk_sql)
+        bucket = d.key_bucket_expr(self.pk_sql, BUCKET_KEYS) if self.pk_is_integer else "NULL"
+        self.bucket_sql = "CASE WHEN %s THEN NULL ELSE %s END" % (self.suspect_sql, bucket)
         self.length_sql = d.length_expr(col)
 
     def describe(self) -> dict[str, Any]:
