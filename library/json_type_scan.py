@@ -235,7 +235,7 @@ by_day:
   elements: dict
   sample: [{"day": "2026-11-20", "count": 12}]
 top_users:
-  description: Users with the most corrupted rows.
+  description: Users with the most corrupted rows, counted exactly over every corrupted row; ties go to the lower user value.
   returned: success
   type: list
   elements: dict

@@ -84,10 +84,14 @@ def max_none(a: Any, b: Any) -> Any:
 
 
 def rank_users(users: Mapping[Any, Sequence[Any]], limit: int) -> list[dict[str, Any]]:
-    """The `limit` users with most corrupt rows, from full per-user counts; ties by the user's text."""
+    """The `limit` users with most corrupt rows, from full per-user counts (exact whatever the split).
+
+    Ties go to the lower user value (numbers as numbers), rows without a user last: the same
+    list whichever worker counted which row.
+    """
     if not limit:
         return []
-    ranked = sorted(users.items(), key=lambda kv: (-kv[1][0], str(kv[0])))[: int(limit)]
+    ranked = sorted(users.items(), key=lambda kv: (-kv[1][0], kv[0] is None, "" if kv[0] is None else kv[0]))[: int(limit)]
     return [dict(user=u, count=n, first_at=iso(a), last_at=iso(b)) for u, (n, a, b) in ranked]
 
 
