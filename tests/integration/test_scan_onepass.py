@@ -69,3 +69,17 @@ def test_workers_and_chunks_give_exactly_the_single_worker_result(mariadb, datab
     assert [(u["user"], u["count"]) for u in one["top_users"]] == ranked
     assert one["unreadable_object_rows"] == 7 + 1 + 2 and one["readable_object_rows"] == 2
     assert sum(g["count"] for g in one["by_group"]) == count and sum(d["count"] for d in one["by_day"]) == count
+
+
+def test_a_chunked_scan_writes_progress_lines_to_follow(mariadb, database, admin_cursor, module_runner, tmp_path):
+    seed.create_table(admin_cursor)
+    seed.seed(admin_cursor, 5000, corrupt_percent=2.0)
+    path = tmp_path / "scan.progress"
+    args = dict(mariadb.login_params(database), chunk_size=500, parallel=2, progress_file=str(path), progress_interval=0)
+    result = module_runner(json_type_scan, args)
+    assert not result.failed, result.get("msg")
+    lines = path.read_text().splitlines()
+    assert len(lines) == result["scan"]["chunks"] + 1
+    assert all(" rows=" in line and " rows/s eta=" in line for line in lines)
+    assert lines[-1].split(" ", 1)[1].startswith("scan done rows=5000 100.0% ")
+    assert "corrupt=%d " % result["corrupted_rows"] in lines[-1]

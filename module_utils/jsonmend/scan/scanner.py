@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
     from ansible.module_utils.jsonmend.db.connection import Database
+    from ansible.module_utils.jsonmend.scan.progress import ScanProgress
     from ansible.module_utils.jsonmend.scan.target import Target
 
 
@@ -133,10 +134,11 @@ class Scanner:
     the samples.
     """
 
-    def __init__(self, db: Database, target: Target, sample_limit: int = 0) -> None:
+    def __init__(self, db: Database, target: Target, sample_limit: int = 0, progress: ScanProgress | None = None) -> None:
         self.db = db
         self.t = target
         self.sample_limit = sample_limit
+        self.progress = progress
 
     def one_pass_sql(self, where: str) -> str:
         t = self.t
@@ -158,11 +160,16 @@ class Scanner:
             where,
         )
 
-    def scan_slice(self, where: str, args: Sequence[Any], part: Partial) -> None:
-        """Read the rows of `where` once and add every figure to `part` (whose samples come before these keys)."""
+    def scan_slice(self, where: str, args: Sequence[Any], part: Partial) -> tuple[int, int]:
+        """Read the rows of `where` once and add every figure to `part` (whose samples come before these keys).
+
+        Returns (rows read, corrupt rows found).
+        """
         listed, exact, spans = [], {}, []
+        rows_read = 0
         for cls, row_key, _bucket, count, low, high, group, user, at, day in self.db.query(self.one_pass_sql(where), args):
             count = int(count)
+            rows_read += count
             if cls in NOT_CORRUPT:
                 part.add_classes([(cls, count, low, high)])
             elif row_key is not None and cls not in CANDIDATES:
@@ -182,7 +189,9 @@ class Scanner:
                 part.add_row(pk, group, user, at, day, kind, track_user)
         for pk, group, user, at, day, kind in listed:
             part.add_row(pk, group, user, at, day, kind, track_user)
-        self.add_samples(part, listed, [row for row in settled if row[5] not in NOT_CORRUPT])
+        corrupt = [row for row in settled if row[5] not in NOT_CORRUPT]
+        self.add_samples(part, listed, corrupt)
+        return rows_read, len(listed) + len(corrupt)
 
     def settle(self, exact: Mapping[Any, str], spans: Sequence[tuple[Any, Any]]) -> list[tuple[Any, ...]]:
         """Read the candidate rows by key and label each with what the application's decoder reads."""
@@ -230,11 +239,18 @@ class Scanner:
         part = Partial(self.sample_limit)
         pk = self.t.pk_sql
         if not chunk_size:
-            self.scan_slice("%s >= %%s AND %s <= %%s" % (pk, pk), (low, high), part)
+            self.report(self.scan_slice("%s >= %%s AND %s <= %%s" % (pk, pk), (low, high), part), low, True, high)
             return part
         walker = KeysetWalker(self.db, self.t.table_sql, pk, low, high)
         while True:
             chunk = walker.next_chunk(chunk_size)
             if chunk is None:
                 return part
-            self.scan_slice(chunk.where(pk), chunk.args(), part)
+            self.report(self.scan_slice(chunk.where(pk), chunk.args(), part), chunk.low, chunk.low_inclusive, chunk.high)
+
+    def report(self, found: tuple[int, int], low: Any, low_inclusive: bool, high: Any) -> None:
+        """Tell the progress what a slice read: its rows, its corrupt rows and, for an integer key, its keys."""
+        if self.progress is None:
+            return
+        keys = high - low + (1 if low_inclusive else 0) if self.t.pk_is_integer else None
+        self.progress.add(found[0], keys, found[1])
