@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 from ansible.module_utils.jsonmend.db import appjson, inspector
 from ansible.module_utils.jsonmend.db.dialects import (
     BRACED_INVALID,
-    CANDIDATES,
     INVALID,
     OBJECT,
     SQL_NULL,
@@ -87,7 +86,6 @@ class Target:
         # Rows only Python can settle carry a candidate label; every other label is final.
         self.cls_sql = d.classify_expr(col, self.native_json, BRACED_INVALID, self.decoder)
         self.corrupt_sql = d.corrupt_predicate(col, self.native_json, self.decoder, settled_only=True)
-        self.candidate_sql = "(%s) IN (%s)" % (self.cls_sql, ", ".join("'%s'" % c for c in CANDIDATES))
         # Settled corrupt rows never start with '{' (those are objects or candidates).
         self.suspect_sql = d.suspect_predicate(col, self.native_json)
         self.group_sql = d.q(self.group_by) if self.group_by else "NULL"
