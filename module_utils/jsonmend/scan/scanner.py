@@ -143,8 +143,8 @@ class Scanner:
     def one_pass_sql(self, where: str) -> str:
         t = self.t
 
-        def least(expr):  # one row per listed group: MIN is its value (and portable SQL)
-            return "NULL" if expr == "NULL" else "MIN(%s)" % expr
+        def value(expr):  # a listed row is alone in its group: this is its value
+            return "NULL" if expr == "NULL" else self.db.dialect.group_value_expr(expr)
 
         return "SELECT %s AS cls, %s AS row_key, %s AS bucket, COUNT(*), MIN(%s), MAX(%s), %s, %s, %s, %s FROM %s WHERE %s GROUP BY cls, row_key, bucket" % (
             t.cls_sql,
@@ -152,10 +152,10 @@ class Scanner:
             t.bucket_sql,
             t.pk_sql,
             t.pk_sql,
-            least(t.group_sql),
-            least(t.user_sql),
-            least(t.ts_sql),
-            least(t.day_sql),
+            value(t.group_sql),
+            value(t.user_sql),
+            value(t.ts_sql),
+            value(t.day_sql),
             t.table_sql,
             where,
         )

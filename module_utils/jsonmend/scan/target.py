@@ -96,8 +96,8 @@ class Target:
         # The one pass lists every row the parse-free prefilter lets through (all settled corrupt
         # rows, and the rare padded object) by key; the rest it counts per class and key bucket.
         self.row_key_sql = "CASE WHEN %s THEN %s END" % (self.suspect_sql, self.pk_sql)
-        bucket = d.key_bucket_expr(self.pk_sql, BUCKET_KEYS) if self.pk_is_integer else "NULL"
-        self.bucket_sql = "CASE WHEN %s THEN NULL ELSE %s END" % (self.suspect_sql, bucket)
+        # A listed row is alone in its group whatever its bucket: the bucket needs no test of its own.
+        self.bucket_sql = d.key_bucket_expr(self.pk_sql, BUCKET_KEYS) if self.pk_is_integer else "NULL"
         self.length_sql = d.length_expr(col)
 
     def describe(self) -> dict[str, Any]:
