@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_backup import bench_backup  # noqa: E402
 from bench_decoder import bench_decoder  # noqa: E402
 from bench_repair import bench_repair, seed_database  # noqa: E402
-from bench_support import ROOT, machine, run_module  # noqa: E402
+from bench_support import ROOT, machine, run_module, wait_until_idle  # noqa: E402
 
 from tools.devstack.mariadb_server import MariaDBServer  # noqa: E402
 from tools.devstack.playbooks import db_vars, run_playbook  # noqa: E402
@@ -214,6 +214,7 @@ def bench_size(server, n, args, workdir, log):
     seed_database(server, database, n, args.corrupt_percent, log)
     figures = {"seed_s": round(time.perf_counter() - started, 1)}
     log("seeded %s rows in %.0fs" % ("{:,}".format(n), figures["seed_s"]))
+    figures["settled_after_seeding_s"] = wait_until_idle(server, log)
     figures["scan"] = bench_scan(server, database, args.repeat, workdir, log)
     figures["scan"]["seed_s"] = figures["seed_s"]
     figures["decoder"] = bench_decoder(server, database, args.repeat, log)
@@ -243,8 +244,10 @@ def bench_scan_only(server, n, args, workdir, log):
         started = time.perf_counter()
         seed_database(server, database, n, seeding["corrupt_percent"], log, corrupt_span=seeding["corrupt_span"])
         log("seeded %s rows (%s) in %.0fs" % ("{:,}".format(n), layout, time.perf_counter() - started))
+        waited = wait_until_idle(server, log)
         modes = dict((k, v) for k, v in SCAN_MODES.items() if k in args.scan_modes)
         out[layout] = bench_scan(server, database, args.repeat, workdir, log, modes)
+        out[layout]["settled_after_seeding_s"] = waited
         with server.admin() as conn, conn.cursor() as cur:
             cur.execute("DROP DATABASE `%s`" % database)
     return out
