@@ -8,7 +8,8 @@ class ModuleDocFragment:
     DOCUMENTATION = r"""
 options:
   table:
-    description: Table holding the JSON column.
+    description:
+      - Table holding the JSON column. On PostgreSQL V(schema.table) names its schema; a bare name is in C(public).
     type: str
     default: analytics_activityevent
   column:

@@ -64,7 +64,7 @@ attributes:
     support: none
     description: The export is a new file; there is no earlier version to compare.
 requirements:
-  - PyMySQL (MariaDB and MySQL) on the host that runs the module
+  - PyMySQL (MariaDB and MySQL) or psycopg 3 (PostgreSQL) on the host that runs the module
 """
 
 EXAMPLES = r"""
@@ -141,8 +141,10 @@ import hashlib
 import os
 import tempfile
 
+from ansible.module_utils.jsonmend.db.appjson import SERVER, resolve
 from ansible.module_utils.jsonmend.db.chunks import KeysetWalker
 from ansible.module_utils.jsonmend.db.connection import CONNECTION_ARGUMENT_SPEC, TARGET_ARGUMENT_SPEC, connect
+from ansible.module_utils.jsonmend.db.dialects import HEALTHY_CLASSES
 from ansible.module_utils.jsonmend.db.identifiers import identifier_problems
 from ansible.module_utils.jsonmend.db.inspector import inspect_target
 from ansible.module_utils.jsonmend.db.runner import run_module
@@ -253,6 +255,7 @@ def export(params, start):
             cur.close()
         low, high = db.query_one("SELECT MIN(%s), MAX(%s) FROM %s" % (pk_sql, pk_sql, table_sql))
         positions = dict((name, i) for i, name in enumerate(columns))
+        value_at = positions[params["column"]]
         select_head, select_tail = corrupt_rows_sql(d, params["table"], params["column"], params["primary_key"], columns, native_json)
         write = start(columns + [CLASS_COLUMN])
         summary = Summary()
@@ -260,7 +263,10 @@ def export(params, start):
         chunk = walker.next_chunk(params["chunk_size"])
         while chunk is not None:
             for row in db.query(select_head + chunk.where(pk_sql) + select_tail, chunk.args()):
-                values, cls = row[:-1], row[-1]
+                # A class the SQL left to Python (PostgreSQL before 16) is settled from the value.
+                values, cls = row[:-1], resolve(row[-1], row[value_at], SERVER)
+                if cls in HEALTHY_CLASSES:
+                    continue
                 summary.add(
                     cls,
                     values[positions[params["group_by"]]] if params["group_by"] else None,

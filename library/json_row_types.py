@@ -37,7 +37,7 @@ attributes:
     support: none
     description: Nothing on the target changes, so there is no difference to show.
 requirements:
-  - PyMySQL (MariaDB and MySQL) on the host that runs the module
+  - PyMySQL (MariaDB and MySQL) or psycopg 3 (PostgreSQL) on the host that runs the module
 """
 
 EXAMPLES = r"""
@@ -69,10 +69,10 @@ all_objects:
   sample: true
 """
 
+from ansible.module_utils.jsonmend.db.appjson import SERVER, resolve
 from ansible.module_utils.jsonmend.db.connection import CONNECTION_ARGUMENT_SPEC, TARGET_ARGUMENT_SPEC, driver_message
 from ansible.module_utils.jsonmend.db.dialects import OBJECT
-from ansible.module_utils.jsonmend.db.errors import JsonmendError
-from ansible.module_utils.jsonmend.db.identifiers import validate_identifier
+from ansible.module_utils.jsonmend.db.identifiers import identifier_problems
 from ansible.module_utils.jsonmend.db.inspector import inspect_target
 from ansible.module_utils.jsonmend.db.runner import connected, run_module
 
@@ -89,12 +89,7 @@ def argument_spec():
 
 def validate_params(params):
     """Problems with the input (empty when fine), found before connecting."""
-    problems = []
-    for key in ("table", "column", "primary_key"):
-        try:
-            validate_identifier(params[key], key)
-        except JsonmendError as exc:
-            problems.append(str(exc))
+    problems = identifier_problems(params, ("table", "column", "primary_key"))
     keys = params["keys"]
     if not keys:
         problems.append("keys must name at least one row")
@@ -106,12 +101,12 @@ def validate_params(params):
 
 
 def classify_sql(d, table, column, pk, count, native_json=False):
-    """The statement classifying `count` rows by key: key, class, the value's start, its length."""
+    """The statement classifying `count` rows by key: key, class, the value, its length."""
     col = d.q(column)
     return "SELECT %s, %s, %s, %s FROM %s WHERE %s IN (%s)" % (
         d.q(pk),
         d.classify_expr(col, native_json),
-        d.left_expr(col, VALUE_CHARS),
+        col,
         d.length_expr(col),
         d.q(table),
         d.q(pk),
@@ -124,8 +119,12 @@ def classify_rows(db, database, table, column, pk, keys):
     desc = inspect_target(db, database, table, column, pk)
     found = {}
     for key, cls, value, length in db.query(classify_sql(db.dialect, table, column, pk, len(keys), desc["column"]["native_json"]), list(keys)):
+        # A class the SQL left to Python (PostgreSQL before 16) is settled from the whole value.
+        cls = resolve(cls, value, SERVER)
         if isinstance(value, bytes):
             value = value.decode("utf-8", "replace")
+        if isinstance(value, str):
+            value = value[:VALUE_CHARS]
         found[str(key)] = dict(key=key, value=value, length=length, **{"class": cls})
     return found
 

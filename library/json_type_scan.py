@@ -9,11 +9,13 @@ module: json_type_scan
 short_description: Count the JSON types held by a column and find rows that are not objects
 description:
   - Classifies every row of one JSON column with the server's own C(JSON_VALID) and C(JSON_TYPE)
-    (MariaDB 10.5+, MySQL 8 native JSON or text columns, SQLite JSON1) and returns the counts per
-    type, the corrupted rows (neither SQL NULL nor an object) by group, day and user, sample rows,
+    (MariaDB 10.5+, MySQL 8 native JSON or text columns, PostgreSQL 13+ C(jsonb), C(json) or text columns, SQLite JSON1)
+    and returns the counts per type, the corrupted rows (neither SQL NULL nor an object) by group, day and user, sample rows,
     and the server's flavour.
   - Read-only. Every statement runs inside a read-only transaction with a consistent snapshot, takes
     no locks and never reports C(changed).
+  - On PostgreSQL before 16 text columns are classified in Python for every row that may be JSON (no SQL function
+    tests a text without aborting the statement on invalid text); 16+ uses C(pg_input_is_valid).
   - On MariaDB, text that is not valid JSON is counted as C(INVALID) instead of being folded into
     the SQL NULL bucket, and JSON strings whose text is an object (double-encoded) are counted apart.
   - The application's decoder is the judge (O(decoder)) - where MariaDB's C(JSON_VALID) and Python's C(json.loads) disagree,
@@ -123,7 +125,7 @@ attributes:
     support: none
     description: Nothing changes, so there is no difference to show.
 requirements:
-  - PyMySQL (MariaDB and MySQL) on the host that runs the module
+  - PyMySQL (MariaDB and MySQL) or psycopg 3 (PostgreSQL) on the host that runs the module
 notes:
   - The rule is C(not SQL NULL and type <> OBJECT), never a list of bad types, because MySQL can also
     report UNSIGNED INTEGER, DECIMAL, temporal, BLOB and OPAQUE types, and MariaDB says INTEGER for C(1e3).

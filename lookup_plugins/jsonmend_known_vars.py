@@ -54,9 +54,13 @@ ROLE_TEXT = ("tasks", "templates", "handlers")
 TEXT_SUFFIXES = {".yml", ".yaml", ".j2", ".json"}
 
 
+# The C parser when PyYAML has it: every run reads every role's defaults and specs (about 5x faster).
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _load(path):
     try:
-        return yaml.safe_load(path.read_text()) or {}
+        return yaml.load(path.read_text(), Loader=_LOADER) or {}  # noqa: S506  # a safe loader, C or pure Python
     except (OSError, yaml.YAMLError) as exc:
         raise AnsibleLookupError("cannot read %s: %s" % (path, exc)) from exc
 

@@ -37,6 +37,7 @@ mkdir -p "$COLL/plugins" "$COLL/meta"
 cp -r library "$COLL/plugins/modules"
 cp -r module_utils "$COLL/plugins/module_utils"
 cp -r filter_plugins "$COLL/plugins/filter"
+cp -r action_plugins "$COLL/plugins/action"
 cp -r doc_fragments "$COLL/plugins/doc_fragments"
 find "$COLL" -name __pycache__ -prune -exec rm -rf {} +
 grep -rl "ansible.module_utils.jsonmend" "$COLL/plugins" | xargs sed -i \

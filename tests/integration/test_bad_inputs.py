@@ -182,6 +182,9 @@ CATALOGUE = [
         strategy_thresholds={"a_max": "none", "b_max": 50, "c_max": 500},
     ),
     case("weekly-wrong-password", "weekly_check.yml", "Access denied", jsonmend_db_password="not-the-password"),
+    # --- guard.yml ---------------------------------------------------------------------------
+    case("guard-unknown-mode", "guard.yml", "value of guard_mode must be one of: observe, enforce, off, status, got: onn", jsonmend_guard_mode="onn"),
+    case("guard-no-value-kept", "guard.yml", "guard settings refused", jsonmend_guard_mode="observe", guard_value_chars=0),
 ]
 
 

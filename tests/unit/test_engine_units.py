@@ -190,7 +190,7 @@ def test_classification_with_the_python_decoder():
     assert "REGEXP" not in dialects.MariaDB().classify_expr("`m`")
     assert "REGEXP" not in dialects.SQLite().classify_expr('"m"', False, dialects.BRACED_INVALID, appjson.PYTHON)
     settled = dialects.MariaDB().corrupt_predicate("`m`", False, appjson.PYTHON, settled_only=True)
-    assert settled.endswith("NOT IN ('OBJECT', 'SQL NULL', 'OBJECT?', 'INVALID{')")
+    assert settled.endswith("NOT IN ('OBJECT', 'SQL NULL', 'OBJECT?', 'INVALID{', 'JSON?')")
 
 
 # -- the inspection's refusals --------------------------------------------------------------------

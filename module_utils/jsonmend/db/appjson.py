@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import re
+from typing import Any
 
 # Decoders: `python` (json.loads, strict, as Django) or `server` (trust JSON_VALID alone).
 PYTHON = "python"
@@ -16,7 +18,11 @@ UNREADABLE = "UNREADABLE OBJECT"  # the server calls it an object, Python cannot
 # SQL-only labels of rows the SQL alone cannot settle; resolve() turns them into kinds.
 SUSPECT_OBJECT = "OBJECT?"  # valid for the server, flagged by the prefilter
 BRACED_INVALID = "INVALID{"  # invalid for the server, starts with '{' (after whitespace)
-CANDIDATES = (SUSPECT_OBJECT, BRACED_INVALID)
+# A value the SQL cannot type without risking an error that aborts the statement (PostgreSQL
+# before 16 has no pg_input_is_valid: a cast of invalid text fails the whole scan): Python
+# classifies it fully (classify_text), judging as the server would and as the application does.
+UNSETTLED = "JSON?"
+CANDIDATES = (SUSPECT_OBJECT, BRACED_INVALID, UNSETTLED)
 
 # Where MariaDB's parser (strings/json_lib.c) accepts what Python rejects, and nothing else:
 # - its number scanner stops at the first character that cannot continue a number and leaves
@@ -76,7 +82,90 @@ def resolve(label: str, text: str | bytes | bytearray | None, decoder: str = PYT
         if decoder == SERVER:
             return "INVALID"
         return READABLE if app_reads_object(text) else "INVALID"
+    if label == UNSETTLED:
+        return classify_text(text, decoder)
     return label
+
+
+class _NonStandard(ValueError):
+    """NaN, Infinity or -Infinity: Python reads them, no JSON server does."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NonStandard(name)
+
+
+# One decoder for every row (json.loads with an option builds a new one per call).
+_STRICT = json.JSONDecoder(parse_constant=_refuse_constant)
+# Only an escape can put a NUL or a surrogate into a decoded string (the server's text is UTF-8):
+# values without one skip the walk.
+_RISKY_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def _server_reads(text: str) -> tuple[bool, Any]:
+    """(True, value) when a strict JSON server (PostgreSQL's jsonb) takes `text`, else (False, None)."""
+    try:
+        value = _STRICT.decode(text)
+    except (ValueError, RecursionError):
+        return False, None
+    # jsonb refuses \\u0000 and lone surrogates, which Python decodes.
+    if _RISKY_ESCAPE.search(text) and not _storable(value):
+        return False, None
+    return True, value
+
+
+def _storable(value: Any) -> bool:
+    """No NUL and no lone surrogate in any string or key (what jsonb cannot hold)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            if "\x00" in item:
+                return False
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+    return True
+
+
+def classify_text(text: str | bytes | bytearray | None, decoder: str = PYTHON) -> str:
+    """The class of a stored JSON text, in Python: the labels the server's SQL gives, exactly.
+
+    The server's verdict (a strict parse, as jsonb's) decides validity; with the `python` decoder an
+    object only Python reads (NaN, lone surrogates) is READABLE OBJECT, as on MariaDB.
+    """
+    if text is None:
+        return "SQL NULL"
+    if isinstance(text, (bytes, bytearray)):
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError:
+            return "INVALID"
+    valid, value = _server_reads(text)
+    if not valid:
+        if decoder == PYTHON and app_reads_object(text):
+            return READABLE
+        return "INVALID"
+    if isinstance(value, dict):
+        return "OBJECT"
+    if isinstance(value, list):
+        return "ARRAY"
+    if isinstance(value, bool):
+        return "BOOLEAN"
+    if value is None:
+        return "NULL"
+    if isinstance(value, int):
+        return "INTEGER"
+    if isinstance(value, float):
+        return "DOUBLE"
+    inner_valid, inner = _server_reads(value)
+    return "STRING+OBJECT" if inner_valid and isinstance(inner, dict) else "STRING"
 
 
 def prefilter_sql(col: str) -> str:

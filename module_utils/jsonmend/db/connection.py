@@ -1,10 +1,14 @@
-# Connect to the database (PyMySQL for MariaDB/MySQL, sqlite3 for a local file): option
-# files, TLS, timeouts, and the argument spec every jsonmend module extends.
+# Connect to the database (PyMySQL for MariaDB/MySQL, psycopg 3 for PostgreSQL, sqlite3 for a
+# local file): option, password and service files, TLS, timeouts, the flavour `auto` detects, and
+# the argument spec every jsonmend module extends.
 from __future__ import annotations
 
 import os
+import socket
 import sqlite3
+import threading
 import traceback
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from ansible.module_utils.jsonmend.db.dialects import dialect_for, flavour_from_version
@@ -23,6 +27,20 @@ except ImportError:  # reported through missing_required_lib by the module
     pymysql = None
     PYMYSQL_IMPORT_ERROR = traceback.format_exc()
 
+try:
+    import psycopg
+    from psycopg.types.string import TextLoader
+
+    PSYCOPG_IMPORT_ERROR = None
+except ImportError:  # reported through missing_required_lib by the module
+    psycopg = None
+    PSYCOPG_IMPORT_ERROR = traceback.format_exc()
+
+POSTGRES_PORT = 5432
+MYSQL_PORT = 3306
+# auto on another port: a MariaDB/MySQL server greets first; PostgreSQL waits for the client.
+GREETING_WAIT_S = 1.0
+
 # community.mysql's login options, so operators can reuse what they already pass there.
 CONNECTION_ARGUMENT_SPEC = dict(
     login_host=dict(type="str"),
@@ -36,7 +54,11 @@ CONNECTION_ARGUMENT_SPEC = dict(
     client_cert=dict(type="path", aliases=["ssl_cert"]),
     client_key=dict(type="path", aliases=["ssl_key"]),
     check_hostname=dict(type="bool"),
-    dialect=dict(type="str", default="auto", choices=["auto", "mariadb", "mysql", "sqlite"]),
+    # PostgreSQL's counterparts of the option file: libpq's password file and service file.
+    passfile=dict(type="path"),
+    service=dict(type="str"),
+    service_file=dict(type="path"),
+    dialect=dict(type="str", default="auto", choices=["auto", "mariadb", "mysql", "postgresql", "sqlite"]),
     database=dict(type="str", required=True, aliases=["login_db", "db"]),
 )
 
@@ -80,19 +102,66 @@ class Database:
             pass
 
 
-def describe_endpoint(params: Mapping[str, Any]) -> str:
+def describe_endpoint(params: Mapping[str, Any], flavour: str | None = None) -> str:
     """Where we connect, for messages: never includes the password."""
-    if params.get("dialect") == "sqlite":
+    flavour = flavour or params.get("dialect")
+    if flavour == "sqlite":
         return "sqlite file %s" % params["database"]
-    user = params.get("login_user") or "(user from option file)"
+    postgres = flavour == "postgresql"
+    user = params.get("login_user") or ("(user from the service or PGUSER)" if postgres else "(user from option file)")
     if params.get("login_unix_socket"):
         where = "socket %s" % params["login_unix_socket"]
     else:
-        where = "%s:%s" % (params.get("login_host") or "localhost", params.get("login_port") or 3306)
+        where = "%s:%s" % (params.get("login_host") or "localhost", params.get("login_port") or (POSTGRES_PORT if postgres else MYSQL_PORT))
+    if postgres:
+        for key, label in (("service", "service"), ("service_file", "service file"), ("passfile", "password file")):
+            if params.get(key):
+                where += " (%s %s)" % (label, params[key])
+        return "%s at %s" % (user, where)
     config = os.path.expanduser(params.get("config_file") or "")
     if config and os.path.exists(config):
         where += " (option file %s)" % config
     return "%s at %s" % (user, where)
+
+
+def detect_flavour(params: Mapping[str, Any]) -> str:
+    """`auto`: 'postgresql', or 'mysql' for the MySQL family (VERSION() then tells MariaDB apart).
+
+    PostgreSQL when a PostgreSQL-only input is given (passfile, service, service_file), the socket
+    is PostgreSQL's (a directory, or a file named .s.PGSQL.<port>), or the port is 5432. MySQL family
+    without a port (the option file's, or 3306), with port 3306 or another MySQL socket. On any
+    other port the server is asked without credentials: MariaDB and MySQL send a greeting as soon as
+    the TCP connection opens, PostgreSQL says nothing until the client speaks (waits GREETING_WAIT_S).
+    A server that cannot be reached is taken for the MySQL family, whose driver then says why.
+    """
+    if any(params.get(k) for k in ("passfile", "service", "service_file")):
+        return "postgresql"
+    path = params.get("login_unix_socket")
+    if path:
+        if os.path.isdir(path) or os.path.basename(path).startswith(".s.PGSQL."):
+            return "postgresql"
+        return "mysql"
+    port = params.get("login_port")
+    if not port or port == MYSQL_PORT:
+        return "mysql"
+    if port == POSTGRES_PORT:
+        return "postgresql"
+    try:
+        greets = server_greets(params.get("login_host") or "localhost", port, params.get("connect_timeout") or 30)
+    except OSError:
+        # Unreachable: the MySQL family, as before PostgreSQL existed here; its driver says why.
+        return "mysql"
+    return "mysql" if greets else "postgresql"
+
+
+def server_greets(host: str, port: int, timeout: float) -> bool:
+    """True when the server at host:port sends bytes before the client says anything."""
+    with socket.create_connection((host, port), timeout=timeout) as probe:
+        probe.settimeout(GREETING_WAIT_S)
+        try:
+            return bool(probe.recv(1))
+        except TimeoutError:
+            return False
 
 
 def _mysql_kwargs(params, autocommit):
@@ -126,6 +195,9 @@ def connect(params: Mapping[str, Any], autocommit: bool = False) -> Database:
     """Open a Database for module params; raise JsonmendError with the driver's message."""
     if params.get("dialect") == "sqlite":
         return _connect_sqlite(params)
+    name = params.get("dialect") or "auto"
+    if name == "postgresql" or (name == "auto" and detect_flavour(params) == "postgresql"):
+        return _connect_postgres(params, autocommit, detected=name == "auto")
     if pymysql is None:
         raise JsonmendError("PyMySQL is not installed on the host that runs the module")
     endpoint = describe_endpoint(params)
@@ -146,6 +218,96 @@ def connect(params: Mapping[str, Any], autocommit: bool = False) -> Database:
     return Database(conn, dialect_for(name, version), params["database"], endpoint)
 
 
+def _postgres_kwargs(params, autocommit):
+    """psycopg.connect() keywords: libpq reads the password file and service itself, in-process."""
+    kwargs = dict(
+        dbname=params["database"],
+        connect_timeout=params.get("connect_timeout") or 30,
+        autocommit=autocommit,
+        application_name="jsonmend",
+        # Days of timestamptz values (date_expr) are UTC days, whatever the server's TimeZone.
+        options="-c TimeZone=UTC",
+    )
+    path = params.get("login_unix_socket")
+    if path:
+        # libpq takes the socket's directory as host and the port from the file name.
+        if os.path.isdir(path):
+            kwargs["host"] = path
+        else:
+            kwargs["host"] = os.path.dirname(path)
+            suffix = os.path.basename(path).rpartition(".")[2]
+            if suffix.isdigit() and not params.get("login_port"):
+                kwargs["port"] = int(suffix)
+    elif params.get("login_host"):
+        kwargs["host"] = params["login_host"]
+    if params.get("login_port"):
+        kwargs["port"] = params["login_port"]
+    if params.get("login_user"):
+        kwargs["user"] = params["login_user"]
+    if params.get("login_password"):
+        kwargs["password"] = params["login_password"]
+    if params.get("passfile"):
+        kwargs["passfile"] = os.path.expanduser(params["passfile"])
+    if params.get("service"):
+        kwargs["service"] = params["service"]
+    if params.get("ca_cert"):
+        kwargs["sslrootcert"] = params["ca_cert"]
+        kwargs["sslmode"] = "verify-full" if params.get("check_hostname") else "verify-ca"
+    if params.get("client_cert"):
+        kwargs["sslcert"] = params["client_cert"]
+    if params.get("client_key"):
+        kwargs["sslkey"] = params["client_key"]
+    return kwargs
+
+
+_SERVICE_FILE_LOCK = threading.Lock()
+
+
+@contextmanager
+def _service_file(path):
+    """libpq reads a service file only from PGSERVICEFILE (no connection option for it before libpq
+    18): set it around the connect, under a lock, as the scan's workers connect from threads."""
+    if not path:
+        yield
+        return
+    path = os.path.expanduser(path)
+    if not os.path.isfile(path):
+        raise JsonmendError("service_file %s does not exist" % path)
+    with _SERVICE_FILE_LOCK:
+        old = os.environ.get("PGSERVICEFILE")
+        os.environ["PGSERVICEFILE"] = path
+        try:
+            yield
+        finally:
+            if old is None:
+                os.environ.pop("PGSERVICEFILE", None)
+            else:
+                os.environ["PGSERVICEFILE"] = old
+
+
+def _connect_postgres(params, autocommit, detected=False):
+    if psycopg is None:
+        raise JsonmendError("psycopg (psycopg[binary]) is not installed on the host that runs the module")
+    endpoint = describe_endpoint(params, "postgresql")
+    how = " (dialect auto took it for PostgreSQL: set dialect to mariadb or mysql if it is not)" if detected else ""
+    try:
+        with _service_file(params.get("service_file")):
+            conn = psycopg.connect(**_postgres_kwargs(params, autocommit))
+    except psycopg.Error as exc:
+        raise JsonmendError("could not connect to database %r as %s: %s%s" % (params["database"], endpoint, driver_message(exc), how)) from None
+    # json and jsonb arrive as the server's text, byte for byte, never as parsed Python values.
+    conn.adapters.register_loader("json", TextLoader)
+    conn.adapters.register_loader("jsonb", TextLoader)
+    try:
+        version = conn.execute("SELECT version()").fetchone()[0]
+        if not autocommit:
+            conn.rollback()
+    except psycopg.Error as exc:
+        conn.close()
+        raise JsonmendError("connected as %s but could not read the server version: %s" % (endpoint, driver_message(exc))) from None
+    return Database(conn, dialect_for("postgresql", version), params["database"], endpoint)
+
+
 def _connect_sqlite(params):
     path = os.path.expanduser(params["database"])
     if not os.path.isfile(path):
@@ -160,6 +322,12 @@ def _connect_sqlite(params):
 
 def driver_message(exc: BaseException) -> str:
     """The driver's own text ('Access denied for user ...'), without a traceback."""
+    if psycopg is not None and isinstance(exc, psycopg.Error):
+        diag = exc.diag
+        if exc.sqlstate and diag.message_primary:
+            detail = (" (%s)" % diag.message_detail) if diag.message_detail else ""
+            return "(%s) %s%s" % (exc.sqlstate, diag.message_primary, detail)
+        return " ".join(str(exc).split())
     args = getattr(exc, "args", ())
     if len(args) >= 2:
         return "(%s) %s" % (args[0], args[1])
@@ -171,4 +339,15 @@ def driver_error_types() -> tuple[type[Exception], ...]:
     types = [sqlite3.Error]
     if pymysql is not None:
         types.append(pymysql.err.MySQLError)
+    if psycopg is not None:
+        types.append(psycopg.Error)
     return tuple(types)
+
+
+def missing_driver(flavour: str | None) -> tuple[str, str] | None:
+    """(library, import traceback) when the driver `flavour` needs is not installed, else None."""
+    if flavour == "postgresql":
+        return ("psycopg", PSYCOPG_IMPORT_ERROR) if PSYCOPG_IMPORT_ERROR else None
+    if flavour in ("mariadb", "mysql", "auto", None):
+        return ("PyMySQL", PYMYSQL_IMPORT_ERROR) if PYMYSQL_IMPORT_ERROR and (flavour != "auto" or PSYCOPG_IMPORT_ERROR) else None
+    return None

@@ -39,12 +39,24 @@ def quote_name(name: str, quote_char: str = "`") -> str:
     return quote_char + name.replace(quote_char, quote_char * 2) + quote_char
 
 
+def validate_table(name: object, what: str, dialect: str | None) -> str:
+    """validate_identifier, but PostgreSQL's `table` may name its schema: `schema.table`."""
+    if dialect == "postgresql" and isinstance(name, str) and name.count(".") == 1:
+        for part in name.split("."):
+            validate_identifier(part, "%s %r: schema and table name" % (what, name))
+        return name
+    return validate_identifier(name, what)
+
+
 def identifier_problems(params: Mapping[str, Any], required: Sequence[str], optional: Sequence[str] = ()) -> list[str]:
     """The refusals of validate_identifier for params' names: every `required` key, each `optional` one that is set."""
     problems = []
     for key in list(required) + [k for k in optional if params[k]]:
         try:
-            validate_identifier(params[key], key)
+            if key == "table":
+                validate_table(params[key], key, params.get("dialect"))
+            else:
+                validate_identifier(params[key], key)
         except JsonmendError as exc:
             problems.append(str(exc))
     return problems

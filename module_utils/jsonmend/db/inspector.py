@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ansible.module_utils.jsonmend.db.errors import JsonmendError, table_missing
+from ansible.module_utils.jsonmend.db.errors import JsonmendError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -31,7 +31,8 @@ NUMERIC_TYPES = (
     "boolean",
 )
 TEMPORAL_TYPES = ("date", "datetime", "timestamp", "time", "year")
-BINARY_TYPES = ("binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob")
+BINARY_TYPES = ("binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob", "bytea")
+JSON_TYPES = ("json", "jsonb")  # jsonb: PostgreSQL's binary JSON
 INTEGER_TYPES = ("tinyint", "smallint", "mediumint", "int", "integer", "bigint")  # the one list of integer types
 STRING_KEY_TYPES = ("char", "varchar")
 
@@ -39,7 +40,7 @@ STRING_KEY_TYPES = ("char", "varchar")
 def type_family(data_type: str | None) -> str:
     """json, text, numeric, temporal, binary or other: what a column of that type can hold."""
     data_type = (data_type or "").lower()
-    if data_type == "json":
+    if data_type in JSON_TYPES:
         return "json"
     if data_type in TEXT_TYPES or data_type in ("", "clob"):
         return "text"
@@ -64,7 +65,7 @@ def inspect_target(db: Database, database: str, table: str, column: str, primary
             raise JsonmendError("database %r does not exist on the server" % database)
         details = d.column_details(cur, database, table)
         if not details:
-            raise table_missing(database, table)
+            raise d.table_missing(cur, database, table)
         by_name = dict((c["name"], c) for c in details)
         for option, name in (("column", column), ("primary_key", primary_key)) + tuple(other_columns):
             if name and name not in by_name:
@@ -78,7 +79,9 @@ def inspect_target(db: Database, database: str, table: str, column: str, primary
     finally:
         cur.close()
     target = dict(by_name[column])
-    target.update(family=type_family(target["data_type"]), native_json=target["data_type"] == "json" and d.name == "mysql", json_check_constraint=check)
+    # Native JSON: the server holds only valid documents (MySQL's json, PostgreSQL's json and jsonb).
+    native = target["data_type"] in JSON_TYPES and d.name in ("mysql", "postgresql")
+    target.update(family=type_family(target["data_type"]), native_json=native, json_check_constraint=check)
     key = dict(by_name[primary_key])
     key.update(integer=key["data_type"] in INTEGER_TYPES, string=key["data_type"] in STRING_KEY_TYPES)
     return dict(

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.jsonmend.db.connection import PYMYSQL_IMPORT_ERROR, connect, driver_error_types, driver_message
+from ansible.module_utils.jsonmend.db.connection import connect, driver_error_types, driver_message, missing_driver
 from ansible.module_utils.jsonmend.db.errors import JsonmendError
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ def run_module(
     """Run one database module; work(module) returns exit_json's keyword arguments (with changed).
 
     what(params) names the attempt in every message ('backup of shop'). sqlite_refusal, when set, is
-    why the module refuses dialect=sqlite; sqlite_ok says the module reads sqlite files (no PyMySQL
+    why the module refuses dialect=sqlite; sqlite_ok says the module reads sqlite files (no driver
     needed then). validate(params) lists input problems, reported as refusal + '; '.join(problems)
     before any connection. The on_* hooks, called with (what, exception, params), shape the
     failure texts; by default '<what> failed: <why>'. An OSError without on_os_error propagates.
@@ -74,8 +74,9 @@ def run_module(
 
     if validate_first:
         refuse_input()
-    if PYMYSQL_IMPORT_ERROR and not (sqlite_ok and params["dialect"] == "sqlite"):
-        module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
+    missing = None if (sqlite_ok and params["dialect"] == "sqlite") else missing_driver(params["dialect"])
+    if missing:
+        module.fail_json(msg=missing_required_lib(missing[0]), exception=missing[1])
     if not validate_first:
         refuse_input()
     try:

@@ -1,5 +1,5 @@
-# Which server a backup belongs to: @@server_uuid where the server has one (MySQL), else
-# @@hostname:@@port (MariaDB has no server_uuid). Recorded at backup time and compared wherever a
+# Which server a backup belongs to: @@server_uuid where the server has one (MySQL), the cluster's
+# system identifier on PostgreSQL, else @@hostname:@@port (MariaDB has no server_uuid). Recorded at backup time and compared wherever a
 # backup is picked, compared, restored or retained, so a backup directory shared by staging and
 # production can never put one server's rows into the other.
 from __future__ import annotations
@@ -19,6 +19,10 @@ UNKNOWN = None
 
 def identity_statement(flavour: str) -> str:
     """SELECT returning (server_uuid or NULL, hostname, port) on a server of this flavour."""
+    if flavour == "postgresql":
+        # The cluster's system identifier (initdb's, shared by its physical replicas) stands for the
+        # uuid; the address is NULL over a socket.
+        return "SELECT 'pg-' || system_identifier, host(inet_server_addr()), current_setting('port')::int FROM pg_control_system()"
     if flavour == "mysql":
         return "SELECT @@GLOBAL.server_uuid, @@GLOBAL.hostname, @@GLOBAL.port"
     # MariaDB knows no server_uuid: naming it would fail the statement.
