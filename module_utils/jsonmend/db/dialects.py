@@ -42,7 +42,9 @@ class Dialect:
     JSON classes: `classify_expr` (label each value: OBJECT, SQL NULL, INVALID, ...; the one
     definition of corrupt), `corrupt_predicate`, `suspect_predicate` (cheap, no parse),
     `restore_expr` (a LONGBLOB pre-image back into the column's type), `fingerprint_expr` (hash of
-    a row's stored columns), `date_expr`, `left_expr`, `length_expr`.
+    a row's stored columns), `date_expr`, `left_expr`, `length_expr`, `key_bucket_expr` (neighbouring
+    integer keys share a bucket: the one-pass scan counts healthy rows per bucket), `group_value_expr`
+    (a column of a one-row group).
     Sessions: `pin_sql_mode` (strict writers), `begin_read_only_snapshot` (one snapshot for every
     read of a scan), `set_statement_timeout` (must be filled).
     Catalog (read by db/inspector.py, the one inspection of the target): `columns`,
@@ -150,6 +152,24 @@ class Dialect:
 
     def length_expr(self, col: str) -> str:
         return "LENGTH(%s)" % col
+
+    def key_bucket_expr(self, pk: str, size: int) -> str:
+        """An integer-key row's bucket of `size` neighbouring keys (any grouping of neighbours will do).
+
+        The one-pass scan groups the rows it does not list one by one per bucket, so the few rows
+        the application's decoder must settle are found by key, never by walking the range again.
+        Integer arithmetic only (FLOOR of a division costs MariaDB a decimal per row).
+        """
+        return "(%s - MOD(%s, %d))" % (pk, pk, int(size))
+
+    def group_value_expr(self, expr: str) -> str:
+        """`expr` in a GROUP BY whose groups of interest hold one row (the scan's listed rows).
+
+        The MySQL family takes the bare expression: pin_sql_mode's mode has no ONLY_FULL_GROUP_BY
+        (SQLite allows bare columns too), and it costs less per row than an aggregate. A server
+        that refuses bare columns returns an aggregate such as MIN(expr).
+        """
+        return expr
 
     def begin_read_only_snapshot(self, cursor: Any) -> None:
         """Open a read-only transaction whose reads all see one snapshot."""
