@@ -589,6 +589,12 @@ class PostgreSQL(Dialect):
     name = "postgresql"
     quote_char = '"'
 
+    def group_value_expr(self, expr: str) -> str:
+        """PostgreSQL refuses a bare column beside a GROUP BY: the listed row's group holds one row, so
+        MIN is its value (text, numbers, timestamps and dates; a uuid or boolean grouping column would
+        need a cast)."""
+        return "MIN(%s)" % expr
+
     def __init__(self, version: str = "") -> None:
         super().__init__(version)
         found = re.search(r"PostgreSQL (\d+)", version or "")

@@ -204,10 +204,11 @@ class Scanner:
             rows = self.db.query("SELECT %s FROM %s WHERE %s IN (%s)" % (columns, t.table_sql, t.pk_sql, ", ".join(["%s"] * len(batch))), batch)
             for pk, group, user, at, day, value, length in rows:
                 out.append((pk, group, user, at, day, appjson.resolve(exact[pk], value, t.decoder), value, length))
-        # A bucket of three or more: read that bucket's stretch of keys (at most BUCKET_KEYS rows), its class only.
+        # A bucket of three or more: read that bucket's stretch of keys (at most BUCKET_KEYS rows), its class
+        # only, and only its unlisted rows: a listed candidate (PostgreSQL's text labels '[1]' both) is in `exact`.
         for i in range(0, len(spans), 100):
             batch = spans[i : i + 100]
-            where = " OR ".join(["(%s >= %%s AND %s <= %%s AND (%s) = %%s)" % (t.pk_sql, t.pk_sql, t.cls_sql)] * len(batch))
+            where = " OR ".join(["(%s >= %%s AND %s <= %%s AND (%s) = %%s AND (%s) IS NULL)" % (t.pk_sql, t.pk_sql, t.cls_sql, t.row_key_sql)] * len(batch))
             rows = self.db.query("SELECT %s, %s FROM %s WHERE %s" % (columns, t.cls_sql, t.table_sql, where), [x for span in batch for x in span])
             for pk, group, user, at, day, value, length, label in rows:
                 out.append((pk, group, user, at, day, appjson.resolve(label, value, t.decoder), value, length))
