@@ -57,7 +57,7 @@ def fleet_report(entries, names, context=None):
     `entries[i]` is what target `names[i]` published (fleet_target); {} when its play never got there."""
     if not isinstance(entries, list) or not isinstance(names, list) or len(entries) != len(names):
         raise AnsibleFilterError("jsonmend_fleet_report expects one entry per target name")
-    rows = sorted((fleet_row(dict(e or {}, target=n)) for e, n in zip(entries, names)), key=lambda r: r["target"])
+    rows = sorted((fleet_row(dict(e or {}, target=n)) for e, n in zip(entries, names, strict=True)), key=lambda r: r["target"])
     names = [r["target"] for r in rows]
     if len(set(names)) != len(names):
         raise AnsibleFilterError("jsonmend_fleet_report: a target is listed twice")
@@ -93,7 +93,15 @@ def fleet_markdown(report):
         "# Fleet diagnosis %s" % report.get("fleet_run_id", ""),
         "",
         "%d targets on %d servers: %d clean, %d corrupt, %d failed. %s rows scanned, %s corrupted."
-        % (totals["targets"], totals["servers"], totals["clean"], totals["corrupt"], totals["failed"], "{:,}".format(totals["rows"]), "{:,}".format(totals["corrupted"])),
+        % (
+            totals["targets"],
+            totals["servers"],
+            totals["clean"],
+            totals["corrupt"],
+            totals["failed"],
+            "{:,}".format(totals["rows"]),
+            "{:,}".format(totals["corrupted"]),
+        ),
         "",
         "| target | server | rows | corrupted | by type | strategy | status | duration (s) | error |",
         "|---|---|---:|---:|---|---|---|---:|---|",
@@ -101,11 +109,15 @@ def fleet_markdown(report):
     for r in report["targets"]:
         kinds = ", ".join("%s %d" % (k, v) for k, v in r["by_type"].items())
         lines.append(
-            "| %s |" % " | ".join(_cell(v) for v in (r["target"], r["server"], r["rows"], r["corrupted"], kinds, r["strategy"], r["status"], r["duration_s"], r["error"]))
+            "| %s |"
+            % " | ".join(
+                _cell(v) for v in (r["target"], r["server"], r["rows"], r["corrupted"], kinds, r["strategy"], r["status"], r["duration_s"], r["error"])
+            )
         )
     kinds = ", ".join("%s %d" % (k, v) for k, v in totals["by_type"].items())
     lines += [
-        "| **total** | %d servers | %d | %d | %s | | %d failed | | |" % (totals["servers"], totals["rows"], totals["corrupted"], _cell(kinds), totals["failed"]),
+        "| **total** | %d servers | %d | %d | %s | | %d failed | | |"
+        % (totals["servers"], totals["rows"], totals["corrupted"], _cell(kinds), totals["failed"]),
         "",
         "Each target's own diagnosis and record: reports/<run id>/ (the run id column of fleet-latest.json).",
         "",
@@ -132,7 +144,9 @@ def fleet_prometheus(report, environment=""):
                 out.append('%s{environment="%s",target="%s",server="%s"} %d' % (name, env, _label(r["target"]), _label(r["server"]), r[key]))
     out += ["# HELP jsonmend_fleet_target_up 1 if the target's diagnosis finished, 0 if it failed.", "# TYPE jsonmend_fleet_target_up gauge"]
     for r in report["targets"]:
-        out.append('jsonmend_fleet_target_up{environment="%s",target="%s",server="%s"} %d' % (env, _label(r["target"]), _label(r["server"]), r["status"] != "failed"))
+        out.append(
+            'jsonmend_fleet_target_up{environment="%s",target="%s",server="%s"} %d' % (env, _label(r["target"]), _label(r["server"]), r["status"] != "failed")
+        )
     return "\n".join(out) + "\n"
 
 

@@ -97,7 +97,7 @@ def test_totals_and_files(fleet_run):
     markdown = (run_dir / "fleet.md").read_text()
     assert all("| %s | %s |" % (r["target"], r["server"]) in markdown for r in rows)
     assert json.loads((run_dir / "fleet.json").read_text()) == report
-    prom = (run_dir / "jsonmend_fleet.prom").read_text()
+    prom = (reports / "jsonmend_fleet.prom").read_text()
     assert prom.count("jsonmend_fleet_target_up{") == 12 and prom.count("jsonmend_fleet_target_corrupted_rows{") == 8
     # Every target kept its own diagnosis in its own directory: none overwrote another.
     for row in answered:

@@ -27,7 +27,14 @@ def test_rows_sorted_with_their_own_counts_and_status():
     assert (a["rows"], a["corrupted"], a["by_type"], a["strategy"], a["status"]) == (200, 5, {"INTEGER": 3, "STRING": 2}, "B", "corrupt")
     assert (b["status"], b["by_type"], b["duration_s"]) == ("clean", {}, 0.25)
     assert c["by_type"] == {"INTEGER": 1}, "a readable object is not corruption"
-    assert (d["status"], d["rows"], d["corrupted"], d["strategy"], d["error"], d["duration_s"]) == ("failed", None, None, None, "Can't connect to MySQL server", 3.5)
+    assert (d["status"], d["rows"], d["corrupted"], d["strategy"], d["error"], d["duration_s"]) == (
+        "failed",
+        None,
+        None,
+        None,
+        "Can't connect to MySQL server",
+        3.5,
+    )
     assert e["status"] == "failed" and "did not finish" in e["error"]
     assert report["fleet_run_id"] == "F"
 
