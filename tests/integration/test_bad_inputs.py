@@ -42,6 +42,8 @@ def case(case_id, playbook, message, **variables):
 # (id, playbook, message the output must hold, extra vars). {backup_id}, {database_backup_id},
 # {tampered_dir} and the like are filled from the fixtures.
 CATALOGUE = [
+    # --- fleet_diagnose.yml: the default inventory has no jsonmend_targets ---------------------------
+    case("fleet-no-targets", "fleet_diagnose.yml", "There is no host in group jsonmend_targets"),
     # --- phase2_diagnose.yml (backs up first: every knob is checked before the backup) ----------
     case("diagnose-table-injection", "phase2_diagnose.yml", 'jsonmend_table="x`; DROP TABLE y; --" is not a valid identifier', jsonmend_table=INJECTION),
     case("diagnose-missing-column", "phase2_diagnose.yml", "column 'no_such_column' is not a column of", jsonmend_column="no_such_column"),
