@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import time
 from typing import TYPE_CHECKING, Any
@@ -949,6 +950,8 @@ class PostgreSQL(Dialect):
     def explain_access(self, cur: Any, statement: str, args: Any) -> dict[str, Any]:
         cur.execute("EXPLAIN (FORMAT JSON) " + statement, args)
         plan = cur.fetchone()[0]
+        if isinstance(plan, str):  # the connection may leave json as text
+            plan = json.loads(plan)
         node = (plan[0] if isinstance(plan, list) else plan)["Plan"]
         while node.get("Plans") and not node.get("Index Name") and node.get("Node Type") in ("ModifyTable", "LockRows", "Result", "Sort", "Limit"):
             node = node["Plans"][0]
