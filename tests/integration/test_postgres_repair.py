@@ -298,3 +298,29 @@ def test_a_schema_qualified_table_gets_its_bookkeeping_in_its_schema(postgres, p
     undo = r.execute(postgres, pgdb, table="app.events2", column="Meta", primary_key="id", timestamp_column="id", mode="undo")
     assert undo["restored"] == 2
     assert content(postgres, pgdb, "app.events2", 'id, "Meta"::text') == before
+
+
+def test_replica_lag_is_read_from_the_primary_or_the_configured_query(postgres, pgdb):
+    table = make_table(postgres, pgdb, "lagged", "jsonb")
+    before = content(postgres, pgdb, table)
+    # The primary itself listed: pg_stat_replication is empty and it is no standby.
+    with pytest.raises(JsonmendError) as refused:
+        run(postgres, pgdb, table, replicas=[dict(name="primary")], max_replica_lag=5)
+    assert "has no streaming replica (pg_stat_replication is empty)" in str(refused.value)
+    assert content(postgres, pgdb, table) == before
+    # A lag query (a heartbeat table's, here a constant) over the limit throttles until max_throttle_time.
+    with pytest.raises(JsonmendError) as throttled:
+        run(
+            postgres,
+            pgdb,
+            table,
+            replicas=[dict(name="standby")],
+            max_replica_lag=5,
+            replica_lag_query="SELECT 60.0",
+            max_throttle_time=0.5,
+            throttle_interval=0.1,
+        )
+    assert "replica standby lags 60.0s > 5.0s" in str(throttled.value)
+    assert content(postgres, pgdb, table) == before
+    ok = run(postgres, pgdb, table, replicas=[dict(name="standby")], max_replica_lag=5, replica_lag_query="SELECT 0.5")
+    assert ok["status"] == "finished" and ok["rows_changed"] > 0
