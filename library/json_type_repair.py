@@ -17,7 +17,7 @@ description:
     without a single-column primary key, an explicit C(null) action on a C(NOT NULL) column, and a text column whose sampled
     values are mostly not JSON objects (see O(not_json_percent), O(column_is_json)).
   - Each chunk is one short READ COMMITTED transaction, under a strict session C(sql_mode) whatever the server's global
-    mode (PostgreSQL has none: it never cuts or converts a value), that locks only the rows it changes, copies their
+    mode (PostgreSQL has no sql_mode and never cuts or converts a value), that locks only the rows it changes, copies their
     exact original bytes, JSON type, action and run id into the quarantine table, updates them (re-checking in the
     UPDATE that each is still corrupt, so the application's concurrent writes are never overwritten; C(ON UPDATE)
     columns keep their values), reads back what the column now holds and the row's fingerprint into the quarantine,
