@@ -282,8 +282,26 @@ class Dialect:
     # -- writers: repair and undo (MySQL-family defaults) ----------------------------
     # MySQL error numbers: lock wait timeout and deadlock are retried; the rest of NOT_ROW_ERRORS
     # end the chunk; any other server error (below 2000) is about the row's data.
-    RETRYABLE_ERRORS = (1205, 1213)
-    NOT_ROW_ERRORS = RETRYABLE_ERRORS + (1044, 1045, 1053, 1054, 1064, 1142, 1143, 1146, 1180, 1181, 1227, 1317, 1927, 1969, 3024)
+    RETRYABLE_ERRORS = (1205, 1213)  # lock wait timeout, deadlock
+    # Errors that are not about one row's data: they end the chunk (and are retried or reported),
+    # never turn a row into "unwritable". Codes from 2000 up are the client's (connection lost...).
+    NOT_ROW_ERRORS = RETRYABLE_ERRORS + (
+        1044,  # access denied to the database
+        1045,  # access denied
+        1053,  # server shutdown
+        1054,  # unknown column
+        1064,  # syntax error
+        1142,  # command denied on a table
+        1143,  # command denied on a column
+        1146,  # table does not exist
+        1180,  # commit failed
+        1181,  # rollback failed
+        1227,  # privilege needed
+        1317,  # query interrupted
+        1927,  # connection killed
+        1969,  # max_statement_time exceeded
+        3024,  # max_execution_time exceeded
+    )
     # Logical column types of the bookkeeping tables (repair/ledger.py) in this server's DDL.
     DDL_TYPES = {
         "serial": "bigint unsigned NOT NULL AUTO_INCREMENT",
@@ -317,22 +335,26 @@ class Dialect:
 
     def replication_stance(self, db: Any, log_wanted: bool, check_mode: bool) -> dict[str, Any]:
         """Whether the session's changes reach replicas (binary log); sets sql_log_bin as asked."""
+        from ansible.module_utils.jsonmend.db.connection import driver_error_types, driver_message  # connection imports this module
+
         log_bin, session_log_bin, fmt = db.query_one("SELECT @@GLOBAL.log_bin, @@SESSION.sql_log_bin, @@SESSION.binlog_format")
         log_bin, session_log_bin = bool(int(log_bin)), bool(int(session_log_bin))
         if not check_mode and session_log_bin != log_wanted:
             try:
                 db.query("SET SESSION sql_log_bin = %s", (1 if log_wanted else 0,))
-            except Exception as exc:  # noqa: BLE001 - the driver's error, reworded
-                raise JsonmendError("could not set sql_log_bin=%d for the session (needs SUPER or BINLOG ADMIN): %s" % (1 if log_wanted else 0, exc)) from None
+            except driver_error_types() as exc:
+                raise JsonmendError(
+                    "could not set sql_log_bin=%d for the session (needs SUPER or BINLOG ADMIN): %s" % (1 if log_wanted else 0, driver_message(exc))
+                ) from None
             session_log_bin = log_wanted
         if log_bin and session_log_bin and (fmt or "").upper() == "STATEMENT" and not check_mode:
             # InnoDB cannot log READ COMMITTED writes as statements.
             try:
                 db.query("SET SESSION binlog_format = 'ROW'")
                 fmt = "ROW"
-            except Exception as exc:  # noqa: BLE001
+            except driver_error_types() as exc:
                 raise JsonmendError(
-                    "binlog_format is STATEMENT, which cannot log READ COMMITTED changes, and the session could not switch to ROW: %s" % exc
+                    "binlog_format is STATEMENT, which cannot log READ COMMITTED changes, and the session could not switch to ROW: %s" % driver_message(exc)
                 ) from None
         logged = log_bin and session_log_bin
         if logged:
