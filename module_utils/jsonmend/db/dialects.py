@@ -335,7 +335,8 @@ class Dialect:
 
     def replication_stance(self, db: Any, log_wanted: bool, check_mode: bool) -> dict[str, Any]:
         """Whether the session's changes reach replicas (binary log); sets sql_log_bin as asked."""
-        from ansible.module_utils.jsonmend.db.connection import driver_error_types, driver_message  # connection imports this module
+        # Imported here: connection.py imports this module.
+        from ansible.module_utils.jsonmend.db.connection import driver_error_types, driver_message
 
         log_bin, session_log_bin, fmt = db.query_one("SELECT @@GLOBAL.log_bin, @@SESSION.sql_log_bin, @@SESSION.binlog_format")
         log_bin, session_log_bin = bool(int(log_bin)), bool(int(session_log_bin))
