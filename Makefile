@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 SHELL := /bin/bash
 
-.PHONY: setup demo demo-stop demo-app demo-app-stop test test-fast lint sanity pytest clock chaos molecule bench bench-repair bench-backup bench-playbooks clean
+.PHONY: setup demo demo-stop demo-app demo-app-stop test test-fast lint sanity pytest clock chaos molecule bench bench-repair bench-backup bench-playbooks bench-guard clean
 
 setup: $(VENV)/.installed
 
@@ -42,7 +42,7 @@ sanity: setup
 	@echo "sanity: ansible-test sanity passed (log in .sanity.log)"
 
 pytest: setup
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n 2 --dist loadfile tests
 
 ## clock: the tests marked clock under faketime, a year ahead and at 2027-12-31 23:59:30 UTC (a day,
 ##        month and year boundary mid-run), so that no test depends on today's date
@@ -75,6 +75,10 @@ bench-playbooks: setup
 ## bench-backup: backup + verification of 1M rows vs a plain mariadb-dump (BACKUP_ROWS=...)
 bench-backup: setup
 	$(PY) scripts/bench_backup.py --rows $${BACKUP_ROWS:-1000000}
+
+## bench-guard: inserts/s and p99 with no guard, observe and enforce, same server, same run (docs/PERFORMANCE.md)
+bench-guard: setup
+	$(PY) scripts/bench_guard.py $(BENCH_ARGS)
 
 clean:
 	rm -rf .demo reports .pytest_cache .ansible

@@ -21,6 +21,7 @@ PHASE_FACTS = (
     ("deploy", "deploy_release"),
     ("cleanup", "cleanup_repair"),
     ("verify", "verify_result"),
+    ("guard", "guard_state"),
     ("emergency", "emergency_result"),
     ("rollback", "rollback_result"),
     ("notify", "notify_result"),
@@ -88,6 +89,7 @@ def jsonmend_run_record(facts, outcome="success", failure=None, scan_before=None
     rollback = present.get("rollback_result", {})
     backup = present.get("backup_manifest", {})
     deploy = present.get("deploy_release", {})
+    guard = present.get("guard_state", {})
 
     def counts(s):
         if not s:
@@ -123,10 +125,19 @@ def jsonmend_run_record(facts, outcome="success", failure=None, scan_before=None
         deploy=dict((k, deploy.get(k)) for k in ("previous", "new", "ref") if k in deploy) or None,
         verification=verify or None,
         rollback=rollback or None,
+        guard=_guard(guard),
     )
     record["undo_command"] = undo_command(record)
     record["next_command"] = next_command(record)
     return record
+
+
+def _guard(state):
+    """The guard's change in the record: from which mode to which, and what it ran (None when no guard ran)."""
+    if not state.get("mode"):
+        return None
+    keys = ("mode", "installed_before", "installed", "changed", "check_mode", "statements", "corrupt_rows", "events")
+    return dict((k, state[k]) for k in keys if k in state)
 
 
 def _command(record, playbook, *words):
@@ -150,6 +161,9 @@ def undo_command(record):
         return _command(record, "rollback", "-e", "jsonmend_rollback_scope=data", "-e", "jsonmend_rollback_run_id=%s" % record["repair_run_id"])
     if playbook in ("rollback.yml", "emergency_rollback.yml") and outcome == "rolled_back":
         return _command(record, "deploy", "-e", "strategy=%s" % (record.get("strategy") or "auto"))
+    guard = record.get("guard") or {}
+    if playbook == "guard.yml" and outcome == "success" and guard.get("changed") and guard.get("installed_before") in ("off", "observe", "enforce"):
+        return _command(record, "guard", "-e", "jsonmend_guard_mode=%s" % guard["installed_before"])
     return ""
 
 
@@ -180,6 +194,8 @@ def next_command(record):
         return "nothing until the next weekly check" if outcome == "success" else "%s, then the deploy it recommends" % _command(record, "diagnose")
     if playbook == "cleanup.yml" and outcome == "success":
         return _command(record, "diagnose")
+    if playbook == "guard.yml" and outcome == "success" and (record.get("guard") or {}).get("installed") == "observe":
+        return "the weekly checks; once they stay clean: %s" % _command(record, "guard", "-e", "jsonmend_guard_mode=enforce")
     if outcome == "success":
         return "nothing"
     return "fix what stopped the run (above), then %s again" % _command(record, name)
@@ -220,6 +236,12 @@ def jsonmend_record_markdown(record):
     if window.get("started_at"):
         ended = _utc(window.get("ended_at")) if window.get("ended_at") else "still on"
         lines.append("| Maintenance window | %s → %s |" % (_utc(window.get("started_at")), ended))
+    guard = record.get("guard") or {}
+    if guard:
+        before, now = guard.get("installed_before"), guard.get("installed")
+        ran = len(guard.get("statements") or [])
+        done = ("%d DDL statement(s)%s" % (ran, " planned" if record.get("check_mode") else "")) if ran else "unchanged"
+        lines.append("| Guard | %s (%s) |" % (before if before == now else "%s → %s" % (before, now), done))
     lines += _code_lines(record)
     for text in _rollback_lines(record.get("rollback")):
         lines.append("| Rollback | %s |" % _cell(text))

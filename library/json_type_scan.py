@@ -92,6 +92,16 @@ options:
     type: str
     default: python
     choices: [python, server]
+  progress_file:
+    description:
+      - File on the managed host to append progress lines to (rows read, share of the key range, rate, ETA, corrupt rows
+        so far), to follow with C(tail -f) during a long scan; the last line says C(scan done). Unset, nothing is written.
+      - Chunked mode (O(chunk_size)) gives a line per interval; in aggregate mode each worker reports when its range is done.
+    type: path
+  progress_interval:
+    description: Seconds between two progress lines.
+    type: float
+    default: 10
   column_is_json:
     description: The operator names the column as JSON; RV(column_check) then says so instead of warning.
     type: bool
@@ -237,7 +247,7 @@ by_day:
   elements: dict
   sample: [{"day": "2026-11-20", "count": 12}]
 top_users:
-  description: Users with the most corrupted rows.
+  description: Users with the most corrupted rows, counted exactly over every corrupted row; ties go to the lower user value.
   returned: success
   type: list
   elements: dict

@@ -31,8 +31,8 @@ def corrupt_predicate():
     return MariaDB().corrupt_predicate("`metadata`")
 
 
-def seed_database(server, database, rows, corrupt_percent, log=print):
-    """A fresh database holding the seeded table (Django's shape, with the CHECK)."""
+def seed_database(server, database, rows, corrupt_percent, log=print, corrupt_span=None):
+    """A fresh database holding the seeded table (Django's shape, with the CHECK); see seed.seed for the span."""
     from tools.devstack import seed
 
     with server.admin() as conn, conn.cursor() as cur:
@@ -41,7 +41,7 @@ def seed_database(server, database, rows, corrupt_percent, log=print):
         cur.execute("USE `%s`" % database)
         log("seeding %d rows (%.1f%% corrupt)..." % (rows, corrupt_percent))
         seed.create_table(cur, TABLE, check=True)
-        seed.seed(cur, rows, corrupt_percent=corrupt_percent)
+        seed.seed(cur, rows, corrupt_percent=corrupt_percent, corrupt_span=corrupt_span)
         cur.execute("ANALYZE TABLE `%s`" % TABLE)
         cur.fetchall()
 

@@ -110,6 +110,32 @@ def with_writer(server, database, table, max_id, work):
     return elapsed, result, writer.figures()
 
 
+def cpu_seconds(pid):
+    """CPU time (user + system) a process has used so far, from /proc."""
+    with open("/proc/%d/stat" % pid) as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_until_idle(server, log=print, below=0.1, window=3.0, limit=300.0):
+    """Wait until the server uses less than `below` of a core over `window` seconds (at most `limit`).
+
+    Right after seeding millions of rows InnoDB merges secondary-index changes, purges and flushes
+    for minutes; measured then, a scan and the query it is compared with share the server with that
+    work. Returns the seconds waited.
+    """
+    began = time.perf_counter()
+    pid = server.process.pid
+    while time.perf_counter() - began < limit:
+        before = cpu_seconds(pid)
+        time.sleep(window)
+        busy = (cpu_seconds(pid) - before) / window
+        if busy < below:
+            break
+        log("server still busy after seeding (%.0f%% of a core), waiting..." % (100 * busy))
+    return round(time.perf_counter() - began, 1)
+
+
 def machine():
     """What the figures were measured on."""
     info = {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()}

@@ -42,6 +42,8 @@ def case(case_id, playbook, message, **variables):
 # (id, playbook, message the output must hold, extra vars). {backup_id}, {database_backup_id},
 # {tampered_dir} and the like are filled from the fixtures.
 CATALOGUE = [
+    # --- fleet_diagnose.yml: the default inventory has no jsonmend_targets ---------------------------
+    case("fleet-no-targets", "fleet_diagnose.yml", "There is no host in group jsonmend_targets"),
     # --- phase2_diagnose.yml (backs up first: every knob is checked before the backup) ----------
     case("diagnose-table-injection", "phase2_diagnose.yml", 'jsonmend_table="x`; DROP TABLE y; --" is not a valid identifier', jsonmend_table=INJECTION),
     case("diagnose-missing-column", "phase2_diagnose.yml", "column 'no_such_column' is not a column of", jsonmend_column="no_such_column"),
@@ -182,6 +184,9 @@ CATALOGUE = [
         strategy_thresholds={"a_max": "none", "b_max": 50, "c_max": 500},
     ),
     case("weekly-wrong-password", "weekly_check.yml", "Access denied", jsonmend_db_password="not-the-password"),
+    # --- guard.yml ---------------------------------------------------------------------------
+    case("guard-unknown-mode", "guard.yml", "value of guard_mode must be one of: observe, enforce, off, status, got: onn", jsonmend_guard_mode="onn"),
+    case("guard-no-value-kept", "guard.yml", "guard settings refused", jsonmend_guard_mode="observe", guard_value_chars=0),
 ]
 
 

@@ -115,3 +115,12 @@ def test_bad_input_is_refused_before_any_change(mariadb, database, seeded, tmp_p
     assert TOOL_PASSWORD not in result.stdout + result.stderr
     admin_cursor.execute("CHECKSUM TABLE analytics_activityevent EXTENDED")
     assert admin_cursor.fetchone()[1] == seeded
+
+
+def test_a_long_scan_can_be_followed_with_tail_f(mariadb, database, seeded, tmp_path):
+    progress = tmp_path / "scan.progress"
+    extra = dict(jsonmend_report_dir=str(tmp_path / "reports"), diagnose_chunk_size=2000, diagnose_progress_file=str(progress))
+    result = run_playbook("phase2_diagnose.yml", diagnose_vars(mariadb, database, **extra), tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    last = progress.read_text().splitlines()[-1]
+    assert " scan done rows=20000 100.0% rate=" in last and " eta=0.0s corrupt=" in last

@@ -93,18 +93,27 @@ def deployed(stack, db, mariadb, app_db, env):
     args = dict(mariadb.login_params(app_db), backup_dir=str(env.backups), scope="database")
     rc, result, err = r.finish(r.spawn("db_backup", args, env.base, name="backup"))
     assert rc == 0 and result["manifest"]["verified"], err[-2000:]
-    result = env.run("deploy.yml", strategy="B")
+    # With the database guard in observe after the verification (issue 20): the rollback removes it.
+    result = env.run("deploy.yml", strategy="B", jsonmend_guard_after_deploy=True)
     assert result.returncode == 0, result.stdout[-4000:]
     assert stack.head() == stack.shas["v2"] and corrupt_count(db) == 0 and migration_0002_applied(stack)
     record = json.loads((env.reports / "deploy-latest.json").read_text())
     assert record["repair"]["rows_changed"] == CORRUPT
+    assert record["guard"]["installed"] == "observe" and guard_triggers(db)
     return SimpleNamespace(max_id=max_id, before=before, record=record)
+
+
+def guard_triggers(db):
+    db.execute("SHOW TRIGGERS LIKE 'analytics_activityevent'")
+    return [row[0] for row in db.fetchall() if row[0].startswith("jsonmend_guard")]
 
 
 def test_rollback_restores_code_and_data_exactly_and_twice_changes_nothing(stack, db, env, deployed):
     result = env.run("rollback.yml")
     out = result.stdout
     assert result.returncode == 0, out[-5000:]
+    # The guard the deploy installed went with it, before the undo wrote the old values back.
+    assert guard_triggers(db) == [] and "Guard: would remove the database guard the deploy installed" in " ".join(out.split())
     # Code: back at v1 (v2's migration unapplied with v2's code first), healthy on v1.
     assert stack.head() == stack.shas["v1"]
     status, body = stack.health()

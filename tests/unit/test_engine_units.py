@@ -2,6 +2,7 @@
 # generated SQL of every dialect (MySQL 8's undo into a native JSON column included), the
 # inspection's refusals, reasons, the cleanup verdict with unwritable and readable rows, and the
 # report's warnings.
+import random
 import re
 import types
 
@@ -13,6 +14,7 @@ from ansible.module_utils.jsonmend.repair.undo import Undo
 
 from filter_plugins.jsonmend_cleanup import cleanup_verdict
 from filter_plugins.jsonmend_report import findings_rows, jsonmend_findings_text, scan_warnings, type_lines
+from tests.support import near_miss
 
 
 # -- policy ------------------------------------------------------------------------------
@@ -107,6 +109,17 @@ def test_prefilter_patterns_in_python(text, flagged):
     stage1 = re.search(appjson.STAGE1, text) is not None
     stage2 = any(re.search(p, text) for p in appjson.STAGE2)
     assert (stage1 and stage2) is flagged
+
+
+def test_stage1_matches_exactly_where_its_earlier_lookbehind_first_form_did():
+    """Stage 1 was reordered for speed (the delimiter after `e` tested first): the same texts match."""
+    earlier = re.compile(r"[\\\x00-\x1f]|[-.+][\],} \t\n\r]|\.[eE]|[eE](?<=[0-9][eE])[\],} \t\n\r]")
+    now = re.compile(appjson.STAGE1)
+    rnd = random.Random(5)
+    texts = near_miss.corpus(3000) + ["".join(rnd.choice('0e9E.,-+ }]\n\r\t"a') for _ in range(rnd.randrange(1, 12))) for _ in range(20000)]
+    texts += ["1e,", "1e\n", "1E]", "x1e}", "e,", "ae ", "1e", "1ex"]
+    assert [t for t in texts if (earlier.search(t) is None) != (now.search(t) is None)] == []
+    assert sum(now.search(t) is not None for t in texts) > 1000
 
 
 # -- generated SQL of the dialects ----------------------------------------------------------------

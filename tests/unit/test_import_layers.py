@@ -10,7 +10,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "module_utils" / "jsonmend"
 PREFIX = "ansible.module_utils.jsonmend"
 CORE = "db"
-ENGINES = ("scan", "repair", "backup")
+ENGINES = ("scan", "repair", "backup", "guard")
 
 
 def imported_layers(source, filename="<source>"):

@@ -120,3 +120,16 @@ def test_a_refused_dry_run_says_to_fix_the_refusal_not_to_run_again_without_chec
     refused = next_command(dict(playbook="deploy.yml", outcome="refused", check_mode=True, strategy="D"))
     assert refused.startswith("fix what stopped the run (above), then") and "without --check" not in refused
     assert "without --check" in next_command(dict(playbook="deploy.yml", outcome="success", check_mode=True, strategy="B"))
+
+
+def test_a_guard_change_is_in_the_record_with_its_undo_and_next_step():
+    guard = dict(mode="observe", installed_before="off", installed="observe", changed=True, statements=["CREATE TABLE x", "CREATE TRIGGER a", "CREATE TRIGGER"])
+    facts = {"preflight_run": dict(RUN, playbook="guard.yml", check_mode=False), "guard_state": dict(guard, started_at="2026-11-26T10:00:02Z")}
+    record = jsonmend_run_record(facts, "success")
+    assert record["guard"] == guard and [p["phase"] for p in record["phases"]] == ["preflight", "guard"]
+    assert record["undo_command"] == "./jsonmend guard -e jsonmend_guard_mode=off"
+    assert record["next_command"] == "the weekly checks; once they stay clean: ./jsonmend guard -e jsonmend_guard_mode=enforce"
+    assert "| Guard | off → observe (3 DDL statement(s)) |" in jsonmend_record_markdown(record)
+    unchanged = jsonmend_run_record(dict(facts, guard_state=dict(guard, installed_before="observe", changed=False, statements=[])), "success")
+    assert unchanged["undo_command"] == "" and "| Guard | observe (unchanged) |" in jsonmend_record_markdown(unchanged)
+    assert jsonmend_run_record({"preflight_run": RUN}, "success")["guard"] is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -35,7 +36,27 @@ def find_binary(*names):
     return None
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port():
+    """A TCP port free now. Under pytest-xdist each worker draws from its own range below the
+    ephemeral ports, so two workers never pick the same port for servers they start (and restart)
+    after closing the probe; alone, the kernel picks one."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw") and worker[2:].isdigit():
+        low = 20000 + (int(worker[2:]) % 8) * 1500
+        for _ in range(200):
+            port = random.randrange(low, low + 1500)
+            if port in _HANDED_OUT:
+                continue
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            _HANDED_OUT.add(port)
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

@@ -87,11 +87,14 @@ def seed(
     start="2026-07-01",
     salt=1,
     batch=500000,
+    corrupt_span=None,
 ):
     """Append `rows` generated rows on the server (sequence engine): fast and deterministic.
 
     Corruption starts a third of the way in (a bad deploy) and is spread over the event types,
-    most of it in quiz_answer_submitted, as the runbook's example shows.
+    most of it in quiz_answer_submitted, as the runbook's example shows. `corrupt_span` (a pair of
+    fractions of the new rows) moves it: (0, 1) spreads it through the table, (0.45, 0.5) concentrates it in
+    one key range; `corrupt_percent` applies inside the span.
     """
     mix = dict(mix or DEFAULT_MIX)
     if invalid:
@@ -120,8 +123,8 @@ def seed(
             cur.execute(
                 "INSERT INTO `{t}` (user_id, event_type, metadata, created_at)"
                 " SELECT 1 + h MOD {users},"
-                " IF(c < {cc} AND s > {third}, {cev}, {ev}),"
-                " IF(c < {cc} AND s > {third}, {bad}, IF(c < {nc}, NULL, {obj})),"
+                " IF(c < {cc} AND s > {third} AND s <= {upto}, {cev}, {ev}),"
+                " IF(c < {cc} AND s > {third} AND s <= {upto}, {bad}, IF(c < {nc}, NULL, {obj})),"
                 " TIMESTAMP('{start}') + INTERVAL FLOOR((s - 1) * {span} / {total}) SECOND"
                 " FROM (SELECT seq AS s, CRC32(CONCAT({salt}, ':', seq)) AS h,"
                 "       CRC32(CONCAT({salt}, ':c:', seq)) MOD 10000 AS c,"
@@ -131,7 +134,8 @@ def seed(
                     users=users,
                     cc=corrupt_cut,
                     nc=null_cut,
-                    third=offset + rows // 3,
+                    third=offset + (int(rows * corrupt_span[0]) if corrupt_span else rows // 3),
+                    upto=offset + (int(rows * corrupt_span[1]) if corrupt_span else rows),
                     cev=corrupt_event_sql,
                     ev=event_sql,
                     bad=corrupt_value,

@@ -48,7 +48,9 @@ class Dialect:
     JSON classes: `classify_expr` (label each value: OBJECT, SQL NULL, INVALID, ...; the one
     definition of corrupt), `corrupt_predicate`, `suspect_predicate` (cheap, no parse),
     `restore_expr` (a LONGBLOB pre-image back into the column's type), `fingerprint_expr` (hash of
-    a row's stored columns), `date_expr`, `left_expr`, `length_expr`.
+    a row's stored columns), `date_expr`, `left_expr`, `length_expr`, `key_bucket_expr` (neighbouring
+    integer keys share a bucket: the one-pass scan counts healthy rows per bucket), `group_value_expr`
+    (a column of a one-row group).
     Sessions: `pin_sql_mode` (strict writers), `begin_read_only_snapshot` (one snapshot for every
     read of a scan), `set_statement_timeout` (must be filled).
     Catalog (read by db/inspector.py, the one inspection of the target): `columns`,
@@ -65,6 +67,10 @@ class Dialect:
     `update_join`, `unwrap_expr`, `wrap_expr`; the bookkeeping tables' DDL `key_type_sql`,
     `sibling_table`, `create_table` (DDL_TYPES), `column_names`; `transactional` (the engine).
     Not yet behind the seam (see docs/DESIGN.md): server identity and the backup client tools.
+    The write guard (guard/): `trigger_details` (the table's triggers with order and body),
+    `guard_sql_mode` and `set_lock_wait` (the DDL session), `guard_log_table_sql`,
+    `guard_trigger_body` (observe logs, enforce refuses, judged by `classify_expr`),
+    `create_trigger_sql`, `drop_trigger_sql`, `object_check_constraint_sql` (MySQL 8 only).
     """
 
     name = "generic"
@@ -160,6 +166,24 @@ class Dialect:
 
     def length_expr(self, col: str) -> str:
         return "LENGTH(%s)" % col
+
+    def key_bucket_expr(self, pk: str, size: int) -> str:
+        """An integer-key row's bucket of `size` neighbouring keys (any grouping of neighbours will do).
+
+        The one-pass scan groups the rows it does not list one by one per bucket, so the few rows
+        the application's decoder must settle are found by key, never by walking the range again.
+        Integer arithmetic only (FLOOR of a division costs MariaDB a decimal per row).
+        """
+        return "(%s - MOD(%s, %d))" % (pk, pk, int(size))
+
+    def group_value_expr(self, expr: str) -> str:
+        """`expr` in a GROUP BY whose groups of interest hold one row (the scan's listed rows).
+
+        The MySQL family takes the bare expression: pin_sql_mode's mode has no ONLY_FULL_GROUP_BY
+        (SQLite allows bare columns too), and it costs less per row than an aggregate. A server
+        that refuses bare columns returns an aggregate such as MIN(expr).
+        """
+        return expr
 
     def begin_read_only_snapshot(self, cursor: Any) -> None:
         """Open a read-only transaction whose reads all see one snapshot."""
@@ -538,6 +562,100 @@ class Dialect:
         """Whether the table's storage engine has transactions and row locks."""
         return (engine or "").lower() == "innodb"
 
+    # -- the write guard (guard/): watch or refuse a non-object at the moment of the write ---
+    # The MySQL family's: row triggers ordered with FOLLOWS, SIGNAL for a refusal, a metadata-lock
+    # wait in lock_wait_timeout. A PostgreSQL dialect fills the same methods (enforce: CHECK
+    # (jsonb_typeof(col) = 'object') NOT VALID, then VALIDATE CONSTRAINT; observe: a plpgsql trigger).
+    guard_privilege = "TRIGGER"
+    lock_wait_errors = (1205,)  # ER_LOCK_WAIT_TIMEOUT: the table's metadata lock was not granted in time
+
+    def trigger_details(self, cursor: Any, database: str, table: str) -> list[dict[str, Any]]:
+        """Every trigger of the table: name, timing, event, order and body, in firing order."""
+        cursor.execute(
+            "SELECT TRIGGER_NAME, ACTION_TIMING, EVENT_MANIPULATION, ACTION_ORDER, ACTION_STATEMENT FROM information_schema.TRIGGERS"
+            " WHERE EVENT_OBJECT_SCHEMA = %s AND EVENT_OBJECT_TABLE = %s ORDER BY EVENT_MANIPULATION, ACTION_TIMING, ACTION_ORDER",
+            (database, table),
+        )
+        return [
+            dict(name=name, timing=(timing or "").upper(), event=(event or "").upper(), order=int(order or 0), body=body or "")
+            for name, timing, event, order, body in cursor.fetchall()
+        ]
+
+    def guard_sql_mode(self, cursor: Any) -> None:
+        """The session mode the guard's triggers are created under (a trigger keeps its creator's).
+
+        Not strict: under a strict sql_mode MariaDB turns the note JSON_VALID leaves on invalid text
+        into an error inside a trigger (ERROR 4038), which would fail the application's write
+        even in observe. The guard's own checks do not need it: enforce refuses with SIGNAL.
+        """
+        cursor.execute("SET SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION'")
+
+    def set_lock_wait(self, cursor: Any, seconds: int) -> None:
+        """Give up a DDL statement whose metadata lock is not granted within `seconds`."""
+        cursor.execute("SET SESSION lock_wait_timeout = %s", (max(1, int(seconds)),))
+
+    def guard_log_table_sql(self, log_table: str) -> str:
+        """CREATE TABLE of the guard's log (observe): one row per non-object write."""
+        return (
+            "CREATE TABLE IF NOT EXISTS %s ("
+            " `id` bigint unsigned NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+            " `logged_at` datetime(6) NOT NULL,"
+            " `event` varchar(6) CHARACTER SET ascii NOT NULL,"
+            " `row_key` varchar(255) DEFAULT NULL,"
+            " `value_class` varchar(16) CHARACTER SET ascii NOT NULL,"
+            " `value_length` bigint unsigned DEFAULT NULL,"
+            " `value_prefix` text DEFAULT NULL,"
+            " `connection_user` varchar(400) DEFAULT NULL,"
+            " KEY `logged_at` (`logged_at`)"
+            ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COMMENT='jsonmend: writes the guard observed (guard.yml)'" % self.q(log_table)
+        )
+
+    def guard_trigger_body(self, mode: str, event: str, guard: dict[str, Any]) -> str:
+        """The body of the guard's trigger for `mode` (observe, enforce) and `event` (INSERT, UPDATE).
+
+        `guard`: table, column, key (validated names), native_json, nullable, log_table, value_chars.
+        The class is the scan's (classify_expr): the guard and the scan agree on what is corrupt.
+        An UPDATE that leaves the column as it was is not judged (a row corrupt before the guard
+        stays updatable until it is repaired).
+        """
+        col = "NEW.%s" % self.q(guard["column"])
+        allowed = ("OBJECT", "SQL NULL") if guard["nullable"] else ("OBJECT",)
+        rule = "a JSON object or NULL" if guard["nullable"] else "a JSON object"
+        classify = self.classify_expr(col, guard["native_json"])
+        if mode == "enforce":
+            action = (
+                "DECLARE jsonmend_message VARCHAR(128);"
+                " SET jsonmend_message = LEFT(CONCAT('jsonmend guard: %s.%s must be %s (rule: object), got ', %s), 128);"
+                " SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = jsonmend_message;" % (guard["table"], guard["column"], rule, classify)
+            )
+        else:
+            # Observe never fails the application's write: a log that cannot be written is skipped.
+            action = (
+                "DECLARE CONTINUE HANDLER FOR SQLEXCEPTION BEGIN END;"
+                " INSERT INTO %s (`logged_at`, `event`, `row_key`, `value_class`, `value_length`, `value_prefix`, `connection_user`)"
+                " VALUES (UTC_TIMESTAMP(6), '%s', LEFT(NEW.%s, 255), %s, LENGTH(%s), LEFT(%s, %d), USER());"
+                % (self.q(guard["log_table"]), event, self.q(guard["key"]), classify, col, col, max(1, min(int(guard["value_chars"]), 4096)))
+            )
+        # The healthy path is one IF over the scan's classification (the predicate of
+        # corrupt_predicate); variables and the class for the message or log only on a violation.
+        # Created under guard_sql_mode (not strict): see there.
+        judge = "IF (%s) NOT IN (%s) THEN BEGIN %s END; END IF;" % (classify, ", ".join("'%s'" % label for label in allowed), action)
+        if event == "UPDATE":
+            judge = "IF NOT (%s <=> OLD.%s) THEN %s END IF;" % (col, self.q(guard["column"]), judge)
+        return "BEGIN /* jsonmend guard: %s */ %s END" % (mode, judge)
+
+    def create_trigger_sql(self, name: str, timing: str, event: str, table: str, body: str, follows: str | None = None) -> str:
+        """CREATE TRIGGER for `table`; `follows` (a trigger of the same timing and event) orders it after that one."""
+        order = " FOLLOWS %s" % self.qn(follows) if follows else ""
+        return "CREATE TRIGGER %s %s %s ON %s FOR EACH ROW%s %s" % (self.q(name), timing, event, self.q(table), order, body)
+
+    def drop_trigger_sql(self, name: str) -> str:
+        return "DROP TRIGGER IF EXISTS %s" % self.qn(name)
+
+    def object_check_constraint_sql(self, table: str, column: str, name: str) -> str:
+        """ALTER TABLE adding a CHECK that the column holds an object (MySQL 8 only: rebuilds the table)."""
+        raise JsonmendError("%s has no JSON object CHECK constraint the guard can use: use the triggers (observe, enforce)" % self.name)
+
 
 class MariaDB(Dialect):
     name = "mariadb"
@@ -609,6 +727,16 @@ class MySQL(Dialect):
     def set_statement_timeout(self, cursor: Any, seconds: float) -> None:
         # MySQL's limit is in milliseconds and applies to SELECT only.
         cursor.execute("SET SESSION max_execution_time = %s", (int(seconds * 1000),))
+
+    def object_check_constraint_sql(self, table: str, column: str, name: str) -> str:
+        # MySQL 8.0.16+ enforces CHECK; adding one copies the table (ALGORITHM=COPY, writes blocked):
+        # the trigger guard is the online way, this one only on request.
+        return "ALTER TABLE %s ADD CONSTRAINT %s CHECK (%s IS NULL OR JSON_TYPE(%s) = 'OBJECT')" % (
+            self.q(table),
+            self.q(name),
+            self.q(column),
+            self.q(column),
+        )
 
 
 class SQLite(Dialect):
@@ -756,6 +884,12 @@ class PostgreSQL(Dialect):
 
     name = "postgresql"
     quote_char = '"'
+
+    def group_value_expr(self, expr: str) -> str:
+        """PostgreSQL refuses a bare column beside a GROUP BY: the listed row's group holds one row, so
+        MIN is its value (text, numbers, timestamps and dates; a uuid or boolean grouping column would
+        need a cast)."""
+        return "MIN(%s)" % expr
 
     def __init__(self, version: str = "") -> None:
         super().__init__(version)

@@ -17,8 +17,9 @@ from ansible.module_utils.jsonmend.db.connection import (
 from ansible.module_utils.jsonmend.db.errors import JsonmendError
 from ansible.module_utils.jsonmend.db.identifiers import identifier_problems, validate_identifier
 from ansible.module_utils.jsonmend.db.servers import read_identity
+from ansible.module_utils.jsonmend.scan.progress import ScanProgress
 from ansible.module_utils.jsonmend.scan.report import column_check, dba_queries, summarize
-from ansible.module_utils.jsonmend.scan.scanner import Partial, Scanner, corrupt_range
+from ansible.module_utils.jsonmend.scan.scanner import Partial, Scanner, rank_users
 from ansible.module_utils.jsonmend.scan.target import PARALLEL_CAP, PARALLEL_MIN_ROWS, Target
 
 if TYPE_CHECKING:
@@ -46,6 +47,8 @@ def argument_spec() -> dict[str, Any]:
         default_priority=dict(type="str", default="MEDIUM"),
         catalog_only=dict(type="bool", default=False),
         decoder=dict(type="str", default="python", choices=list(appjson.DECODERS)),
+        progress_file=dict(type="path"),
+        progress_interval=dict(type="float", default=10),
         column_is_json=dict(type="bool", default=False),
         not_json_percent=dict(type="float", default=50),
     )
@@ -55,7 +58,7 @@ def argument_spec() -> dict[str, Any]:
 def validate_params(params: Mapping[str, Any]) -> list[str]:
     """Refuse bad input before connecting; return the list of problems (empty when fine)."""
     problems = identifier_problems(params, ("table", "column", "primary_key"), ("group_by", "timestamp_column", "user_column"))
-    for key in ("sample_limit", "top_users", "chunk_size", "parallel", "max_execution_time"):
+    for key in ("sample_limit", "top_users", "chunk_size", "parallel", "max_execution_time", "progress_interval"):
         if params[key] < 0:
             problems.append("%s must be 0 or more, got %s" % (key, params[key]))
     if not 0 < params["not_json_percent"] <= 100:
@@ -93,7 +96,9 @@ def open_session(db: Database, params: Mapping[str, Any]) -> None:
         cur.close()
 
 
-def run_workers(params: Mapping[str, Any], main_db: Database, target: Target, ranges: Sequence[tuple[Any, Any]]) -> Partial:
+def run_workers(
+    params: Mapping[str, Any], main_db: Database, target: Target, ranges: Sequence[tuple[Any, Any]], progress: ScanProgress | None = None
+) -> Partial:
     """Scan each range on its own connection (the first on the main one); merge the partials."""
     results = [None] * len(ranges)
     errors = []
@@ -104,7 +109,7 @@ def run_workers(params: Mapping[str, Any], main_db: Database, target: Target, ra
             if index:
                 db = connect(params)
                 open_session(db, params)
-            results[index] = Scanner(db, target, params["sample_limit"]).scan_range(low, high, params["chunk_size"])
+            results[index] = Scanner(db, target, params["sample_limit"], progress).scan_range(low, high, params["chunk_size"])
         except Exception as exc:  # noqa: BLE001 - re-raised in the main thread below
             errors.append(exc)
         finally:
@@ -143,12 +148,16 @@ def scan(params: Mapping[str, Any]) -> dict[str, Any]:
             ranges = split_range(low, high, parallel)
         else:
             ranges = [(low, high)]
-        partial = run_workers(params, db, target, ranges) if ranges else Partial(params["sample_limit"])
+        total_keys = high - low + 1 if ranges and target.pk_is_integer else None
+        progress = ScanProgress(params["progress_file"], params["progress_interval"], total_keys, target.estimated_rows)
+        try:
+            partial = run_workers(params, db, target, ranges, progress) if ranges else Partial(params["sample_limit"])
+        finally:
+            progress.finish()
         result = summarize(partial, params["priorities"], params["default_priority"])
-        scanner = Scanner(db, target, params["sample_limit"])
-        first, last = corrupt_range(partial.classes)
-        result["top_users"] = scanner.top_users(first, last, params["top_users"], partial.users)
-        result["samples"] = scanner.samples(first, last, params["sample_limit"], partial.samples)
+        # Exact: the workers counted every corrupt row per user; no statement after the workers.
+        result["top_users"] = rank_users(partial.users, params["top_users"]) if target.user else []
+        result["samples"] = partial.samples[: params["sample_limit"]]
         db.conn.rollback()
     finally:
         db.close()

@@ -1,5 +1,5 @@
-# The scan itself: per-range class counts, details, settled candidates (the application's
-# decoder), top users and samples, merged from partials.
+# The scan itself: one pass per key range (or chunk) gives every figure of the diagnosis, in
+# partials that merge exactly (pure merge functions; unit tested).
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
     from ansible.module_utils.jsonmend.db.connection import Database
+    from ansible.module_utils.jsonmend.scan.progress import ScanProgress
     from ansible.module_utils.jsonmend.scan.target import Target
 
 
@@ -25,8 +26,8 @@ class Partial:
     def __init__(self, sample_limit: int = 0) -> None:
         self.classes = {}  # class -> [count, min pk, max pk]
         self.details = {}  # (group, class, day) -> [count, min ts, max ts]
-        self.users = {}  # user -> [count, min ts, max ts] of decoder-settled corrupt rows
-        self.samples = []  # decoder-settled corrupt rows, lowest keys first
+        self.users = {}  # user -> [count, min ts, max ts] of every corrupt row (exact top-N after the merge)
+        self.samples = []  # the first corrupt rows by key (at most sample_limit)
         self.sample_limit = sample_limit
         self.chunks = 0
 
@@ -51,6 +52,13 @@ class Partial:
     def add_samples(self, samples: Iterable[dict[str, Any]]) -> None:
         self.samples = sorted(self.samples + list(samples), key=lambda s: s["id"])[: self.sample_limit]
 
+    def add_row(self, pk: Any, group: Any, user: Any, at: Any, day: Any, kind: str, track_user: bool = True) -> None:
+        """Count one corrupt row in every figure but the samples."""
+        self.add_classes([(kind, 1, pk, pk)])
+        self.add_details([(group, kind, day, 1, at, at)])
+        if track_user:
+            self.add_users({iso(user): (1, at, at)})
+
     def merge(self, other: Partial) -> Partial:
         self.add_classes([(k,) + tuple(v) for k, v in other.classes.items()])
         self.add_details([k + tuple(v) for k, v in other.details.items()])
@@ -74,6 +82,18 @@ def max_none(a: Any, b: Any) -> Any:
     if b is None:
         return a
     return max(a, b)
+
+
+def rank_users(users: Mapping[Any, Sequence[Any]], limit: int) -> list[dict[str, Any]]:
+    """The `limit` users with most corrupt rows, from full per-user counts (exact whatever the split).
+
+    Ties go to the lower user value (numbers as numbers), rows without a user last: the same
+    list whichever worker counted which row.
+    """
+    if not limit:
+        return []
+    ranked = sorted(users.items(), key=lambda kv: (-kv[1][0], kv[0] is None, "" if kv[0] is None else kv[0]))[: int(limit)]
+    return [dict(user=u, count=n, first_at=iso(a), last_at=iso(b)) for u, (n, a, b) in ranked]
 
 
 def corrupt_range(classes: Mapping[str, Sequence[Any]]) -> tuple[Any, Any]:
@@ -105,164 +125,133 @@ def sample_entry(pk: Any, group: Any, user: Any, at: Any, cls: str, value: Any, 
 class Scanner:
     """Runs the statements of one worker over one key range, in one snapshot.
 
-    Pass 1 classifies every row (one JSON parse for a healthy object, like the runbook's own
-    query, plus the decoder's prefilter). Rows only the application's decoder can settle are
-    then read and decoded in Python, in key order and in batches. Everything else reads only
-    the key range holding corrupted rows, behind a prefilter that needs no parse (a healthy
-    object starts with '{', and so does every row the decoder settles).
+    One statement per range (or chunk) classifies every row with one JSON parse and returns, in
+    the same read: every row the parse-free prefilter lets through (a healthy object starts with
+    '{'; every settled corrupt row does not) by key with its group, user, time and day; and the
+    rest counted per class and bucket of neighbouring keys. Corrupt rows are rare, so the result
+    is small. Then, by key only (no walk): the rows only the application's decoder can settle (a
+    '{'-first candidate's bucket gives its key, or its first and last key), and the values of
+    the samples.
     """
 
-    def __init__(self, db: Database, target: Target, sample_limit: int = 0) -> None:
+    def __init__(self, db: Database, target: Target, sample_limit: int = 0, progress: ScanProgress | None = None) -> None:
         self.db = db
         self.t = target
         self.sample_limit = sample_limit
+        self.progress = progress
 
-    def classes(self, where: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
+    def one_pass_sql(self, where: str) -> str:
         t = self.t
-        return self.db.query(
-            "SELECT %s AS cls, COUNT(*), MIN(%s), MAX(%s) FROM %s WHERE %s GROUP BY cls" % (t.cls_sql, t.pk_sql, t.pk_sql, t.table_sql, where),
-            args,
+
+        def value(expr):  # a listed row is alone in its group: this is its value
+            return "NULL" if expr == "NULL" else self.db.dialect.group_value_expr(expr)
+
+        return "SELECT %s AS cls, %s AS row_key, %s AS bucket, COUNT(*), MIN(%s), MAX(%s), %s, %s, %s, %s FROM %s WHERE %s GROUP BY cls, row_key, bucket" % (
+            t.cls_sql,
+            t.row_key_sql,
+            t.bucket_sql,
+            t.pk_sql,
+            t.pk_sql,
+            value(t.group_sql),
+            value(t.user_sql),
+            value(t.ts_sql),
+            value(t.day_sql),
+            t.table_sql,
+            where,
         )
 
-    def corrupt_filter(self) -> str:
-        t = self.t
-        return "%s AND %s" % (t.suspect_sql, t.corrupt_sql)
+    def scan_slice(self, where: str, args: Sequence[Any], part: Partial) -> tuple[int, int]:
+        """Read the rows of `where` once and add every figure to `part` (whose samples come before these keys).
 
-    def details(self, first: Any, last: Any) -> list[tuple[Any, ...]]:
-        t = self.t
-        return self.db.query(
-            "SELECT %s AS grp, %s AS cls, %s AS day, COUNT(*), MIN(%s), MAX(%s) FROM %s"
-            " WHERE %s >= %%s AND %s <= %%s AND %s GROUP BY grp, cls, day"
-            % (t.group_sql, t.cls_sql, t.day_sql, t.ts_sql, t.ts_sql, t.table_sql, t.pk_sql, t.pk_sql, self.corrupt_filter()),
-            (first, last),
-        )
-
-    def settle(self, part: Partial) -> None:
-        """Decode the candidate rows of `part` in Python and count them by what the application reads."""
-        found = dict((label, part.classes.pop(label)) for label in CANDIDATES if label in part.classes)
-        if not found:
-            return
-        t = self.t
-        low = min(entry[1] for entry in found.values())
-        high = max(entry[2] for entry in found.values())
-        users, samples = {}, []
-        position, inclusive = low, True
-        while True:
-            rows = self.db.query(
-                "SELECT %s, %s, %s, %s, %s, %s, %s, %s FROM %s WHERE %s %s %%s AND %s <= %%s AND %s ORDER BY %s LIMIT %d"
-                % (
-                    t.pk_sql,
-                    t.group_sql,
-                    t.user_sql,
-                    t.ts_sql,
-                    t.day_sql,
-                    t.cls_sql,
-                    t.col_sql,
-                    t.length_sql,
-                    t.table_sql,
-                    t.pk_sql,
-                    ">=" if inclusive else ">",
-                    t.pk_sql,
-                    t.candidate_sql,
-                    t.pk_sql,
-                    CANDIDATE_BATCH,
-                ),
-                (position, high),
-            )
-            for pk, group, user, at, day, label, value, length in rows:
-                kind = appjson.resolve(label, value, t.decoder)
+        Returns (rows read, corrupt rows found).
+        """
+        listed, exact, spans = [], {}, []
+        rows_read = 0
+        for cls, row_key, _bucket, count, low, high, group, user, at, day in self.db.query(self.one_pass_sql(where), args):
+            count = int(count)
+            rows_read += count
+            if cls in NOT_CORRUPT:
+                part.add_classes([(cls, count, low, high)])
+            elif row_key is not None and cls not in CANDIDATES:
+                listed.append((row_key, group, user, at, day, cls))
+            elif row_key is not None or count <= 2:
+                # A candidate, or a bucket of at most two: its first and last key are its rows.
+                exact.update((pk, cls) for pk in (low, high))
+            else:
+                spans.append((low, high, cls))
+        part.chunks += 1
+        settled = self.settle(exact, spans)
+        track_user = bool(self.t.user)
+        for pk, group, user, at, day, kind, _value, _length in settled:
+            if kind in NOT_CORRUPT:
                 part.add_classes([(kind, 1, pk, pk)])
-                if kind in NOT_CORRUPT:
-                    continue
-                part.add_details([(group, kind, day, 1, at, at)])
-                entry = users.setdefault(iso(user), [0, at, at])
-                entry[0] += 1
-                entry[1], entry[2] = min_none(entry[1], at), max_none(entry[2], at)
-                if len(samples) < self.sample_limit:
-                    samples.append(sample_entry(pk, group, user, at, kind, value, length))
-            if len(rows) < CANDIDATE_BATCH:
-                break
-            position, inclusive = rows[-1][0], False
-        if t.user:
-            part.add_users(users)
-        part.add_samples(samples)
+            else:
+                part.add_row(pk, group, user, at, day, kind, track_user)
+        for pk, group, user, at, day, kind in listed:
+            part.add_row(pk, group, user, at, day, kind, track_user)
+        corrupt = [row for row in settled if row[5] not in NOT_CORRUPT]
+        self.add_samples(part, listed, corrupt)
+        return rows_read, len(listed) + len(corrupt)
 
-    def add_details(self, part: Partial) -> None:
-        first, last = corrupt_range(part.classes)
-        if first is not None:
-            part.add_details(self.details(first, last))
+    def settle(self, exact: Mapping[Any, str], spans: Sequence[tuple[Any, Any]]) -> list[tuple[Any, ...]]:
+        """Read the candidate rows by key and label each with what the application's decoder reads."""
+        t = self.t
+        columns = "%s, %s, %s, %s, %s, %s, %s" % (t.pk_sql, t.group_sql, t.user_sql, t.ts_sql, t.day_sql, t.col_sql, t.length_sql)
+        out = []
+        keys = sorted(exact)
+        for i in range(0, len(keys), CANDIDATE_BATCH):
+            batch = keys[i : i + CANDIDATE_BATCH]
+            rows = self.db.query("SELECT %s FROM %s WHERE %s IN (%s)" % (columns, t.table_sql, t.pk_sql, ", ".join(["%s"] * len(batch))), batch)
+            for pk, group, user, at, day, value, length in rows:
+                out.append((pk, group, user, at, day, appjson.resolve(exact[pk], value, t.decoder), value, length))
+        # A bucket of three or more: read that bucket's stretch of keys (at most BUCKET_KEYS rows), its class
+        # only, and only its unlisted rows: a listed candidate (PostgreSQL's text labels '[1]' both) is in `exact`.
+        for i in range(0, len(spans), 100):
+            batch = spans[i : i + 100]
+            where = " OR ".join(["(%s >= %%s AND %s <= %%s AND (%s) = %%s AND (%s) IS NULL)" % (t.pk_sql, t.pk_sql, t.cls_sql, t.row_key_sql)] * len(batch))
+            rows = self.db.query("SELECT %s, %s FROM %s WHERE %s" % (columns, t.cls_sql, t.table_sql, where), [x for span in batch for x in span])
+            for pk, group, user, at, day, value, length, label in rows:
+                out.append((pk, group, user, at, day, appjson.resolve(label, value, t.decoder), value, length))
+        return out
+
+    def add_samples(self, part: Partial, listed: Sequence[tuple[Any, ...]], settled: Sequence[tuple[Any, ...]]) -> None:
+        """The first corrupt rows of this slice by key, while `part` has room: values read by key."""
+        room = self.sample_limit - len(part.samples)
+        if room <= 0:
+            return
+        chosen = sorted([(row[0], False, row) for row in listed] + [(row[0], True, row) for row in settled], key=lambda x: x[0])[:room]
+        values = {}
+        wanted = [pk for pk, has_value, _row in chosen if not has_value]
+        if wanted:
+            t = self.t
+            rows = self.db.query(
+                "SELECT %s, %s, %s FROM %s WHERE %s IN (%s)" % (t.pk_sql, t.value_sql, t.length_sql, t.table_sql, t.pk_sql, ", ".join(["%s"] * len(wanted))),
+                wanted,
+            )
+            values = dict((pk, (value, length)) for pk, value, length in rows)
+        samples = []
+        for pk, has_value, row in chosen:
+            value, length = (row[6], row[7]) if has_value else values.get(pk, (None, 0))
+            samples.append(sample_entry(pk, row[1], row[2], row[3], row[5], value, length))
+        part.add_samples(samples)
 
     def scan_range(self, low: Any, high: Any, chunk_size: int) -> Partial:
         """Scan keys in [low, high]; aggregate (chunk_size 0) or keyset chunks."""
         part = Partial(self.sample_limit)
         pk = self.t.pk_sql
         if not chunk_size:
-            part.add_classes(self.classes("%s >= %%s AND %s <= %%s" % (pk, pk), (low, high)))
-            part.chunks = 1
-            self.add_details(part)
-            self.settle(part)
+            self.report(self.scan_slice("%s >= %%s AND %s <= %%s" % (pk, pk), (low, high), part), low, True, high)
             return part
         walker = KeysetWalker(self.db, self.t.table_sql, pk, low, high)
         while True:
             chunk = walker.next_chunk(chunk_size)
             if chunk is None:
                 return part
-            found = Partial(self.sample_limit)
-            found.add_classes(self.classes(chunk.where(pk), chunk.args()))
-            found.chunks = 1
-            self.add_details(found)
-            self.settle(found)
-            part.merge(found)
+            self.report(self.scan_slice(chunk.where(pk), chunk.args(), part), chunk.low, chunk.low_inclusive, chunk.high)
 
-    def top_users(self, first: Any, last: Any, limit: int, settled_users: Mapping[Any, Sequence[Any]]) -> list[dict[str, Any]]:
-        """Users with most corrupted rows: SQL counts of settled rows plus the decoder's, merged exactly."""
-        t = self.t
-        if not t.user or not limit or first is None:
-            return []
-
-        def counts(where_users, args, row_limit):
-            return self.db.query(
-                "SELECT %s AS usr, COUNT(*) AS n, MIN(%s), MAX(%s) FROM %s WHERE %s >= %%s AND %s <= %%s AND %s%s"
-                " GROUP BY usr ORDER BY n DESC, usr%s"
-                % (t.user_sql, t.ts_sql, t.ts_sql, t.table_sql, t.pk_sql, t.pk_sql, self.corrupt_filter(), where_users, row_limit),
-                (first, last) + tuple(args),
-            )
-
-        totals = dict((iso(u), [int(n), a, b]) for u, n, a, b in counts("", (), " LIMIT %d" % int(limit)))
-        # A user outside the SQL top list can only enter it with rows the decoder settled: count those users exactly.
-        extra = [u for u in settled_users if u not in totals and u is not None]
-        if extra:
-            for u, n, a, b in counts(" AND %s IN (%s)" % (t.user_sql, ", ".join(["%s"] * len(extra))), extra, ""):
-                totals[iso(u)] = [int(n), a, b]
-        for user, (n, a, b) in settled_users.items():
-            entry = totals.setdefault(user, [0, a, b])
-            entry[0] += n
-            entry[1], entry[2] = min_none(entry[1], a), max_none(entry[2], b)
-        ranked = sorted(totals.items(), key=lambda kv: (-kv[1][0], str(kv[0])))[: int(limit)]
-        return [dict(user=u, count=n, first_at=iso(a), last_at=iso(b)) for u, (n, a, b) in ranked]
-
-    def samples(self, first: Any, last: Any, limit: int, settled_samples: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-        t = self.t
-        if not limit or first is None:
-            return []
-        rows = self.db.query(
-            "SELECT %s, %s, %s, %s, %s, %s, %s FROM %s WHERE %s >= %%s AND %s <= %%s AND %s ORDER BY %s LIMIT %d"
-            % (
-                t.pk_sql,
-                t.group_sql,
-                t.user_sql,
-                t.ts_sql,
-                t.cls_sql,
-                t.value_sql,
-                t.length_sql,
-                t.table_sql,
-                t.pk_sql,
-                t.pk_sql,
-                self.corrupt_filter(),
-                t.pk_sql,
-                int(limit),
-            ),
-            (first, last),
-        )
-        out = [sample_entry(*row) for row in rows] + list(settled_samples)
-        return sorted(out, key=lambda s: s["id"])[: int(limit)]
+    def report(self, found: tuple[int, int], low: Any, low_inclusive: bool, high: Any) -> None:
+        """Tell the progress what a slice read: its rows, its corrupt rows and, for an integer key, its keys."""
+        if self.progress is None:
+            return
+        keys = high - low + (1 if low_inclusive else 0) if self.t.pk_is_integer else None
+        self.progress.add(found[0], keys, found[1])

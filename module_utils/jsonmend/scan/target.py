@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 from ansible.module_utils.jsonmend.db import appjson, inspector
 from ansible.module_utils.jsonmend.db.dialects import (
     BRACED_INVALID,
-    CANDIDATES,
     INVALID,
     OBJECT,
     SQL_NULL,
@@ -33,6 +32,10 @@ SAMPLE_VALUE_CHARS = 200
 PARALLEL_MIN_ROWS = 100000
 PARALLEL_CAP = 4
 CANDIDATE_BATCH = 2000  # candidate rows fetched per statement for the decoder
+# Rows the one pass does not list one by one (healthy objects, SQL NULL, '{'-first candidates) are
+# counted per bucket of this many neighbouring keys: a few thousand groups per million rows, and a
+# bucket holding three or more candidates is the most the decoder's fetch re-reads.
+BUCKET_KEYS = 1024
 TIMEOUT_ERRORS = (1969, 3024)  # MariaDB max_statement_time, MySQL max_execution_time
 
 
@@ -83,7 +86,6 @@ class Target:
         # Rows only Python can settle carry a candidate label; every other label is final.
         self.cls_sql = d.classify_expr(col, self.native_json, BRACED_INVALID, self.decoder)
         self.corrupt_sql = d.corrupt_predicate(col, self.native_json, self.decoder, settled_only=True)
-        self.candidate_sql = "(%s) IN (%s)" % (self.cls_sql, ", ".join("'%s'" % c for c in CANDIDATES))
         # Settled corrupt rows never start with '{' (those are objects or candidates).
         self.suspect_sql = d.suspect_predicate(col, self.native_json)
         self.group_sql = d.q(self.group_by) if self.group_by else "NULL"
@@ -91,6 +93,11 @@ class Target:
         self.day_sql = d.date_expr(self.ts_sql) if self.timestamp else "NULL"
         self.user_sql = d.q(self.user) if self.user else "NULL"
         self.value_sql = d.left_expr(col, SAMPLE_VALUE_CHARS)
+        # The one pass lists every row the parse-free prefilter lets through (all settled corrupt
+        # rows, and the rare padded object) by key; the rest it counts per class and key bucket.
+        self.row_key_sql = "CASE WHEN %s THEN %s END" % (self.suspect_sql, self.pk_sql)
+        # A listed row is alone in its group whatever its bucket: the bucket needs no test of its own.
+        self.bucket_sql = d.key_bucket_expr(self.pk_sql, BUCKET_KEYS) if self.pk_is_integer else "NULL"
         self.length_sql = d.length_expr(col)
 
     def describe(self) -> dict[str, Any]:
