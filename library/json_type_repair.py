@@ -17,11 +17,11 @@ description:
     without a single-column primary key, an explicit C(null) action on a C(NOT NULL) column, and a text column whose sampled
     values are mostly not JSON objects (see O(not_json_percent), O(column_is_json)).
   - Each chunk is one short READ COMMITTED transaction, under a strict session C(sql_mode) whatever the server's global
-    mode, that locks only the rows it changes, copies their exact original bytes, JSON type, action and run id into the
-    quarantine table, updates them (re-checking in the UPDATE that each is still corrupt, so the application's concurrent
-    writes are never overwritten; C(ON UPDATE) columns keep their values), reads back what the column now holds and the
-    row's fingerprint into the quarantine, and records the run's checkpoint, then commits. A crash can never leave a
-    changed row without its pre-image.
+    mode (PostgreSQL has no sql_mode and never cuts or converts a value), that locks only the rows it changes, copies their
+    exact original bytes, JSON type, action and run id into the quarantine table, updates them (re-checking in the
+    UPDATE that each is still corrupt, so the application's concurrent writes are never overwritten; C(ON UPDATE)
+    columns keep their values), reads back what the column now holds and the row's fingerprint into the quarantine,
+    and records the run's checkpoint, then commits. A crash can never leave a changed row without its pre-image.
   - A row that cannot be written (an error or any warning on its statement, or a value read back that is not what the
     action promises) never blocks the run - the chunk is redone one row at a time and such rows are left exactly as
     they were, recorded in the quarantine with their key, original and reason, and counted by reason in RV(unwritable).
@@ -158,7 +158,7 @@ options:
     type: float
     default: 0
   max_threads_running:
-    description: Wait while the server's C(Threads_running) is above this; V(0) disables the check.
+    description: Wait while the server's C(Threads_running) (PostgreSQL - active client backends of C(pg_stat_activity)) is above this; V(0) disables the check.
     type: int
     default: 25
   max_replica_lag:
@@ -169,6 +169,8 @@ options:
     description:
       - Replicas whose lag throttles the run. Login options not given are the primary's.
       - Lag is C(Seconds_Behind_Master) from C(SHOW REPLICA STATUS) unless O(replica_lag_query) is given.
+      - On PostgreSQL a standby reports C(now() - pg_last_xact_replay_timestamp()) and a primary the worst C(replay_lag) of
+        C(pg_stat_replication) (a primary without streaming standbys is refused).
     type: list
     elements: dict
     default: []
@@ -205,15 +207,19 @@ options:
     type: float
     default: 3600
   innodb_lock_wait_timeout:
-    description: Session C(innodb_lock_wait_timeout) in seconds; a chunk that waits longer is rolled back and retried.
+    description:
+      - Session C(innodb_lock_wait_timeout) in seconds; a chunk that waits longer is rolled back and retried.
+      - On PostgreSQL each chunk's C(SET LOCAL lock_timeout); its C(statement_timeout) is ten times O(chunk_time), at least 30 s.
     type: int
     default: 2
   max_retries:
-    description: Retries of one chunk after a deadlock (1213) or lock wait timeout (1205).
+    description: Retries of one chunk after a deadlock (1213; PostgreSQL 40P01, 40001) or lock wait timeout (1205; PostgreSQL 55P03).
     type: int
     default: 10
   lock_timeout:
-    description: Seconds to wait for the table's advisory lock; V(0) refuses at once when another run holds it.
+    description:
+      - Seconds to wait for the table's advisory lock (C(GET_LOCK), PostgreSQL C(pg_try_advisory_lock)); V(0) refuses at once
+        when another run holds it.
     type: int
     default: 0
   pause_file:
@@ -239,10 +245,13 @@ options:
     description:
       - V(true) keeps the session's changes in the binary log so replicas apply them (the default and the safe choice).
       - V(false) sets C(sql_log_bin=0) for the session (needs SUPER or BINLOG ADMIN); replicas then need their own repair.
+        MySQL-only - refused on PostgreSQL, where every change is in the WAL.
     type: bool
     default: true
   check_grants:
-    description: Refuse to start when C(SHOW GRANTS) lacks a needed privilege.
+    description:
+      - Refuse to start when C(SHOW GRANTS) lacks a needed privilege (PostgreSQL - C(has_table_privilege) and
+        C(has_schema_privilege); the refusal names each C(GRANT) to run).
     type: bool
     default: true
   since:
@@ -260,9 +269,12 @@ attributes:
     support: full
     description: Shows sample before/after pairs.
 requirements:
-  - PyMySQL on the host that runs the module
+  - PyMySQL (MariaDB, MySQL) or psycopg 3 (PostgreSQL) on the host that runs the module
 notes:
   - Needs SELECT and UPDATE on the table, and SELECT, INSERT, UPDATE (CREATE the first time) on the quarantine and runs tables.
+  - On PostgreSQL (13+) the column may be C(jsonb), C(json) or text, and O(table) may be C(schema.table); the quarantine and
+    runs tables go in the table's schema, with C(bytea) pre-images (json and text restored byte for byte, jsonb as its
+    canonical value), and the first repair needs C(CREATE) on that schema. Each chunk is its own READ COMMITTED transaction.
   - Undo restores a row only when the column holds exactly the bytes read back after the repair and the row's fingerprint
     (a hash of its stored columns) is unchanged. A row the application rewrote with exactly the same values in every column
     cannot be told apart and is restored; a table with an C(ON UPDATE) timestamp or a version column tells them apart.

@@ -136,6 +136,7 @@ class Recorder:
         self.dialect = dialect
         self.statements = []
         self.warning_count = 0
+        self.rowcount = 1
 
     def cursor(self):
         return self
@@ -160,7 +161,9 @@ def test_the_undo_statement_each_dialect_runs(dialect, native, expected):
     undo = object.__new__(Undo)
     undo.db, undo.undo_of = db, "run-1"
     undo.ledger = types.SimpleNamespace(q_sql="`q`")
-    undo.t = types.SimpleNamespace(table_sql="`t`", pk_sql="`id`", col_sql="`payload`", native_json=native, keep_sql_t=", t.`updated_at` = t.`updated_at`")
+    undo.t = types.SimpleNamespace(
+        table_sql="`t`", pk_sql="`id`", col_sql="`payload`", native_json=native, column_type="json", keep_pairs_t=(("`updated_at`", "t.`updated_at`"),)
+    )
     undo.warnings_of = lambda cur: None
     assert undo.restore_rows([7]) is None
     update = db.statements[0]

@@ -87,7 +87,8 @@ class Database:
         cur = self.conn.cursor()
         try:
             cur.execute(self.dialect.sql(statement), args or ())
-            return cur.fetchall()
+            # psycopg refuses fetchall() after a statement without rows (SET, UPDATE, DDL).
+            return cur.fetchall() if cur.description is not None else []
         finally:
             cur.close()
 

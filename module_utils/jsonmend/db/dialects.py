@@ -1,7 +1,10 @@
 # MariaDB / MySQL 8 / PostgreSQL / SQLite differences: JSON type expressions, snapshots, timeouts, catalog.
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+import time
 from typing import TYPE_CHECKING, Any
 
 from ansible.module_utils.jsonmend.db import appjson
@@ -26,6 +29,9 @@ HEALTHY_CLASSES = (OBJECT, SQL_NULL)
 # that does not fit is an error, never silently cut, converted or replaced by ''.
 # (No NO_ZERO_DATE: rows may hold zero dates that an UPDATE keeps as they are.)
 STRICT_SQL_MODE = "STRICT_ALL_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"
+MYSQL_COLUMN_TYPE_RE = re.compile(r"[a-z]+(\(\d+(,\d+)?\))?( unsigned)?( zerofill)?")
+# A PostgreSQL key type as format_type() writes it: integer, bigint, character varying(36), text ...
+PG_COLUMN_TYPE_RE = re.compile(r"[a-z][a-z ]*(\(\d+\))?")
 
 
 class Dialect:
@@ -51,8 +57,16 @@ class Dialect:
     `column_details`, `table_missing` (the refusal naming a missing table), `triggers`,
     `foreign_keys`, `engine`, `database_exists`, `primary_key`, `json_check_constraint`,
     `table_estimate`, `server_cpus`.
-    Not yet behind the seam (see docs/DESIGN.md): the advisory lock (GET_LOCK), replica status,
-    server identity, the backup client tools and the engines' few `dialect.name` tests.
+    Writers (repair/, undo; MySQL-family defaults, PostgreSQL overrides): `error_kind` (retry, a
+    row's data, fatal), `open_writer_session`, `begin_chunk` (a chunk's transaction and its
+    timeouts), `allow_invalid_restore`, `replication_stance` (binary log or WAL),
+    `statement_warnings`, `busy_sessions`, `replica_lag`; the advisory lock (`try_advisory_lock`,
+    `advisory_lock_holder`, `release_advisory_lock`); `missing_grants` (each as the GRANT or
+    privilege needed); `explain_access`, `access_ok`; SQL pieces `force_index`, `index_name`,
+    `for_update`, `null_safe_equal`, `bytes_expr`, `to_bytes`, `bytes_left`, `utc_now_sql`,
+    `update_join`, `unwrap_expr`, `wrap_expr`; the bookkeeping tables' DDL `key_type_sql`,
+    `sibling_table`, `create_table` (DDL_TYPES), `column_names`; `transactional` (the engine).
+    Not yet behind the seam (see docs/DESIGN.md): server identity and the backup client tools.
     The write guard (guard/): `trigger_details` (the table's triggers with order and body),
     `guard_sql_mode` and `set_lock_wait` (the DDL session), `guard_log_table_sql`,
     `guard_trigger_body` (observe logs, enforce refuses, judged by `classify_expr`),
@@ -129,7 +143,7 @@ class Dialect:
         # statement's warning count holds warnings and errors only.
         cursor.execute("SET SESSION sql_notes = 0")
 
-    def restore_expr(self, source: str, native_json: bool = False) -> str:
+    def restore_expr(self, source: str, native_json: bool = False, column_type: str | None = None) -> str:
         """The expression that writes a quarantined pre-image (LONGBLOB) back into the column."""
         return source
 
@@ -187,6 +201,10 @@ class Dialect:
             (database, table),
         )
         return dict((row[0], row[1].lower()) for row in cursor.fetchall())
+
+    def column_names(self, cursor: Any, database: str, table: str) -> list[str]:
+        """The table's column names, [] if it is missing (a bookkeeping table's; nothing recorded)."""
+        return list(self.columns(cursor, database, table))
 
     def column_details(self, cursor: Any, database: str, table: str) -> list[dict[str, Any]]:
         """Every column of the table in order, as dicts (see inspector.inspect_target)."""
@@ -284,6 +302,265 @@ class Dialect:
     def server_cpus(self, cursor: Any) -> int | None:
         """Best guess at the server's CPU count, or None."""
         return None
+
+    # -- writers: repair and undo (MySQL-family defaults) ----------------------------
+    # MySQL error numbers: lock wait timeout and deadlock are retried; the rest of NOT_ROW_ERRORS
+    # end the chunk; any other server error (below 2000) is about the row's data.
+    RETRYABLE_ERRORS = (1205, 1213)  # lock wait timeout, deadlock
+    # Errors that are not about one row's data: they end the chunk (and are retried or reported),
+    # never turn a row into "unwritable". Codes from 2000 up are the client's (connection lost...).
+    NOT_ROW_ERRORS = RETRYABLE_ERRORS + (
+        1044,  # access denied to the database
+        1045,  # access denied
+        1053,  # server shutdown
+        1054,  # unknown column
+        1064,  # syntax error
+        1142,  # command denied on a table
+        1143,  # command denied on a column
+        1146,  # table does not exist
+        1180,  # commit failed
+        1181,  # rollback failed
+        1227,  # privilege needed
+        1317,  # query interrupted
+        1927,  # connection killed
+        1969,  # max_statement_time exceeded
+        3024,  # max_execution_time exceeded
+    )
+    # Logical column types of the bookkeeping tables (repair/ledger.py) in this server's DDL.
+    DDL_TYPES = {
+        "serial": "bigint unsigned NOT NULL AUTO_INCREMENT",
+        "ascii64": "varchar(64) CHARACTER SET ascii",
+        "ascii_hash": "char(64) CHARACTER SET ascii",
+        "bytes": "longblob",
+        "time": "datetime(6)",
+        "text": "text",
+    }
+    current_user_sql = "CURRENT_USER()"
+
+    def error_kind(self, exc: BaseException) -> str:
+        """'retry' (lock wait, deadlock), 'row' (the written row's data, a trigger's refusal) or 'fatal'."""
+        code = exc.args[0] if getattr(exc, "args", None) else None
+        if code in self.RETRYABLE_ERRORS:
+            return "retry"
+        return "row" if isinstance(code, int) and code < 2000 and code not in self.NOT_ROW_ERRORS else "fatal"
+
+    def open_writer_session(self, db: Any, lock_wait_seconds: int) -> None:
+        """READ COMMITTED (no gap locks on the application's rows) and a short row-lock wait."""
+        db.query("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        db.query("SET SESSION innodb_lock_wait_timeout = %s", (int(lock_wait_seconds),))
+
+    def begin_chunk(self, db: Any, lock_wait_seconds: int, statement_seconds: float) -> None:
+        """Start one chunk's transaction (the session's timeouts cover it on the MySQL family)."""
+        db.query("START TRANSACTION")
+
+    def allow_invalid_restore(self, db: Any) -> None:
+        """Let undo put back invalid text a CHECK would refuse (only MariaDB needs and allows it)."""
+        return None
+
+    def replication_stance(self, db: Any, log_wanted: bool, check_mode: bool) -> dict[str, Any]:
+        """Whether the session's changes reach replicas (binary log); sets sql_log_bin as asked."""
+        # Imported here: connection.py imports this module.
+        from ansible.module_utils.jsonmend.db.connection import driver_error_types, driver_message
+
+        log_bin, session_log_bin, fmt = db.query_one("SELECT @@GLOBAL.log_bin, @@SESSION.sql_log_bin, @@SESSION.binlog_format")
+        log_bin, session_log_bin = bool(int(log_bin)), bool(int(session_log_bin))
+        if not check_mode and session_log_bin != log_wanted:
+            try:
+                db.query("SET SESSION sql_log_bin = %s", (1 if log_wanted else 0,))
+            except driver_error_types() as exc:
+                raise JsonmendError(
+                    "could not set sql_log_bin=%d for the session (needs SUPER or BINLOG ADMIN): %s" % (1 if log_wanted else 0, driver_message(exc))
+                ) from None
+            session_log_bin = log_wanted
+        if log_bin and session_log_bin and (fmt or "").upper() == "STATEMENT" and not check_mode:
+            # InnoDB cannot log READ COMMITTED writes as statements.
+            try:
+                db.query("SET SESSION binlog_format = 'ROW'")
+                fmt = "ROW"
+            except driver_error_types() as exc:
+                raise JsonmendError(
+                    "binlog_format is STATEMENT, which cannot log READ COMMITTED changes, and the session could not switch to ROW: %s" % driver_message(exc)
+                ) from None
+        logged = log_bin and session_log_bin
+        if logged:
+            message = "changes go to the binary log (%s): replicas apply them" % fmt
+        elif not log_bin:
+            message = "binary logging is off on this server: the changes reach no replica and no binlog-based backup"
+        else:
+            message = "sql_log_bin=0 for this session: the changes are NOT in the binary log; replicas will not get them"
+        return dict(log_bin=log_bin, sql_log_bin=session_log_bin, format=fmt, logged=logged, message=message)
+
+    def statement_warnings(self, db: Any, cur: Any) -> str | None:
+        """The warnings (not notes) of the cursor's last statement as one reason, or None."""
+        if not getattr(cur, "warning_count", 0):
+            return None
+        rows = [row for row in db.query("SHOW WARNINGS") if str(row[0]).lower() != "note"]
+        if not rows:
+            return None
+        return "; ".join("(%s) %s" % (code, message) for _level, code, message in rows[:3])
+
+    def busy_sessions(self, db: Any) -> int:
+        """Statements running on the server now (Threads_running)."""
+        row = db.query_one("SHOW GLOBAL STATUS LIKE 'Threads_running'")
+        return int(row[1]) if row else 0
+
+    def replica_lag(self, db: Any, name: str) -> float | None:
+        """Seconds the server at `db` lags behind its source, None when replication is not running."""
+        cur = db.conn.cursor()
+        try:
+            cur.execute("SHOW ALL SLAVES STATUS")
+            names = [d[0] for d in cur.description or ()]
+            rows = cur.fetchall()
+        finally:
+            cur.close()
+        if not rows:
+            raise JsonmendError("%s is not a replica (SHOW REPLICA STATUS is empty): list replicas, not the primary, or give replica_lag_query" % name)
+        worst = 0.0
+        for row in rows:
+            fields = dict(zip(names, row, strict=True))
+            value = fields.get("Seconds_Behind_Master", fields.get("Seconds_Behind_Source"))
+            if value is None:
+                return None
+            worst = max(worst, float(value))
+        return worst
+
+    # Advisory lock: one writing jsonmend run per table (db/locks.py).
+    def try_advisory_lock(self, db: Any, name: str, timeout: float) -> bool:
+        row = db.query_one("SELECT GET_LOCK(%s, %s)", (name, int(timeout)))
+        return bool(row and row[0] == 1)
+
+    def advisory_lock_holder(self, db: Any, name: str) -> str:
+        """' by connection N (user ... from ...)' for the message, or ''."""
+        holder = db.query_one("SELECT IS_USED_LOCK(%s)", (name,))
+        holder_id = holder[0] if holder else None
+        if holder_id is None:
+            return ""
+        detail = " by connection %s" % holder_id
+        try:
+            row = db.query_one("SELECT USER, HOST, TIME FROM information_schema.PROCESSLIST WHERE ID = %s", (holder_id,))
+        except Exception:  # noqa: BLE001 - only a hint for the message
+            row = None
+        return detail + (" (user %s from %s, %ss in its current state)" % row if row else "")
+
+    def release_advisory_lock(self, db: Any, name: str) -> None:
+        db.query("SELECT RELEASE_LOCK(%s)", (name,))
+
+    def missing_grants(self, db: Any, database: str, needed_by_table: Iterable[tuple[str, Iterable[str]]]) -> tuple[list[str], str]:
+        """(what is missing, what the server says the user holds) for [(table, privileges)]."""
+        from ansible.module_utils.jsonmend.db.grants import missing_privileges, parse_grants, redact
+
+        lines = [row[0] for row in db.query("SHOW GRANTS")]
+        grants = parse_grants(lines)
+        missing = []
+        for table, needed in needed_by_table:
+            for privilege in missing_privileges(grants, database, table, needed):
+                missing.append("%s on %s.%s" % (privilege, database, table))
+        return missing, "SHOW GRANTS: %s" % " | ".join(redact(line) for line in lines)
+
+    def explain_access(self, cur: Any, statement: str, args: Any) -> dict[str, Any]:
+        """How the statement reads the table: dict(type, key, rows, empty)."""
+        cur.execute("EXPLAIN " + statement, args)
+        names = [d[0].lower() for d in cur.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        first = rows[0] if rows else {}
+        empty = first.get("type") is None and "impossible" in str(first.get("extra") or "").lower()
+        return dict(type=first.get("type"), key=first.get("key"), rows=first.get("rows"), empty=empty)
+
+    GOOD_ACCESS = ("range", "const", "eq_ref", "ref", "system")
+
+    def access_ok(self, entry: dict[str, Any], key: str) -> bool:
+        """True when EXPLAIN shows a range (or better) of index `key`."""
+        return entry["type"] in self.GOOD_ACCESS and entry["key"] == key
+
+    def force_index(self, table_sql: str, index: str, alias: str = "") -> str:
+        """A table reference pinned to one index (the optimizer's estimates never pick a scan)."""
+        return "%s%s FORCE INDEX (%s)" % (table_sql, " AS %s" % alias if alias else "", index)
+
+    def index_name(self, table: str, index: str) -> str:
+        """The name a bookkeeping table's index gets (per table on MySQL)."""
+        return index
+
+    def for_update(self, alias: str = "") -> str:
+        """Lock the rows a SELECT reads (`alias`: the table of a join whose rows must be locked)."""
+        return " FOR UPDATE"
+
+    def null_safe_equal(self, a: str, b: str) -> str:
+        return "%s <=> %s" % (a, b)
+
+    def bytes_expr(self, expr: str) -> str:
+        """The stored bytes of a value, for exact comparison with a quarantined pre-image."""
+        return "CAST(%s AS BINARY)" % expr
+
+    def to_bytes(self, expr: str) -> str:
+        """A column value as it goes into a LONGBLOB / bytea pre-image."""
+        return expr
+
+    def bytes_left(self, expr: str, length: int) -> str:
+        """The first characters of a stored pre-image, as text."""
+        return "LEFT(%s, %d)" % (expr, int(length))
+
+    def utc_now_sql(self) -> str:
+        return "UTC_TIMESTAMP(6)"
+
+    def update_join(
+        self, target: str, alias: str, source: str, source_alias: str, on: str, assignments: Iterable[tuple[str, str]], where: str, index: str = ""
+    ) -> str:
+        """UPDATE target rows joined to a source table; assignments are (column, expression)."""
+        head = self.force_index(target, index, alias) if index else "%s AS %s" % (target, alias)
+        sets = ", ".join("%s.%s = %s" % (alias, c, e) for c, e in assignments)
+        return "UPDATE %s JOIN %s AS %s ON %s SET %s WHERE %s" % (head, source, source_alias, on, sets, where)
+
+    def unwrap_expr(self, col: str) -> str:
+        """The object a double-encoded value's string holds, byte for byte."""
+        return "JSON_UNQUOTE(%s)" % col
+
+    def wrap_expr(self, col: str, raw: bool) -> str:
+        """{wrap_key (a %s placeholder): the value}; `raw` text goes in as a JSON string."""
+        if raw:
+            return "JSON_OBJECT(%%s, CAST(%s AS CHAR))" % col
+        return "JSON_OBJECT(%%s, JSON_EXTRACT(%s, '$'))" % col
+
+    def key_type_sql(self, column_type: str | None, charset: str | None = None, collation: str | None = None) -> str:
+        """DDL type of the quarantine's row_pk: the repaired table's own key type."""
+        column_type = (column_type or "").lower()
+        if not MYSQL_COLUMN_TYPE_RE.fullmatch(column_type):
+            raise JsonmendError("cannot copy the primary key's type %r into the quarantine table" % column_type)
+        if charset:
+            validate_identifier(charset, "key character set")
+            sql = "%s CHARACTER SET %s" % (column_type, charset)
+            if collation:
+                validate_identifier(collation, "key collation")
+                sql += " COLLATE %s" % collation
+            return sql
+        return column_type
+
+    def sibling_table(self, table: str, name: str) -> str:
+        """The name of a table kept next to `table` (the bookkeeping tables): same database."""
+        return name
+
+    def create_table(
+        self,
+        db: Any,
+        name_sql: str,
+        columns: Iterable[tuple[str, str, str]],
+        primary: str,
+        unique: Iterable[tuple[str, str]],
+        keys: Iterable[tuple[str, str]],
+        comment: str,
+    ) -> None:
+        """CREATE TABLE IF NOT EXISTS with logical column types (DDL_TYPES) and its indexes."""
+        parts = ["%s %s %s" % (self.q(c), self.DDL_TYPES.get(t, t), extra) for c, t, extra in columns]
+        parts.append("PRIMARY KEY (%s)" % primary)
+        parts += ["UNIQUE KEY %s (%s)" % (self.q(n), cols) for n, cols in unique]
+        parts += ["KEY %s (%s)" % (self.q(n), cols) for n, cols in keys]
+        db.query(
+            "CREATE TABLE IF NOT EXISTS %s (%s) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COMMENT=%%s" % (name_sql, ", ".join(" ".join(p.split()) for p in parts)),
+            (comment,),
+        )
+
+    def transactional(self, engine: str | None) -> bool:
+        """Whether the table's storage engine has transactions and row locks."""
+        return (engine or "").lower() == "innodb"
 
     # -- the write guard (guard/): watch or refuse a non-object at the moment of the write ---
     # The MySQL family's: row triggers ordered with FOLLOWS, SIGNAL for a refusal, a metadata-lock
@@ -383,6 +660,11 @@ class Dialect:
 class MariaDB(Dialect):
     name = "mariadb"
 
+    def allow_invalid_restore(self, db: Any) -> None:
+        # Pre-images may be invalid text whose CHECK (json_valid) was bypassed when it was
+        # written; putting them back byte for byte needs the same bypass, for this session only.
+        db.query("SET SESSION check_constraint_checks = 0")
+
     def set_statement_timeout(self, cursor: Any, seconds: float) -> None:
         # MariaDB's limit is in seconds and covers every statement kind.
         cursor.execute("SET SESSION max_statement_time = %s", (float(seconds),))
@@ -399,6 +681,20 @@ class MariaDB(Dialect):
 
 class MySQL(Dialect):
     name = "mysql"
+
+    def replica_lag(self, db: Any, name: str) -> float | None:
+        # MySQL 8.0.22+ names it SHOW REPLICA STATUS; MariaDB's SHOW ALL SLAVES STATUS is unknown there.
+        cur = db.conn.cursor()
+        try:
+            cur.execute("SHOW REPLICA STATUS")
+            names = [d[0] for d in cur.description or ()]
+            rows = cur.fetchall()
+        finally:
+            cur.close()
+        if not rows:
+            raise JsonmendError("%s is not a replica (SHOW REPLICA STATUS is empty): list replicas, not the primary, or give replica_lag_query" % name)
+        value = dict(zip(names, rows[0], strict=True)).get("Seconds_Behind_Source")
+        return None if value is None else float(value)
 
     def classify_expr(self, col: str, native_json: bool = False, brace_label: str = INVALID, decoder: str = appjson.SERVER) -> str:
         if not native_json:
@@ -421,7 +717,7 @@ class MySQL(Dialect):
         # LEFT() would serialize the binary document; JSON_TYPE reads it directly and is exact.
         return "%s IS NOT NULL AND JSON_TYPE(%s) <> 'OBJECT'" % (col, col)
 
-    def restore_expr(self, source: str, native_json: bool = False) -> str:
+    def restore_expr(self, source: str, native_json: bool = False, column_type: str | None = None) -> str:
         # A native JSON column refuses a binary string (ERROR 3144): read the bytes as utf8mb4,
         # the character set MySQL serializes JSON in.
         if native_json:
@@ -684,6 +980,230 @@ class PostgreSQL(Dialect):
         cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
 
     # -- expressions ----------------------------------------------------------------
+    # -- writers: repair and undo -------------------------------------------------------
+    # SQLSTATEs: deadlock, serialization failure and lock_timeout are retried; data exceptions
+    # (22), integrity violations (23) and a trigger's RAISE (P0001) are about the row's data.
+    PG_RETRYABLE = ("40P01", "40001", "55P03")
+    PG_ROW_CLASSES = ("22", "23")
+    PG_ROW_STATES = ("P0001", "P0004")
+    DDL_TYPES = {
+        "serial": "bigint GENERATED BY DEFAULT AS IDENTITY NOT NULL",
+        "ascii64": "varchar(64)",
+        "ascii_hash": "char(64)",
+        "bytes": "bytea",
+        "time": "timestamp(6)",
+        "text": "text",
+    }
+    current_user_sql = "current_user"
+    # The lock_timeout and statement_timeout of every chunk transaction, set by begin_chunk().
+    STATEMENT_TIMEOUT_FLOOR = 30.0
+
+    def error_kind(self, exc: BaseException) -> str:
+        state = getattr(exc, "sqlstate", None) or ""
+        if state in self.PG_RETRYABLE:
+            return "retry"
+        if state[:2] in self.PG_ROW_CLASSES or state in self.PG_ROW_STATES:
+            return "row"
+        return "fatal"
+
+    def open_writer_session(self, db: Any, lock_wait_seconds: int) -> None:
+        db.query("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        db.query("SELECT set_config('lock_timeout', %s, false)", ("%ds" % int(lock_wait_seconds),))
+
+    def begin_chunk(self, db: Any, lock_wait_seconds: int, statement_seconds: float) -> None:
+        # SET LOCAL: both limits end with the chunk's transaction (a 57014 or 55P03 rolls it back).
+        db.query("BEGIN ISOLATION LEVEL READ COMMITTED")
+        db.query(
+            "SELECT set_config('lock_timeout', %s, true), set_config('statement_timeout', %s, true)",
+            ("%dms" % int(lock_wait_seconds * 1000), "%dms" % int(max(self.STATEMENT_TIMEOUT_FLOOR, statement_seconds) * 1000)),
+        )
+
+    def replication_stance(self, db: Any, log_wanted: bool, check_mode: bool) -> dict[str, Any]:
+        # Every change is in the WAL; a session cannot leave it out (no sql_log_bin).
+        if not log_wanted:
+            raise JsonmendError(
+                "sql_log_bin=false is MySQL-only: PostgreSQL writes every change to the WAL, which streaming replicas apply; nothing was changed"
+            )
+        level = db.query_one("SELECT current_setting('wal_level')")[0]
+        senders = int(db.query_one("SELECT count(*) FROM pg_stat_replication")[0])
+        message = "changes go to the WAL (wal_level=%s, %d streaming replica%s connected)" % (level, senders, "" if senders == 1 else "s")
+        return dict(log_bin=True, sql_log_bin=True, format="WAL %s" % level, logged=True, message=message)
+
+    def statement_warnings(self, db: Any, cur: Any) -> str | None:
+        # PostgreSQL has no warnings that change a written value: it errors instead.
+        return None
+
+    def busy_sessions(self, db: Any) -> int:
+        row = db.query_one("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND backend_type = 'client backend' AND pid <> pg_backend_pid()")
+        return int(row[0]) if row else 0
+
+    def replica_lag(self, db: Any, name: str) -> float | None:
+        """On a standby: now() - pg_last_xact_replay_timestamp(); on a primary: the worst replay_lag of pg_stat_replication."""
+        if db.query_one("SELECT pg_is_in_recovery()")[0]:
+            row = db.query_one(
+                "SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
+                " ELSE EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) END"
+            )
+            return None if row is None or row[0] is None else max(0.0, float(row[0]))
+        row = db.query_one("SELECT count(*), max(EXTRACT(EPOCH FROM replay_lag)), count(*) FILTER (WHERE state <> 'streaming') FROM pg_stat_replication")
+        if not row or not row[0]:
+            raise JsonmendError(
+                "%s has no streaming replica (pg_stat_replication is empty) and is not a standby: list a standby or the primary"
+                " it streams from, or give replica_lag_query" % name
+            )
+        if row[2]:
+            return None
+        # replay_lag is NULL once a standby has caught up and nothing is being written.
+        return float(row[1] or 0.0)
+
+    @staticmethod
+    def advisory_key(name: str) -> int:
+        """A stable signed 64-bit key for pg_try_advisory_lock from the lock's name."""
+        return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "big", signed=True)
+
+    def try_advisory_lock(self, db: Any, name: str, timeout: float) -> bool:
+        # pg_try_advisory_lock never waits: poll until the timeout, as GET_LOCK would wait.
+        deadline = time.monotonic() + max(0.0, float(timeout))
+        while True:
+            if db.query_one("SELECT pg_try_advisory_lock(%s)", (self.advisory_key(name),))[0]:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.2)
+
+    def advisory_lock_holder(self, db: Any, name: str) -> str:
+        key = self.advisory_key(name) & 0xFFFFFFFFFFFFFFFF
+        row = db.query_one(
+            "SELECT l.pid, a.usename, a.client_addr::text, EXTRACT(EPOCH FROM now() - a.state_change)::int FROM pg_locks l"
+            " LEFT JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted"
+            " AND l.classid = %s AND l.objid = %s AND l.objsubid = 1 LIMIT 1",
+            (key >> 32, key & 0xFFFFFFFF),
+        )
+        if not row:
+            return ""
+        return " by backend pid %s (user %s from %s, %ss in its current state)" % (row[0], row[1], row[2] or "the local socket", row[3])
+
+    def release_advisory_lock(self, db: Any, name: str) -> None:
+        db.query("SELECT pg_advisory_unlock(%s)", (self.advisory_key(name),))
+
+    def missing_grants(self, db: Any, database: str, needed_by_table: Iterable[tuple[str, Iterable[str]]]) -> tuple[list[str], str]:
+        """Each missing privilege as the GRANT that gives it (has_table_privilege, has_schema_privilege)."""
+        user = db.query_one("SELECT current_user")[0]
+        missing = []
+        for table, needed in needed_by_table:
+            schema, name = self.split_table(table)
+            qualified = "%s.%s" % (self.qn(schema), self.qn(name))
+            exists = db.query_one("SELECT to_regclass(%s) IS NOT NULL", (qualified,))[0]
+            table_privs = [p for p in needed if p in ("SELECT", "INSERT", "UPDATE", "DELETE")]
+            lacking = [p for p in table_privs if exists and not db.query_one("SELECT has_table_privilege(%s, %s)", (qualified, p))[0]]
+            if lacking:
+                missing.append("GRANT %s ON %s TO %s" % (", ".join(lacking), qualified, self.qn(user)))
+            if ("CREATE" in needed or not exists) and not db.query_one("SELECT has_schema_privilege(%s, 'CREATE')", (schema,))[0]:
+                grant = "GRANT CREATE ON SCHEMA %s TO %s" % (self.qn(schema), self.qn(user))
+                if grant not in missing:
+                    missing.append(grant)
+        return missing, "role %s; run as a superuser or the tables' owner" % user
+
+    def explain_access(self, cur: Any, statement: str, args: Any) -> dict[str, Any]:
+        cur.execute("EXPLAIN (FORMAT JSON) " + statement, args)
+        plan = cur.fetchone()[0]
+        if isinstance(plan, str):  # the connection may leave json as text
+            plan = json.loads(plan)
+        node = (plan[0] if isinstance(plan, list) else plan)["Plan"]
+        while node.get("Plans") and not node.get("Index Name") and node.get("Node Type") in ("ModifyTable", "LockRows", "Result", "Sort", "Limit"):
+            node = node["Plans"][0]
+        return dict(type=node.get("Node Type"), key=node.get("Index Name"), rows=node.get("Plan Rows"), empty=False)
+
+    def access_ok(self, entry: dict[str, Any], key: str) -> bool:
+        # The planner picks a sequential scan of a small table whatever the key: the chunk
+        # bounds on the primary key keep every statement short, so the plan is reported only.
+        return True
+
+    def force_index(self, table_sql: str, index: str, alias: str = "") -> str:
+        return "%s%s" % (table_sql, " AS %s" % alias if alias else "")
+
+    def index_name(self, table: str, index: str) -> str:
+        # Index names are per schema on PostgreSQL: the table's own name keeps them apart.
+        return ("%s_%s" % (table, index))[:63]
+
+    def for_update(self, alias: str = "") -> str:
+        # FOR UPDATE cannot lock the nullable side of an outer join: name the table.
+        return " FOR UPDATE OF %s" % alias if alias else " FOR UPDATE"
+
+    def null_safe_equal(self, a: str, b: str) -> str:
+        return "%s IS NOT DISTINCT FROM %s" % (a, b)
+
+    def bytes_expr(self, expr: str) -> str:
+        return "convert_to((%s)::text, 'UTF8')" % expr
+
+    def to_bytes(self, expr: str) -> str:
+        # json and text keep their text byte for byte; jsonb's text is its canonical form.
+        return self.bytes_expr(expr)
+
+    def bytes_left(self, expr: str, length: int) -> str:
+        return "left(convert_from(%s, 'UTF8'), %d)" % (expr, int(length))
+
+    def utc_now_sql(self) -> str:
+        # The session's TimeZone is UTC (connection.py); clock_timestamp, not the transaction's start.
+        return "LOCALTIMESTAMP(6)"
+
+    def update_join(
+        self, target: str, alias: str, source: str, source_alias: str, on: str, assignments: Iterable[tuple[str, str]], where: str, index: str = ""
+    ) -> str:
+        sets = ", ".join("%s = %s" % (c, e) for c, e in assignments)
+        return "UPDATE %s AS %s SET %s FROM %s AS %s WHERE %s AND %s" % (target, alias, sets, source, source_alias, on, where)
+
+    def unwrap_expr(self, col: str) -> str:
+        kind = self.column_kind(col)
+        if kind in PG_JSON_KINDS:
+            # #>> '{}' is the string's text, unescaped; the cast keeps it exact in json, canonical in jsonb.
+            return "(%s #>> '{}')::%s" % (col, kind)
+        return "((%s)::json #>> '{}')" % col
+
+    def wrap_expr(self, col: str, raw: bool) -> str:
+        kind = self.column_kind(col)
+        value = "(%s)::text" % col if raw else "(%s)::json" % col if kind == "text" else col
+        built = "%s_build_object(%%s, %s)" % ("jsonb" if kind == "jsonb" else "json", value)
+        return built if kind in PG_JSON_KINDS else "(%s)::text" % built
+
+    def key_type_sql(self, column_type: str | None, charset: str | None = None, collation: str | None = None) -> str:
+        column_type = (column_type or "").lower()
+        if not PG_COLUMN_TYPE_RE.fullmatch(column_type):
+            raise JsonmendError("cannot copy the primary key's type %r into the quarantine table" % column_type)
+        if collation and collation != "default":
+            return "%s COLLATE %s" % (column_type, self.qn(collation))
+        return column_type
+
+    def sibling_table(self, table: str, name: str) -> str:
+        # In the repaired table's schema.
+        schema, _name = self.split_table(table)
+        return "%s.%s" % (schema, name)
+
+    def create_table(
+        self,
+        db: Any,
+        name_sql: str,
+        columns: Iterable[tuple[str, str, str]],
+        primary: str,
+        unique: Iterable[tuple[str, str]],
+        keys: Iterable[tuple[str, str]],
+        comment: str,
+    ) -> None:
+        parts = ["%s %s %s" % (self.q(c), self.DDL_TYPES.get(t, t), extra) for c, t, extra in columns]
+        parts.append("PRIMARY KEY (%s)" % primary)
+        db.query("CREATE TABLE IF NOT EXISTS %s (%s)" % (name_sql, ", ".join(" ".join(p.split()) for p in parts)))
+        for unique_index, (index, cols) in [(True, u) for u in unique] + [(False, k) for k in keys]:
+            db.query("CREATE %sINDEX IF NOT EXISTS %s ON %s (%s)" % ("UNIQUE " if unique_index else "", self.q(index), name_sql, cols))
+        db.query("COMMENT ON TABLE %s IS %s" % (name_sql, self.quote_literal(comment)))
+
+    @staticmethod
+    def quote_literal(value: str) -> str:
+        return "'%s'" % value.replace("'", "''")
+
+    def transactional(self, engine: str | None) -> bool:
+        # Every PostgreSQL table access method (heap, ...) is transactional with row locks.
+        return engine is not None
+
     def restore_expr(self, source: str, native_json: bool = False, column_type: str | None = None) -> str:
         text = "convert_from(%s, 'UTF8')" % source
         return "CAST(%s AS %s)" % (text, column_type) if column_type in PG_JSON_KINDS else text
@@ -708,6 +1228,15 @@ class PostgreSQL(Dialect):
 
     def columns(self, cursor: Any, database: str, table: str) -> dict[str, str]:
         return dict((c["name"], c["data_type"]) for c in self.column_details(cursor, database, table))
+
+    def column_names(self, cursor: Any, database: str, table: str) -> list[str]:
+        # Not through column_details(): a bookkeeping table's columns must not become the target's kinds.
+        cursor.execute(
+            "SELECT a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped",
+            self.split_table(table),
+        )
+        return [row[0] for row in cursor.fetchall()]
 
     def column_details(self, cursor: Any, database: str, table: str) -> list[dict[str, Any]]:
         cursor.execute(

@@ -99,6 +99,7 @@ def inspect_target(db: Database, database: str, table: str, column: str, primary
         triggers=[dict(name=n, timing=t, event=e) for n, t, e in triggers],
         foreign_keys=dict(references=references, referenced_by=referenced_by),
         engine=engine,
+        transactional=d.transactional(engine),
         estimated_rows=estimated_rows,
         table_bytes=table_bytes,
     )
@@ -150,7 +151,7 @@ def key_problems(desc: Mapping[str, Any], primary_key: str) -> list[str]:
 
 def write_problems(desc: Mapping[str, Any]) -> list[str]:
     """Why rows of the table cannot be written transactionally; [] when they can."""
-    if (desc["engine"] or "").lower() != "innodb":
+    if not desc.get("transactional", (desc["engine"] or "").lower() == "innodb"):
         return ["table %s.%s uses %s: the repair needs InnoDB's transactions and row locks" % (desc["database"], desc["table"], desc["engine"])]
     return []
 

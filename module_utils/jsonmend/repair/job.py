@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ansible.module_utils.jsonmend.db.clock import utc_compact
 from ansible.module_utils.jsonmend.db.connection import driver_error_types, driver_message
+from ansible.module_utils.jsonmend.db.dialects import Dialect
 from ansible.module_utils.jsonmend.db.errors import JsonmendError
-from ansible.module_utils.jsonmend.db.grants import missing_privileges, parse_grants, redact
 from ansible.module_utils.jsonmend.db.locks import AdvisoryLock, table_lock_name
 from ansible.module_utils.jsonmend.repair.policy import ACTIONS, WRITING_ACTIONS
 from ansible.module_utils.jsonmend.repair.progress import ProgressLog, eta_seconds, progress_line
@@ -25,28 +25,10 @@ if TYPE_CHECKING:
     from ansible.module_utils.jsonmend.repair.target import RepairTarget
 
 _T = TypeVar("_T")
+_MYSQL_FAMILY = Dialect()
 
-RETRYABLE = (1205, 1213)  # lock wait timeout, deadlock
-# Errors that are not about one row's data: they end the chunk (and are retried or reported),
-# never turn a row into "unwritable". Codes from 2000 up are the client's (connection lost...).
-NOT_ROW_ERRORS = RETRYABLE + (
-    1044,  # access denied to the database
-    1045,  # access denied
-    1053,  # server shutdown
-    1054,  # unknown column
-    1064,  # syntax error
-    1142,  # command denied on a table
-    1143,  # command denied on a column
-    1146,  # table does not exist
-    1180,  # commit failed
-    1181,  # rollback failed
-    1227,  # privilege needed
-    1317,  # query interrupted
-    1927,  # connection killed
-    1969,  # max_statement_time exceeded
-    3024,  # max_execution_time exceeded
-)
-GOOD_ACCESS = ("range", "const", "eq_ref", "ref", "system")
+# Which driver errors are retried, about a row's data or fatal: the dialect's error_kind().
+GOOD_ACCESS = Dialect.GOOD_ACCESS
 SAMPLE_CHARS = 200
 
 
@@ -75,10 +57,9 @@ def placeholders(values: Sized) -> str:
     return ", ".join(["%s"] * len(values))
 
 
-def is_row_error(exc: BaseException) -> bool:
-    """True for a driver error about the data of the row(s) a statement wrote (1048, 1406, 1366, CHECK, ...)."""
-    code = exc.args[0] if getattr(exc, "args", None) else None
-    return isinstance(code, int) and code < 2000 and code not in NOT_ROW_ERRORS
+def is_row_error(exc: BaseException, dialect: Dialect | None = None) -> bool:
+    """True for a driver error about the data of the row(s) a statement wrote (1048, 1406, CHECK, a trigger's refusal ...)."""
+    return (dialect or _MYSQL_FAMILY).error_kind(exc) == "row"
 
 
 def reason_key(reason: str) -> str:
@@ -147,7 +128,7 @@ class Job:
         self.last_progress = None
         self.chunk_size = params["chunk_size"]
         self.stopped = False
-        self.lock = AdvisoryLock(db, table_lock_name(target.database, target.table), "%s.%s" % (target.database, target.table))
+        self.lock = AdvisoryLock(db, table_lock_name(target.database, target.lock_table), "%s.%s" % (target.database, target.lock_table))
         self.progress = ProgressLog(params["progress_file"]) if params["progress_file"] and not check_mode else ProgressLog(None)
         self.throttle = Throttle(
             db,
@@ -199,57 +180,25 @@ class Job:
             db.dialect.pin_sql_mode(cur)
         finally:
             cur.close()
-        db.query("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
-        db.query("SET SESSION innodb_lock_wait_timeout = %s", (int(self.params["innodb_lock_wait_timeout"]),))
+        db.dialect.open_writer_session(db, self.params["innodb_lock_wait_timeout"])
         return self.binlog_stance()
 
     def binlog_stance(self) -> dict[str, Any]:
-        db = self.db
-        log_bin, session_log_bin, fmt = db.query_one("SELECT @@GLOBAL.log_bin, @@SESSION.sql_log_bin, @@SESSION.binlog_format")
-        log_bin, session_log_bin = bool(int(log_bin)), bool(int(session_log_bin))
-        wanted = self.params["sql_log_bin"]
-        if not self.check_mode and session_log_bin != wanted:
-            try:
-                db.query("SET SESSION sql_log_bin = %s", (1 if wanted else 0,))
-            except driver_error_types() as exc:
-                raise JsonmendError(
-                    "could not set sql_log_bin=%d for the session (needs SUPER or BINLOG ADMIN): %s" % (1 if wanted else 0, driver_message(exc))
-                ) from None
-            session_log_bin = wanted
-        if log_bin and session_log_bin and (fmt or "").upper() == "STATEMENT" and not self.check_mode:
-            # InnoDB cannot log READ COMMITTED writes as statements.
-            try:
-                db.query("SET SESSION binlog_format = 'ROW'")
-                fmt = "ROW"
-            except driver_error_types() as exc:
-                raise JsonmendError(
-                    "binlog_format is STATEMENT, which cannot log READ COMMITTED changes, and the session could not switch to ROW: %s" % driver_message(exc)
-                ) from None
-        logged = log_bin and session_log_bin
-        if logged:
-            message = "changes go to the binary log (%s): replicas apply them" % fmt
-        elif not log_bin:
-            message = "binary logging is off on this server: the changes reach no replica and no binlog-based backup"
-        else:
-            message = "sql_log_bin=0 for this session: the changes are NOT in the binary log; replicas will not get them"
-        if not logged:
-            self.warnings.append(message)
-        return dict(log_bin=log_bin, sql_log_bin=session_log_bin, format=fmt, logged=logged, message=message)
+        """Whether the changes reach replicas (binary log or WAL), as the dialect says; a warning when not."""
+        stance = self.db.dialect.replication_stance(self.db, self.params["sql_log_bin"], self.check_mode)
+        if not stance["logged"]:
+            self.warnings.append(stance["message"])
+        return stance
 
     def check_grants(self, needed_by_table: Iterable[tuple[str, Sequence[str]]]) -> str:
-        """Refuse when SHOW GRANTS gives no needed privilege; return a summary."""
+        """Refuse when the user lacks a needed privilege (the dialect reads SHOW GRANTS or has_*_privilege); return a summary."""
         if not self.params["check_grants"]:
             return "not checked (check_grants=false)"
-        lines = [row[0] for row in self.db.query("SHOW GRANTS")]
-        grants = parse_grants(lines)
-        missing = []
-        for table, needed in needed_by_table:
-            for privilege in missing_privileges(grants, self.t.database, table, needed):
-                missing.append("%s on %s.%s" % (privilege, self.t.database, table))
+        missing, held = self.db.dialect.missing_grants(self.db, self.t.database, needed_by_table)
         if missing:
             raise JsonmendError(
-                "the user lacks %s (SHOW GRANTS: %s). Grant them, or set check_grants=false if they come from a role"
-                " this check cannot see; nothing was changed" % (", ".join(missing), " | ".join(redact(line) for line in lines))
+                "the user lacks %s (%s). Grant them, or set check_grants=false if they come from a role"
+                " this check cannot see; nothing was changed" % (", ".join(missing), held)
             )
         return "ok"
 
@@ -257,22 +206,18 @@ class Job:
         """EXPLAIN a chunk statement; refuse unless it reads a range of the primary key."""
         cur = self.db.cursor()
         try:
-            cur.execute("EXPLAIN " + statement, args)
-            names = [d[0].lower() for d in cur.description]
-            rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+            found = self.db.dialect.explain_access(cur, statement, args)
         finally:
             cur.close()
-        first = rows[0] if rows else {}
-        access, key = first.get("type"), first.get("key")
-        entry = dict(statement=label, type=access, key=key, rows=first.get("rows"))
-        if access is None and "impossible" in str(first.get("extra") or "").lower():
+        entry = dict(statement=label, type=found["type"], key=found["key"], rows=found["rows"])
+        if found["empty"]:
             # Nothing left in the range: the statement reads no row at all.
             entry["type"] = "none"
             return entry
-        if access not in GOOD_ACCESS or key != "PRIMARY":
+        if not self.db.dialect.access_ok(found, "PRIMARY"):
             raise JsonmendError(
                 "EXPLAIN of the %s shows access type %s on key %s, not a range of the primary key: refusing to scan the table; nothing was changed"
-                % (label, access, key)
+                % (label, found["type"], found["key"])
             )
         return entry
 
@@ -337,19 +282,19 @@ class Job:
         attempt = 0
         while True:
             try:
-                self.db.query("START TRANSACTION")
+                self.db.dialect.begin_chunk(self.db, self.params["innodb_lock_wait_timeout"], self.statement_seconds())
                 result = work()
                 self.db.conn.commit()
                 return result
             except driver_error_types() as exc:
                 self.rollback()
-                code = exc.args[0] if exc.args else None
-                if code in RETRYABLE and attempt < self.params["max_retries"]:
+                retry = self.db.dialect.error_kind(exc) == "retry"
+                if retry and attempt < self.params["max_retries"]:
                     attempt += 1
                     self.stats.retries += 1
                     time.sleep(min(5.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.5))
                     continue
-                if code in RETRYABLE:
+                if retry:
                     raise JsonmendError(
                         "%s failed %d times on row locks (%s); it was rolled back, earlier chunks are committed: run again to resume"
                         % (what, attempt + 1, driver_message(exc))
@@ -365,12 +310,12 @@ class Job:
         Notes are not warnings: JSON_VALID leaves one (4038) for every text it finds invalid,
         which the classification in a statement's WHERE does by design.
         """
-        if not getattr(cur, "warning_count", 0):
-            return None
-        rows = [row for row in self.db.query("SHOW WARNINGS") if str(row[0]).lower() != "note"]
-        if not rows:
-            return None
-        return "; ".join("(%s) %s" % (code, message) for _level, code, message in rows[:3])
+        return self.db.dialect.statement_warnings(self.db, cur)
+
+    def statement_seconds(self) -> float:
+        """The cap on one chunk statement where the server takes one per transaction (PostgreSQL):
+        ten times the chunk's time target, at least the dialect's floor."""
+        return 10.0 * float(self.params["chunk_time"] or 0)
 
     def statistics(self, status: str) -> dict[str, Any]:
         duration = time.monotonic() - self.started

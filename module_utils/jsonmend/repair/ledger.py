@@ -10,6 +10,7 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
+from ansible.module_utils.jsonmend.db.dialects import Dialect
 from ansible.module_utils.jsonmend.db.errors import JsonmendError
 from ansible.module_utils.jsonmend.db.identifiers import validate_identifier
 from ansible.module_utils.jsonmend.db.inspector import INTEGER_TYPES
@@ -29,7 +30,6 @@ UNFINISHED = (RUNNING, STOPPED)
 
 QUARANTINE_SUFFIX = "_jsonmend_quarantine"
 RUNS_SUFFIX = "_jsonmend_runs"
-COLUMN_TYPE_RE = re.compile(r"[a-z]+(\(\d+(,\d+)?\))?( unsigned)?( zerofill)?")
 QUARANTINE_COLUMNS = ("id", "run_id", "row_pk", "column_name", "json_type", "action", "original_value", "new_value", "repaired_at", "undone_by", "undone_at")
 RUNS_COLUMNS = ("run_id", "kind", "column_name", "undo_of", "status", "policy", "start_key", "end_key", "last_key", "counts", "started_at", "updated_at")
 # Added by this version (0.2): the target of every row, the post-write fingerprint, failures.
@@ -52,6 +52,7 @@ OWNER_RE = re.compile(r"jsonmend: .* of ([A-Za-z0-9_$]{1,64})\.([A-Za-z0-9_$]{1,
 
 def default_names(table: str) -> tuple[str, str]:
     """(quarantine, runs) table names for a repaired table; JsonmendError when too long."""
+    table = table.rpartition(".")[2]  # PostgreSQL's schema.table: the tables go in that schema (dialect.sibling_table)
     names = (table + QUARANTINE_SUFFIX, table + RUNS_SUFFIX)
     for name in names:
         if len(name) > 64:
@@ -71,18 +72,8 @@ def decode_key(text: str | None) -> Any:
 
 
 def key_type_sql(column_type: str | None, charset: str | None = None, collation: str | None = None) -> str:
-    """DDL type of the quarantine's row_pk: the repaired table's own key type."""
-    column_type = (column_type or "").lower()
-    if not COLUMN_TYPE_RE.fullmatch(column_type):
-        raise JsonmendError("cannot copy the primary key's type %r into the quarantine table" % column_type)
-    if charset:
-        validate_identifier(charset, "key character set")
-        sql = "%s CHARACTER SET %s" % (column_type, charset)
-        if collation:
-            validate_identifier(collation, "key collation")
-            sql += " COLLATE %s" % collation
-        return sql
-    return column_type
+    """DDL type of the quarantine's row_pk on the MySQL family (the dialect's key_type_sql)."""
+    return Dialect().key_type_sql(column_type, charset, collation)
 
 
 class Ledger:
@@ -97,14 +88,23 @@ class Ledger:
         self.column = column
         self.quarantine = validate_identifier(quarantine, "quarantine_table")
         self.runs = validate_identifier(runs, "runs_table")
-        self.q_sql = db.dialect.q(quarantine)
-        self.runs_sql = db.dialect.q(runs)
+        d = db.dialect
+        # Catalog names: next to the repaired table (in its schema on PostgreSQL).
+        self.quarantine_name = d.sibling_table(table, self.quarantine)
+        self.runs_name = d.sibling_table(table, self.runs)
+        self.q_sql = d.q(self.quarantine_name)
+        self.runs_sql = d.q(self.runs_name)
         self._exists = None
         # Tables of an earlier version lack the target columns until migrate(); their rows
         # belong to the table their comment names (the one that created them).
         self.legacy = False
         self.owner = None
         self.migrated = None
+
+    @property
+    def now(self) -> str:
+        """SQL for the current UTC time, as the bookkeeping tables store it."""
+        return self.db.dialect.utc_now_sql()
 
     # -- tables ----------------------------------------------------------------
     def exists(self) -> bool:
@@ -114,11 +114,7 @@ class Ledger:
         found = {}
         missing_added = False
         for name, wanted, added in ((self.quarantine, QUARANTINE_COLUMNS, QUARANTINE_ADDED), (self.runs, RUNS_COLUMNS, RUNS_ADDED)):
-            rows = self.db.query(
-                "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
-                (self.database, name),
-            )
-            columns = set(r[0] for r in rows)
+            columns = self._column_names(name)
             found[name] = bool(columns)
             if columns and not set(wanted) <= columns:
                 raise JsonmendError(
@@ -131,7 +127,7 @@ class Ledger:
             present, missing = (self.quarantine, self.runs) if found[self.quarantine] else (self.runs, self.quarantine)
             # An empty partner is what a run killed between the two CREATEs leaves: create()
             # completes the pair. A partner with rows means the other table was lost.
-            if self.db.query_one("SELECT 1 FROM %s LIMIT 1" % self.db.dialect.q(present)):
+            if self.db.query_one("SELECT 1 FROM %s LIMIT 1" % self.db.dialect.q(self.db.dialect.sibling_table(self.table, present))):
                 raise JsonmendError(
                     "table %s.%s is missing while %s holds rows: restore it from the backup before repairing or undoing" % (self.database, missing, present)
                 )
@@ -141,6 +137,13 @@ class Ledger:
             self.legacy = True
             self.owner = self._owner()
         return self._exists
+
+    def _column_names(self, name):
+        cur = self.db.cursor()
+        try:
+            return set(self.db.dialect.column_names(cur, self.database, self.db.dialect.sibling_table(self.table, name)))
+        finally:
+            cur.close()
 
     def _owner(self):
         """(database, table) an earlier version's tables were created for, from their comments."""
@@ -161,55 +164,63 @@ class Ledger:
         """CREATE both tables (DDL commits, so never call this inside a chunk's transaction)."""
         if self.exists():
             return False
-        comment = "jsonmend: pre-images of repaired values of %s.%s" % (self.database, self.table)
-        self.db.query(
-            "CREATE TABLE IF NOT EXISTS %s ("
-            " `id` bigint unsigned NOT NULL AUTO_INCREMENT,"
-            " `run_id` varchar(64) CHARACTER SET ascii NOT NULL,"
-            " `database_name` varchar(64) DEFAULT NULL,"
-            " `table_name` varchar(64) DEFAULT NULL,"
-            " `row_pk` %s NOT NULL,"
-            " `column_name` varchar(64) NOT NULL,"
-            " `json_type` varchar(32) NOT NULL,"
-            " `action` varchar(8) NOT NULL,"
-            " `original_value` longblob,"
-            " `new_value` longblob,"
-            " `fingerprint` char(64) CHARACTER SET ascii DEFAULT NULL,"
-            " `failure` varchar(512) DEFAULT NULL,"
-            " `repaired_at` datetime(6) NOT NULL,"
-            " `undone_by` varchar(64) CHARACTER SET ascii DEFAULT NULL,"
-            " `undone_at` datetime(6) DEFAULT NULL,"
-            " PRIMARY KEY (`id`),"
-            " UNIQUE KEY `run_row` (`run_id`, `row_pk`),"
-            " KEY `row_pk` (`row_pk`)"
-            ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COMMENT=%%s" % (self.q_sql, key_type),
-            (comment,),
+        d = self.db.dialect
+        d.create_table(
+            self.db,
+            self.q_sql,
+            (
+                ("id", "serial", ""),
+                ("run_id", "ascii64", "NOT NULL"),
+                ("database_name", "varchar(64)", "DEFAULT NULL"),
+                ("table_name", "varchar(64)", "DEFAULT NULL"),
+                ("row_pk", key_type, "NOT NULL"),
+                ("column_name", "varchar(64)", "NOT NULL"),
+                ("json_type", "varchar(32)", "NOT NULL"),
+                ("action", "varchar(8)", "NOT NULL"),
+                # The exact pre-image bytes (LONGBLOB, bytea): undo writes them back unchanged.
+                ("original_value", "bytes", ""),
+                ("new_value", "bytes", ""),
+                ("fingerprint", "ascii_hash", "DEFAULT NULL"),
+                ("failure", "varchar(512)", "DEFAULT NULL"),
+                ("repaired_at", "time", "NOT NULL"),
+                ("undone_by", "ascii64", "DEFAULT NULL"),
+                ("undone_at", "time", "DEFAULT NULL"),
+            ),
+            d.q("id"),
+            ((d.index_name(self.quarantine, "run_row"), "%s, %s" % (d.q("run_id"), d.q("row_pk"))),),
+            ((d.index_name(self.quarantine, "row_pk"), d.q("row_pk")),),
+            "jsonmend: pre-images of repaired values of %s.%s" % (self.database, self.table),
         )
-        self.db.query(
-            "CREATE TABLE IF NOT EXISTS %s ("
-            " `run_id` varchar(64) CHARACTER SET ascii NOT NULL,"
-            " `kind` varchar(8) NOT NULL,"
-            " `database_name` varchar(64) DEFAULT NULL,"
-            " `table_name` varchar(64) DEFAULT NULL,"
-            " `column_name` varchar(64) NOT NULL,"
-            " `undo_of` varchar(64) CHARACTER SET ascii DEFAULT NULL,"
-            " `status` varchar(16) NOT NULL,"
-            " `policy` text,"
-            " `start_key` varchar(512) DEFAULT NULL,"
-            " `end_key` varchar(512) DEFAULT NULL,"
-            " `last_key` varchar(512) DEFAULT NULL,"
-            " `counts` text,"
-            " `started_at` datetime(6) NOT NULL,"
-            " `updated_at` datetime(6) NOT NULL,"
-            " `finished_at` datetime(6) DEFAULT NULL,"
-            " `undone_by` varchar(64) CHARACTER SET ascii DEFAULT NULL,"
-            " `started_by` varchar(160) DEFAULT NULL,"
-            " `deploy_ids` text DEFAULT NULL,"
-            " PRIMARY KEY (`run_id`),"
-            " KEY `column_kind` (`column_name`, `kind`, `started_at`),"
-            " KEY `target_kind` (`table_name`, `column_name`, `kind`, `started_at`)"
-            ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COMMENT=%%s" % self.runs_sql,
-            ("jsonmend: repair and undo runs (checkpoints) of %s.%s" % (self.database, self.table),),
+        d.create_table(
+            self.db,
+            self.runs_sql,
+            (
+                ("run_id", "ascii64", "NOT NULL"),
+                ("kind", "varchar(8)", "NOT NULL"),
+                ("database_name", "varchar(64)", "DEFAULT NULL"),
+                ("table_name", "varchar(64)", "DEFAULT NULL"),
+                ("column_name", "varchar(64)", "NOT NULL"),
+                ("undo_of", "ascii64", "DEFAULT NULL"),
+                ("status", "varchar(16)", "NOT NULL"),
+                ("policy", "text", ""),
+                ("start_key", "varchar(512)", "DEFAULT NULL"),
+                ("end_key", "varchar(512)", "DEFAULT NULL"),
+                ("last_key", "varchar(512)", "DEFAULT NULL"),
+                ("counts", "text", ""),
+                ("started_at", "time", "NOT NULL"),
+                ("updated_at", "time", "NOT NULL"),
+                ("finished_at", "time", "DEFAULT NULL"),
+                ("undone_by", "ascii64", "DEFAULT NULL"),
+                ("started_by", "varchar(160)", "DEFAULT NULL"),
+                ("deploy_ids", "text", "DEFAULT NULL"),
+            ),
+            d.q("run_id"),
+            (),
+            (
+                (d.index_name(self.runs, "column_kind"), ", ".join(d.q(c) for c in ("column_name", "kind", "started_at"))),
+                (d.index_name(self.runs, "target_kind"), ", ".join(d.q(c) for c in ("table_name", "column_name", "kind", "started_at"))),
+            ),
+            "jsonmend: repair and undo runs (checkpoints) of %s.%s" % (self.database, self.table),
         )
         self._exists = True
         return True
@@ -260,13 +271,14 @@ class Ledger:
         """Why this quarantine cannot hold the target's keys (created for another table's key type)."""
         if not self.exists():
             return []
-        row = self.db.query_one(
-            "SELECT DATA_TYPE, CHARACTER_MAXIMUM_LENGTH FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s AND COLUMN_NAME = 'row_pk'",
-            (self.database, self.quarantine),
-        )
-        if not row:
+        cur = self.db.cursor()
+        try:
+            details = [c for c in self.db.dialect.column_details(cur, self.database, self.quarantine_name) if c["name"] == "row_pk"]
+        finally:
+            cur.close()
+        if not details:
             return []
-        have, have_chars = (row[0] or "").lower(), row[1]
+        have, have_chars = (details[0]["data_type"] or "").lower(), details[0]["max_chars"]
         same_family = (have in INTEGER_TYPES) == (key_data_type in INTEGER_TYPES)
         too_short = have_chars is not None and key_max_chars is not None and int(have_chars) < int(key_max_chars)
         if same_family and not too_short:
@@ -292,7 +304,13 @@ class Ledger:
         """SQL condition: rows aliased a and b belong to the same target."""
         if self.legacy:
             return "%s.column_name = %s.column_name" % (a, b)
-        return "%s.column_name = %s.column_name AND %s.table_name <=> %s.table_name AND %s.database_name <=> %s.database_name" % (a, b, a, b, a, b)
+        eq = self.db.dialect.null_safe_equal
+        return "%s.column_name = %s.column_name AND %s AND %s" % (
+            a,
+            b,
+            eq(a + ".table_name", b + ".table_name"),
+            eq(a + ".database_name", b + ".database_name"),
+        )
 
     def column_sql(self, name: str, alias: str = "") -> str:
         """A column added by this version, or NULL on tables not migrated yet."""
@@ -389,8 +407,8 @@ class Ledger:
         self.db.query(
             "INSERT INTO %s (run_id, kind, database_name, table_name, column_name, undo_of, status, policy, start_key, end_key, last_key, counts,"
             " started_at, updated_at, started_by, deploy_ids)"
-            " VALUES (%%s, %%s, %%s, %%s, %%s, %%s, 'running', %%s, %%s, %%s, NULL, '{}', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), CURRENT_USER(), %%s)"
-            % self.runs_sql,
+            " VALUES (%%s, %%s, %%s, %%s, %%s, %%s, 'running', %%s, %%s, %%s, NULL, '{}', %s, %s, %s, %%s)"
+            % (self.runs_sql, self.now, self.now, self.db.dialect.current_user_sql),
             (run_id, kind, self.database, self.table, self.column, undo_of, json.dumps(policy, sort_keys=True), encode_key(start_key), encode_key(end_key))
             + (json.dumps([self.deploy_id] if self.deploy_id else []),),
         )
@@ -404,23 +422,23 @@ class Ledger:
         if run is None or self.deploy_id in run[DEPLOY_IDS]:
             return
         self.db.query(
-            "UPDATE %s SET deploy_ids = %%s, updated_at = UTC_TIMESTAMP(6) WHERE run_id = %%s" % self.runs_sql,
+            "UPDATE %s SET deploy_ids = %%s, updated_at = %s WHERE run_id = %%s" % (self.runs_sql, self.now),
             (json.dumps(run[DEPLOY_IDS] + [self.deploy_id]), run_id),
         )
 
     def checkpoint(self, run_id: str, last_key: Any, counts: Mapping[str, int], status: str = RUNNING) -> None:
         """Record how far the run got; in the chunk's transaction, so it is never ahead of the data."""
-        finished = ", finished_at = UTC_TIMESTAMP(6)" if status == FINISHED else ""
+        finished = ", finished_at = %s" % self.now if status == FINISHED else ""
         self.db.query(
-            "UPDATE %s SET last_key = %%s, counts = %%s, status = %%s, updated_at = UTC_TIMESTAMP(6)%s WHERE run_id = %%s" % (self.runs_sql, finished),
+            "UPDATE %s SET last_key = %%s, counts = %%s, status = %%s, updated_at = %s%s WHERE run_id = %%s" % (self.runs_sql, self.now, finished),
             (encode_key(last_key), json.dumps(counts, sort_keys=True), status, run_id),
         )
 
     def set_status(self, run_id: str, status: str) -> None:
-        self.db.query("UPDATE %s SET status = %%s, updated_at = UTC_TIMESTAMP(6) WHERE run_id = %%s" % self.runs_sql, (status, run_id))
+        self.db.query("UPDATE %s SET status = %%s, updated_at = %s WHERE run_id = %%s" % (self.runs_sql, self.now), (status, run_id))
 
     def mark_undone(self, repair_run_id: str, undo_run_id: str) -> None:
-        self.db.query("UPDATE %s SET undone_by = %%s, updated_at = UTC_TIMESTAMP(6) WHERE run_id = %%s" % self.runs_sql, (undo_run_id, repair_run_id))
+        self.db.query("UPDATE %s SET undone_by = %%s, updated_at = %s WHERE run_id = %%s" % (self.runs_sql, self.now), (undo_run_id, repair_run_id))
 
     def quarantined_rows(self, run_id: str) -> tuple[int, int, Any, Any]:
         """(rows the run wrote and quarantined, of which undone, lowest key, highest key)."""

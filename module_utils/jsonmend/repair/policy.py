@@ -6,7 +6,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from ansible.module_utils.jsonmend.db.appjson import READABLE, UNREADABLE
-from ansible.module_utils.jsonmend.db.dialects import DOUBLE_ENCODED, INVALID
+from ansible.module_utils.jsonmend.db.dialects import DOUBLE_ENCODED, INVALID, Dialect
 from ansible.module_utils.jsonmend.db.errors import JsonmendError
 
 if TYPE_CHECKING:
@@ -145,14 +145,15 @@ def policy_problems(mapping: object, default_action: object, wrap_key: object) -
     return problems
 
 
-def new_value_sql(action: str, kind: str, col: str) -> tuple[str, tuple[()] | None]:
+def new_value_sql(action: str, kind: str, col: str, dialect: Dialect | None = None) -> tuple[str, tuple[()] | None]:
     """(SQL expression, args) computing the repaired value of column `col` for a row of `kind`.
 
     `wrap` extracts the value first so it nests on every column kind: JSON_OBJECT('k', col)
     would quote it as a string on a plain LONGTEXT column. Text that is not JSON (or not JSON
     the application reads) cannot be extracted; it is wrapped as a JSON string holding the raw
-    text (lossless, and valid JSON).
+    text (lossless, and valid JSON). The expressions are the dialect's (the MySQL family's by default).
     """
+    dialect = dialect or Dialect()
     if action == NULL:
         return "NULL", ()
     if action == EMPTY:
@@ -160,11 +161,9 @@ def new_value_sql(action: str, kind: str, col: str) -> tuple[str, tuple[()] | No
     if action == UNWRAP:
         if kind != DOUBLE_ENCODED:
             raise JsonmendError("unwrap cannot repair a %s value" % kind)
-        return "JSON_UNQUOTE(%s)" % col, ()
+        return dialect.unwrap_expr(col), ()
     if action == WRAP:
-        if kind in RAW_KINDS:
-            return "JSON_OBJECT(%%s, CAST(%s AS CHAR))" % col, None
-        return "JSON_OBJECT(%%s, JSON_EXTRACT(%s, '$'))" % col, None
+        return dialect.wrap_expr(col, kind in RAW_KINDS), None
     raise JsonmendError("action %r writes nothing" % action)
 
 
@@ -175,12 +174,12 @@ def expression_group(action: str, kind: str) -> tuple[str, str]:
     return (action, "")
 
 
-def group_sql(group: tuple[str, str], col: str, wrap_key: str) -> tuple[str, tuple[str, ...] | None]:
+def group_sql(group: tuple[str, str], col: str, wrap_key: str, dialect: Dialect | None = None) -> tuple[str, tuple[str, ...] | None]:
     """(expression, args) for an expression_group."""
     action, variant = group
     if action == WRAP:
         kind = INVALID if variant == "raw" else "ARRAY"
-        sql = new_value_sql(WRAP, kind, col)[0]
+        sql = new_value_sql(WRAP, kind, col, dialect)[0]
         return sql, (wrap_key,)
     kind = DOUBLE_ENCODED if action == UNWRAP else "ARRAY"
-    return new_value_sql(action, kind, col)
+    return new_value_sql(action, kind, col, dialect)

@@ -344,8 +344,8 @@ class Repair(Job):
         t, db = self.t, self.db
         bounds, bound_args = chunk.where(t.pk_sql), chunk.args()
         locked = db.query(
-            "SELECT %s, %s, %s FROM %s WHERE %s AND %s IN (%s) AND %s FOR UPDATE"
-            % (t.pk_sql, t.cls_sql, t.col_sql, t.scan_sql, bounds, t.pk_sql, placeholders(keys), t.corrupt_sql),
+            "SELECT %s, %s, %s FROM %s WHERE %s AND %s IN (%s) AND %s%s"
+            % (t.pk_sql, t.cls_sql, t.col_sql, t.scan_sql, bounds, t.pk_sql, placeholders(keys), t.corrupt_sql, db.dialect.for_update()),
             bound_args + tuple(keys),
         )
         groups = {}
@@ -404,23 +404,28 @@ class Repair(Job):
         t, db, ledger = self.t, self.db, self.ledger
         action = group[0]
         bounds, bound_args = chunk.where(t.pk_sql), chunk.args()
-        expression, expression_args = group_sql(group, t.col_sql, self.policy.wrap_key)
+        expression, expression_args = group_sql(group, t.col_sql, self.policy.wrap_key, db.dialect)
+        d = db.dialect
         cur = db.cursor()
         try:
             try:
-                inserted = cur.execute(
+                cur.execute(
                     "INSERT INTO %s (run_id, database_name, table_name, row_pk, column_name, json_type, action, original_value, repaired_at)"
-                    " SELECT %%s, %%s, %%s, %s, %%s, %%s, %%s, %s, UTC_TIMESTAMP(6) FROM %s WHERE %s AND %s IN (%s)"
-                    % (ledger.q_sql, t.pk_sql, t.col_sql, t.scan_sql, bounds, t.pk_sql, placeholders(ids)),
+                    " SELECT %%s, %%s, %%s, %s, %%s, %%s, %%s, %s, %s FROM %s WHERE %s AND %s IN (%s)"
+                    % (ledger.q_sql, t.pk_sql, d.to_bytes(t.col_sql), d.utc_now_sql(), t.scan_sql, bounds, t.pk_sql, placeholders(ids)),
                     (self.run_id, t.database, t.table, t.column, kind, action) + bound_args + tuple(ids),
                 )
-                updated = cur.execute(
+                inserted = cur.rowcount
+                # The "still corrupt" re-check is the UPDATE's own WHERE: a row the application
+                # rewrote since it was read (READ COMMITTED re-reads it) is left alone.
+                cur.execute(
                     "UPDATE %s SET %s = %s%s WHERE %s AND %s IN (%s) AND (%s) = %%s"
                     % (t.scan_sql, t.col_sql, expression, t.keep_sql, bounds, t.pk_sql, placeholders(ids), t.cls_sql),
                     tuple(expression_args or ()) + bound_args + tuple(ids) + (label,),
                 )
+                updated = cur.rowcount
             except driver_error_types() as exc:
-                if is_row_error(exc):
+                if is_row_error(exc, d):
                     return driver_message(exc)
                 raise
             warned = self.warnings_of(cur)
@@ -446,19 +451,26 @@ class Repair(Job):
                 text(now_value, 60),
             )
         db.query(
-            "UPDATE %s AS q JOIN %s AS t ON t.%s = q.row_pk SET q.new_value = t.%s, q.fingerprint = %s WHERE q.run_id = %%s AND q.row_pk IN (%s)"
-            % (ledger.q_sql, t.table_sql, t.pk_sql, t.col_sql, t.fingerprint_sql_t, placeholders(ids)),
+            d.update_join(
+                ledger.q_sql,
+                "q",
+                t.table_sql,
+                "t",
+                "t.%s = q.row_pk" % t.pk_sql,
+                (("new_value", d.to_bytes("t.%s" % t.col_sql)), ("fingerprint", t.fingerprint_sql_t)),
+                "q.run_id = %%s AND q.row_pk IN (%s)" % placeholders(ids),
+            ),
             (self.run_id,) + tuple(ids),
         )
         return None
 
     def record_failure(self, key: Any, kind: str, action: str, reason: str) -> None:
         """Record a row that could not be written: its key, original bytes and the reason (nothing else changes)."""
-        t = self.t
+        t, d = self.t, self.db.dialect
         self.db.query(
             "INSERT INTO %s (run_id, database_name, table_name, row_pk, column_name, json_type, action, original_value, failure, repaired_at)"
-            " SELECT %%s, %%s, %%s, %s, %%s, %%s, %%s, %s, %%s, UTC_TIMESTAMP(6) FROM %s WHERE %s = %%s"
-            % (self.ledger.q_sql, t.pk_sql, t.col_sql, t.scan_sql, t.pk_sql),
+            " SELECT %%s, %%s, %%s, %s, %%s, %%s, %%s, %s, %%s, %s FROM %s WHERE %s = %%s"
+            % (self.ledger.q_sql, t.pk_sql, d.to_bytes(t.col_sql), d.utc_now_sql(), t.scan_sql, t.pk_sql),
             (self.run_id, t.database, t.table, t.column, kind, action, reason[:512], key),
         )
 
@@ -487,10 +499,11 @@ class Repair(Job):
 
     def collect_samples(self, keys: Sequence[Any]) -> None:
         want = self.params["sample_limit"] - len(self.samples)
+        d = self.db.dialect
         rows = self.db.query(
-            "SELECT row_pk, json_type, action, LEFT(original_value, %d), LEFT(new_value, %d) FROM %s"
+            "SELECT row_pk, json_type, action, %s, %s FROM %s"
             " WHERE run_id = %%s AND row_pk IN (%s) AND failure IS NULL ORDER BY row_pk LIMIT %d"
-            % (SAMPLE_CHARS + 1, SAMPLE_CHARS + 1, self.ledger.q_sql, placeholders(keys), want),
+            % (d.bytes_left("original_value", SAMPLE_CHARS + 1), d.bytes_left("new_value", SAMPLE_CHARS + 1), self.ledger.q_sql, placeholders(keys), want),
             (self.run_id,) + tuple(keys),
         )
         for key, kind, action, before, after in rows:
@@ -502,9 +515,11 @@ class Repair(Job):
             return
         t = self.t
         for key, kind, action in todo[:want]:
-            expression, args = group_sql(expression_group(action, kind), t.col_sql, self.policy.wrap_key)
+            d = self.db.dialect
+            expression, args = group_sql(expression_group(action, kind), t.col_sql, self.policy.wrap_key, d)
             row = self.db.query_one(
-                "SELECT LEFT(%s, %d), LEFT(%s, %d) FROM %s WHERE %s = %%s" % (t.col_sql, SAMPLE_CHARS + 1, expression, SAMPLE_CHARS + 1, t.scan_sql, t.pk_sql),
+                "SELECT %s, %s FROM %s WHERE %s = %%s"
+                % (d.left_expr(t.col_sql, SAMPLE_CHARS + 1), d.left_expr(expression, SAMPLE_CHARS + 1), t.scan_sql, t.pk_sql),
                 tuple(args or ()) + (key,),
             )
             if row:

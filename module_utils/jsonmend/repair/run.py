@@ -11,7 +11,7 @@ from ansible.module_utils.jsonmend.db.connection import (
     connect,
 )
 from ansible.module_utils.jsonmend.db.errors import JsonmendError
-from ansible.module_utils.jsonmend.db.identifiers import validate_identifier
+from ansible.module_utils.jsonmend.db.identifiers import validate_identifier, validate_table
 from ansible.module_utils.jsonmend.repair import undo_probe
 from ansible.module_utils.jsonmend.repair.job import plain
 from ansible.module_utils.jsonmend.repair.ledger import REPAIR, Ledger, default_names
@@ -88,10 +88,13 @@ def validate_params(params: Mapping[str, Any]) -> list[str]:
     """Refuse bad input before connecting; return the problems (empty when fine)."""
     problems = []
     if params["dialect"] == "sqlite":
-        problems.append("dialect sqlite cannot be repaired (the file is opened read-only); repair on MariaDB or MySQL")
+        problems.append("dialect sqlite cannot be repaired (the file is opened read-only); repair on MariaDB, MySQL or PostgreSQL")
     for key in ("database", "table", "column", "primary_key", "timestamp_column"):
         try:
-            validate_identifier(params[key], key)
+            if key == "table":
+                validate_table(params[key], key, params.get("dialect"))
+            else:
+                validate_identifier(params[key], key)
         except JsonmendError as exc:
             problems.append(str(exc))
     for key in ("quarantine_table", "runs_table"):

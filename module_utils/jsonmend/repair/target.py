@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 from ansible.module_utils.jsonmend.db import appjson, inspector
 from ansible.module_utils.jsonmend.db.dialects import BRACED_INVALID
 from ansible.module_utils.jsonmend.db.errors import JsonmendError
-from ansible.module_utils.jsonmend.repair.ledger import key_type_sql
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -43,13 +42,16 @@ class RepairTarget:
         self.pk_sql = d.q(self.pk)
         self.col_sql = d.q(self.column)
         # FORCE INDEX keeps every chunk statement on the primary key, whatever the optimizer's estimates.
-        self.scan_sql = "%s FORCE INDEX (PRIMARY)" % self.table_sql
+        self.scan_sql = d.force_index(self.table_sql, "PRIMARY")
+        # The table the advisory lock names: schema-qualified on PostgreSQL, so both spellings meet.
+        self.lock_table = d.sibling_table(self.table, self.table.rpartition(".")[2])
         self.cls_sql = d.classify_expr(self.col_sql, self.native_json, BRACED_INVALID, self.decoder)
         self.corrupt_sql = "(%s) NOT IN ('OBJECT', 'SQL NULL')" % self.cls_sql
-        self.key_type = key_type_sql(key["column_type"], key["charset"], key["collation"])
+        self.key_type = d.key_type_sql(key["column_type"], key["charset"], key["collation"])
         # Repair and undo assign ON UPDATE columns to themselves, so they keep their values.
         self.keep_sql = "".join(", %s = %s" % (d.q(c), d.q(c)) for c in desc["on_update_columns"])
         self.keep_sql_t = "".join(", t.%s = t.%s" % (d.q(c), d.q(c)) for c in desc["on_update_columns"])
+        self.keep_pairs_t = tuple((d.q(c), "t.%s" % d.q(c)) for c in desc["on_update_columns"])
         self.fingerprint_sql = d.fingerprint_expr([d.q(c) for c in desc["stored_columns"]])
         self.fingerprint_sql_t = d.fingerprint_expr(["t.%s" % d.q(c) for c in desc["stored_columns"]])
 

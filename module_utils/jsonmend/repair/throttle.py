@@ -19,7 +19,8 @@ REPLICA_OPTIONS = ("login_host", "login_port", "login_user", "login_password", "
 
 
 class ReplicaProbe:
-    """Measures one replica's lag: SHOW REPLICA STATUS, or the operator's own lag query.
+    """Measures one replica's lag (the dialect's: SHOW REPLICA STATUS, pg_stat_replication or
+    pg_last_xact_replay_timestamp()), or the operator's own lag query.
 
     A lag query (gh-ost's --replication-lag-query) reads a heartbeat table, e.g.
     pt-heartbeat's, and returns seconds; it is also how tests simulate a lagging replica.
@@ -46,25 +47,9 @@ class ReplicaProbe:
             if self.lag_query:
                 row = db.query_one(self.lag_query)
                 return None if row is None or row[0] is None else float(row[0])
-            cur = db.conn.cursor()
-            try:
-                cur.execute("SHOW REPLICA STATUS" if db.dialect.name == "mysql" else "SHOW ALL SLAVES STATUS")
-                names = [d[0] for d in cur.description or ()]
-                rows = cur.fetchall()
-            finally:
-                cur.close()
+            return db.dialect.replica_lag(db, self.name)
         except driver_error_types() as exc:
             raise JsonmendError("could not read the lag of replica %s: %s" % (self.name, driver_message(exc))) from None
-        if not rows:
-            raise JsonmendError("%s is not a replica (SHOW REPLICA STATUS is empty): list replicas, not the primary, or give replica_lag_query" % self.name)
-        worst = 0.0
-        for row in rows:
-            fields = dict(zip(names, row, strict=True))
-            value = fields.get("Seconds_Behind_Master", fields.get("Seconds_Behind_Source"))
-            if value is None:
-                return None
-            worst = max(worst, float(value))
-        return worst
 
     def close(self) -> None:
         if self.db is not None:
@@ -114,8 +99,7 @@ class Throttle:
         self.last_reason = None
 
     def threads_running(self) -> int:
-        row = self.db.query_one("SHOW GLOBAL STATUS LIKE 'Threads_running'")
-        return int(row[1]) if row else 0
+        return self.db.dialect.busy_sessions(self.db)
 
     def reason(self) -> str | None:
         """Why the next chunk must wait, or None."""

@@ -12,7 +12,6 @@ from ansible.module_utils.jsonmend.db.clock import utc_compact, utc_iso
 from ansible.module_utils.jsonmend.db.connection import driver_error_types, driver_message
 from ansible.module_utils.jsonmend.db.errors import JsonmendError
 from ansible.module_utils.jsonmend.repair.job import (
-    GOOD_ACCESS,
     SAMPLE_CHARS,
     Job,
     is_row_error,
@@ -114,19 +113,19 @@ class Undo(Job):
         return checked
 
     def explain_quarantine(self, whole: Chunk) -> dict[str, Any]:
+        d, index = self.db.dialect, self.db.dialect.index_name(self.ledger.quarantine, "run_row")
         cur = self.db.cursor()
         try:
-            cur.execute(
-                "EXPLAIN SELECT id FROM %s FORCE INDEX (run_row) WHERE run_id = %%s AND %s" % (self.ledger.q_sql, whole.where("row_pk")),
+            row = d.explain_access(
+                cur,
+                "SELECT id FROM %s WHERE run_id = %%s AND %s" % (d.force_index(self.ledger.q_sql, index), whole.where("row_pk")),
                 (self.undo_of,) + whole.args(),
             )
-            names = [d[0].lower() for d in cur.description]
-            row = dict(zip(names, cur.fetchone(), strict=True))
         finally:
             cur.close()
-        if row.get("type") is None and "impossible" in str(row.get("extra") or "").lower():
+        if row["empty"]:
             return dict(statement="quarantine select", type="none", key=None, rows=0)
-        if row.get("type") not in GOOD_ACCESS or row.get("key") != "run_row":
+        if not d.access_ok(row, index):
             raise JsonmendError(
                 "EXPLAIN of the quarantine walk shows %s on %s, not a range of run_row; nothing was changed" % (row.get("type"), row.get("key"))
             )
@@ -135,10 +134,9 @@ class Undo(Job):
     def run(self) -> str:
         self.refuse_if_stop_file()
         self.binlog = self.open_session()
-        if self.db.dialect.name == "mariadb" and not self.check_mode:
-            # Pre-images may be invalid text whose CHECK (json_valid) was bypassed when it was
-            # written; putting them back byte for byte needs the same bypass, for this session only.
-            self.db.query("SET SESSION check_constraint_checks = 0")
+        if not self.check_mode:
+            # Pre-images may be invalid text a CHECK would refuse now (MariaDB's json_valid).
+            self.db.dialect.allow_invalid_restore(self.db)
         self.lock.acquire(self.params["lock_timeout"])
         try:
             self.plan()
@@ -185,9 +183,16 @@ class Undo(Job):
             self.lock.release()
 
     def walk(self) -> None:
-        q = self.ledger.q_sql
+        q, d = self.ledger.q_sql, self.db.dialect
         walker = KeysetWalker(
-            self.db, "%s FORCE INDEX (run_row)" % q, "row_pk", self.position, self.end_key, self.inclusive, where="run_id = %s", where_args=(self.undo_of,)
+            self.db,
+            d.force_index(q, d.index_name(self.ledger.quarantine, "run_row")),
+            "row_pk",
+            self.position,
+            self.end_key,
+            self.inclusive,
+            where="run_id = %s",
+            where_args=(self.undo_of,),
         )
         while True:
             if self.stop_requested():
@@ -218,35 +223,44 @@ class Undo(Job):
 
     def chunk_rows(self, chunk: Chunk, lock: bool) -> Sequence[tuple[Any, ...]]:
         """Quarantined rows of the chunk not undone yet, each with whether it may be restored."""
-        t, q, ledger = self.t, self.ledger.q_sql, self.ledger
+        t, q, ledger, d = self.t, self.ledger.q_sql, self.ledger, self.db.dialect
         fingerprint = ledger.column_sql("fingerprint", "q")
         return self.db.query(
-            "SELECT q.row_pk, t.%s IS NULL, CAST(t.%s AS BINARY) <=> q.new_value, %s IS NULL OR CAST(%s AS BINARY) = CAST(%s AS BINARY),"
+            "SELECT q.row_pk, t.%s IS NULL, %s, %s IS NULL OR %s = %s,"
             " EXISTS (SELECT 1 FROM %s AS later WHERE later.row_pk = q.row_pk AND %s"
             "         AND later.id > q.id AND later.undone_at IS NULL AND %s),"
-            " LEFT(t.%s, %d), LEFT(q.new_value, %d), LEFT(q.original_value, %d), q.json_type, q.action"
-            " FROM %s AS q FORCE INDEX (run_row) LEFT JOIN %s AS t ON t.%s = q.row_pk"
+            " %s, %s, %s, q.json_type, q.action"
+            " FROM %s LEFT JOIN %s AS t ON t.%s = q.row_pk"
             " WHERE q.run_id = %%s AND %s AND q.undone_at IS NULL AND %s ORDER BY q.row_pk%s"
             % (
                 t.pk_sql,
-                t.col_sql,
+                d.null_safe_equal(d.bytes_expr("t.%s" % t.col_sql), "q.new_value"),
                 fingerprint,
-                fingerprint,
-                t.fingerprint_sql_t,
+                d.bytes_expr(fingerprint),
+                d.bytes_expr(t.fingerprint_sql_t),
                 q,
                 ledger.same_target_sql("later", "q"),
                 ledger.written_sql("later"),
-                t.col_sql,
-                SAMPLE_CHARS + 1,
-                SAMPLE_CHARS + 1,
-                SAMPLE_CHARS + 1,
-                q,
+                d.left_expr("t.%s" % t.col_sql, SAMPLE_CHARS + 1),
+                d.bytes_left("q.new_value", SAMPLE_CHARS + 1),
+                d.bytes_left("q.original_value", SAMPLE_CHARS + 1),
+                d.force_index(q, d.index_name(ledger.quarantine, "run_row"), "q"),
                 t.table_sql,
                 t.pk_sql,
                 chunk.where("q.row_pk"),
                 ledger.written_sql("q"),
-                " FOR UPDATE" if lock else "",
+                # The quarantine rows; the table's rows are locked by lock_rows() (the nullable side of the join).
+                d.for_update("q") if lock else "",
             ),
+            (self.undo_of,) + chunk.args(),
+        )
+
+    def lock_rows(self, chunk: Chunk) -> None:
+        """Lock the table's rows of the chunk's quarantined keys before they are compared and restored."""
+        t, d = self.t, self.db.dialect
+        self.db.query(
+            "SELECT t.%s FROM %s JOIN %s AS q ON q.row_pk = t.%s WHERE q.run_id = %%s AND %s AND q.undone_at IS NULL%s"
+            % (t.pk_sql, d.force_index(t.table_sql, "PRIMARY", "t"), self.ledger.q_sql, t.pk_sql, chunk.where("q.row_pk"), d.for_update("t")),
             (self.undo_of,) + chunk.args(),
         )
 
@@ -297,27 +311,27 @@ class Undo(Job):
     def restore_rows(self, keys: Sequence[Any]) -> str | None:
         """Put the pre-images of `keys` back and check them; return why they could not be, or None."""
         t, q, db = self.t, self.ledger.q_sql, self.db
+        d = db.dialect
         cur = db.cursor()
         try:
             try:
-                restored = cur.execute(
-                    "UPDATE %s AS t FORCE INDEX (PRIMARY) JOIN %s AS q ON q.row_pk = t.%s AND q.run_id = %%s"
-                    " SET t.%s = %s%s WHERE t.%s IN (%s) AND CAST(t.%s AS BINARY) <=> q.new_value"
-                    % (
+                # Re-checked in the UPDATE's own WHERE: the column still holds exactly what the repair wrote.
+                cur.execute(
+                    d.update_join(
                         t.table_sql,
+                        "t",
                         q,
-                        t.pk_sql,
-                        t.col_sql,
-                        db.dialect.restore_expr("q.original_value", t.native_json),
-                        t.keep_sql_t,
-                        t.pk_sql,
-                        placeholders(keys),
-                        t.col_sql,
+                        "q",
+                        "q.row_pk = t.%s AND q.run_id = %%s" % t.pk_sql,
+                        ((t.col_sql, d.restore_expr("q.original_value", t.native_json, t.column_type)),) + t.keep_pairs_t,
+                        "t.%s IN (%s) AND %s" % (t.pk_sql, placeholders(keys), d.null_safe_equal(d.bytes_expr("t.%s" % t.col_sql), "q.new_value")),
+                        index="PRIMARY",
                     ),
                     (self.undo_of,) + tuple(keys),
                 )
+                restored = cur.rowcount
             except driver_error_types() as exc:
-                if is_row_error(exc):
+                if is_row_error(exc, d):
                     return "could not be restored: %s" % driver_message(exc)
                 raise
             warned = self.warnings_of(cur)
@@ -329,9 +343,18 @@ class Undo(Job):
             return "could not be restored: %d of %d rows changed (a trigger may have kept the repaired value)" % (restored, len(keys))
         # A BEFORE UPDATE trigger may rewrite what undo writes: the column must hold the pre-image, byte for byte.
         differ = db.query(
-            "SELECT t.%s, LEFT(t.%s, %d) FROM %s AS t JOIN %s AS q ON q.row_pk = t.%s AND q.run_id = %%s"
-            " WHERE t.%s IN (%s) AND NOT (CAST(t.%s AS BINARY) <=> q.original_value)"
-            % (t.pk_sql, t.col_sql, SAMPLE_CHARS + 1, t.table_sql, q, t.pk_sql, t.pk_sql, placeholders(keys), t.col_sql),
+            "SELECT t.%s, %s FROM %s AS t JOIN %s AS q ON q.row_pk = t.%s AND q.run_id = %%s"
+            " WHERE t.%s IN (%s) AND NOT (%s)"
+            % (
+                t.pk_sql,
+                d.left_expr("t.%s" % t.col_sql, SAMPLE_CHARS + 1),
+                t.table_sql,
+                q,
+                t.pk_sql,
+                t.pk_sql,
+                placeholders(keys),
+                d.null_safe_equal(d.bytes_expr("t.%s" % t.col_sql), "q.original_value"),
+            ),
             (self.undo_of,) + tuple(keys),
         )
         if differ:
@@ -340,6 +363,7 @@ class Undo(Job):
 
     def undo_chunk(self, chunk: Chunk, row_by_row: bool = False) -> int:
         q, db = self.ledger.q_sql, self.db
+        self.lock_rows(chunk)
         rows = self.chunk_rows(chunk, lock=True)
         restorable, conflicts = self.classify(rows)
         keys = [r[0] for r in restorable]
@@ -367,10 +391,11 @@ class Undo(Job):
         if keys:
             cur = db.cursor()
             try:
-                marked = cur.execute(
-                    "UPDATE %s SET undone_by = %%s, undone_at = UTC_TIMESTAMP(6) WHERE run_id = %%s AND row_pk IN (%s)" % (q, placeholders(keys)),
+                cur.execute(
+                    "UPDATE %s SET undone_by = %%s, undone_at = %s WHERE run_id = %%s AND row_pk IN (%s)" % (q, db.dialect.utc_now_sql(), placeholders(keys)),
                     (self.run_id, self.undo_of) + tuple(keys),
                 )
+                marked = cur.rowcount
             finally:
                 cur.close()
             if marked != len(keys):
