@@ -264,7 +264,9 @@ def jsonmend_record_markdown(record):
         for n in record["notifications"]:
             if n.get("result") not in ("ok", "skipped (check mode)"):
                 lines.append("")
-                lines.append("WARNING: %s was not delivered to %s by %s: %s" % (n.get("message"), n.get("name"), n.get("channel"), _cell(n.get("result") or "")))
+                lines.append(
+                    "WARNING: %s was not delivered to %s by %s: %s" % (n.get("message"), n.get("name"), n.get("channel"), _cell(n.get("result") or ""))
+                )
     lines += ["", "## Phases", "", "| Phase | Outcome | Started (UTC) | Finished (UTC) |", "| --- | --- | --- | --- |"]
     for phase in record.get("phases") or []:
         lines.append("| %s | %s | %s | %s |" % (phase["phase"], phase["outcome"], phase.get("started_at") or "", phase.get("finished_at") or ""))

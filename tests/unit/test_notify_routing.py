@@ -16,6 +16,7 @@ from filter_plugins.jsonmend_notify import (
     jsonmend_notify_told,
     jsonmend_pagerduty_event,
 )
+
 ROOT = Path(__file__).resolve().parents[2]
 ROUTES = yaml.safe_load((ROOT / "roles/notify/defaults/main.yml").read_text(encoding="utf-8"))["notify_routes"]
 CONTACTS = {
@@ -99,7 +100,8 @@ def test_told_line_names_recipients_never_secrets():
 
 
 def test_results_rows_carry_recipient_channel_time_and_outcome_without_secrets():
-    deliveries = jsonmend_notify_route(["success"], ROUTES, CONTACTS) + jsonmend_notify_route(["post_deployment_issue"], {"post_deployment_issue": ["on_call"]}, CONTACTS)
+    on_call = jsonmend_notify_route(["post_deployment_issue"], {"post_deployment_issue": ["on_call"]}, CONTACTS)
+    deliveries = jsonmend_notify_route(["success"], ROUTES, CONTACTS) + on_call
     results = {
         "email": [{"recipients": ["dev@example.com"]}, {"msg": "SMTP connection refused"}],
         "webhook": [{"status": -1, "msg": "Request failed https://hooks.example/dev-secret: refused"}],
