@@ -126,10 +126,18 @@ def jsonmend_run_record(facts, outcome="success", failure=None, scan_before=None
         verification=verify or None,
         rollback=rollback or None,
         guard=_guard(guard),
+        notifications=_notifications(context.get("notifications")),
     )
     record["undo_command"] = undo_command(record)
     record["next_command"] = next_command(record)
     return record
+
+
+def _notifications(rows):
+    """Each delivery of the run's messages: message, recipient, channel, time and result."""
+    keys = ("message", "contact", "name", "channel", "to", "sent_at", "result")
+    rows = [dict((k, r.get(k)) for k in keys) for r in rows or [] if isinstance(r, dict)]
+    return rows or None
 
 
 def _guard(state):
@@ -249,6 +257,16 @@ def jsonmend_record_markdown(record):
         lines.append("| Undo | `%s` |" % record["undo_command"])
     if record.get("next_command"):
         lines.append("| Next | %s |" % _cell(record["next_command"]))
+    if record.get("notifications"):
+        lines += ["", "## Notifications", "", "| Message | Recipient | Channel | Sent (UTC) | Result |", "| --- | --- | --- | --- | --- |"]
+        for n in record["notifications"]:
+            lines.append("| %s | %s | %s | %s | %s |" % tuple(_cell(n.get(k) or "") for k in ("message", "name", "channel", "sent_at", "result")))
+        for n in record["notifications"]:
+            if n.get("result") not in ("ok", "skipped (check mode)"):
+                lines.append("")
+                lines.append(
+                    "WARNING: %s was not delivered to %s by %s: %s" % (n.get("message"), n.get("name"), n.get("channel"), _cell(n.get("result") or ""))
+                )
     lines += ["", "## Phases", "", "| Phase | Outcome | Started (UTC) | Finished (UTC) |", "| --- | --- | --- | --- |"]
     for phase in record.get("phases") or []:
         lines.append("| %s | %s | %s | %s |" % (phase["phase"], phase["outcome"], phase.get("started_at") or "", phase.get("finished_at") or ""))

@@ -202,7 +202,22 @@ def test_emergency_rollback_from_a_half_finished_run(stack, db, env, deployed, m
     stack.supervisorctl("stop", PROGRAM)
     assert stack.health()[0] is None
     # jsonmend_column names no column: the scan module cannot run, and the emergency needs it not.
-    result = env.run("emergency_rollback.yml", jsonmend_column="no_such_column")
+    # The runbook's emergency contacts are told (production was broken), not the development team.
+    with SMTPReceiver() as smtp:
+        contacts = {
+            name: {"name": name.replace("_", " "), "email": ["%s@example.com" % name]}
+            for name in ("development_team", "devops", "on_call", "database_emergency", "management")
+        }
+        result = env.run(
+            "emergency_rollback.yml",
+            jsonmend_column="no_such_column",
+            notify_contacts=contacts,
+            notify_smtp_host="127.0.0.1",
+            notify_smtp_port=smtp.port,
+            notify_smtp_security="none",
+        )
+    assert [m["To"] for m in smtp.messages] == ["on_call@example.com", "database_emergency@example.com", "management@example.com"], result.stdout[-3000:]
+    assert "Sent to: on call (email); database emergency (email); management (email)" in smtp.messages[0].get_payload(decode=True).decode()
     out = " ".join(result.stdout.split())
     assert result.returncode == 0, result.stdout[-6000:]
     assert "RESTORE from backup backup_" in out and "rolling back to %s" % stack.shas["v1"][:12] in out

@@ -7,7 +7,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.receivers import HTTPReceiver, SMTPReceiver
 from tools.devstack import seed
-from tools.devstack.mariadb_server import TOOL_PASSWORD
+from tools.devstack.mariadb_server import TOOL_PASSWORD, free_port
 from tools.devstack.playbooks import ROOT, db_vars, run_playbook
 
 # Backups, restores, retention and records carry times: make clock runs these under faketime.
@@ -135,3 +135,77 @@ def test_a_failing_channel_is_reported_not_fatal(mariadb, database, tmp_path):
     assert "HTTP status 500" in result.stdout
     assert "secret-token" not in result.stdout
     assert len(list((tmp_path / "reports").glob("*/notifications/*.txt"))) == 3
+
+
+def contacts(smtp, hook, pagerduty, down_url):
+    # The runbook's contacts; the database admin's webhook is a receiver that is down.
+    return {
+        "development_team": {"name": "Development team", "email": ["dev@example.com"], "webhook": hook.url},
+        "devops": {"name": "DevOps", "email": ["ops@example.com"]},
+        "database_admin": {"name": "Database admin", "email": ["dba@example.com"], "webhook": down_url},
+        "on_call": {"name": "On-call engineer", "pagerduty_routing_key": "oncall-routing-key-0001"},
+        "database_emergency": {"name": "Database emergency", "pagerduty_routing_key": "dbemergency-routing-key-0002"},
+        "management": {"name": "Management", "email": ["cto@example.com"]},
+    }
+
+
+def test_each_event_reaches_its_contacts_with_pagerduty_and_a_down_receiver(mariadb, database, tmp_path):
+    with SMTPReceiver() as smtp, HTTPReceiver() as hook, HTTPReceiver(status=202) as pagerduty:
+        down_url = "http://127.0.0.1:%d/hook/down-secret" % free_port()
+        variables = db_vars(
+            mariadb,
+            database,
+            jsonmend_report_dir=str(tmp_path / "reports"),
+            notify_smtp_host="127.0.0.1",
+            notify_smtp_port=smtp.port,
+            notify_smtp_security="none",
+            notify_timeout=3,
+            notify_contacts=contacts(smtp, hook, pagerduty, down_url),
+            notify_pagerduty_url="http://127.0.0.1:%d/v2/enqueue" % pagerduty.port,
+            test_messages=["pre_deployment", "success", "rollback", "rollback/emergency_rollback", "weekly_alert"],
+            test_record=True,
+            **dict(FACTS, test_strategy_decision={"strategy": "C", "action": "Fix + cleanup"}),
+        )
+        result = run_playbook("tests/playbooks/notify_all.yml", variables, tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:]
+    mails = [(sorted(m["To"].split(", ")), m["Subject"]) for m in smtp.messages]
+    # pre-deployment (C: development team before the cleanup) and success: the team.
+    assert mails[0] == (["dev@example.com"], smtp.messages[0]["Subject"]) and mails[0][1].startswith("[Scheduled Maintenance]")
+    assert mails[1] == (["ops@example.com"], smtp.messages[1]["Subject"])
+    assert [m[0] for m in mails[2:4]] == [["dev@example.com"], ["ops@example.com"]] and mails[2][1].startswith("[Complete]")
+    # post-deployment issue: the team (+ on-call by PagerDuty); emergency rollback: management by email.
+    assert [m[0] for m in mails[4:7]] == [["dev@example.com"], ["ops@example.com"], ["cto@example.com"]]
+    assert mails[6][1] == "[Alert] Metadata Fix Rollback Required"
+    # weekly check with corruption: the team and the database admin.
+    assert [m[0] for m in mails[7:]] == [["dev@example.com"], ["ops@example.com"], ["dba@example.com"]]
+    # Every message says who was told.
+    body = smtp.messages[6].get_payload(decode=True).decode()
+    assert "Sent to: On-call engineer (pagerduty); Database emergency (pagerduty); Management (email)" in body
+    assert "Sent to: Development team (email, webhook); DevOps (email)" in hook.posts[0][1]["text"]
+    assert len(hook.posts) == 4  # the development team's webhook: every message but the emergency
+    # PagerDuty Events API v2: the post-deployment issue (on-call), the emergency (on-call + database emergency).
+    events = [body for _, body in pagerduty.posts]
+    assert [e["routing_key"] for e in events] == ["oncall-routing-key-0001", "oncall-routing-key-0001", "dbemergency-routing-key-0002"]
+    for e in events:
+        assert set(e) == {"routing_key", "event_action", "dedup_key", "payload"} and e["event_action"] == "trigger"
+        assert e["payload"]["source"] == "%s.analytics_activityevent.metadata" % database
+        assert e["payload"]["summary"].startswith("[Alert] Metadata Fix Rollback Required")
+        assert e["dedup_key"].endswith("/rollback")
+    assert [e["payload"]["severity"] for e in events] == ["error", "critical", "critical"]
+    assert {p for p, _ in pagerduty.posts} == {"/v2/enqueue"}
+    # The down receiver: a warning, the step did not fail, the record says so.
+    assert "was not delivered to Database admin by webhook" in result.stdout
+    assert "routing-key" not in result.stdout and "secret" not in result.stdout
+    record = json.loads((tmp_path / "reports" / "records.jsonl").read_text().splitlines()[-1])
+    rows = record["notifications"]
+    assert {(r["message"], r["name"], r["channel"]) for r in rows} >= {
+        ("pre_deployment", "Development team", "webhook"),
+        ("rollback", "Database emergency", "pagerduty"),
+        ("weekly_alert", "Database admin", "webhook"),
+    }
+    failed = [r for r in rows if r["result"] != "ok"]
+    assert [(r["name"], r["channel"]) for r in failed] == [("Database admin", "webhook")]
+    assert all(r["sent_at"] and r["sent_at"].endswith("Z") for r in rows)
+    assert "routing-key" not in json.dumps(record) and "secret" not in json.dumps(record)
+    markdown = next((tmp_path / "reports").glob("*/record.md")).read_text()
+    assert "## Notifications" in markdown and "WARNING: weekly_alert was not delivered to Database admin by webhook" in markdown

@@ -133,3 +133,33 @@ def test_a_guard_change_is_in_the_record_with_its_undo_and_next_step():
     unchanged = jsonmend_run_record(dict(facts, guard_state=dict(guard, installed_before="observe", changed=False, statements=[])), "success")
     assert unchanged["undo_command"] == "" and "| Guard | observe (unchanged) |" in jsonmend_record_markdown(unchanged)
     assert jsonmend_run_record({"preflight_run": RUN}, "success")["guard"] is None
+
+
+def test_record_lists_each_delivery_and_warns_of_failed_ones():
+    rows = [
+        {
+            "message": "rollback",
+            "contact": "on_call",
+            "name": "On-call engineer",
+            "channel": "pagerduty",
+            "to": "PagerDuty",
+            "sent_at": "2026-11-26T10:05:00Z",
+            "result": "ok",
+        },
+        {
+            "message": "rollback",
+            "contact": "management",
+            "name": "Management",
+            "channel": "email",
+            "to": "cto@example.com",
+            "sent_at": "2026-11-26T10:05:00Z",
+            "result": "connection refused",
+            "extra": "x",
+        },
+    ]
+    record = jsonmend_run_record({"preflight_run": RUN}, context={"notifications": rows})
+    assert [n["name"] for n in record["notifications"]] == ["On-call engineer", "Management"] and "extra" not in record["notifications"][1]
+    markdown = jsonmend_record_markdown(record)
+    assert "| rollback | Management | email | 2026-11-26T10:05:00Z | connection refused |" in markdown
+    assert "WARNING: rollback was not delivered to Management by email: connection refused" in markdown
+    assert jsonmend_run_record({"preflight_run": RUN})["notifications"] is None
