@@ -8,6 +8,7 @@ import pytest
 
 from tools.devstack import seed
 from tools.devstack.app_stack import AppStack
+from tools.devstack.postgres_server import PostgresServer
 
 
 @pytest.fixture(scope="module")
@@ -39,3 +40,11 @@ def db(mariadb, app_db):
     """An autocommit cursor as root inside app_db, for one test."""
     with mariadb.admin_cursor(app_db) as cur:
         yield cur
+
+
+@pytest.fixture(scope="module")
+def postgres(tmp_path_factory):
+    """A throwaway PostgreSQL cluster (initdb in its own directory, own port and socket), one per test module."""
+    server = PostgresServer(tmp_path_factory.mktemp("postgres")).start()
+    yield server
+    server.remove()

@@ -13,7 +13,6 @@ import pytest
 from psycopg import sql
 
 from tools.devstack.mariadb_server import TOOL_PASSWORD
-from tools.devstack.postgres_server import PostgresServer
 
 DOUBLE = json.dumps(json.dumps({"question_id": 9}))
 # (stored value, class of a jsonb, json and text column holding it); None is SQL NULL. The jsonb
@@ -43,13 +42,6 @@ INVALID_TEXT = [
     ('{"a": NaN}', "READABLE OBJECT"),  # the application's decoder reads it; not corrupt
 ]
 KINDS = ("jsonb", "json", "text")
-
-
-@pytest.fixture(scope="module")
-def postgres(tmp_path_factory):
-    server = PostgresServer(tmp_path_factory.mktemp("postgres")).start()
-    yield server
-    server.remove()
 
 
 @pytest.fixture(scope="module")

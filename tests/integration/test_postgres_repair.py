@@ -12,7 +12,6 @@ from ansible.module_utils.jsonmend.db.errors import JsonmendError
 from psycopg import sql
 
 from tests.support import repair as r
-from tools.devstack.postgres_server import PostgresServer
 
 DOUBLE = json.dumps(json.dumps({"question_id": 9, "ü": "✓"}))
 # What a JSON column can hold: objects (kept), corrupt kinds (repaired), SQL NULL (nullable only).
@@ -31,13 +30,6 @@ JSON_VALUES = [
 # A text column may hold what no JSON column can.
 TEXT_ONLY = ["not json", '{"a": 1', "", '{"a":1} x']
 KINDS = ("jsonb", "json", "text")
-
-
-@pytest.fixture(scope="module")
-def postgres(tmp_path_factory):
-    server = PostgresServer(tmp_path_factory.mktemp("postgres")).start()
-    yield server
-    server.remove()
 
 
 @pytest.fixture(scope="module")

@@ -6,16 +6,7 @@ import os
 import psycopg
 import pytest
 
-from tools.devstack.postgres_server import PostgresServer
-
 VALUES = ['{"a": 1}', "3.5", '"text"', "[1, 2]", "true", "null", '"{\\"question_id\\": 9}"']
-
-
-@pytest.fixture(scope="module")
-def postgres(tmp_path_factory):
-    server = PostgresServer(tmp_path_factory.mktemp("postgres")).start()
-    yield server
-    server.remove()
 
 
 def test_the_tool_connects_over_tcp_and_jsonb_types_every_value(postgres):

@@ -65,7 +65,7 @@ class Dialect:
     privilege needed); `explain_access`, `access_ok`; SQL pieces `force_index`, `index_name`,
     `for_update`, `null_safe_equal`, `bytes_expr`, `to_bytes`, `bytes_left`, `utc_now_sql`,
     `update_join`, `unwrap_expr`, `wrap_expr`; the bookkeeping tables' DDL `key_type_sql`,
-    `sibling_table`, `create_table` (DDL_TYPES), `column_names`; `transactional` (the engine).
+    `sibling_table`, `create_table` and its `column_ddl` (DDL_TYPES), `column_names`; `transactional` (the engine).
     Not yet behind the seam (see docs/DESIGN.md): server identity and the backup client tools.
     The write guard (guard/): `trigger_details` (the table's triggers with order and body),
     `guard_sql_mode` and `set_lock_wait` (the DDL session), `guard_log_table_sql`,
@@ -538,6 +538,10 @@ class Dialect:
         """The name of a table kept next to `table` (the bookkeeping tables): same database."""
         return name
 
+    def column_ddl(self, columns: Iterable[tuple[str, str, str]], primary: str) -> list[str]:
+        """The column definitions (logical types through DDL_TYPES) and the primary key of a CREATE TABLE."""
+        return ["%s %s %s" % (self.q(c), self.DDL_TYPES.get(t, t), extra) for c, t, extra in columns] + ["PRIMARY KEY (%s)" % primary]
+
     def create_table(
         self,
         db: Any,
@@ -549,8 +553,7 @@ class Dialect:
         comment: str,
     ) -> None:
         """CREATE TABLE IF NOT EXISTS with logical column types (DDL_TYPES) and its indexes."""
-        parts = ["%s %s %s" % (self.q(c), self.DDL_TYPES.get(t, t), extra) for c, t, extra in columns]
-        parts.append("PRIMARY KEY (%s)" % primary)
+        parts = self.column_ddl(columns, primary)
         parts += ["UNIQUE KEY %s (%s)" % (self.q(n), cols) for n, cols in unique]
         parts += ["KEY %s (%s)" % (self.q(n), cols) for n, cols in keys]
         db.query(
@@ -1189,8 +1192,7 @@ class PostgreSQL(Dialect):
         keys: Iterable[tuple[str, str]],
         comment: str,
     ) -> None:
-        parts = ["%s %s %s" % (self.q(c), self.DDL_TYPES.get(t, t), extra) for c, t, extra in columns]
-        parts.append("PRIMARY KEY (%s)" % primary)
+        parts = self.column_ddl(columns, primary)
         db.query("CREATE TABLE IF NOT EXISTS %s (%s)" % (name_sql, ", ".join(" ".join(p.split()) for p in parts)))
         for unique_index, (index, cols) in [(True, u) for u in unique] + [(False, k) for k in keys]:
             db.query("CREATE %sINDEX IF NOT EXISTS %s ON %s (%s)" % ("UNIQUE " if unique_index else "", self.q(index), name_sql, cols))
