@@ -11,8 +11,11 @@ description:
   - Prints each runbook phase (a role, or one entry point of a role) as one line with its outcome and
     duration; the messages of C(ansible.builtin.debug) tasks (the findings table, the checklist, the
     verification, warnings) in full, whatever O(display_ok_hosts) says; failures with their message;
-    a line every O(heartbeat) seconds while a task runs long; and a closing summary - outcome, what
-    changed, where the run's C(record.md) is, and the next command to run.
+    a line every O(heartbeat) seconds while a task runs long (for a scan on the controller, with its last
+    progress line of rows, share, rate and ETA); and a closing summary - outcome, what changed, the scan's rows,
+    time and rate, where the run's C(record.md) is, and the next command to run.
+  - It names a private directory in the environment variable C(JSONMEND_CONSOLE_PROGRESS_DIR); the diagnose
+    role points a scan running on the controller (C(ansible_connection=local)) at a file there.
   - The summary reads C(set_stats) data when present (C(jsonmend_outcome), C(jsonmend_actions),
     C(jsonmend_record), C(jsonmend_next)); without it, it is built from the play's recap.
   - With -v or more it prints exactly what C(ansible.builtin.default) prints.
@@ -33,6 +36,9 @@ requirements:
   - set as the stdout callback (stdout_callback = jsonmend_console in ansible.cfg)
 """
 
+import os
+import shutil
+import tempfile
 import threading
 import time
 
@@ -45,6 +51,8 @@ PAUSE_ACTIONS = ("pause", "ansible.builtin.pause", "ansible.legacy.pause")
 # Entry points that only check settings: one "settings" phase, whatever role they belong to.
 SETTINGS_ENTRIES = ("validate",)
 WIDTH = 30
+# Where a scan on the controller writes its progress lines for the heartbeat (the diagnose role reads it).
+PROGRESS_ENV = "JSONMEND_CONSOLE_PROGRESS_DIR"
 
 
 def _duration(seconds):
@@ -68,6 +76,34 @@ def _message_lines(msg):
     return str(msg).splitlines() or [""]
 
 
+def _last_progress_line(directory):
+    """The newest progress line any scan wrote to `directory` (several hosts may scan at once), or ''."""
+    try:
+        paths = [os.path.join(directory, n) for n in os.listdir(directory)]
+        newest = max(paths, key=os.path.getmtime) if paths else None
+        if not newest:
+            return ""
+        with open(newest, "rb") as f:
+            f.seek(max(0, os.path.getsize(newest) - 512))
+            lines = f.read().decode("utf-8", "replace").strip().splitlines()
+    except OSError:
+        return ""
+    # "<time> scan rows=... 45.0% rate=... eta=..." -> drop the time stamp
+    return lines[-1].split(" ", 1)[-1] if lines else ""
+
+
+def _scan_line(scan):
+    """The closing summary's scan line from a published diagnose_scan."""
+    timing = scan.get("scan") or {}
+    return "%s rows in %s (%s rows/s, %s), %s corrupted" % (
+        format(int(scan.get("total_rows") or 0), ","),
+        _duration(timing.get("duration_s") or 0),
+        format(int(timing.get("rows_per_s") or 0), ","),
+        "%s worker%s, %s" % (timing.get("parallel", 1), "" if timing.get("parallel", 1) == 1 else "s", timing.get("mode", "aggregate")),
+        format(int(scan.get("corrupted_rows") or 0), ","),
+    )
+
+
 class CallbackModule(DefaultCallback):
     """jsonmend's operator console (a stdout callback)."""
 
@@ -87,6 +123,8 @@ class CallbackModule(DefaultCallback):
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._beat = None
+        self._scans = {}
+        self._progress_dir = None
 
     # --- helpers -----------------------------------------------------------------------------
     @property
@@ -155,7 +193,8 @@ class CallbackModule(DefaultCallback):
             due = int(running // interval)
             if due and beats.get(started, 0) < due:
                 beats = {started: due}
-                self._say("    … %s: running for %s" % (name, _duration(running)), color=C.COLOR_SKIP)
+                progress = _last_progress_line(self._progress_dir) if self._progress_dir else ""
+                self._say("    … %s: running for %s%s" % (name, _duration(running), (" - " + progress) if progress else ""), color=C.COLOR_SKIP)
 
     # --- playbook events ------------------------------------------------------------------------
     def v2_playbook_on_start(self, playbook):
@@ -163,6 +202,8 @@ class CallbackModule(DefaultCallback):
         if self._verbose:
             return super().v2_playbook_on_start(playbook)
         if self.get_option("heartbeat"):
+            self._progress_dir = tempfile.mkdtemp(prefix="jsonmend-console-")
+            os.environ[PROGRESS_ENV] = self._progress_dir
             self._beat = threading.Thread(target=self._heartbeat, name="jsonmend-console", daemon=True)
             self._beat.start()
 
@@ -175,6 +216,13 @@ class CallbackModule(DefaultCallback):
 
     def v2_playbook_on_task_start(self, task, is_conditional):
         self._task_name, self._task_started = task.get_name().strip(), time.time()
+        if self._progress_dir:
+            # A new task: an earlier scan's last line must not show under it.
+            for name in os.listdir(self._progress_dir):
+                try:
+                    os.unlink(os.path.join(self._progress_dir, name))
+                except OSError:
+                    pass
         if self._verbose:
             return super().v2_playbook_on_task_start(task, is_conditional)
         self._enter(task)
@@ -199,6 +247,9 @@ class CallbackModule(DefaultCallback):
             return super().v2_runner_on_ok(result)
         self._handle_warnings_and_exception(result)
         changed = bool(result.result.get("changed"))
+        scan = (result.result.get("ansible_facts") or {}).get("diagnose_scan")
+        if isinstance(scan, dict) and "total_rows" in scan:
+            self._scans[result._host.get_name()] = scan
         self._ran(result, changed=changed)
         if changed:
             self._changed_tasks.append(result.task.get_name().strip())
@@ -273,6 +324,8 @@ class CallbackModule(DefaultCallback):
     # --- the end ----------------------------------------------------------------------------------
     def v2_playbook_on_stats(self, stats):
         self._stop.set()
+        if self._progress_dir:
+            shutil.rmtree(self._progress_dir, ignore_errors=True)
         if self._verbose:
             return super().v2_playbook_on_stats(stats)
         self._close_phase()
@@ -302,6 +355,13 @@ class CallbackModule(DefaultCallback):
         else:
             changed = sum(t["changed"] for t in totals.values())
             self._say("Changed:  %s" % ("%d task(s): %s" % (changed, ", ".join(dict.fromkeys(self._changed_tasks))[:300]) if changed else "nothing"))
+        if len(self._scans) > 3:
+            rows = sum(int(s.get("total_rows") or 0) for s in self._scans.values())
+            corrupted = sum(int(s.get("corrupted_rows") or 0) for s in self._scans.values())
+            self._say("Scan:     %d targets, %s rows, %s corrupted" % (len(self._scans), format(rows, ","), format(corrupted, ",")))
+        else:
+            for host, scan in sorted(self._scans.items()):
+                self._say("Scan:     %s%s" % ("%s: " % host if len(self._scans) > 1 else "", _scan_line(scan)))
         if custom.get("jsonmend_record"):
             self._say("Record:   %s" % custom["jsonmend_record"])
         if custom.get("jsonmend_next"):

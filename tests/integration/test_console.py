@@ -36,6 +36,7 @@ def test_findings_phases_and_summary_whatever_display_ok_hosts_says(mariadb, dat
     record = re.search(r"^Record:   (\S+record\.md)$", summary, re.M)
     assert record and (tmp_path / "reports") in __import__("pathlib").Path(record.group(1)).parents
     assert "Next:     ./jsonmend deploy -e strategy=B" in summary
+    assert re.search(r"^Scan:     2,000 rows in \d+\.\ds \([\d,]+ rows/s, 1 worker, aggregate\), [\d,]+ corrupted$", summary, re.M), summary
     assert "DeprecationWarning" not in result.stderr
 
 

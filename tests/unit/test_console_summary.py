@@ -14,10 +14,14 @@ def test_summary_reads_the_published_outcome_and_actions(tmp_path):
     out = result.stdout
     assert result.returncode == 0, out
     assert len(re.findall(r"^    … Wait like a long repair: running for \d\.\ds$", out, re.M)) >= 1
+    # The scan's last progress line rides on the heartbeat (issue 17, item 4); its time stamp is dropped.
+    progress = "scan rows=500000  25.0% rate=250000 rows/s eta=6s corrupt=12 chunks=3"
+    assert re.search(r"^    … Write a progress line as a scan on the controller does: running for \d\.\ds - %s$" % re.escape(progress), out, re.M), out
     summary = out[out.index("─" * 20) :].splitlines()
     assert summary[1].startswith("Outcome:  DEPLOYED  (console_stats.yml, ")
-    assert summary[2:5] == [
+    assert summary[2:6] == [
         "Changed:  backed up 1,500 rows to backup_x; repaired 12 rows (run r1)",
+        "Scan:     2,000,000 rows in 4.5s (444,444 rows/s, 2 workers, aggregate), 10,000 corrupted",
         "Record:   reports/r1/record.md",
         "Next:     ./jsonmend monitor",
     ]
