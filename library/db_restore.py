@@ -96,6 +96,13 @@ options:
     description: Seconds the safety backup's dump tool may take to open its snapshot.
     type: int
     default: 120
+  load_streams:
+    description:
+      - Client sessions that load the dump's rows at once (the restore, and the safety backup's verification); the tables' DDL, triggers, views, routines
+        and events still run in order, one session at a time. 0 picks half the server's CPUs, at least 2 and at
+        most 4, as the scan does; 1 is a single C(mariadb < dump) stream.
+    type: int
+    default: 0
   verify_skip_binlog:
     description: Keep the safety backup's verification out of the binary log. The restore itself is always logged, so replicas follow it.
     type: bool

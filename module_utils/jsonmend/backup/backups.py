@@ -35,6 +35,7 @@ TOOLS_ARGUMENT_SPEC = dict(
     dump_binary=dict(type="str"),
     client_binary=dict(type="str"),
     verify_skip_binlog=dict(type="bool", default=True),
+    load_streams=dict(type="int", default=0),
 )
 
 # Taking a backup (db_backup, and db_restore's safety backup).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from ansible.module_utils.jsonmend.backup import clitools, manifests, ranges
+from ansible.module_utils.jsonmend.backup import clitools, manifests, parallel_load, ranges
 from ansible.module_utils.jsonmend.backup.backups import SCOPES, check_backup_dir, client_tools, take_backup
 from ansible.module_utils.jsonmend.backup.verification import check_file, compare_tables, verify_backup
 from ansible.module_utils.jsonmend.db import servers
@@ -185,6 +185,8 @@ def _restore_locked(params, manifest, check_mode, started):
         client = client_tools(params.get("dump_binary"), params.get("client_binary"), db.dialect.name)
         options = clitools.connection_options(db.conn, params)
         flavour = db.dialect.name
+        # The binary log stays on: every session's rows reach the replicas.
+        streams = parallel_load.plan_streams(db, params.get("load_streams") or 0)
     finally:
         db.close()
     result = dict(
@@ -218,7 +220,8 @@ def _restore_locked(params, manifest, check_mode, started):
             safety = verify_backup(safety_params, safety)
         result["safety_backup"] = manifests.summary(safety)
     with clitools.OptionFile(options, groups=clitools.client_option_groups(False, flavour)) as option_file:
-        clitools.load_dump(manifest["path"], clitools.client_command(client, option_file, database))
+        loaded = parallel_load.load_dump(manifest["path"], clitools.client_command(client, option_file, database), streams)
+    result["streams"] = loaded["streams"]
     db = connect(params)
     try:
         report = compare_tables(db, manifest, database)

@@ -7,7 +7,7 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
-from ansible.module_utils.jsonmend.backup import clitools, manifests
+from ansible.module_utils.jsonmend.backup import clitools, manifests, parallel_load
 from ansible.module_utils.jsonmend.backup.backups import check_skip_binlog, client_tools
 from ansible.module_utils.jsonmend.backup.checksums import compare_checksums, table_checksum
 from ansible.module_utils.jsonmend.db.clock import utc_iso
@@ -115,8 +115,10 @@ def verify_backup(params: Mapping[str, Any], manifest: dict[str, Any]) -> dict[s
             client = client_tools(params.get("dump_binary"), params.get("client_binary"), db.dialect.name)
             options = clitools.connection_options(db.conn, params)
             groups = clitools.client_option_groups(skip_binlog, db.dialect.name)
+            streams = parallel_load.plan_streams(db, params.get("load_streams") or 0)
             with clitools.OptionFile(options, groups=groups) as option_file:
-                loaded = clitools.load_dump(manifest["path"], clitools.client_command(client, option_file, scratch), disable_events=True)
+                loaded = parallel_load.load_dump(manifest["path"], clitools.client_command(client, option_file, scratch), streams, disable_events=True)
+            verification["streams"] = loaded["streams"]
             verification["client"] = clitools.tool_version(client)
             verification["uncompressed_size"] = loaded["uncompressed_size"]
             report = compare_tables(db, manifest, scratch)
