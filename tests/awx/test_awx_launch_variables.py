@@ -30,9 +30,10 @@ LAUNCH_VARIABLES = {
     "Emergency rollback": {"backup_restore_id", "jsonmend_rollback_ref", "jsonmend_confirm"},
     "Weekly check": set(),
     "Monitor": set(),
+    "Guard": {"jsonmend_guard_mode", "jsonmend_guard_force"},
 }
 # The only other launch-time choices, and where: check mode (and diff) for a dry run.
-OTHER_PROMPTS = {"Diagnose": {"job_type"}, "Deploy": {"job_type"}, "Cleanup": {"job_type", "diff_mode"}, "Rollback": {"job_type"}}
+OTHER_PROMPTS = {"Diagnose": {"job_type"}, "Deploy": {"job_type"}, "Cleanup": {"job_type", "diff_mode"}, "Rollback": {"job_type"}, "Guard": {"job_type"}}
 WORKFLOW_VARIABLES = {"jsonmend_strategy", "jsonmend_confirm", "jsonmend_investigation_ack", "jsonmend_strategy_d_approval", "jsonmend_app_version"}
 # set_stats keys the playbooks publish for the nodes downstream.
 HANDED_DOWN = {"jsonmend_diagnosis", "jsonmend_deploy", "jsonmend_rollback_run_id"}
