@@ -209,3 +209,37 @@ def test_each_event_reaches_its_contacts_with_pagerduty_and_a_down_receiver(mari
     assert "routing-key" not in json.dumps(record) and "secret" not in json.dumps(record)
     markdown = next((tmp_path / "reports").glob("*/record.md")).read_text()
     assert "## Notifications" in markdown and "WARNING: weekly_alert was not delivered to Database admin by webhook" in markdown
+
+
+def test_strategy_d_escalates_to_the_senior_engineer_before_the_deploy(mariadb, database, tmp_path):
+    # The runbook: strategy D escalates to a senior engineer (the deploy still waits for the approval id).
+    with SMTPReceiver() as smtp, HTTPReceiver() as hook, HTTPReceiver(status=202) as pagerduty:
+        people = contacts(smtp, hook, pagerduty, hook.url)
+        people["senior_engineer"] = {"name": "Senior engineer", "email": ["senior@example.com"], "pagerduty_routing_key": "senior-routing-key-0003"}
+        variables = db_vars(
+            mariadb,
+            database,
+            jsonmend_report_dir=str(tmp_path / "reports"),
+            notify_smtp_host="127.0.0.1",
+            notify_smtp_port=smtp.port,
+            notify_smtp_security="none",
+            notify_timeout=3,
+            notify_contacts=people,
+            notify_pagerduty_url="http://127.0.0.1:%d/v2/enqueue" % pagerduty.port,
+            test_messages=["pre_deployment"],
+            test_record=True,
+            **dict(FACTS, test_strategy_decision={"strategy": "D", "action": "Investigate + approval + fix + cleanup"}),
+        )
+        result = run_playbook("tests/playbooks/notify_all.yml", variables, tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:]
+    # The notice reaches the team once each, and the senior engineer by email and PagerDuty.
+    assert sorted(m["To"] for m in smtp.messages) == ["dev@example.com", "ops@example.com", "senior@example.com"]
+    assert [body["routing_key"] for _, body in pagerduty.posts] == ["senior-routing-key-0003"]
+    assert pagerduty.posts[0][1]["payload"]["severity"] == "warning"
+    body = smtp.messages[-1].get_payload(decode=True).decode()
+    assert "Sent to: Development team (email, webhook); DevOps (email); Senior engineer (email, pagerduty)" in body
+    record = json.loads((tmp_path / "reports" / "records.jsonl").read_text().splitlines()[-1])
+    assert {(r["name"], r["channel"], r["result"]) for r in record["notifications"]} >= {
+        ("Senior engineer", "email", "ok"),
+        ("Senior engineer", "pagerduty", "ok"),
+    }
