@@ -205,7 +205,7 @@ def main():
         argument_spec(),
         work,
         what=lambda p: "backup of %s" % (p["database"] if p["scope"] == "database" else "%s.%s" % (p["database"], p["table"])),
-        sqlite_refusal="db_backup needs a MariaDB or MySQL server (sqlite is a local file: copy it)",
+        sqlite_refusal="db_backup needs a MariaDB, MySQL or PostgreSQL server (sqlite is a local file: copy it)",
     )
 
 

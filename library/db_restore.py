@@ -227,7 +227,7 @@ def main():
         argument_spec(),
         work,
         what=lambda p: "restore of %s from backup %s" % (p["database"] if p["scope"] == "database" else "%s.%s" % (p["database"], p["table"]), p["backup_id"]),
-        sqlite_refusal="db_restore needs a MariaDB or MySQL server",
+        sqlite_refusal="db_restore needs a MariaDB, MySQL or PostgreSQL server",
     )
 
 

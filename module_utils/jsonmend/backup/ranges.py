@@ -88,7 +88,7 @@ def _key_text(d, key, kind):
 
 def _hashes(d, columns):
     tag, hashes = hash_functions(d)
-    row = row_expression(columns, d.quote_char)
+    row = row_expression(columns, d)
     return tag, [h % row for h in hashes]
 
 

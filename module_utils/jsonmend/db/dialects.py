@@ -66,7 +66,10 @@ class Dialect:
     `for_update`, `null_safe_equal`, `bytes_expr`, `to_bytes`, `bytes_left`, `utc_now_sql`,
     `update_join`, `unwrap_expr`, `wrap_expr`; the bookkeeping tables' DDL `key_type_sql`,
     `sibling_table`, `create_table` and its `column_ddl` (DDL_TYPES), `column_names`; `transactional` (the engine).
-    Not yet behind the seam (see docs/DESIGN.md): server identity and the backup client tools.
+    Backups (backup/): `checksum_hashes` and `checksum_row_expr` (the content checksum's SQL),
+    `table_location` (a backup's table name as schema and table), `table_names` (what exists now).
+    Not yet behind the seam (see docs/DESIGN.md): server identity and the dump/restore tools
+    (backup/clitools.py for the MySQL family, backup/pg_tools.py for PostgreSQL).
     The write guard (guard/): `trigger_details` (the table's triggers with order and body),
     `guard_sql_mode` and `set_lock_wait` (the DDL session), `guard_log_table_sql`,
     `guard_trigger_body` (observe logs, enforce refuses, judged by `classify_expr`),
@@ -302,6 +305,40 @@ class Dialect:
     def server_cpus(self, cursor: Any) -> int | None:
         """Best guess at the server's CPU count, or None."""
         return None
+
+    # -- content checksums (backup/checksums.py) --------------------------------------
+    def checksum_hashes(self) -> tuple[str, tuple[str, str]]:
+        """(algorithm tag, SQL templates of two 32-bit row hashes) the server offers.
+
+        Two independent 32-bit hashes summed over the rows: one changed row always changes
+        the first; damage spread over many rows goes unnoticed with odds near 2**-64. MySQL and
+        MariaDB before 10.8 lack CRC32C: the first 32 bits of MD5 stand in for it.
+        """
+        return "crc32+md5", ("CRC32(%s)", "CAST(CONV(LEFT(MD5(%s), 8), 16, 10) AS UNSIGNED)")
+
+    def table_location(self, table: str, database: str) -> tuple[str, str]:
+        """(schema, table name) for information_schema and qualified names: the database is the schema here."""
+        return database, table
+
+    def table_names(self, cursor: Any, database: str) -> list[str]:
+        """Tables and views of the database, as backups name them (a restore tells which exist)."""
+        cursor.execute("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s", (database,))
+        return [row[0] for row in cursor.fetchall()]
+
+    def checksum_row_expr(self, columns: Iterable[tuple[str, bool]]) -> str:
+        """SQL for one row's bytes: each column as <length>:<bytes>, or '-' when NULL.
+
+        Length prefixes make the encoding unambiguous ('ab','c' differs from 'a','bc'), and the NULL
+        marker cannot be confused with any value. Character columns are compared as bytes, so rows
+        with different collations concatenate without a collation error. Names come from the
+        catalog (or a manifest written from it): quoted, never refused.
+        """
+        parts = []
+        for name, is_character in columns:
+            col = self.qn(name)
+            value = "CAST(%s AS BINARY)" % col if is_character else col
+            parts.append("IFNULL(CONCAT(LENGTH(%s), ':', %s), '-')" % (col, value))
+        return "CONCAT(%s)" % ", ".join(parts)
 
     # -- writers: repair and undo (MySQL-family defaults) ----------------------------
     # MySQL error numbers: lock wait timeout and deadlock are retried; the rest of NOT_ROW_ERRORS
@@ -663,6 +700,12 @@ class Dialect:
 class MariaDB(Dialect):
     name = "mariadb"
 
+    def checksum_hashes(self) -> tuple[str, tuple[str, str]]:
+        found = re.match(r"(\d+)\.(\d+)", self.version or "")
+        if found and (int(found.group(1)), int(found.group(2))) >= (10, 8):
+            return "crc32+crc32c", ("CRC32(%s)", "CRC32C(%s)")
+        return super().checksum_hashes()
+
     def allow_invalid_restore(self, db: Any) -> None:
         # Pre-images may be invalid text whose CHECK (json_valid) was bypassed when it was
         # written; putting them back byte for byte needs the same bypass, for this session only.
@@ -983,6 +1026,32 @@ class PostgreSQL(Dialect):
         cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
 
     # -- expressions ----------------------------------------------------------------
+    # -- content checksums ------------------------------------------------------------
+    def checksum_hashes(self) -> tuple[str, tuple[str, str]]:
+        # No CRC32 in SQL: the two halves of the first 64 bits of MD5, each an unsigned 32-bit number.
+        half = "('x' || lpad(substr(md5(%%s), %d, 8), 16, '0'))::bit(64)::bigint"
+        return "md5a+md5b", (half % 1, half % 9)
+
+    def table_location(self, table: str, database: str) -> tuple[str, str]:
+        # A PostgreSQL backup names its tables schema.table (public when unqualified), whatever database it is in.
+        return self.split_table(table)
+
+    def table_names(self, cursor: Any, database: str) -> list[str]:
+        cursor.execute(
+            "SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE c.relkind IN ('r', 'p', 'v', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%%'"
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+    def checksum_row_expr(self, columns: Iterable[tuple[str, bool]]) -> str:
+        # Every value as its text (json and text byte for byte, jsonb canonical; the session's
+        # TimeZone is UTC): <octet length>:<text>, or '-' for NULL.
+        parts = []
+        for name, _is_character in columns:
+            col = "(%s)::text" % self.qn(name)
+            parts.append("CASE WHEN %s IS NULL THEN '-' ELSE octet_length(%s) || ':' || %s END" % (col, col, col))
+        return "(%s)" % " || ".join(parts)
+
     # -- writers: repair and undo -------------------------------------------------------
     # SQLSTATEs: deadlock, serialization failure and lock_timeout are retried; data exceptions
     # (22), integrity violations (23) and a trigger's RAISE (P0001) are about the row's data.
