@@ -7,6 +7,7 @@ import json
 import os
 import stat
 import subprocess
+import threading
 
 import db_backup
 import db_backup_verify
@@ -195,3 +196,70 @@ def test_the_tools_in_use_match_the_server(postgres):
     with postgres.admin() as conn:
         server = int(conn.execute("SHOW server_version_num").fetchone()[0]) // 10000
     assert pg_tools.tool_major(version) >= server
+
+
+def test_check_mode_writes_nothing(postgres, pgdb, backup_dir, module_runner):
+    table = make_table(postgres, pgdb, "planned")
+    result = module_runner(db_backup, args_for(postgres, pgdb, backup_dir, table), check_mode=True)
+    assert not result.failed and "manifest" not in result, result.get("msg")
+    assert result["plan"]["tables"] == [table] and result["plan"]["path"].endswith(".pgdump")
+    assert list(backup_dir.iterdir()) == []
+
+
+def test_a_role_without_createdb_is_told_before_anything_is_written(postgres, pgdb, backup_dir, module_runner):
+    table = make_table(postgres, pgdb, "guarded")
+    with postgres.admin(pgdb) as conn:
+        conn.execute("DROP ROLE IF EXISTS reader")
+        conn.execute("CREATE ROLE reader LOGIN PASSWORD 'Reader-pw-1'")
+        conn.execute("GRANT SELECT ON public.guarded, public.guarded_id_seq TO reader")
+    args = args_for(postgres, pgdb, backup_dir, table, login_user="reader", login_password="Reader-pw-1")
+    result = module_runner(db_backup, args)
+    assert result.failed and 'ALTER ROLE "reader" CREATEDB' in result["msg"], result.get("msg")
+    assert list(backup_dir.iterdir()) == []
+    # Without the verification it needs no more than SELECT.
+    result = module_runner(db_backup, dict(args, verify=False))
+    assert not result.failed and result["manifest"]["rows"][table] == len(VALUES) + 300, result.get("msg")
+
+
+def test_database_backup_verifies_and_restores(postgres, backup_dir, module_runner):
+    database = postgres.create_database("jsonmend_whole")
+    one = make_table(postgres, database, "first")
+    two = make_table(postgres, database, "second", schema="other")
+    before = [content(postgres, database, t) for t in (one, two)]
+    m = module_runner(db_backup, args_for(postgres, database, backup_dir, one, scope="database"))["manifest"]
+    assert m["scope"] == "database" and m["tables"] == [two, one] and m["verified"], m.get("verification")
+    assert m["objects"]["sequences"] == ["other.second_id_seq", "public.first_id_seq"]
+    with postgres.connect(database) as conn:
+        conn.execute("UPDATE first SET raw = '[]'")
+        conn.execute("DELETE FROM other.second WHERE id > 5")
+    result = module_runner(db_restore, args_for(postgres, database, backup_dir, one, scope="database"))
+    assert not result.failed, result.get("msg")
+    assert [content(postgres, database, t) for t in (one, two)] == before
+    assert all(r["ok"] for r in result["after"].values())
+
+
+def test_writes_during_the_backup_do_not_break_consistency(postgres, pgdb, backup_dir, module_runner):
+    table = make_table(postgres, pgdb, "busy")
+    with postgres.connect(pgdb) as conn:
+        conn.execute("INSERT INTO busy (m, raw) SELECT jsonb_build_object('n', g), json_build_object('n', g) FROM generate_series(1, 50000) g")
+    stop = threading.Event()
+    written = []
+
+    def writer():
+        with postgres.connect(pgdb) as conn:
+            while not stop.is_set():
+                conn.execute("INSERT INTO busy (m, raw) VALUES ('{\"w\": 1}', '{\"w\": 1}')")
+                conn.execute("UPDATE busy SET note = note || 'x' WHERE id = (SELECT max(id) FROM busy) - 100")
+                written.append(1)
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    try:
+        result = module_runner(db_backup, args_for(postgres, pgdb, backup_dir, table))
+    finally:
+        stop.set()
+        thread.join(30)
+    assert not result.failed, result.get("msg")
+    m = result["manifest"]
+    assert m["verified"] and m["snapshot"]["writes_paused_ms"] == 0.0, m["verification"]
+    assert written and m["rows"][table] < len(VALUES) + 300 + 50000 + len(written)
