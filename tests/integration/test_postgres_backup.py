@@ -156,7 +156,7 @@ def test_the_password_stays_off_argv_in_a_private_password_file(postgres, pgdb, 
     assert password == TOOL_PASSWORD
     cmd = pg_tools.dump_command("pg_dump", connection, str(tmp_path / "x.pgdump"), "table", ["public.events"], "00000003-1", 1, 5)
     assert not any(TOOL_PASSWORD in arg for arg in cmd)
-    assert "--table=\"public\".\"events\"" in cmd and "--snapshot=00000003-1" in cmd and "--no-password" in cmd
+    assert '--table="public"."events"' in cmd and "--snapshot=00000003-1" in cmd and "--no-password" in cmd
     with pg_tools.PassFile("p:a\\ss") as passfile:
         path, folder = passfile.path, os.path.dirname(passfile.path)
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600 and stat.S_IMODE(os.stat(folder).st_mode) == 0o700

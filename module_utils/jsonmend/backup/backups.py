@@ -1,5 +1,6 @@
 # Take a backup: check everything first, pause writes for the snapshot, dump, checksum in the
-# same snapshot, write the manifest. Shared helpers of verification.py and restores.py live here too.
+# same snapshot, write the manifest (MySQL family; PostgreSQL's in pg_backups.py, shared parts in plans.py).
+# The dump tool's client, used by verification.py and restores.py, is found here too.
 from __future__ import annotations
 
 import os
@@ -9,10 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from ansible.module_utils.jsonmend.backup import clitools, manifests, pg_backups, ranges
 from ansible.module_utils.jsonmend.backup.checksums import table_checksum
-from ansible.module_utils.jsonmend.backup.plans import (  # noqa: F401  (check_backup_dir, SCOPES: imported from here by modules)
+from ansible.module_utils.jsonmend.backup.plans import (
     SCOPES,
     CatalogTotals,
-    check_backup_dir,
     check_free_space,
     common_manifest,
     create_backup_dir,

@@ -6,8 +6,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ansible.module_utils.jsonmend.backup import clitools, manifests, pg_tools, ranges
-from ansible.module_utils.jsonmend.backup.backups import SCOPES, check_backup_dir, client_tools, take_backup
+from ansible.module_utils.jsonmend.backup.backups import client_tools, take_backup
 from ansible.module_utils.jsonmend.backup.pg_backups import qualified as pg_qualified
+from ansible.module_utils.jsonmend.backup.plans import SCOPES, check_backup_dir
 from ansible.module_utils.jsonmend.backup.verification import check_file, compare_tables, verify_backup
 from ansible.module_utils.jsonmend.db import servers
 from ansible.module_utils.jsonmend.db.connection import connect, detect_flavour
