@@ -64,7 +64,8 @@ class Dialect:
     `advisory_lock_holder`, `release_advisory_lock`); `missing_grants` (each as the GRANT or
     privilege needed); `explain_access`, `access_ok`; SQL pieces `force_index`, `index_name`,
     `for_update`, `null_safe_equal`, `bytes_expr`, `to_bytes`, `bytes_left`, `utc_now_sql`,
-    `update_join`, `unwrap_expr`, `wrap_expr`; the bookkeeping tables' DDL `key_type_sql`,
+    `update_join`, `unwrap_expr`, `wrap_expr`, `upsert_clause`, `json_text_set_object` (the deploy
+    records, repair/deploys.py); the bookkeeping tables' DDL `key_type_sql`,
     `sibling_table`, `create_table` and its `column_ddl` (DDL_TYPES), `column_names`; `transactional` (the engine).
     Backups (backup/): `checksum_hashes` and `checksum_row_expr` (the content checksum's SQL),
     `table_location` (a backup's table name as schema and table), `table_names` (what exists now).
@@ -371,6 +372,8 @@ class Dialect:
         "bytes": "longblob",
         "time": "datetime(6)",
         "text": "text",
+        "ascii_sha1": "char(40) CHARACTER SET ascii",
+        "long_text": "longtext",
     }
     current_user_sql = "CURRENT_USER()"
 
@@ -538,6 +541,17 @@ class Dialect:
 
     def utc_now_sql(self) -> str:
         return "UTC_TIMESTAMP(6)"
+
+    def upsert_clause(self, key: str, columns: Iterable[str]) -> str:
+        """What follows an INSERT so that a row with the same `key` gets the new `columns` instead
+        (more `, column = expression` may be appended)."""
+        return " ON DUPLICATE KEY UPDATE " + ", ".join("%s = VALUES(%s)" % (self.q(c), self.q(c)) for c in columns)
+
+    def json_text_set_object(self, col: str, key: str, fields: Iterable[str]) -> str:
+        """`col` (JSON text of an object) with `key` set to an object of `fields`, each value a %s placeholder."""
+        validate_identifier(key, "JSON key")
+        pairs = ", ".join("'%s', %%s" % validate_identifier(f, "JSON key") for f in fields)
+        return "JSON_SET(%s, '$.%s', JSON_OBJECT(%s))" % (col, key, pairs)
 
     def update_join(
         self, target: str, alias: str, source: str, source_alias: str, on: str, assignments: Iterable[tuple[str, str]], where: str, index: str = ""
@@ -1065,6 +1079,8 @@ class PostgreSQL(Dialect):
         "bytes": "bytea",
         "time": "timestamp(6)",
         "text": "text",
+        "ascii_sha1": "char(40)",
+        "long_text": "text",
     }
     current_user_sql = "current_user"
     # The lock_timeout and statement_timeout of every chunk transaction, set by begin_chunk().
@@ -1218,6 +1234,15 @@ class PostgreSQL(Dialect):
     def utc_now_sql(self) -> str:
         # The session's TimeZone is UTC (connection.py); clock_timestamp, not the transaction's start.
         return "LOCALTIMESTAMP(6)"
+
+    def upsert_clause(self, key: str, columns: Iterable[str]) -> str:
+        return " ON CONFLICT (%s) DO UPDATE SET " % self.q(key) + ", ".join("%s = EXCLUDED.%s" % (self.q(c), self.q(c)) for c in columns)
+
+    def json_text_set_object(self, col: str, key: str, fields: Iterable[str]) -> str:
+        # The text is read as jsonb and written back as its canonical text; the values are text.
+        validate_identifier(key, "JSON key")
+        pairs = ", ".join("'%s', %%s::text" % validate_identifier(f, "JSON key") for f in fields)
+        return "((%s)::jsonb || jsonb_build_object('%s', jsonb_build_object(%s)))::text" % (col, key, pairs)
 
     def update_join(
         self, target: str, alias: str, source: str, source_alias: str, on: str, assignments: Iterable[tuple[str, str]], where: str, index: str = ""
