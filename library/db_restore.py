@@ -25,9 +25,9 @@ description:
     C(CHECK (json_valid)) was bypassed load too), then compares every restored table's row count and checksum with
     the manifest and fails if any differs.
   - Stop the application first (maintenance mode); each table is dropped and reloaded by the dump.
-  - On PostgreSQL the custom dump is loaded with C(pg_restore --single-transaction --clean --if-exists): the tables are
-    replaced in one transaction, or not at all when anything fails (a view or another table's foreign key depending on
-    one of them). The database must exist.
+  - On PostgreSQL the custom dump is loaded with C(pg_restore --single-transaction --clean --if-exists), so the tables
+    are replaced in one transaction, or not at all when anything fails (a view or another table's foreign key depending
+    on one of them). The database must exist.
   - For O(scope=database), a database that does not exist (a rebuilt server) is created with the character set
     and collation the backup recorded.
 version_added: "0.2.0"
