@@ -7,6 +7,7 @@ import json
 import os
 import stat
 import subprocess
+import tempfile
 import threading
 
 import db_backup
@@ -18,6 +19,7 @@ from ansible.module_utils.jsonmend.backup.checksums import table_checksum
 from ansible.module_utils.jsonmend.db.connection import connect
 from ansible.module_utils.jsonmend.db.errors import JsonmendError
 
+from tests.support.processes import ProcessWatcher
 from tools.devstack.mariadb_server import TOOL_PASSWORD
 
 # What a Django JSONField column holds after the bug: objects, and the corrupt kinds.
@@ -263,3 +265,17 @@ def test_writes_during_the_backup_do_not_break_consistency(postgres, pgdb, backu
     m = result["manifest"]
     assert m["verified"] and m["snapshot"]["writes_paused_ms"] == 0.0, m["verification"]
     assert written and m["rows"][table] < len(VALUES) + 300 + 50000 + len(written)
+
+
+def test_no_process_shows_the_password_while_the_tools_run(postgres, pgdb, backup_dir, module_runner):
+    table = make_table(postgres, pgdb, "watched")
+    with postgres.connect(pgdb) as conn:
+        conn.execute("INSERT INTO watched (m, raw) SELECT jsonb_build_object('n', g, 'p', repeat('y', 80)), '{}' FROM generate_series(1, 100000) g")
+    before = set(os.listdir(tempfile.gettempdir()))
+    with ProcessWatcher([TOOL_PASSWORD]) as watcher:
+        result = module_runner(db_backup, args_for(postgres, pgdb, backup_dir, table))
+    assert not result.failed, result.get("msg")
+    assert not watcher.hits, watcher.hits
+    assert {"pg_dump", "pg_restore"} <= watcher.tools_seen  # sampled while the dump and the scratch restore ran
+    assert TOOL_PASSWORD not in json.dumps(result["manifest"])
+    assert not [n for n in set(os.listdir(tempfile.gettempdir())) - before if n.startswith("jsonmend-")]  # password files gone
