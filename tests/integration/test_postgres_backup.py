@@ -123,6 +123,8 @@ def test_restore_brings_changed_rows_back_byte_for_byte(postgres, pgdb, backup_d
     assert content(postgres, pgdb, table) != before
     checked = module_runner(db_restore, args_for(postgres, pgdb, backup_dir, table, backup_id=m["id"]), check_mode=True)
     assert not checked.failed and checked["impact"]["tables"][table]["differs"], checked.get("msg")
+    assert "PostgreSQL backups keep none yet" in checked["impact"]["tables"][table]["reason"]
+    assert checked["impact"]["rows_changed_since"] is None and "rows_changed_since" in checked["impact"]["unknown"]
     assert content(postgres, pgdb, table) != before
     result = module_runner(db_restore, args_for(postgres, pgdb, backup_dir, "app.quiz"))
     assert not result.failed, result.get("msg")
