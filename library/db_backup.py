@@ -22,6 +22,12 @@ description:
     failed, whose output lacks the completion line, or whose restore differs never counts as a backup.
   - Credentials reach the tools through a temporary 0600 option file read with C(--defaults-file), never the
     command line or the environment.
+  - On PostgreSQL (O(dialect=postgresql)) the dump is C(pg_dump --format=custom) of the table (O(table) may be
+    C(schema.table)) or the database, written as C(<id>.pgdump); the counts and checksums are read in a REPEATABLE READ
+    transaction whose snapshot C(pg_dump --snapshot) imports, so no write is paused. The verification restores it with
+    C(pg_restore) into a scratch database (C(jmv_<hex>), needs CREATEDB) that is dropped after. C(pg_dump) and
+    C(pg_restore) older than the server's major version are refused; the password reaches them in a private 0600
+    C(PGPASSFILE).
 version_added: "0.2.0"
 author: jsonmend maintainers (@jsonmend)
 extends_documentation_fragment:
@@ -124,8 +130,8 @@ attributes:
     support: none
     description: Backups and restores have no before and after to show.
 requirements:
-  - PyMySQL on the host that runs the module
-  - mariadb-dump and mariadb (or mysqldump and mysql) on that host
+  - PyMySQL (psycopg 3 for PostgreSQL) on the host that runs the module
+  - mariadb-dump and mariadb (or mysqldump and mysql; pg_dump and pg_restore for PostgreSQL) on that host
 notes:
   - Privileges needed for O(scope=table) - SELECT, LOCK TABLES, SHOW VIEW, TRIGGER; for the verification also
     SELECT, INSERT, CREATE, DROP, ALTER, INDEX, REFERENCES, LOCK TABLES, CREATE VIEW, TRIGGER on the scratch schemas
@@ -212,7 +218,7 @@ def main():
         argument_spec(),
         work,
         what=lambda p: "backup of %s" % (p["database"] if p["scope"] == "database" else "%s.%s" % (p["database"], p["table"])),
-        sqlite_refusal="db_backup needs a MariaDB or MySQL server (sqlite is a local file: copy it)",
+        sqlite_refusal="db_backup needs a MariaDB, MySQL or PostgreSQL server (sqlite is a local file: copy it)",
     )
 
 

@@ -122,7 +122,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.jsonmend.backup import manifests
-from ansible.module_utils.jsonmend.backup.backups import check_backup_dir
+from ansible.module_utils.jsonmend.backup.plans import check_backup_dir
 from ansible.module_utils.jsonmend.backup.verification import check_file, file_problem
 from ansible.module_utils.jsonmend.db import servers
 from ansible.module_utils.jsonmend.db.errors import JsonmendError

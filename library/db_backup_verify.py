@@ -14,6 +14,8 @@ description:
     the scratch schema and writes the outcome into the manifest (C(verified), C(verified_at), C(verification)).
   - A truncated or altered file, a dump without its completion line, a restore that fails part way or a table
     that differs all fail with a message that names the problem, and mark the manifest C(verified=false).
+  - A PostgreSQL backup (C(.pgdump)) is restored with C(pg_restore --single-transaction) into a scratch database
+    (C(jmv_<hex>), needs CREATEDB), dropped after.
   - The restoring session sets C(check_constraint_checks=0), so rows whose C(CHECK (json_valid)) was bypassed load
     like every other row; events restored into the scratch schema are created disabled.
 version_added: "0.2.0"
@@ -61,8 +63,8 @@ attributes:
     support: none
     description: Backups and restores have no before and after to show.
 requirements:
-  - PyMySQL on the host that runs the module
-  - the mariadb (or mysql) client on that host
+  - PyMySQL (psycopg 3 for PostgreSQL) on the host that runs the module
+  - the mariadb (or mysql) client on that host; pg_restore for PostgreSQL
 """
 
 EXAMPLES = r"""

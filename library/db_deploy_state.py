@@ -67,7 +67,7 @@ attributes:
     support: none
     description: The record is the run's own output; there is no difference to show.
 requirements:
-  - PyMySQL (MariaDB and MySQL) on the host that runs the module
+  - PyMySQL (MariaDB and MySQL) or psycopg 3 (PostgreSQL) on the host that runs the module
 """
 
 EXAMPLES = r"""
@@ -145,7 +145,7 @@ def main():
         argument_spec(),
         work,
         what=lambda p: "%s the deploy records of %s.%s" % (p["mode"], p["database"], p["table"]),
-        sqlite_refusal="db_deploy_state records deploys in MariaDB or MySQL, not in a sqlite file",
+        sqlite_refusal="db_deploy_state records deploys in MariaDB, MySQL or PostgreSQL, not in a sqlite file",
         on_error=lambda what, exc, p: str(exc),
         on_driver_error=lambda what, exc, p: "could not %s: %s" % (what, driver_message(exc)),
         required_if=[("mode", "write", ("run_id", "record")), ("mode", "mark", ("run_id", "status"))],

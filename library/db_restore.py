@@ -25,6 +25,9 @@ description:
     C(CHECK (json_valid)) was bypassed load too), then compares every restored table's row count and checksum with
     the manifest and fails if any differs.
   - Stop the application first (maintenance mode); each table is dropped and reloaded by the dump.
+  - On PostgreSQL the custom dump is loaded with C(pg_restore --single-transaction --clean --if-exists), so the tables
+    are replaced in one transaction, or not at all when anything fails (a view or another table's foreign key depending
+    on one of them). The database must exist.
   - For O(scope=database), a database that does not exist (a rebuilt server) is created with the character set
     and collation the backup recorded.
 version_added: "0.2.0"
@@ -124,8 +127,8 @@ attributes:
     support: none
     description: Backups and restores have no before and after to show.
 requirements:
-  - PyMySQL on the host that runs the module
-  - mariadb-dump and mariadb (or mysqldump and mysql) on that host
+  - PyMySQL (psycopg 3 for PostgreSQL) on the host that runs the module
+  - mariadb-dump and mariadb (or mysqldump and mysql; pg_dump and pg_restore for PostgreSQL) on that host
 notes:
   - The restore goes to the binary log like any write, so replicas restore too.
   - A table restore does not move the table aside and swap it in, on purpose - a cross-schema RENAME TABLE keeps
@@ -234,7 +237,7 @@ def main():
         argument_spec(),
         work,
         what=lambda p: "restore of %s from backup %s" % (p["database"] if p["scope"] == "database" else "%s.%s" % (p["database"], p["table"]), p["backup_id"]),
-        sqlite_refusal="db_restore needs a MariaDB or MySQL server",
+        sqlite_refusal="db_restore needs a MariaDB, MySQL or PostgreSQL server",
     )
 
 

@@ -303,7 +303,7 @@ scan:
 from ansible.module_utils.jsonmend.db.connection import driver_message
 from ansible.module_utils.jsonmend.db.runner import run_module, warn_all
 from ansible.module_utils.jsonmend.scan.engine import argument_spec, scan, validate_params
-from ansible.module_utils.jsonmend.scan.target import TIMEOUT_ERRORS
+from ansible.module_utils.jsonmend.scan.target import timed_out
 
 
 def work(module):
@@ -314,7 +314,7 @@ def work(module):
 
 def driver_failure(what, exc, params):
     hint = ""
-    if getattr(exc, "args", [None])[0] in TIMEOUT_ERRORS:
+    if timed_out(exc):
         hint = " (a statement ran past max_execution_time=%ss; set chunk_size to keep statements short)" % params["max_execution_time"]
     return "%s failed: %s%s" % (what, driver_message(exc), hint)
 

@@ -9,7 +9,7 @@ import threading
 import time
 from pathlib import Path
 
-DUMP_TOOLS = ("mariadb-dump", "mariadb", "mysqldump", "mysql")
+DUMP_TOOLS = ("mariadb-dump", "mariadb", "mysqldump", "mysql", "pg_dump", "pg_restore")
 
 
 def proc_snapshot():

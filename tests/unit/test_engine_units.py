@@ -6,6 +6,8 @@ import random
 import re
 import types
 
+import psycopg
+import pymysql
 import pytest
 from ansible.module_utils.jsonmend.db import appjson, dialects, inspector
 from ansible.module_utils.jsonmend.db.errors import JsonmendError
@@ -296,3 +298,20 @@ def test_report_shows_the_column_warning_and_readable_objects():
 def test_policy_refuses_bad_default_actions():
     with pytest.raises(JsonmendError, match="must be auto, wrap, null, empty or skip"):
         policy.Policy(default_action="unwrap")
+
+
+@pytest.mark.parametrize(
+    "exc, hinted",
+    [
+        (pymysql.err.OperationalError(1969, "Query execution was interrupted (max_statement_time exceeded)"), True),
+        (pymysql.err.OperationalError(3024, "Query execution was interrupted, maximum statement execution time exceeded"), True),
+        (psycopg.errors.QueryCanceled("canceling statement due to statement timeout"), True),
+        (psycopg.errors.UndefinedTable('relation "x" does not exist'), False),
+        (pymysql.err.OperationalError(1146, "Table 'x' doesn't exist"), False),
+    ],
+)
+def test_a_statement_timeout_is_recognised_on_every_server(exc, hinted):
+    import json_type_scan
+
+    message = json_type_scan.driver_failure("json_type_scan of d.t.c", exc, dict(max_execution_time=7))
+    assert ("max_execution_time=7s" in message) is hinted, message

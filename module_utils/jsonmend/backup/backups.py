@@ -1,19 +1,31 @@
 # Take a backup: check everything first, pause writes for the snapshot, dump, checksum in the
-# same snapshot, write the manifest. Shared helpers of verification.py and restores.py live here too.
+# same snapshot, write the manifest (MySQL family; PostgreSQL's in pg_backups.py, shared parts in plans.py).
+# The dump tool's client, used by verification.py and restores.py, is found here too.
 from __future__ import annotations
 
-import decimal
-import math
 import os
-import socket
 import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from ansible.module_utils.jsonmend.backup import clitools, manifests, ranges
+from ansible.module_utils.jsonmend.backup import clitools, manifests, pg_backups, ranges
 from ansible.module_utils.jsonmend.backup.checksums import table_checksum
+from ansible.module_utils.jsonmend.backup.plans import (
+    SCOPES,
+    CatalogTotals,
+    check_free_space,
+    common_manifest,
+    create_backup_dir,
+    describe_plan,
+    directory_warnings,
+    free_bytes,
+    human,
+    json_value,
+    plan_files,
+    publish,
+)
 from ansible.module_utils.jsonmend.backup.snapshot import AlignedSnapshot
-from ansible.module_utils.jsonmend.db.clock import utc_iso, utc_now
+from ansible.module_utils.jsonmend.db.clock import utc_now
 from ansible.module_utils.jsonmend.db.connection import connect, driver_error_types, driver_message
 from ansible.module_utils.jsonmend.db.errors import JsonmendError, table_missing
 from ansible.module_utils.jsonmend.db.identifiers import validate_identifier
@@ -26,7 +38,6 @@ if TYPE_CHECKING:
 
     from ansible.module_utils.jsonmend.db.connection import Database
 
-SCOPES = ("table", "database")
 TRANSACTIONAL_ENGINES = ("innodb",)
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 
@@ -56,76 +67,12 @@ BACKUP_ARGUMENT_SPEC = dict(
 BACKUP_ARGUMENT_SPEC.update(TOOLS_ARGUMENT_SPEC)
 
 
-# -- small helpers -------------------------------------------------------------------
-def check_backup_dir(path: str, writable: bool = True) -> int:
-    """Refuse a backup directory that is missing, not a directory or not writable."""
-    if not path:
-        raise JsonmendError("no backup directory given")
-    if not os.path.isabs(path):
-        raise JsonmendError("backup directory %r must be an absolute path" % path)
-    if not os.path.exists(path):
-        raise JsonmendError(
-            "backup directory %s does not exist: create it (mode 0700) on a volume with room for the dump, or set backup_create_dir: true" % path
-        )
-    if not os.path.isdir(path):
-        raise JsonmendError("backup directory %s is not a directory" % path)
-    if writable and not os.access(path, os.W_OK | os.X_OK):
-        raise JsonmendError("backup directory %s is not writable by the user running the backup (uid %d)" % (path, os.geteuid()))
-    mode = os.stat(path).st_mode & 0o777
-    return mode
-
-
-def nearest_existing(path: str) -> str:
-    """The path itself or its closest existing ancestor."""
-    while not os.path.exists(path):
-        parent = os.path.dirname(path)
-        if parent == path:
-            break
-        path = parent
-    return path
-
-
-def plan_backup_dir(path: str, create: bool | None) -> tuple[int | None, str]:
-    """(mode of the directory or None when it will be created, directory to measure free space in)."""
-    if create and path and os.path.isabs(path) and not os.path.lexists(path):
-        parent = nearest_existing(path)
-        if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
-            raise JsonmendError("backup directory %s does not exist and cannot be created: %s is not a writable directory" % (path, parent))
-        return None, parent
-    return check_backup_dir(path), path
-
-
-def free_bytes(path: str) -> int:
-    stats = os.statvfs(path)
-    return stats.f_bavail * stats.f_frsize
-
-
-def human(n: float | None) -> str:
-    n = float(n or 0)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return ("%d %s" % (n, unit)) if unit == "B" else "%.1f %s" % (n, unit)
-        n /= 1024.0
-    return str(n)
-
-
-def json_value(value: Any) -> Any:
-    """Key bounds as JSON-friendly values."""
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    return value
-
-
 def connection_is_local(db: Database) -> bool:
     conn = db.conn
     return bool(getattr(conn, "unix_socket", None)) or getattr(conn, "host", "") in LOCAL_HOSTS
 
 
-class Catalog:
+class Catalog(CatalogTotals):
     """What the backup will hold: tables, their sizes, engines, keys, triggers and other objects."""
 
     def __init__(self, db: Database, database: str, scope: str, table: str) -> None:
@@ -180,36 +127,6 @@ class Catalog:
             self.events = int(db.query_one("SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = %s", (database,))[0])
         charset = db.query_one("SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (database,))
         self.charset, self.collation = charset
-
-    def total_data_bytes(self) -> int:
-        return sum(self.data_bytes.values())
-
-    def total_bytes(self) -> int:
-        return sum(self.data_bytes.values()) + sum(self.index_bytes.values())
-
-    def objects(self) -> dict[str, Any]:
-        return dict(
-            views=self.views,
-            sequences=self.sequences,
-            routines=self.routines,
-            events=self.events,
-            triggers=self.triggers,
-            engines=self.engines,
-            non_transactional=self.non_transactional,
-        )
-
-
-def check_free_space(directory: str, catalog: Catalog, factor: float) -> dict[str, int]:
-    """Refuse when the backup directory lacks room for data size x factor."""
-    needed = int(math.ceil(catalog.total_data_bytes() * factor))
-    free = free_bytes(directory)
-    if free < needed:
-        raise JsonmendError(
-            "not enough free space in %s: %s free, %s needed (data size %s of %s x backup_space_factor %s)."
-            " Free space or choose another backup_dir; nothing was written"
-            % (directory, human(free), human(needed), human(catalog.total_data_bytes()), ", ".join(catalog.tables) or "no table", factor)
-        )
-    return dict(free_bytes=free, needed_bytes=needed, data_bytes=catalog.total_data_bytes())
 
 
 def check_server_space(db: Database, catalog: Catalog) -> dict[str, Any]:
@@ -288,47 +205,27 @@ def check_skip_binlog(db: Database) -> bool:
 def plan_backup(db: Database, params: Mapping[str, Any], now: datetime.datetime) -> dict[str, Any]:
     """Everything checked before a single byte is written; returns the plan."""
     database, scope, table = params["database"], params["scope"], params["table"]
-    if scope not in SCOPES:
-        raise JsonmendError("scope %r is not one of %s" % (scope, ", ".join(SCOPES)))
     validate_identifier(database, "database")
     validate_identifier(table, "table")
-    directory = params["backup_dir"]
-    dir_mode, space_dir = plan_backup_dir(directory, params.get("create_dir"))
-    if params["compress_level"] < 0 or params["compress_level"] > 9:
-        raise JsonmendError("compress_level must be 0-9, got %s" % params["compress_level"])
-    if params["space_factor"] <= 0:
-        raise JsonmendError("space_factor must be above 0, got %s" % params["space_factor"])
-    label = params.get("label")
-    if label is None:
-        label = table if scope == "table" else ""
-    ident = manifests.backup_id(label, now)
-    dump_path, manifest_path = manifests.paths_for(directory, ident)
-    digests_path = manifests.digests_path_for(directory, ident)
-    for path in (dump_path, manifest_path, dump_path + ".partial", digests_path, digests_path + ".partial"):
-        if os.path.lexists(path):
-            raise JsonmendError("refusing to overwrite %s: a backup with id %s exists already" % (path, ident))
+    files = plan_files(params, table if scope == "table" else "", now)
     catalog = Catalog(db, database, scope, table)
-    space = check_free_space(space_dir, catalog, params["space_factor"])
+    space = check_free_space(files["space_dir"], catalog, params["space_factor"])
     server_space = check_server_space(db, catalog) if params.get("verify") else dict(checked=False, reason="no verification")
     if params.get("verify") and params.get("verify_skip_binlog"):
         check_skip_binlog(db)
     tools = Tools(db.dialect.name, params.get("dump_binary"), params.get("client_binary"))
-    warnings = []
-    if dir_mode is None:
-        warnings.append("backup directory %s does not exist: it is created with mode 0700" % directory)
-    elif dir_mode & 0o077:
-        warnings.append("backup directory %s has mode %04o: group or others can list it (the files themselves are 0600)" % (directory, dir_mode))
+    warnings = directory_warnings(params["backup_dir"], files["dir_mode"])
     if catalog.non_transactional:
         warnings.append(
             "tables %s are not InnoDB: writes to the dumped tables stay paused for the whole dump so they are consistent" % ", ".join(catalog.non_transactional)
         )
     return dict(
-        id=ident,
-        label=label,
-        create_dir=dir_mode is None,
-        path=dump_path,
-        manifest_path=manifest_path,
-        digests_path=digests_path,
+        id=files["id"],
+        label=files["label"],
+        create_dir=files["dir_mode"] is None,
+        path=files["path"],
+        manifest_path=files["manifest_path"],
+        digests_path=files["digests_path"],
         catalog=catalog,
         tools=tools,
         space=space,
@@ -375,6 +272,9 @@ def take_backup(params: Mapping[str, Any], check_mode: bool = False, db: Databas
     now = utc_now()
     own_db = db is None
     db = db or connect(params)
+    if db.dialect.name == "postgresql":
+        # pg_dump's custom format, its snapshot shared with our checksums (pg_backups.py).
+        return pg_backups.take_backup(db, params, check_mode, own_db, now, started)
     try:
         plan = plan_backup(db, params, now)
         catalog, tools = plan["catalog"], plan["tools"]
@@ -390,11 +290,7 @@ def take_backup(params: Mapping[str, Any], check_mode: bool = False, db: Databas
             db.close()
 
     if plan["create_dir"]:
-        try:
-            os.makedirs(params["backup_dir"], mode=0o700)
-            os.chmod(params["backup_dir"], 0o700)  # makedirs' mode is filtered by the umask
-        except OSError as exc:
-            raise JsonmendError("could not create backup directory %s: %s" % (params["backup_dir"], exc)) from None
+        create_backup_dir(params["backup_dir"])
     partial = plan["path"] + ".partial"
     digests_partial = plan["digests_path"] + ".partial"
     keep_digests = bool(params.get("row_digests", True)) and bool(catalog.keys)
@@ -443,44 +339,16 @@ def take_backup(params: Mapping[str, Any], check_mode: bool = False, db: Databas
         raise
     snap.close()
     finals = [(partial, plan["path"])] + ([(digests_partial, plan["digests_path"])] if keep_digests else [])
-    linked = []
-    try:
-        for source, final in finals:
-            os.link(source, final)  # never replaces: fails when the name appeared meanwhile
-            linked.append(final)
-    except FileExistsError as exc:
-        for path in linked + [source for source, _final in finals]:
-            if os.path.exists(path):
-                os.unlink(path)
-        raise JsonmendError("refusing to overwrite %s: it appeared while the dump ran" % exc.filename2) from None
-    for source, _final in finals:
-        os.unlink(source)
-    manifests.fsync_dir(params["backup_dir"])
+    publish(finals, params["backup_dir"])
 
     first_line = stats.get("first_line", "")
-    manifest = dict(
-        format=manifests.FORMAT,
-        id=plan["id"],
-        label=plan["label"],
-        path=plan["path"],
-        manifest_path=plan["manifest_path"],
+    manifest = common_manifest(plan, params, catalog, results, server, now, started)
+    manifest.update(
         digests_path=plan["digests_path"] if keep_digests else None,
-        scope=params["scope"],
-        database=catalog.database,
-        database_charset=dict(charset=catalog.charset, collation=catalog.collation),
-        tables=catalog.tables,
-        rows=dict((t, results[t]["rows"]) for t in catalog.tables),
-        checksum=dict((t, results[t]["checksum"]) for t in catalog.tables),
-        checksum_algorithm=results[catalog.tables[0]]["algorithm"] if catalog.tables else None,
-        columns=dict((t, results[t]["columns"]) for t in catalog.tables),
-        keys=dict((t, results[t]["key"]) for t in catalog.tables if "key" in results[t]),
         # Per-key-range sums (what a restore would change is counted against them, ranges.py)
         # and the per-row digests file they index, checked by its sha256 before use.
         ranges=dict((t, results[t]["ranges"]) for t in catalog.tables if "ranges" in results[t]),
         digests=dict(file=os.path.basename(plan["digests_path"]), size=digest_file.offset, sha256=digest_file.sha.hexdigest()) if keep_digests else None,
-        objects=catalog.objects(),
-        table_bytes=dict((t, catalog.data_bytes[t] + catalog.index_bytes[t]) for t in catalog.tables),
-        server=server,
         binlog=snap.binlog or dict(enabled=False),
         snapshot=dict(
             method="LOCK TABLES ... READ from our snapshot until the dump tool's snapshot opened"
@@ -488,7 +356,6 @@ def take_backup(params: Mapping[str, Any], check_mode: bool = False, db: Databas
             else "LOCK TABLES ... READ for the whole dump (non-InnoDB tables)",
             writes_paused_ms=round((snap.held_s or 0) * 1000, 1),
         ),
-        tools=tools.describe(),
         dump=dict(
             command=[os.path.basename(cmd[0])] + list(cmd[2:]),
             first_line=first_line,
@@ -513,40 +380,7 @@ def take_backup(params: Mapping[str, Any], check_mode: bool = False, db: Databas
         size=stats["size"],
         uncompressed_size=stats["uncompressed_size"],
         sha256=stats["sha256"],
-        created_at=utc_iso(now),
         duration_s=round(time.monotonic() - started, 3),
-        created_by=dict(host=socket.gethostname(), user=_user(), run_id=params.get("run_id")),
-        verified=False,
-        verified_at=None,
-        verification=None,
     )
     manifests.write_manifest(manifest, plan["manifest_path"], create=True)
     return manifest, described
-
-
-def _user():
-    try:
-        import pwd
-
-        return pwd.getpwuid(os.geteuid()).pw_name
-    except (ImportError, KeyError):
-        return str(os.geteuid())
-
-
-def describe_plan(plan: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
-    catalog = plan["catalog"]
-    return dict(
-        id=plan["id"],
-        path=plan["path"],
-        manifest_path=plan["manifest_path"],
-        scope=params["scope"],
-        database=catalog.database,
-        tables=catalog.tables,
-        estimated_rows=catalog.estimated_rows,
-        data_bytes=catalog.total_data_bytes(),
-        space=plan["space"],
-        server_space=plan["server_space"],
-        tools=plan["tools"].describe(),
-        verify=bool(params.get("verify")),
-        warnings=plan["warnings"],
-    )

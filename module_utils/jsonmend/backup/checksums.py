@@ -3,9 +3,9 @@
 # undo compare tables with these.
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
+from ansible.module_utils.jsonmend.db.dialects import Dialect
 from ansible.module_utils.jsonmend.db.errors import JsonmendError, table_missing
 from ansible.module_utils.jsonmend.db.identifiers import quote_name
 
@@ -13,57 +13,33 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
     from ansible.module_utils.jsonmend.db.connection import Database
-    from ansible.module_utils.jsonmend.db.dialects import Dialect
 
 # A row hash can never reach this, so a sum above rows * 2**32 means some row was NULL.
 NULL_ROW_MARK = 2**62
-
-
-def server_version_tuple(version: str | None) -> tuple[int, ...]:
-    """(10, 11, 19) from '10.11.19-MariaDB-log'; (0, 0, 0) when unreadable."""
-    match = re.match(r"(\d+)\.(\d+)\.(\d+)", version or "")
-    return tuple(int(x) for x in match.groups()) if match else (0, 0, 0)
+_MYSQL_FAMILY = Dialect()
 
 
 def hash_functions(dialect: Dialect) -> tuple[str, tuple[str, str]]:
-    """(algorithm tag, SQL templates of 32-bit row hashes) the server offers.
-
-    Two independent 32-bit hashes summed over the rows: one changed row always changes
-    CRC32; damage spread over many rows goes unnoticed with odds near 2**-64.
-    """
-    if dialect.name == "mariadb" and server_version_tuple(dialect.version) >= (10, 8, 0):
-        return "crc32+crc32c", ("CRC32(%s)", "CRC32C(%s)")
-    # MySQL and older MariaDB lack CRC32C: the first 32 bits of MD5 stand in for it.
-    return "crc32+md5", ("CRC32(%s)", "CAST(CONV(LEFT(MD5(%s), 8), 16, 10) AS UNSIGNED)")
+    """(algorithm tag, SQL templates of 32-bit row hashes) the server offers (Dialect.checksum_hashes)."""
+    return dialect.checksum_hashes()
 
 
 def table_columns(db: Database, table: str, database: str | None = None) -> list[tuple[str, bool]]:
     """[(column, is_character)] in table order; raise JsonmendError when the table is missing."""
-    database = database or db.database
+    schema, name = db.dialect.table_location(table, database or db.database)
     rows = db.query(
         "SELECT COLUMN_NAME, CHARACTER_SET_NAME IS NOT NULL OR DATA_TYPE = 'json' FROM information_schema.COLUMNS"
         " WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
-        (database, table),
+        (schema, name),
     )
     if not rows:
-        raise table_missing(database, table)
+        raise table_missing(schema, name)
     return [(name, bool(is_char)) for name, is_char in rows]
 
 
-def row_expression(columns: Iterable[tuple[str, bool]], quote_char: str = "`") -> str:
-    """SQL for one row's bytes: each column as <length>:<bytes>, or '-' when NULL.
-
-    Length prefixes make the encoding unambiguous ('ab','c' differs from 'a','bc'), and the NULL
-    marker cannot be confused with any value. Character columns are compared as bytes, so rows
-    with different collations concatenate without a collation error.
-    """
-    parts = []
-    for name, is_character in columns:
-        # Names come from the catalog (or a manifest written from it): quoted, never refused.
-        col = quote_name(name, quote_char)
-        value = "CAST(%s AS BINARY)" % col if is_character else col
-        parts.append("IFNULL(CONCAT(LENGTH(%s), ':', %s), '-')" % (col, value))
-    return "CONCAT(%s)" % ", ".join(parts)
+def row_expression(columns: Iterable[tuple[str, bool]], dialect: Dialect | None = None) -> str:
+    """SQL for one row's bytes (Dialect.checksum_row_expr; the MySQL family's by default)."""
+    return (dialect or _MYSQL_FAMILY).checksum_row_expr(columns)
 
 
 def checksum_statement(
@@ -77,8 +53,8 @@ def checksum_statement(
 ) -> tuple[str, tuple[Any, ...], str]:
     """(SELECT statement, args, algorithm) for table_checksum()."""
     tag, hashes = hash_functions(dialect)
-    row = row_expression(columns, dialect.quote_char)
-    sums = ", ".join("SUM(IFNULL(%s, %d))" % (h % row, NULL_ROW_MARK) for h in hashes)
+    row = row_expression(columns, dialect)
+    sums = ", ".join("SUM(COALESCE(%s, %d))" % (h % row, NULL_ROW_MARK) for h in hashes)
     source = dialect.qn(table) if not database else "%s.%s" % (dialect.qn(database), dialect.qn(table))
     where, args = "", []
     if key is not None and (low is not None or high is not None):
@@ -114,20 +90,21 @@ def table_checksum(
     # Catalog names (a hyphen, letters beyond ASCII) are quoted, not refused: quote_name checks them.
     quote_name(table)
     quote_name(database)
+    schema, name = db.dialect.table_location(table, database)
     if columns is None:
         columns = table_columns(db, table, database)
     else:
         known = dict(table_columns(db, table, database))
         resolved = []
         for item in columns:
-            name = item[0] if isinstance(item, (list, tuple)) else item
-            if name not in known:
-                raise JsonmendError("column %r is not in %s.%s (columns: %s)" % (name, database, table, ", ".join(known)))
-            resolved.append((name, known[name]))
+            column = item[0] if isinstance(item, (list, tuple)) else item
+            if column not in known:
+                raise JsonmendError("column %r is not in %s.%s (columns: %s)" % (column, database, table, ", ".join(known)))
+            resolved.append((column, known[column]))
         columns = resolved
     if key is not None:
         quote_name(key)
-    statement, args, tag = checksum_statement(db.dialect, table, columns, key, low, high, database)
+    statement, args, tag = checksum_statement(db.dialect, name, columns, key, low, high, schema)
     row = db.query_one(statement, args)
     count = int(row[0])
     sums = [int(value or 0) for value in row[1:]]

@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 
 FORMAT = "jsonmend-backup-manifest/1"
 DUMP_SUFFIX = ".sql.gz"
+# PostgreSQL's dumps are pg_dump's custom format (compressed, read by pg_restore), not SQL text.
+PG_DUMP_SUFFIX = ".pgdump"
+PG_DUMP_FORMAT = "pg_dump custom"
 MANIFEST_SUFFIX = ".manifest.json"
 # Per-row digests of the key ranges (ranges.py), beside the dump; optional.
 DIGESTS_SUFFIX = ".digests.gz"
@@ -34,9 +37,14 @@ def backup_id(label: str, when: datetime.datetime) -> str:
     return "backup_%s_%s" % (label, stamp) if label else "backup_%s" % stamp
 
 
-def paths_for(directory: str, ident: str) -> tuple[str, str]:
+def paths_for(directory: str, ident: str, suffix: str = DUMP_SUFFIX) -> tuple[str, str]:
     """(dump path, manifest path) of a backup id in a directory."""
-    return os.path.join(directory, ident + DUMP_SUFFIX), os.path.join(directory, ident + MANIFEST_SUFFIX)
+    return os.path.join(directory, ident + suffix), os.path.join(directory, ident + MANIFEST_SUFFIX)
+
+
+def dump_suffix(manifest: Mapping[str, Any]) -> str:
+    """The dump file's suffix: by the format the manifest records (SQL text unless pg_dump's custom format)."""
+    return PG_DUMP_SUFFIX if (manifest.get("dump") or {}).get("format") == PG_DUMP_FORMAT else DUMP_SUFFIX
 
 
 def digests_path_for(directory: str, ident: str) -> str:
@@ -110,7 +118,7 @@ def read_manifest(path: str) -> dict[str, Any]:
     # records (path, digests_path, tools) are never used.
     directory = os.path.dirname(os.path.abspath(path))
     manifest["manifest_path"] = os.path.abspath(path)
-    manifest["path"] = os.path.join(directory, ident + DUMP_SUFFIX)
+    manifest["path"] = os.path.join(directory, ident + dump_suffix(manifest))
     manifest.pop("digests_path", None)
     if manifest.get("digests"):
         manifest["digests_path"] = digests_path_for(directory, ident)

@@ -88,7 +88,7 @@ def _key_text(d, key, kind):
 
 def _hashes(d, columns):
     tag, hashes = hash_functions(d)
-    row = row_expression(columns, d.quote_char)
+    row = row_expression(columns, d)
     return tag, [h % row for h in hashes]
 
 
@@ -370,7 +370,9 @@ def compare_with_backup(
         entry["reason"] = "columns %s of the backup are gone from the live table: rows cannot be compared" % ", ".join(missing)
         return entry
     columns = [(c, live_columns[c]) for c in columns_recorded or live_columns]
-    if not index:
+    if not index and db.dialect.name == "postgresql":
+        why = "backup %s holds no key ranges for %s (PostgreSQL backups keep none yet)" % (manifest.get("id"), table)
+    elif not index:
         why = (
             "backup %s holds no key ranges for %s (taken before jsonmend kept them, with backup_row_digests off, or the"
             " table has no single-column primary key)" % (manifest.get("id"), table)

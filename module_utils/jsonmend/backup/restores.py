@@ -5,17 +5,19 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from ansible.module_utils.jsonmend.backup import clitools, manifests, parallel_load, ranges
-from ansible.module_utils.jsonmend.backup.backups import SCOPES, check_backup_dir, client_tools, take_backup
+from ansible.module_utils.jsonmend.backup import clitools, manifests, parallel_load, pg_tools, ranges
+from ansible.module_utils.jsonmend.backup.backups import client_tools, take_backup
+from ansible.module_utils.jsonmend.backup.pg_backups import qualified as pg_qualified
+from ansible.module_utils.jsonmend.backup.plans import SCOPES, check_backup_dir
 from ansible.module_utils.jsonmend.backup.verification import check_file, compare_tables, verify_backup
 from ansible.module_utils.jsonmend.db import servers
-from ansible.module_utils.jsonmend.db.connection import connect
+from ansible.module_utils.jsonmend.db.connection import connect, detect_flavour
 from ansible.module_utils.jsonmend.db.errors import JsonmendError
-from ansible.module_utils.jsonmend.db.identifiers import validate_identifier
+from ansible.module_utils.jsonmend.db.identifiers import validate_identifier, validate_table
 from ansible.module_utils.jsonmend.db.locks import AdvisoryLock, table_lock_name
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
     from ansible.module_utils.jsonmend.db.connection import Database
 
@@ -25,12 +27,28 @@ def live_state(db: Database, manifest: Mapping[str, Any], database: str) -> tupl
     counted from content against the backup's key ranges (ranges.compare_with_backup), with
     totals and per table; tables of the database the backup does not hold)."""
     state, entries = {}, {}
-    present = set(r[0] for r in db.query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s", (database,)))
+    cur = db.cursor()
+    try:
+        present = set(db.dialect.table_names(cur, database))
+    finally:
+        cur.close()
     for t in manifest["tables"]:
         entries[t] = ranges.compare_with_backup(db, manifest, t, database)
         state[t] = dict(exists=t in present, rows=entries[t]["rows_now"] if t in present else None)
     extra = sorted(present - set(manifest["tables"]) - set((manifest.get("objects") or {}).get("views", [])))
     return state, dict(ranges.summarize(list(entries.values())), tables=entries), extra
+
+
+def is_postgres(params: Mapping[str, Any]) -> bool:
+    """Do these connection inputs reach PostgreSQL (as connect() would decide)?"""
+    name = params.get("dialect") or "auto"
+    return name == "postgresql" or (name == "auto" and detect_flavour(params) == "postgresql")
+
+
+def server_params(params: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Inputs of a connection that needs no database: a MySQL database may be gone (the emergency);
+    PostgreSQL always connects to one, the restored database itself."""
+    return params if is_postgres(params) else dict(params, database=None)
 
 
 def database_exists(params: Mapping[str, Any], database: str) -> bool:
@@ -64,7 +82,7 @@ def hold_table_locks(params: Mapping[str, Any], database: str, tables: Iterable[
     Refuses at once (JsonmendError naming the holder) while a repair or undo runs on one of
     them, and makes every repair or undo wait for the restore to end.
     """
-    db = connect(dict(params, database=None), autocommit=True)
+    db = connect(server_params(params), autocommit=True)
     held = []
     try:
         for t in tables:
@@ -92,14 +110,15 @@ def restore_backup(params: Mapping[str, Any], check_mode: bool = False) -> dict[
     """
     started = time.monotonic()
     database, scope = params["database"], params["scope"]
+    postgres = is_postgres(params)
     validate_identifier(database, "database")
-    validate_identifier(params["table"], "table")
+    validate_table(params["table"], "table", "postgresql" if postgres else None)
     if scope not in SCOPES:
         raise JsonmendError("scope %r is not one of %s" % (scope, ", ".join(SCOPES)))
     check_backup_dir(params["backup_dir"], writable=bool(params.get("safety_backup")) and not check_mode)
-    table = params["table"] if scope == "table" else None
+    table = (pg_qualified(params["table"]) if postgres else params["table"]) if scope == "table" else None
     # Asked over a connection that names no database: the emergency's database may be gone.
-    identity = servers.identity_for(dict(params, database=None))["identity"]
+    identity = servers.identity_for(server_params(params))["identity"]
     manifest = manifests.resolve(
         params["backup_dir"], params.get("backup_id") or manifests.LATEST, database=database, scope=scope, table=table, server=identity
     )
@@ -137,11 +156,37 @@ def restore_backup(params: Mapping[str, Any], check_mode: bool = False) -> dict[
     return result
 
 
+def loader(db: Database, params: Mapping[str, Any], manifest: Mapping[str, Any]) -> tuple[Callable[[], object], str]:
+    """(a function that loads the dump in place, the client it runs), for the server `db` reaches.
+
+    MySQL family: the client matching the dump tool, check_constraint_checks=0 on MariaDB.
+    PostgreSQL: pg_restore --single-transaction --clean --if-exists, so the table is replaced in one
+    transaction or, on any error (a view or another table's foreign key depending on it), not at all.
+    """
+    if manifests.dump_suffix(manifest) == manifests.PG_DUMP_SUFFIX:
+        tools = pg_tools.PgTools(getattr(db.dialect, "major", 0), params.get("dump_binary"), params.get("client_binary"))
+        command = pg_tools.restore_command(tools.client, pg_tools.conninfo(db, params), manifest["path"])
+        password = pg_tools.connection_password(db)
+        what = "pg_restore of backup %s into %s (nothing was changed: it runs in one transaction)" % (manifest["id"], db.database)
+        return (lambda: pg_tools.run_tool(command, password, what)), tools.client
+    client = client_tools(params.get("dump_binary"), params.get("client_binary"), db.dialect.name)
+    options = clitools.connection_options(db.conn, params)
+    database, flavour = db.database, db.dialect.name
+    # The binary log stays on: every session's rows reach the replicas.
+    streams = parallel_load.plan_streams(db, params.get("load_streams") or 0)
+
+    def load():
+        with clitools.OptionFile(options, groups=clitools.client_option_groups(False, flavour)) as option_file:
+            return parallel_load.load_dump(manifest["path"], clitools.client_command(client, option_file, database), streams)
+
+    return load, client
+
+
 def _restore_locked(params, manifest, check_mode, started):
     """The restore proper, under the tables' advisory locks (restore_backup)."""
     database, scope = params["database"], params["scope"]
     created_database = False
-    if scope == "database" and not database_exists(params, database):
+    if scope == "database" and not is_postgres(params) and not database_exists(params, database):
         # The emergency case: a rebuilt server, or a dropped database. Create it as it was.
         created_database = True
         if not check_mode:
@@ -182,11 +227,8 @@ def _restore_locked(params, manifest, check_mode, started):
     db = connect(params)
     try:
         state, impact, extra = live_state(db, manifest, database)
-        client = client_tools(params.get("dump_binary"), params.get("client_binary"), db.dialect.name)
-        options = clitools.connection_options(db.conn, params)
+        load, client = loader(db, params, manifest)
         flavour = db.dialect.name
-        # The binary log stays on: every session's rows reach the replicas.
-        streams = parallel_load.plan_streams(db, params.get("load_streams") or 0)
     finally:
         db.close()
     result = dict(
@@ -219,9 +261,9 @@ def _restore_locked(params, manifest, check_mode, started):
         if safety_params["verify"]:
             safety = verify_backup(safety_params, safety)
         result["safety_backup"] = manifests.summary(safety)
-    with clitools.OptionFile(options, groups=clitools.client_option_groups(False, flavour)) as option_file:
-        loaded = parallel_load.load_dump(manifest["path"], clitools.client_command(client, option_file, database), streams)
-    result["streams"] = loaded["streams"]
+    loaded = load()
+    if isinstance(loaded, dict) and "streams" in loaded:  # the MySQL family's parallel load
+        result["streams"] = loaded["streams"]
     db = connect(params)
     try:
         report = compare_tables(db, manifest, database)

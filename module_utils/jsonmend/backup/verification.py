@@ -7,7 +7,7 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
-from ansible.module_utils.jsonmend.backup import clitools, manifests, parallel_load
+from ansible.module_utils.jsonmend.backup import clitools, manifests, parallel_load, pg_tools
 from ansible.module_utils.jsonmend.backup.backups import check_skip_binlog, client_tools
 from ansible.module_utils.jsonmend.backup.checksums import compare_checksums, table_checksum
 from ansible.module_utils.jsonmend.db.clock import utc_iso
@@ -87,55 +87,13 @@ def verify_backup(params: Mapping[str, Any], manifest: dict[str, Any]) -> dict[s
     skip_binlog = bool(params.get("verify_skip_binlog", True))
     verification = dict(started_at=utc_iso(), skip_binlog=skip_binlog)
     db = connect(params)
-    scratch = None
     try:
-        try:
-            check_file(manifest)
-            verification["file_checked"] = True
-            if skip_binlog:
-                skip_binlog = check_skip_binlog(db)
-                verification["skip_binlog"] = skip_binlog
-            if skip_binlog:
-                db.query("SET SESSION sql_log_bin = 0")
-            stale = [
-                r[0]
-                for r in db.query("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE %s", (SCRATCH_PREFIX.replace("_", "\\_") + "%",))
-            ]
-            if stale:
-                verification["stale_scratch_schemas"] = stale
-            scratch = scratch_name(SCRATCH_PREFIX, manifest["id"])
-            charset = db.query_one("SELECT @@character_set_server, @@collation_server")
-            source = db.query_one(
-                "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s",
-                (manifest["database"],),
-            )
-            cs, coll = source or charset
-            db.query("CREATE DATABASE %s CHARACTER SET %s COLLATE %s" % (db.dialect.q(scratch), cs, coll))
-            verification["scratch_schema"] = scratch
-            client = client_tools(params.get("dump_binary"), params.get("client_binary"), db.dialect.name)
-            options = clitools.connection_options(db.conn, params)
-            groups = clitools.client_option_groups(skip_binlog, db.dialect.name)
-            streams = parallel_load.plan_streams(db, params.get("load_streams") or 0)
-            with clitools.OptionFile(options, groups=groups) as option_file:
-                loaded = parallel_load.load_dump(manifest["path"], clitools.client_command(client, option_file, scratch), streams, disable_events=True)
-            verification["streams"] = loaded["streams"]
-            verification["client"] = clitools.tool_version(client)
-            verification["uncompressed_size"] = loaded["uncompressed_size"]
-            report = compare_tables(db, manifest, scratch)
-            verification["tables"] = report
-            bad = ["%s: %s" % (t, r["problem"]) for t, r in report.items() if not r["ok"]]
-            if bad:
-                raise BackupDefect("the restored copy differs from the manifest: " + "; ".join(bad))
-            if loaded["uncompressed_size"] != manifest.get("uncompressed_size"):
-                raise BackupDefect("the dump holds %d bytes of SQL, the manifest says %s" % (loaded["uncompressed_size"], manifest.get("uncompressed_size")))
-        finally:
-            if scratch is not None:
-                try:
-                    db.query("DROP DATABASE IF EXISTS %s" % db.dialect.q(scratch))
-                    verification["scratch_dropped"] = True
-                except driver_error_types() as exc:
-                    verification["scratch_dropped"] = False
-                    verification["drop_error"] = driver_message(exc)
+        check_file(manifest)
+        verification["file_checked"] = True
+        if manifests.dump_suffix(manifest) == manifests.PG_DUMP_SUFFIX:
+            _verify_postgres(db, params, manifest, verification)
+        else:
+            _verify_mysql(db, params, manifest, verification)
     except (JsonmendError, OSError) + driver_error_types() as exc:
         message = driver_message(exc) if isinstance(exc, driver_error_types()) else str(exc)
         verification.update(ok=False, error=message, duration_s=round(time.monotonic() - started, 3))
@@ -167,3 +125,98 @@ def verify_backup(params: Mapping[str, Any], manifest: dict[str, Any]) -> dict[s
 def _save_verification(manifest):
     if os.path.isfile(manifest["manifest_path"]):
         manifests.write_manifest(manifest, manifest["manifest_path"])
+
+
+def _verify_mysql(db: Database, params: Mapping[str, Any], manifest: Mapping[str, Any], verification: dict[str, Any]) -> None:
+    """Load a mariadb-dump/mysqldump file into a scratch schema with the matching client and compare;
+    the scratch schema is always dropped. Records into `verification`; BackupDefect when it differs."""
+    skip_binlog = verification["skip_binlog"]
+    scratch = None
+    try:
+        if skip_binlog:
+            skip_binlog = check_skip_binlog(db)
+            verification["skip_binlog"] = skip_binlog
+        if skip_binlog:
+            db.query("SET SESSION sql_log_bin = 0")
+        stale = [
+            r[0] for r in db.query("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE %s", (SCRATCH_PREFIX.replace("_", "\\_") + "%",))
+        ]
+        if stale:
+            verification["stale_scratch_schemas"] = stale
+        scratch = scratch_name(SCRATCH_PREFIX, manifest["id"])
+        charset = db.query_one("SELECT @@character_set_server, @@collation_server")
+        source = db.query_one(
+            "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s",
+            (manifest["database"],),
+        )
+        cs, coll = source or charset
+        db.query("CREATE DATABASE %s CHARACTER SET %s COLLATE %s" % (db.dialect.q(scratch), cs, coll))
+        verification["scratch_schema"] = scratch
+        client = client_tools(params.get("dump_binary"), params.get("client_binary"), db.dialect.name)
+        options = clitools.connection_options(db.conn, params)
+        groups = clitools.client_option_groups(skip_binlog, db.dialect.name)
+        streams = parallel_load.plan_streams(db, params.get("load_streams") or 0)
+        with clitools.OptionFile(options, groups=groups) as option_file:
+            loaded = parallel_load.load_dump(manifest["path"], clitools.client_command(client, option_file, scratch), streams, disable_events=True)
+        verification["streams"] = loaded["streams"]
+        verification["client"] = clitools.tool_version(client)
+        verification["uncompressed_size"] = loaded["uncompressed_size"]
+        report = compare_tables(db, manifest, scratch)
+        verification["tables"] = report
+        bad = ["%s: %s" % (t, r["problem"]) for t, r in report.items() if not r["ok"]]
+        if bad:
+            raise BackupDefect("the restored copy differs from the manifest: " + "; ".join(bad))
+        if loaded["uncompressed_size"] != manifest.get("uncompressed_size"):
+            raise BackupDefect("the dump holds %d bytes of SQL, the manifest says %s" % (loaded["uncompressed_size"], manifest.get("uncompressed_size")))
+    finally:
+        if scratch is not None:
+            _drop_scratch(db, "DROP DATABASE IF EXISTS %s" % db.dialect.q(scratch), verification)
+
+
+def _drop_scratch(db: Database, statement: str, verification: dict[str, Any]) -> None:
+    """Drop the scratch schema or database (always, also after a failure); a failure to drop is recorded, never raised."""
+    try:
+        db.query(statement)
+        verification["scratch_dropped"] = True
+    except driver_error_types() as exc:
+        verification["scratch_dropped"] = False
+        verification["drop_error"] = driver_message(exc)
+
+
+def _verify_postgres(db: Database, params: Mapping[str, Any], manifest: Mapping[str, Any], verification: dict[str, Any]) -> None:
+    """pg_restore the custom dump into a new scratch database in one transaction, compare every table
+    (schema.table, as the manifest names them) and drop the database (always). A scratch restore is
+    written to the WAL like any write: physical standbys copy it until it is dropped."""
+    d = db.dialect
+    verification["skip_binlog"] = False
+    tools = pg_tools.PgTools(d.major, params.get("dump_binary"), params.get("client_binary"))
+    db.conn.autocommit = True  # CREATE and DROP DATABASE run outside a transaction
+    stale = [r[0] for r in db.query("SELECT datname FROM pg_database WHERE datname LIKE %s", (SCRATCH_PREFIX.replace("_", "\\_") + "%",))]
+    if stale:
+        verification["stale_scratch_databases"] = stale
+    encoding, collate, ctype = db.query_one("SELECT pg_encoding_to_char(encoding), datcollate, datctype FROM pg_database WHERE datname = current_database()")
+    scratch = scratch_name(SCRATCH_PREFIX, manifest["id"])
+    db.query(
+        "CREATE DATABASE %s TEMPLATE template0 ENCODING %s LC_COLLATE %s LC_CTYPE %s"
+        % (d.qn(scratch), d.quote_literal(encoding), d.quote_literal(collate), d.quote_literal(ctype))
+    )
+    verification["scratch_database"] = scratch
+    try:
+        copy = connect(dict(params, database=scratch), autocommit=True)
+        try:
+            if manifest["scope"] == "table":
+                # A table dump holds no CREATE SCHEMA: the tables' schemas are made first.
+                for schema in sorted(set(d.split_table(t)[0] for t in manifest["tables"])):
+                    copy.query("CREATE SCHEMA IF NOT EXISTS %s" % d.qn(schema))
+            command = pg_tools.restore_command(tools.client, pg_tools.conninfo(copy, params), manifest["path"], scratch=True)
+            pg_tools.run_tool(command, pg_tools.connection_password(copy), "pg_restore of backup %s into the scratch database %s" % (manifest["id"], scratch))
+            verification["client"] = tools.client_version
+            report = compare_tables(copy, manifest, scratch)
+        finally:
+            copy.close()
+    finally:
+        _drop_scratch(db, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % d.qn(scratch), verification)
+    verification["tables"] = report
+    bad = ["%s: %s" % (t, r["problem"]) for t, r in report.items() if not r["ok"]]
+    if bad:
+        raise BackupDefect("the restored copy differs from the manifest: " + "; ".join(bad))

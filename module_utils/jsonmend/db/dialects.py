@@ -64,9 +64,13 @@ class Dialect:
     `advisory_lock_holder`, `release_advisory_lock`); `missing_grants` (each as the GRANT or
     privilege needed); `explain_access`, `access_ok`; SQL pieces `force_index`, `index_name`,
     `for_update`, `null_safe_equal`, `bytes_expr`, `to_bytes`, `bytes_left`, `utc_now_sql`,
-    `update_join`, `unwrap_expr`, `wrap_expr`; the bookkeeping tables' DDL `key_type_sql`,
+    `update_join`, `unwrap_expr`, `wrap_expr`, `upsert_clause`, `json_text_set_object` (the deploy
+    records, repair/deploys.py); the bookkeeping tables' DDL `key_type_sql`,
     `sibling_table`, `create_table` and its `column_ddl` (DDL_TYPES), `column_names`; `transactional` (the engine).
-    Not yet behind the seam (see docs/DESIGN.md): server identity and the backup client tools.
+    Backups (backup/): `checksum_hashes` and `checksum_row_expr` (the content checksum's SQL),
+    `table_location` (a backup's table name as schema and table), `table_names` (what exists now).
+    Not yet behind the seam (see docs/DESIGN.md): server identity and the dump/restore tools
+    (backup/clitools.py for the MySQL family, backup/pg_tools.py for PostgreSQL).
     The write guard (guard/): `trigger_details` (the table's triggers with order and body),
     `guard_sql_mode` and `set_lock_wait` (the DDL session), `guard_log_table_sql`,
     `guard_trigger_body` (observe logs, enforce refuses, judged by `classify_expr`),
@@ -303,6 +307,40 @@ class Dialect:
         """Best guess at the server's CPU count, or None."""
         return None
 
+    # -- content checksums (backup/checksums.py) --------------------------------------
+    def checksum_hashes(self) -> tuple[str, tuple[str, str]]:
+        """(algorithm tag, SQL templates of two 32-bit row hashes) the server offers.
+
+        Two independent 32-bit hashes summed over the rows: one changed row always changes
+        the first; damage spread over many rows goes unnoticed with odds near 2**-64. MySQL and
+        MariaDB before 10.8 lack CRC32C: the first 32 bits of MD5 stand in for it.
+        """
+        return "crc32+md5", ("CRC32(%s)", "CAST(CONV(LEFT(MD5(%s), 8), 16, 10) AS UNSIGNED)")
+
+    def table_location(self, table: str, database: str) -> tuple[str, str]:
+        """(schema, table name) for information_schema and qualified names: the database is the schema here."""
+        return database, table
+
+    def table_names(self, cursor: Any, database: str) -> list[str]:
+        """Tables and views of the database, as backups name them (a restore tells which exist)."""
+        cursor.execute("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s", (database,))
+        return [row[0] for row in cursor.fetchall()]
+
+    def checksum_row_expr(self, columns: Iterable[tuple[str, bool]]) -> str:
+        """SQL for one row's bytes: each column as <length>:<bytes>, or '-' when NULL.
+
+        Length prefixes make the encoding unambiguous ('ab','c' differs from 'a','bc'), and the NULL
+        marker cannot be confused with any value. Character columns are compared as bytes, so rows
+        with different collations concatenate without a collation error. Names come from the
+        catalog (or a manifest written from it): quoted, never refused.
+        """
+        parts = []
+        for name, is_character in columns:
+            col = self.qn(name)
+            value = "CAST(%s AS BINARY)" % col if is_character else col
+            parts.append("IFNULL(CONCAT(LENGTH(%s), ':', %s), '-')" % (col, value))
+        return "CONCAT(%s)" % ", ".join(parts)
+
     # -- writers: repair and undo (MySQL-family defaults) ----------------------------
     # MySQL error numbers: lock wait timeout and deadlock are retried; the rest of NOT_ROW_ERRORS
     # end the chunk; any other server error (below 2000) is about the row's data.
@@ -334,6 +372,8 @@ class Dialect:
         "bytes": "longblob",
         "time": "datetime(6)",
         "text": "text",
+        "ascii_sha1": "char(40) CHARACTER SET ascii",
+        "long_text": "longtext",
     }
     current_user_sql = "CURRENT_USER()"
 
@@ -502,6 +542,17 @@ class Dialect:
     def utc_now_sql(self) -> str:
         return "UTC_TIMESTAMP(6)"
 
+    def upsert_clause(self, key: str, columns: Iterable[str]) -> str:
+        """What follows an INSERT so that a row with the same `key` gets the new `columns` instead
+        (more `, column = expression` may be appended)."""
+        return " ON DUPLICATE KEY UPDATE " + ", ".join("%s = VALUES(%s)" % (self.q(c), self.q(c)) for c in columns)
+
+    def json_text_set_object(self, col: str, key: str, fields: Iterable[str]) -> str:
+        """`col` (JSON text of an object) with `key` set to an object of `fields`, each value a %s placeholder."""
+        validate_identifier(key, "JSON key")
+        pairs = ", ".join("'%s', %%s" % validate_identifier(f, "JSON key") for f in fields)
+        return "JSON_SET(%s, '$.%s', JSON_OBJECT(%s))" % (col, key, pairs)
+
     def update_join(
         self, target: str, alias: str, source: str, source_alias: str, on: str, assignments: Iterable[tuple[str, str]], where: str, index: str = ""
     ) -> str:
@@ -662,6 +713,12 @@ class Dialect:
 
 class MariaDB(Dialect):
     name = "mariadb"
+
+    def checksum_hashes(self) -> tuple[str, tuple[str, str]]:
+        found = re.match(r"(\d+)\.(\d+)", self.version or "")
+        if found and (int(found.group(1)), int(found.group(2))) >= (10, 8):
+            return "crc32+crc32c", ("CRC32(%s)", "CRC32C(%s)")
+        return super().checksum_hashes()
 
     def allow_invalid_restore(self, db: Any) -> None:
         # Pre-images may be invalid text whose CHECK (json_valid) was bypassed when it was
@@ -983,6 +1040,32 @@ class PostgreSQL(Dialect):
         cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
 
     # -- expressions ----------------------------------------------------------------
+    # -- content checksums ------------------------------------------------------------
+    def checksum_hashes(self) -> tuple[str, tuple[str, str]]:
+        # No CRC32 in SQL: the two halves of the first 64 bits of MD5, each an unsigned 32-bit number.
+        half = "('x' || lpad(substr(md5(%%s), %d, 8), 16, '0'))::bit(64)::bigint"
+        return "md5a+md5b", (half % 1, half % 9)
+
+    def table_location(self, table: str, database: str) -> tuple[str, str]:
+        # A PostgreSQL backup names its tables schema.table (public when unqualified), whatever database it is in.
+        return self.split_table(table)
+
+    def table_names(self, cursor: Any, database: str) -> list[str]:
+        cursor.execute(
+            "SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE c.relkind IN ('r', 'p', 'v', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%%'"
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+    def checksum_row_expr(self, columns: Iterable[tuple[str, bool]]) -> str:
+        # Every value as its text (json and text byte for byte, jsonb canonical; the session's
+        # TimeZone is UTC): <octet length>:<text>, or '-' for NULL.
+        parts = []
+        for name, _is_character in columns:
+            col = "(%s)::text" % self.qn(name)
+            parts.append("CASE WHEN %s IS NULL THEN '-' ELSE octet_length(%s) || ':' || %s END" % (col, col, col))
+        return "(%s)" % " || ".join(parts)
+
     # -- writers: repair and undo -------------------------------------------------------
     # SQLSTATEs: deadlock, serialization failure and lock_timeout are retried; data exceptions
     # (22), integrity violations (23) and a trigger's RAISE (P0001) are about the row's data.
@@ -996,6 +1079,8 @@ class PostgreSQL(Dialect):
         "bytes": "bytea",
         "time": "timestamp(6)",
         "text": "text",
+        "ascii_sha1": "char(40)",
+        "long_text": "text",
     }
     current_user_sql = "current_user"
     # The lock_timeout and statement_timeout of every chunk transaction, set by begin_chunk().
@@ -1149,6 +1234,15 @@ class PostgreSQL(Dialect):
     def utc_now_sql(self) -> str:
         # The session's TimeZone is UTC (connection.py); clock_timestamp, not the transaction's start.
         return "LOCALTIMESTAMP(6)"
+
+    def upsert_clause(self, key: str, columns: Iterable[str]) -> str:
+        return " ON CONFLICT (%s) DO UPDATE SET " % self.q(key) + ", ".join("%s = EXCLUDED.%s" % (self.q(c), self.q(c)) for c in columns)
+
+    def json_text_set_object(self, col: str, key: str, fields: Iterable[str]) -> str:
+        # The text is read as jsonb and written back as its canonical text; the values are text.
+        validate_identifier(key, "JSON key")
+        pairs = ", ".join("'%s', %%s::text" % validate_identifier(f, "JSON key") for f in fields)
+        return "((%s)::jsonb || jsonb_build_object('%s', jsonb_build_object(%s)))::text" % (col, key, pairs)
 
     def update_join(
         self, target: str, alias: str, source: str, source_alias: str, on: str, assignments: Iterable[tuple[str, str]], where: str, index: str = ""

@@ -8,7 +8,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from ansible.module_utils.jsonmend.db.errors import JsonmendError
-from ansible.module_utils.jsonmend.db.identifiers import validate_identifier
+from ansible.module_utils.jsonmend.db.identifiers import validate_identifier, validate_table
 
 if TYPE_CHECKING:
     from ansible.module_utils.jsonmend.db.connection import Database
@@ -21,11 +21,31 @@ RUN_ID_CHARS = 64
 MAX_RECORD_BYTES = 4 * 1024 * 1024
 
 
+# The table's columns (logical types through Dialect.DDL_TYPES), in order.
+DDL = (
+    ("run_id", "ascii64", "NOT NULL"),
+    ("database_name", "varchar(64)", "NOT NULL"),
+    ("table_name", "varchar(64)", "NOT NULL"),
+    ("column_name", "varchar(64)", "NOT NULL"),
+    ("status", "varchar(16)", "NOT NULL"),
+    ("previous", "ascii_sha1", "DEFAULT NULL"),
+    ("target", "ascii_sha1", "DEFAULT NULL"),
+    ("new", "ascii_sha1", "DEFAULT NULL"),
+    ("repair_run_ids", "text", ""),
+    ("record", "long_text", "NOT NULL"),
+    ("started_at", "time", "NOT NULL"),
+    ("updated_at", "time", "NOT NULL"),
+)
+UPDATED_ON_REWRITE = ("status", "previous", "target", "new", "repair_run_ids", "record")
+
+
 def default_name(table: str) -> str:
-    name = table + DEPLOYS_SUFFIX
+    """<table>_jsonmend_deploys, in the table's schema when it names one (PostgreSQL's schema.table)."""
+    schema, dot, bare = table.rpartition(".")
+    name = bare + DEPLOYS_SUFFIX
     if len(name) > 64:
         raise JsonmendError("the default deploys table %s is longer than 64 characters: set deploys_table" % name)
-    return name
+    return schema + dot + name
 
 
 def summary(record: object) -> dict[str, Any]:
@@ -51,14 +71,19 @@ class DeployState:
     def __init__(self, db: Database, database: str, table: str, column: str, deploys_table: str) -> None:
         self.db = db
         self.database = database
-        self.table = validate_identifier(table, "table")
+        flavour = db.dialect.name
+        # PostgreSQL's records name the table schema.table, however the input spelled it.
+        self.table = db.dialect.sibling_table(validate_table(table, "table", flavour), table.rpartition(".")[2])
         self.column = validate_identifier(column, "column")
-        self.name = validate_identifier(deploys_table, "deploys_table")
+        self.name = validate_table(deploys_table, "deploys_table", flavour)
         self.sql_name = db.dialect.q(deploys_table)
 
     def exists(self) -> bool:
-        rows = self.db.query("SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s", (self.database, self.name))
-        columns = set(r[0] for r in rows)
+        cur = self.db.cursor()
+        try:
+            columns = set(self.db.dialect.column_names(cur, self.database, self.name))
+        finally:
+            cur.close()
         if columns and not set(COLUMNS) <= columns:
             raise JsonmendError(
                 "table %s.%s exists but is not a jsonmend deploys table (missing columns %s): choose another deploys_table"
@@ -69,25 +94,17 @@ class DeployState:
     def create(self) -> bool:
         if self.exists():
             return False
-        self.db.query(
-            "CREATE TABLE IF NOT EXISTS %s ("
-            " `run_id` varchar(64) CHARACTER SET ascii NOT NULL,"
-            " `database_name` varchar(64) NOT NULL,"
-            " `table_name` varchar(64) NOT NULL,"
-            " `column_name` varchar(64) NOT NULL,"
-            " `status` varchar(16) NOT NULL,"
-            " `previous` char(40) CHARACTER SET ascii DEFAULT NULL,"
-            " `target` char(40) CHARACTER SET ascii DEFAULT NULL,"
-            " `new` char(40) CHARACTER SET ascii DEFAULT NULL,"
-            " `repair_run_ids` text,"
-            " `record` longtext NOT NULL,"
-            " `started_at` datetime(6) NOT NULL,"
-            " `updated_at` datetime(6) NOT NULL,"
-            " PRIMARY KEY (`run_id`),"
-            " KEY `target_started` (`table_name`, `column_name`, `started_at`)"
-            ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COMMENT=%%s" % self.sql_name,
-            ("jsonmend: deploys of %s.%s (rollback reads them from any controller)" % (self.database, self.table),),
+        d = self.db.dialect
+        d.create_table(
+            self.db,
+            self.sql_name,
+            DDL,
+            d.q("run_id"),
+            (),
+            ((d.index_name(self.name.rpartition(".")[2], "target_started"), ", ".join(d.q(c) for c in ("table_name", "column_name", "started_at"))),),
+            "jsonmend: deploys of %s.%s (rollback reads them from any controller)" % (self.database, self.table),
         )
+        self.db.conn.commit()
         return True
 
     def write(self, run_id: object, record: object) -> dict[str, Any]:
@@ -99,11 +116,20 @@ class DeployState:
             raise JsonmendError("the deploy record of %s is larger than %d bytes" % (run_id, MAX_RECORD_BYTES))
         row = summary(record)
         self.create()
+        d = self.db.dialect
+        now = d.utc_now_sql()
         self.db.query(
-            "INSERT INTO %s (run_id, database_name, table_name, column_name, status, previous, target, new, repair_run_ids, record,"
-            " started_at, updated_at) VALUES (%%s, %%s, %%s, %%s, %%s, %%s, %%s, %%s, %%s, %%s, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))"
-            " ON DUPLICATE KEY UPDATE status = VALUES(status), previous = VALUES(previous), target = VALUES(target), new = VALUES(new),"
-            " repair_run_ids = VALUES(repair_run_ids), record = VALUES(record), updated_at = UTC_TIMESTAMP(6)" % self.sql_name,
+            "INSERT INTO %s (%s) VALUES (%s, %s, %s)%s, %s = %s"
+            % (
+                self.sql_name,
+                ", ".join(d.q(c) for c, _type, _extra in DDL),
+                ", ".join(["%s"] * (len(DDL) - 2)),
+                now,
+                now,
+                d.upsert_clause("run_id", UPDATED_ON_REWRITE),
+                d.q("updated_at"),
+                now,
+            ),
             (run_id, self.database, self.table, self.column, row["status"], row["previous"], row["target"], row["new"], row["repair_run_ids"], text),
         )
         self.db.conn.commit()
@@ -115,14 +141,16 @@ class DeployState:
             raise JsonmendError("status must be one of %s" % ", ".join(STATUSES))
         if not self.exists():
             return False
+        d = self.db.dialect
         cur = self.db.cursor()
         try:
-            changed = cur.execute(
+            cur.execute(
                 # The record keeps its own outcome (what the deploy did); the status says what became of it.
-                "UPDATE %s SET status = %%s, record = JSON_SET(record, '$.marked', JSON_OBJECT('status', %%s, 'by', %%s)),"
-                " updated_at = UTC_TIMESTAMP(6) WHERE run_id = %%s AND table_name = %%s AND status <> %%s" % self.sql_name,
+                "UPDATE %s SET status = %%s, record = %s, updated_at = %s WHERE run_id = %%s AND table_name = %%s AND status <> %%s"
+                % (self.sql_name, d.json_text_set_object("record", "marked", ("status", "by")), d.utc_now_sql()),
                 (status, status, by, run_id, self.table, status),
             )
+            changed = cur.rowcount
         finally:
             cur.close()
         self.db.conn.commit()

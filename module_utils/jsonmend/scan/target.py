@@ -36,7 +36,15 @@ CANDIDATE_BATCH = 2000  # candidate rows fetched per statement for the decoder
 # counted per bucket of this many neighbouring keys: a few thousand groups per million rows, and a
 # bucket holding three or more candidates is the most the decoder's fetch re-reads.
 BUCKET_KEYS = 1024
-TIMEOUT_ERRORS = (1969, 3024)  # MariaDB max_statement_time, MySQL max_execution_time
+# MariaDB max_statement_time, MySQL max_execution_time (error numbers); PostgreSQL statement_timeout
+# (SQLSTATE 57014 query_canceled).
+TIMEOUT_ERRORS = (1969, 3024, "57014")
+
+
+def timed_out(exc: BaseException) -> bool:
+    """Did the server stop the statement for running past the session's time limit?"""
+    code = getattr(exc, "sqlstate", None) or (getattr(exc, "args", None) or [None])[0]
+    return code in TIMEOUT_ERRORS
 
 
 def iso(value: Any) -> Any:

@@ -1,0 +1,244 @@
+# Take a PostgreSQL backup: pg_dump's custom format of a table or a database, with every table's
+# row count and checksum read in the very snapshot pg_dump reads (our REPEATABLE READ transaction
+# exports it, pg_dump imports it with --snapshot), and the same manifest as the MySQL family's.
+from __future__ import annotations
+
+import os
+import threading
+from typing import TYPE_CHECKING, Any
+
+from ansible.module_utils.jsonmend.backup import manifests, pg_tools
+from ansible.module_utils.jsonmend.backup.checksums import table_checksum
+from ansible.module_utils.jsonmend.backup.clitools import file_sha256
+from ansible.module_utils.jsonmend.backup.plans import (
+    CatalogTotals,
+    check_free_space,
+    common_manifest,
+    create_backup_dir,
+    describe_plan,
+    directory_warnings,
+    json_value,
+    plan_files,
+    publish,
+)
+from ansible.module_utils.jsonmend.db.connection import connect, driver_error_types, driver_message
+from ansible.module_utils.jsonmend.db.errors import JsonmendError
+from ansible.module_utils.jsonmend.db.identifiers import validate_identifier, validate_table
+from ansible.module_utils.jsonmend.db.inspector import INTEGER_TYPES
+from ansible.module_utils.jsonmend.db.servers import read_identity
+
+if TYPE_CHECKING:
+    import datetime
+    from collections.abc import Mapping
+
+    from ansible.module_utils.jsonmend.db.connection import Database
+
+# Schemas no backup holds: the system catalogs, and pg_toast / pg_temp_* (LIKE 'pg\_%').
+SYSTEM_SCHEMAS = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%%'"
+RELATIONS = " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+SNAPSHOT_METHOD = "pg_export_snapshot() of our REPEATABLE READ transaction, imported by pg_dump --snapshot: no write is paused"
+
+
+def qualified(table: str) -> str:
+    """schema.table, `public` when the name gives no schema: how a PostgreSQL manifest names tables."""
+    schema, _dot, name = table.rpartition(".")
+    return "%s.%s" % (schema or "public", name)
+
+
+class PgCatalog(CatalogTotals):
+    """What a PostgreSQL backup holds: its tables (schema.table), sizes, keys, triggers, other objects."""
+
+    def __init__(self, db: Database, database: str, scope: str, table: str) -> None:
+        self.database = database
+        d = db.dialect
+        cur = db.cursor()
+        try:
+            if scope == "table":
+                where, args = " AND n.nspname = %s AND c.relname = %s", d.split_table(table)
+            else:
+                where, args = " AND " + SYSTEM_SCHEMAS, ()
+            rows = db.query(
+                "SELECT n.nspname || '.' || c.relname, pg_table_size(c.oid), pg_indexes_size(c.oid), GREATEST(c.reltuples, 0)::bigint"
+                + RELATIONS
+                + " WHERE c.relkind IN ('r', 'p')"
+                + where
+                + " ORDER BY 1",
+                args,
+            )
+            if scope == "table" and not rows:
+                raise d.table_missing(cur, database, table)
+            self.tables = [r[0] for r in rows]
+            self.data_bytes = dict((r[0], int(r[1] or 0)) for r in rows)
+            self.index_bytes = dict((r[0], int(r[2] or 0)) for r in rows)
+            self.estimated_rows = dict((r[0], int(r[3] or 0)) for r in rows)
+            self.engines = dict((t, "heap") for t in self.tables)
+            self.non_transactional = []
+            self.keys, self.triggers = {}, {}
+            for t in self.tables:
+                pk = d.primary_key(cur, database, t)
+                if len(pk) == 1:
+                    self.keys[t] = dict(column=pk[0], integer=d.columns(cur, database, t).get(pk[0], "") in INTEGER_TYPES)
+                names = sorted(set(name for name, _timing, _event in d.triggers(cur, database, t)))
+                if names:
+                    self.triggers[t] = names
+            others = db.query(
+                "SELECT c.relkind, n.nspname || '.' || c.relname" + RELATIONS + " WHERE c.relkind IN ('v', 'm', 'S') AND " + SYSTEM_SCHEMAS + " ORDER BY 2"
+            )
+            self.views = [name for kind, name in others if kind in ("v", "m")]
+            self.sequences = [name for kind, name in others if kind == "S"]
+            self.routines = int(
+                db.query_one("SELECT COUNT(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE " + SYSTEM_SCHEMAS)[0]
+                if scope == "database"
+                else 0
+            )
+            self.events = 0
+            self.charset, self.collation = db.query_one("SELECT pg_encoding_to_char(encoding), datcollate FROM pg_database WHERE datname = current_database()")
+        finally:
+            cur.close()
+
+
+def check_scratch_privilege(db: Database) -> None:
+    """The verification restores into a scratch database: refuse before writing when the role may not create one."""
+    user, allowed = db.query_one("SELECT current_user, rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user")
+    if not allowed:
+        raise JsonmendError(
+            "the verification restores the dump into a scratch database (jmv_<hex>, dropped after), which needs the CREATEDB"
+            " privilege: run ALTER ROLE %s CREATEDB, or set backup_verify: false and verify later; nothing was written" % db.dialect.qn(user)
+        )
+
+
+def plan_backup(db: Database, params: Mapping[str, Any], now: datetime.datetime) -> dict[str, Any]:
+    """Everything checked before a single byte is written (inputs, directory, space, tools, privilege); the plan."""
+    validate_identifier(params["database"], "database")
+    validate_table(params["table"], "table", "postgresql")
+    table = qualified(params["table"])
+    scope = params["scope"]
+    files = plan_files(params, table.replace(".", "_") if scope == "table" else "", now, manifests.PG_DUMP_SUFFIX)
+    catalog = PgCatalog(db, params["database"], scope, table)
+    space = check_free_space(files["space_dir"], catalog, params["space_factor"])
+    if params.get("verify"):
+        check_scratch_privilege(db)
+    tools = pg_tools.PgTools(db.dialect.major, params.get("dump_binary"), params.get("client_binary"))
+    return dict(
+        files,
+        create_dir=files["dir_mode"] is None,
+        catalog=catalog,
+        tools=tools,
+        space=space,
+        server_space=dict(checked=False, reason="the scratch database's room is not measured on PostgreSQL"),
+        warnings=directory_warnings(params["backup_dir"], files["dir_mode"]),
+    )
+
+
+def _read_sums(snap: Database, catalog: PgCatalog, results: dict[str, Any]) -> None:
+    """Counts, checksums and key bounds of every table, in the exported snapshot (a thread beside pg_dump)."""
+    try:
+        d = snap.dialect
+        for t in catalog.tables:
+            result = table_checksum(snap, t)
+            key = catalog.keys.get(t)
+            if key:
+                key_sql = d.qn(key["column"])
+                schema, name = d.split_table(t)
+                low, high = snap.query_one("SELECT MIN(%s), MAX(%s) FROM %s.%s" % (key_sql, key_sql, d.qn(schema), d.qn(name)))
+                result["key"] = dict(column=key["column"], integer=key["integer"], min=json_value(low), max=json_value(high))
+            results[t] = result
+    except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+        results["__error__"] = exc
+
+
+def redacted(cmd: list[str]) -> list[str]:
+    """The dump's argv for the manifest: the tool's name, and no connection string."""
+    return [os.path.basename(cmd[0])] + ["--dbname=<the module's connection>" if arg.startswith("--dbname=") else arg for arg in cmd[1:]]
+
+
+def take_backup(
+    db: Database, params: Mapping[str, Any], check_mode: bool, own_db: bool, now: datetime.datetime, started: float
+) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """backups.take_backup() on PostgreSQL: (manifest, plan description); nothing written in check mode."""
+    try:
+        plan = plan_backup(db, params, now)
+        d = db.dialect
+        server = dict(flavour=d.name, version=d.version, major=d.major)
+        server.update(read_identity(db))
+        connection = pg_tools.conninfo(db, params)
+        password = pg_tools.connection_password(db)
+        described = describe_plan(plan, params)
+        if check_mode:
+            return None, described
+    finally:
+        if own_db:
+            db.close()
+    if plan["create_dir"]:
+        create_backup_dir(params["backup_dir"])
+    catalog, tools = plan["catalog"], plan["tools"]
+    partial = plan["path"] + ".partial"
+    results = {}
+    os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # pg_dump writes into it, keeping 0600
+    try:
+        snap = connect(params, autocommit=True)
+    except BaseException:
+        os.unlink(partial)
+        raise
+    reader = threading.Thread(target=_read_sums, args=(snap, catalog, results), daemon=True)
+    try:
+        snap.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        snapshot = snap.query_one("SELECT pg_export_snapshot()")[0]
+        lsn = snap.query_one("SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text")[0]
+        reader.start()
+        what = "pg_dump of %s" % (params["database"] if params["scope"] == "database" else ", ".join(catalog.tables))
+        cmd = pg_tools.dump_command(
+            tools.dump, connection, partial, params["scope"], catalog.tables, snapshot, params["compress_level"], params.get("lock_wait_timeout", 5)
+        )
+        # Our transaction stays open until pg_dump has finished: its snapshot lives as long as it does.
+        dumped = pg_tools.run_tool(cmd, password, what)
+        reader.join()
+        if "__error__" in results:
+            exc = results["__error__"]
+            if isinstance(exc, JsonmendError):
+                raise exc
+            raise JsonmendError("reading row counts and checksums in the snapshot failed: %s" % driver_message(exc))
+        entries = pg_tools.archive_entries(tools.client, partial)
+        with open(partial, "rb") as handle:
+            os.fsync(handle.fileno())
+    except BaseException:
+        if reader.is_alive():
+            snap.conn.cancel()
+            reader.join(30)
+        if os.path.exists(partial):
+            os.unlink(partial)
+        raise
+    finally:
+        try:
+            snap.query("ROLLBACK")
+        except driver_error_types():
+            pass
+        snap.close()
+    publish([(partial, plan["path"])], params["backup_dir"])
+    manifest = common_manifest(plan, params, catalog, results, server, now, started)
+    manifest.update(
+        digests_path=None,
+        ranges={},
+        digests=None,
+        binlog=dict(enabled=False),
+        wal=dict(lsn=lsn),
+        snapshot=dict(method=SNAPSHOT_METHOD, exported=snapshot, writes_paused_ms=0.0),
+        dump=dict(
+            format=manifests.PG_DUMP_FORMAT,
+            command=redacted(cmd),
+            toc_entries=entries,
+            compression="pg_dump custom format (zlib)",
+            compress_level=params["compress_level"],
+            stderr=dumped["stderr"],
+        ),
+        restore=dict(
+            client=tools.client_version,
+            session=None,
+            note="Load with pg_restore of PostgreSQL %d or newer: --single-transaction --clean --if-exists in place, or into a new database" % tools.dump_major,
+        ),
+        size=os.path.getsize(plan["path"]),
+        uncompressed_size=None,
+        sha256=file_sha256(plan["path"]),
+    )
+    manifests.write_manifest(manifest, plan["manifest_path"], create=True)
+    return manifest, described

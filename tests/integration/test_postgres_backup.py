@@ -1,0 +1,283 @@
+# Backup, verification and restore on the throwaway PostgreSQL (issue 18, third step): pg_dump's
+# custom format with counts and checksums from the dump's own snapshot, a verification in a scratch
+# database that is dropped after, a restore that brings changed rows back byte for byte (json
+# column included) behind a safety backup, the tools' major version checked, and the password kept
+# off argv in a 0600 password file that is removed.
+import json
+import os
+import stat
+import subprocess
+import tempfile
+import threading
+
+import db_backup
+import db_backup_verify
+import db_restore
+import pytest
+from ansible.module_utils.jsonmend.backup import clitools, manifests, pg_tools
+from ansible.module_utils.jsonmend.backup.checksums import table_checksum
+from ansible.module_utils.jsonmend.db.connection import connect
+from ansible.module_utils.jsonmend.db.errors import JsonmendError
+
+from tests.support.processes import ProcessWatcher
+from tools.devstack.mariadb_server import TOOL_PASSWORD
+
+# What a Django JSONField column holds after the bug: objects, and the corrupt kinds.
+VALUES = [
+    '{"a": 1}',
+    '{"ключ": "значение ✓", "emoji": "🙂"}',
+    "3.5",
+    "42",
+    '"text"',
+    "[1,  2]",
+    json.dumps(json.dumps({"question_id": 9})),
+    "null",
+    None,
+    '{"quote": "it\'s \\"q\\"", "nl": "x\\ny"}',
+]
+
+
+@pytest.fixture(scope="module")
+def pgdb(postgres):
+    return postgres.create_database("jsonmend_backup")
+
+
+@pytest.fixture
+def backup_dir(tmp_path):
+    path = tmp_path / "backups"
+    path.mkdir(mode=0o700)
+    return path
+
+
+def make_table(postgres, pgdb, name, schema="public"):
+    """`schema.name` with a jsonb and a json column (the json one keeps its text byte for byte)."""
+    with postgres.connect(pgdb) as conn:
+        conn.execute("CREATE SCHEMA IF NOT EXISTS %s" % schema)
+        conn.execute("DROP TABLE IF EXISTS %s.%s" % (schema, name))
+        conn.execute("CREATE TABLE %s.%s (id bigserial PRIMARY KEY, m jsonb, raw json, note text NOT NULL DEFAULT 'n')" % (schema, name))
+        with conn.cursor() as cur:
+            rows = [(v, v) for v in VALUES] + [('{"n": %d,   "pad": "%s"}' % (i, "x" * (i % 50)),) * 2 for i in range(300)]
+            cur.executemany("INSERT INTO %s.%s (m, raw) VALUES (%%s::jsonb, %%s::json)" % (schema, name), rows)
+    return "%s.%s" % (schema, name)
+
+
+def content(postgres, pgdb, table):
+    with postgres.connect(pgdb) as conn:
+        return conn.execute("SELECT id, m::text, raw::text, note FROM %s ORDER BY id" % table).fetchall()
+
+
+def args_for(postgres, pgdb, backup_dir, table, **extra):
+    args = postgres.login_params(pgdb)
+    args.update(backup_dir=str(backup_dir), table=table)
+    args.update(extra)
+    return args
+
+
+def scratch_databases(postgres):
+    with postgres.admin() as conn:
+        return [r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'jmv\\_%'").fetchall()]
+
+
+def test_backup_and_verification_of_a_jsonb_table_with_corrupt_rows(postgres, pgdb, backup_dir, module_runner):
+    table = make_table(postgres, pgdb, "events")
+    result = module_runner(db_backup, args_for(postgres, pgdb, backup_dir, table))
+    assert not result.failed, result.get("msg")
+    m = result["manifest"]
+    assert m["verified"] is True and m["verification"]["ok"] and m["verification"]["scratch_dropped"], m["verification"]
+    assert m["tables"] == [table] and m["rows"][table] == len(VALUES) + 300
+    assert m["checksum_algorithm"] == "md5a+md5b" and m["server"]["flavour"] == "postgresql" and m["server"]["identity"].startswith("uuid:pg-")
+    assert m["keys"][table]["column"] == "id" and m["keys"][table]["min"] == 1
+    assert m["dump"]["format"] == manifests.PG_DUMP_FORMAT and m["path"].endswith(".pgdump") and m["snapshot"]["exported"]
+    assert not any(TOOL_PASSWORD in arg for arg in m["dump"]["command"])
+    assert stat.S_IMODE(os.stat(m["path"]).st_mode) == 0o600 and clitools.file_sha256(m["path"]) == m["sha256"]
+    assert scratch_databases(postgres) == []
+    # The checksum of the live table, taken later, agrees: the manifest describes the rows dumped.
+    db = connect(postgres.login_params(pgdb))
+    try:
+        assert table_checksum(db, table)["checksum"] == m["checksum"][table]
+    finally:
+        db.close()
+    again = module_runner(db_backup_verify, dict(postgres.login_params(pgdb), backup_dir=str(backup_dir), backup_id=m["id"]))
+    assert not again.failed and again["manifest"]["verified"], again.get("msg")
+
+
+def test_a_changed_dump_fails_its_verification(postgres, pgdb, backup_dir, module_runner):
+    table = make_table(postgres, pgdb, "tampered")
+    m = module_runner(db_backup, args_for(postgres, pgdb, backup_dir, table, verify=False))["manifest"]
+    manifest = dict(m, checksum=dict(m["checksum"], **{table: "md5a+md5b:1:2"}))
+    manifests.write_manifest(manifest, m["manifest_path"])
+    result = module_runner(db_backup_verify, dict(postgres.login_params(pgdb), backup_dir=str(backup_dir), backup_id=m["id"]))
+    assert result.failed and "content differs" in result["msg"], result.get("msg")
+    assert manifests.read_manifest(m["manifest_path"])["verified"] is False
+    assert scratch_databases(postgres) == []
+
+
+def test_restore_brings_changed_rows_back_byte_for_byte(postgres, pgdb, backup_dir, module_runner):
+    table = make_table(postgres, pgdb, "quiz", schema="app")
+    before = content(postgres, pgdb, table)
+    m = module_runner(db_backup, args_for(postgres, pgdb, backup_dir, table))["manifest"]
+    with postgres.connect(pgdb) as conn:
+        conn.execute("UPDATE app.quiz SET m = '{}', raw = '{ }' WHERE m IS NOT NULL AND jsonb_typeof(m) <> 'object'")
+        conn.execute("DELETE FROM app.quiz WHERE id = 2")
+        conn.execute("INSERT INTO app.quiz (m, raw) VALUES ('{\"late\": 1}', '{\"late\": 1}')")
+    assert content(postgres, pgdb, table) != before
+    checked = module_runner(db_restore, args_for(postgres, pgdb, backup_dir, table, backup_id=m["id"]), check_mode=True)
+    assert not checked.failed and checked["impact"]["tables"][table]["differs"], checked.get("msg")
+    assert "PostgreSQL backups keep none yet" in checked["impact"]["tables"][table]["reason"]
+    assert checked["impact"]["rows_changed_since"] is None and "rows_changed_since" in checked["impact"]["unknown"]
+    assert content(postgres, pgdb, table) != before
+    result = module_runner(db_restore, args_for(postgres, pgdb, backup_dir, "app.quiz"))
+    assert not result.failed, result.get("msg")
+    assert result["backup_id"] == m["id"] and result["after"][table]["ok"]
+    assert content(postgres, pgdb, table) == before
+    safety = result["safety_backup"]
+    assert safety["id"].startswith(manifests.SAFETY_PREFIX) and os.path.exists(os.path.join(backup_dir, safety["id"] + ".pgdump"))
+    # The sequence came back with the table: the next insert does not collide.
+    with postgres.connect(pgdb) as conn:
+        conn.execute("INSERT INTO app.quiz (m) VALUES ('{}')")
+
+
+def test_a_restore_that_fails_changes_nothing(postgres, pgdb, backup_dir, module_runner):
+    table = make_table(postgres, pgdb, "referenced")
+    m = module_runner(db_backup, args_for(postgres, pgdb, backup_dir, table))["manifest"]
+    with postgres.connect(pgdb) as conn:
+        conn.execute("UPDATE referenced SET note = 'changed'")
+        # A view on the table: DROP TABLE (--clean) fails, and the single transaction with it.
+        conn.execute("CREATE VIEW referenced_notes AS SELECT note FROM referenced")
+    during = content(postgres, pgdb, table)
+    result = module_runner(db_restore, args_for(postgres, pgdb, backup_dir, table, backup_id=m["id"], safety_backup=False))
+    assert result.failed and "pg_restore" in result["msg"] and "nothing was changed" in result["msg"], result.get("msg")
+    assert content(postgres, pgdb, table) == during
+
+
+def test_the_password_stays_off_argv_in_a_private_password_file(postgres, pgdb, tmp_path):
+    db = connect(postgres.login_params(pgdb))
+    try:
+        connection = pg_tools.conninfo(db, postgres.login_params(pgdb))
+        password = pg_tools.connection_password(db)
+    finally:
+        db.close()
+    assert password == TOOL_PASSWORD
+    cmd = pg_tools.dump_command("pg_dump", connection, str(tmp_path / "x.pgdump"), "table", ["public.events"], "00000003-1", 1, 5)
+    assert not any(TOOL_PASSWORD in arg for arg in cmd)
+    assert '--table="public"."events"' in cmd and "--snapshot=00000003-1" in cmd and "--no-password" in cmd
+    with pg_tools.PassFile("p:a\\ss") as passfile:
+        path, folder = passfile.path, os.path.dirname(passfile.path)
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600 and stat.S_IMODE(os.stat(folder).st_mode) == 0o700
+        assert open(path).read() == "*:*:*:*:p\\:a\\\\ss\n"
+        env = passfile.env(dict(PGPASSWORD="leak", PATH="/usr/bin"))
+        assert env == dict(PATH="/usr/bin", PGPASSFILE=path)
+    assert not os.path.exists(folder)
+    # The tool really connects with it (no password anywhere else).
+    tool = pg_tools.find_pg_tool("pg_dump")
+    listed = pg_tools.run_tool([tool, "--dbname=%s" % connection, "--schema-only", "--no-password"], password, "pg_dump --schema-only")
+    assert "PostgreSQL database dump" in listed["stdout"]
+    with pytest.raises(JsonmendError, match="failed"):
+        pg_tools.run_tool([tool, "--dbname=%s" % connection, "--schema-only", "--no-password"], "wrong", "pg_dump --schema-only")
+
+
+@pytest.mark.parametrize(
+    "line, server, refused",
+    [
+        ("pg_dump (PostgreSQL) 15.14 (Debian 15.14-0+deb12u1)", 15, False),
+        ("pg_dump (PostgreSQL) 17.2", 15, False),
+        ("pg_dump (PostgreSQL) 13.4", 15, True),
+        ("pg_restore (PostgreSQL) 9.6.24", 13, True),
+    ],
+)
+def test_a_tool_older_than_the_server_is_refused(line, server, refused):
+    if refused:
+        with pytest.raises(JsonmendError, match="older than the server \\(PostgreSQL %d\\).*postgresql-client-%d" % (server, server)):
+            pg_tools.check_tool_major("/usr/bin/pg_dump", line, server)
+    else:
+        assert pg_tools.check_tool_major("/usr/bin/pg_dump", line, server) == pg_tools.tool_major(line)
+    with pytest.raises(JsonmendError, match="could not read"):
+        pg_tools.check_tool_major("/usr/bin/pg_dump", "mysqldump  Ver 10.19", server)
+
+
+def test_the_tools_in_use_match_the_server(postgres):
+    version = subprocess.run([pg_tools.find_pg_tool("pg_dump"), "--version"], capture_output=True, text=True, check=True).stdout
+    with postgres.admin() as conn:
+        server = int(conn.execute("SHOW server_version_num").fetchone()[0]) // 10000
+    assert pg_tools.tool_major(version) >= server
+
+
+def test_check_mode_writes_nothing(postgres, pgdb, backup_dir, module_runner):
+    table = make_table(postgres, pgdb, "planned")
+    result = module_runner(db_backup, args_for(postgres, pgdb, backup_dir, table), check_mode=True)
+    assert not result.failed and "manifest" not in result, result.get("msg")
+    assert result["plan"]["tables"] == [table] and result["plan"]["path"].endswith(".pgdump")
+    assert list(backup_dir.iterdir()) == []
+
+
+def test_a_role_without_createdb_is_told_before_anything_is_written(postgres, pgdb, backup_dir, module_runner):
+    table = make_table(postgres, pgdb, "guarded")
+    with postgres.admin(pgdb) as conn:
+        conn.execute("DROP ROLE IF EXISTS reader")
+        conn.execute("CREATE ROLE reader LOGIN PASSWORD 'Reader-pw-1'")
+        conn.execute("GRANT SELECT ON public.guarded, public.guarded_id_seq TO reader")
+    args = args_for(postgres, pgdb, backup_dir, table, login_user="reader", login_password="Reader-pw-1")
+    result = module_runner(db_backup, args)
+    assert result.failed and 'ALTER ROLE "reader" CREATEDB' in result["msg"], result.get("msg")
+    assert list(backup_dir.iterdir()) == []
+    # Without the verification it needs no more than SELECT.
+    result = module_runner(db_backup, dict(args, verify=False))
+    assert not result.failed and result["manifest"]["rows"][table] == len(VALUES) + 300, result.get("msg")
+
+
+def test_database_backup_verifies_and_restores(postgres, backup_dir, module_runner):
+    database = postgres.create_database("jsonmend_whole")
+    one = make_table(postgres, database, "first")
+    two = make_table(postgres, database, "second", schema="other")
+    before = [content(postgres, database, t) for t in (one, two)]
+    m = module_runner(db_backup, args_for(postgres, database, backup_dir, one, scope="database"))["manifest"]
+    assert m["scope"] == "database" and m["tables"] == [two, one] and m["verified"], m.get("verification")
+    assert m["objects"]["sequences"] == ["other.second_id_seq", "public.first_id_seq"]
+    with postgres.connect(database) as conn:
+        conn.execute("UPDATE first SET raw = '[]'")
+        conn.execute("DELETE FROM other.second WHERE id > 5")
+    result = module_runner(db_restore, args_for(postgres, database, backup_dir, one, scope="database"))
+    assert not result.failed, result.get("msg")
+    assert [content(postgres, database, t) for t in (one, two)] == before
+    assert all(r["ok"] for r in result["after"].values())
+
+
+def test_writes_during_the_backup_do_not_break_consistency(postgres, pgdb, backup_dir, module_runner):
+    table = make_table(postgres, pgdb, "busy")
+    with postgres.connect(pgdb) as conn:
+        conn.execute("INSERT INTO busy (m, raw) SELECT jsonb_build_object('n', g), json_build_object('n', g) FROM generate_series(1, 50000) g")
+    stop = threading.Event()
+    written = []
+
+    def writer():
+        with postgres.connect(pgdb) as conn:
+            while not stop.is_set():
+                conn.execute("INSERT INTO busy (m, raw) VALUES ('{\"w\": 1}', '{\"w\": 1}')")
+                conn.execute("UPDATE busy SET note = note || 'x' WHERE id = (SELECT max(id) FROM busy) - 100")
+                written.append(1)
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    try:
+        result = module_runner(db_backup, args_for(postgres, pgdb, backup_dir, table))
+    finally:
+        stop.set()
+        thread.join(30)
+    assert not result.failed, result.get("msg")
+    m = result["manifest"]
+    assert m["verified"] and m["snapshot"]["writes_paused_ms"] == 0.0, m["verification"]
+    assert written and m["rows"][table] < len(VALUES) + 300 + 50000 + len(written)
+
+
+def test_no_process_shows_the_password_while_the_tools_run(postgres, pgdb, backup_dir, module_runner):
+    table = make_table(postgres, pgdb, "watched")
+    with postgres.connect(pgdb) as conn:
+        conn.execute("INSERT INTO watched (m, raw) SELECT jsonb_build_object('n', g, 'p', repeat('y', 80)), '{}' FROM generate_series(1, 100000) g")
+    before = set(os.listdir(tempfile.gettempdir()))
+    with ProcessWatcher([TOOL_PASSWORD]) as watcher:
+        result = module_runner(db_backup, args_for(postgres, pgdb, backup_dir, table))
+    assert not result.failed, result.get("msg")
+    assert not watcher.hits, watcher.hits
+    assert {"pg_dump", "pg_restore"} <= watcher.tools_seen  # sampled while the dump and the scratch restore ran
+    assert TOOL_PASSWORD not in json.dumps(result["manifest"])
+    assert not [n for n in set(os.listdir(tempfile.gettempdir())) - before if n.startswith("jsonmend-")]  # password files gone
