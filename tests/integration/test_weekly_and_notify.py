@@ -149,22 +149,36 @@ def contacts(smtp, hook, pagerduty, down_url):
     }
 
 
+def contact_vars(mariadb, database, tmp_path, smtp, pagerduty, people, messages, strategy):
+    """notify_all.yml's variables: the messages to send to `people` through the local receivers."""
+    return db_vars(
+        mariadb,
+        database,
+        jsonmend_report_dir=str(tmp_path / "reports"),
+        notify_smtp_host="127.0.0.1",
+        notify_smtp_port=smtp.port,
+        notify_smtp_security="none",
+        notify_timeout=3,
+        notify_contacts=people,
+        notify_pagerduty_url="http://127.0.0.1:%d/v2/enqueue" % pagerduty.port,
+        test_messages=messages,
+        test_record=True,
+        **dict(FACTS, test_strategy_decision=strategy),
+    )
+
+
 def test_each_event_reaches_its_contacts_with_pagerduty_and_a_down_receiver(mariadb, database, tmp_path):
     with SMTPReceiver() as smtp, HTTPReceiver() as hook, HTTPReceiver(status=202) as pagerduty:
         down_url = "http://127.0.0.1:%d/hook/down-secret" % free_port()
-        variables = db_vars(
+        variables = contact_vars(
             mariadb,
             database,
-            jsonmend_report_dir=str(tmp_path / "reports"),
-            notify_smtp_host="127.0.0.1",
-            notify_smtp_port=smtp.port,
-            notify_smtp_security="none",
-            notify_timeout=3,
-            notify_contacts=contacts(smtp, hook, pagerduty, down_url),
-            notify_pagerduty_url="http://127.0.0.1:%d/v2/enqueue" % pagerduty.port,
-            test_messages=["pre_deployment", "success", "rollback", "rollback/emergency_rollback", "weekly_alert"],
-            test_record=True,
-            **dict(FACTS, test_strategy_decision={"strategy": "C", "action": "Fix + cleanup"}),
+            tmp_path,
+            smtp,
+            pagerduty,
+            contacts(smtp, hook, pagerduty, down_url),
+            ["pre_deployment", "success", "rollback", "rollback/emergency_rollback", "weekly_alert"],
+            {"strategy": "C", "action": "Fix + cleanup"},
         )
         result = run_playbook("tests/playbooks/notify_all.yml", variables, tmp_path)
     assert result.returncode == 0, result.stdout[-3000:]
@@ -216,19 +230,8 @@ def test_strategy_d_escalates_to_the_senior_engineer_before_the_deploy(mariadb, 
     with SMTPReceiver() as smtp, HTTPReceiver() as hook, HTTPReceiver(status=202) as pagerduty:
         people = contacts(smtp, hook, pagerduty, hook.url)
         people["senior_engineer"] = {"name": "Senior engineer", "email": ["senior@example.com"], "pagerduty_routing_key": "senior-routing-key-0003"}
-        variables = db_vars(
-            mariadb,
-            database,
-            jsonmend_report_dir=str(tmp_path / "reports"),
-            notify_smtp_host="127.0.0.1",
-            notify_smtp_port=smtp.port,
-            notify_smtp_security="none",
-            notify_timeout=3,
-            notify_contacts=people,
-            notify_pagerduty_url="http://127.0.0.1:%d/v2/enqueue" % pagerduty.port,
-            test_messages=["pre_deployment"],
-            test_record=True,
-            **dict(FACTS, test_strategy_decision={"strategy": "D", "action": "Investigate + approval + fix + cleanup"}),
+        variables = contact_vars(
+            mariadb, database, tmp_path, smtp, pagerduty, people, ["pre_deployment"], {"strategy": "D", "action": "Investigate + approval + fix + cleanup"}
         )
         result = run_playbook("tests/playbooks/notify_all.yml", variables, tmp_path)
     assert result.returncode == 0, result.stdout[-3000:]
