@@ -155,10 +155,13 @@ warnings_text:
   type: list
   elements: str
 events:
-  description: V(status) - the writes observe logged since O(since) - total, by_class, by_event, first, last, and the newest few.
+  description:
+    - V(status) - the writes observe logged since O(since) - total, by_class, by_event, first, last, and the newest few;
+      all_total, every row the log holds; checked_at, the server's UTC time before the read (the next O(since)).
   returned: mode is status
   type: dict
-  sample: {"total": 2, "by_class": {"INTEGER": 2}, "by_event": {"INSERT": 2}, "first": "2026-12-01T10:00:00.000000Z", "recent": []}
+  sample: {"total": 2, "all_total": 5, "checked_at": "2026-12-07T06:00:00.000000Z", "by_class": {"INTEGER": 2}, "by_event": {"INSERT": 2},
+           "first": "2026-12-01T10:00:00.000000Z", "recent": []}
 """
 
 from ansible.module_utils.jsonmend.db.connection import CONNECTION_ARGUMENT_SPEC, TARGET_ARGUMENT_SPEC

@@ -260,9 +260,13 @@ class Guard:
         return "the guard's DDL on %s failed: %s%s" % (where, driver_message(exc), after)
 
     def events(self, since: str | None) -> dict[str, Any]:
-        """What observe logged since `since` (all when None): counts by class and event, and the newest few."""
+        """What observe logged since `since` (all when None): counts by class and event, the newest few,
+        `all_total` (every row the log holds: the weekly check's counter) and `checked_at`, the server's
+        UTC time before the read (the next check's `since`: the log's times are the server's too)."""
+        now = self.db.query_one("SELECT %s" % self.db.dialect.utc_now_sql())
+        checked_at = iso(now[0]) if now else None
         if not self.log_table_exists():
-            return dict(total=0, by_class={}, by_event={}, first=None, last=None, recent=[])
+            return dict(total=0, all_total=0, checked_at=checked_at, by_class={}, by_event={}, first=None, last=None, recent=[])
         log = self.db.dialect.q(self.log_table)
         where, args = ("WHERE logged_at >= %s", (since,)) if since else ("", ())
         rows = self.db.query("SELECT value_class, event, COUNT(*), MIN(logged_at), MAX(logged_at) FROM %s %s GROUP BY value_class, event" % (log, where), args)
@@ -280,8 +284,16 @@ class Guard:
             args,
         )
         names = ("logged_at", "event", "row_key", "value_class", "value_length", "value_prefix", "connection_user")
+        total = sum(by_class.values())
+        if since:
+            row = self.db.query_one("SELECT COUNT(*) FROM %s" % log)
+            all_total = int(row[0]) if row else 0
+        else:
+            all_total = total
         return dict(
-            total=sum(by_class.values()),
+            total=total,
+            all_total=all_total,
+            checked_at=checked_at,
             by_class=by_class,
             by_event=by_event,
             first=iso(first),
