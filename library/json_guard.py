@@ -25,6 +25,14 @@ description:
     application's queries never queue behind it for longer. Installing what is installed changes nothing.
   - The triggers run as their definer, the connected user; dropping that user makes every write to the table
     fail, so set the guard V(off) first.
+  - "PostgreSQL (json and jsonb columns): V(observe) is an AFTER INSERT and an AFTER UPDATE trigger, each calling its own
+    plpgsql function (named as the trigger, in the table's schema); V(enforce) is the constraint
+    C(jsonmend_guard_<column> CHECK (<column> IS NULL OR jsonb_typeof(<column>) = 'object')) (json_typeof on json;
+    no IS NULL on a NOT NULL column), added NOT VALID (a brief lock, under O(lock_wait_timeout) as lock_timeout) and
+    then validated with VALIDATE CONSTRAINT, which reads the rows without blocking writes. A refused write fails with
+    the server's C(violates check constraint \"jsonmend_guard_<column>\") (SQLSTATE 23514). With O(force) over corrupt
+    rows the constraint stays NOT VALID (new writes checked, the old rows not); V(enforce) again once they are
+    repaired validates it. A text column is refused (nothing in SQL parses text without failing the write)."
 version_added: "0.3.0"
 author: jsonmend maintainers (@jsonmend)
 extends_documentation_fragment:
@@ -72,10 +80,11 @@ attributes:
     support: none
     description: RV(statements) is the change.
 requirements:
-  - PyMySQL (MariaDB and MySQL) on the host that runs the module
+  - PyMySQL (MariaDB and MySQL) or psycopg 3 (PostgreSQL) on the host that runs the module
 notes:
   - Needs the TRIGGER privilege on the table (C(GRANT TRIGGER ON db.table TO user)); with binary logging on, MariaDB and MySQL
-    also want SUPER or C(log_bin_trust_function_creators=1).
+    also want SUPER or C(log_bin_trust_function_creators=1). On PostgreSQL observe needs TRIGGER on the table and CREATE on
+    its schema, enforce the table's owner (or membership in the owner's role); the refusal names the GRANT.
   - An undo of a repair writes the old corrupt values back; V(enforce) refuses them, so set the guard V(off) (or V(observe)) first.
 """
 
@@ -190,7 +199,7 @@ def main():
         argument_spec(),
         work,
         what=lambda p: "guard %s of %s.%s.%s" % (p["mode"], p["database"], p["table"], p["column"]),
-        sqlite_refusal="the guard installs triggers in MariaDB or MySQL, not in a sqlite file",
+        sqlite_refusal="the guard installs triggers in MariaDB, MySQL or PostgreSQL, not in a sqlite file",
     )
 
 

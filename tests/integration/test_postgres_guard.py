@@ -150,3 +150,30 @@ def test_a_text_column_is_refused_and_a_held_lock_times_out(conn, module_runner,
         holder.rollback()
     assert blocked.failed and "could not get the metadata lock on jsonmend_guard.events within 1s, 2 times" in blocked["msg"]
     assert objects(conn) == BEFORE
+
+
+def test_a_json_column_is_guarded_too(conn, module_runner, postgres, pgdb):
+    conn.execute("ALTER TABLE events ALTER COLUMN m TYPE json USING m::json")
+    assert guard(module_runner, postgres, pgdb, "observe")["installed"] == "observe"
+    conn.execute("INSERT INTO events (m) VALUES (%s::json), ('[2]')", (DOUBLE,))
+    conn.execute("UPDATE events SET m = m WHERE id = 1")  # json has no equality: compared as text, unchanged
+    classes = [r[0] for r in conn.execute("SELECT value_class FROM events_jsonmend_guard_log ORDER BY id")]
+    assert classes == ["STRING+OBJECT", "ARRAY"]
+    conn.execute("DELETE FROM events WHERE id > 1")
+    enforced = guard(module_runner, postgres, pgdb, "enforce")
+    assert enforced["installed"] == "enforce" and "json_typeof(\"m\") = 'object'" in enforced["statements"][0]
+    with pytest.raises(psycopg.errors.CheckViolation, match="jsonmend_guard_m"):
+        conn.execute("INSERT INTO events (m) VALUES ('3')")
+    assert guard(module_runner, postgres, pgdb, "off")["installed"] == "off" and objects(conn) == BEFORE
+
+
+def test_a_user_without_the_rights_is_refused_with_the_grant_to_run(conn, module_runner, postgres, pgdb):
+    conn.execute("DROP ROLE IF EXISTS guard_reader")
+    conn.execute("CREATE ROLE guard_reader LOGIN PASSWORD 'reader-pw'")
+    try:
+        for mode, grant in (("observe", 'GRANT TRIGGER ON "events" TO "guard_reader"'), ("enforce", 'GRANT "jsonmend" TO "guard_reader"')):
+            refused = guard(module_runner, postgres, pgdb, mode, login_user="guard_reader", login_password="reader-pw")
+            assert refused.failed and grant in refused["msg"] and "Nothing was changed" in refused["msg"], refused["msg"]
+        assert objects(conn) == BEFORE
+    finally:
+        conn.execute("DROP ROLE guard_reader")

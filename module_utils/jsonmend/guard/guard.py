@@ -2,6 +2,7 @@
 # (observe) or refuse it (enforce), installed beside the application's own triggers (kept, and
 # ordered before the guard), under a short metadata-lock wait, idempotent. What counts as a
 # non-object is the scan's definition (dialect.classify_expr), so the guard and the scan agree.
+# On PostgreSQL enforce is a CHECK constraint (NOT VALID, then VALIDATE CONSTRAINT) instead of triggers.
 from __future__ import annotations
 
 import datetime
@@ -103,7 +104,7 @@ class Guard:
         self.params = params
         if db.dialect.name not in GUARDED_FLAVOURS:
             # The dialect's guard methods are the MySQL family's until a flavour fills them (docs/DESIGN.md).
-            raise JsonmendError("the guard is not implemented for %s yet (MariaDB and MySQL only); nothing was changed" % db.dialect.name)
+            raise JsonmendError("the guard is not implemented for %s (MariaDB, MySQL and PostgreSQL only); nothing was changed" % db.dialect.name)
         self.database = params["database"]
         self.table = validate_table(params["table"], "table", db.dialect.name)
         self.bare_table = self.table.rpartition(".")[2]  # trigger names hold the table's name, not its schema
