@@ -69,7 +69,9 @@ options:
     type: str
     default: ""
   check_grants:
-    description: Refuse up front when SHOW GRANTS gives no TRIGGER privilege on the table (and CREATE, INSERT on the log for V(observe)).
+    description:
+      - Refuse up front when SHOW GRANTS gives no TRIGGER privilege on the table (and CREATE, INSERT on the log for V(observe)).
+      - On PostgreSQL, when the user does not own the table and (observe) lacks TRIGGER on it or CREATE on its schema.
     type: bool
     default: true
 attributes:
@@ -132,7 +134,9 @@ statements:
   elements: str
   sample: ["CREATE TRIGGER `jsonmend_guard_enforce_ins_analytics_activityevent` BEFORE INSERT ON `analytics_activityevent` FOR EACH ROW BEGIN ... END"]
 triggers:
-  description: Every trigger of the table with its timing, event and order; C(jsonmend) marks the guard's.
+  description:
+    - Every trigger of the table with its timing, event and order; C(jsonmend) marks the guard's.
+    - On PostgreSQL also its CHECK constraints (timing C(CHECK), C(validated)), enforce's among them.
   returned: always
   type: list
   elements: dict
