@@ -144,7 +144,7 @@ def _guard(state):
     """The guard's change in the record: from which mode to which, and what it ran (None when no guard ran)."""
     if not state.get("mode"):
         return None
-    keys = ("mode", "installed_before", "installed", "changed", "check_mode", "statements", "corrupt_rows", "events")
+    keys = ("mode", "installed_before", "installed", "changed", "check_mode", "statements", "corrupt_rows", "events", "weekly")
     return dict((k, state[k]) for k in keys if k in state)
 
 
@@ -199,6 +199,9 @@ def next_command(record):
     if playbook in ("rollback.yml", "emergency_rollback.yml"):
         return _command(record, "diagnose") if _ran(record) else "fix what stopped the rollback, then %s again" % _command(record, name)
     if playbook == "weekly_check.yml":
+        weekly = (record.get("guard") or {}).get("weekly") or {}
+        if outcome == "success" and weekly.get("command"):
+            return "the guard observed nothing for %s weekly checks in a row: %s" % (weekly.get("clean_checks"), weekly["command"])
         return "nothing until the next weekly check" if outcome == "success" else "%s, then the deploy it recommends" % _command(record, "diagnose")
     if playbook == "cleanup.yml" and outcome == "success":
         return _command(record, "diagnose")
@@ -325,8 +328,9 @@ def _label(value):
     return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def jsonmend_prometheus(scan, environment=""):
-    """Prometheus text exposition of a scan, for node_exporter's textfile collector."""
+def jsonmend_prometheus(scan, environment="", guard=None):
+    """Prometheus text exposition of a scan, for node_exporter's textfile collector; with `guard`
+    (jsonmend_guard_weekly's result, when the guard could be read) the guard's mode and events too."""
     if not isinstance(scan, dict) or "corrupted_rows" not in scan or "target" not in scan:
         raise AnsibleFilterError("jsonmend_prometheus needs the result of json_type_scan")
     t = scan["target"]
@@ -355,7 +359,105 @@ def jsonmend_prometheus(scan, environment=""):
 
         stamp = datetime.datetime.strptime(info["scanned_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
         metric("jsonmend_scan_timestamp_seconds", "Unix time of the last scan.", [("", int(stamp.timestamp()))])
+    if isinstance(guard, dict) and guard.get("available"):
+        metric(
+            "jsonmend_guard_mode",
+            "The database guard of the column installed now (1 for the mode it is in; mixed: an interrupted change).",
+            [(',mode="%s"' % m, int(guard.get("mode") == m)) for m in ("off", "observe", "enforce", "mixed")],
+        )
+        # Every row the guard's log holds: it only grows (a refused write is rolled back with its
+        # statement, so the log holds what observe let through).
+        out.append("# HELP jsonmend_guard_events_total Non-object writes the database guard logged, by the mode that logged them.")
+        out.append("# TYPE jsonmend_guard_events_total counter")
+        out.append('jsonmend_guard_events_total{%s,mode="observe"} %d' % (labels, int(guard.get("events_total") or 0)))
     return "\n".join(out) + "\n"
+
+
+def jsonmend_guard_weekly(status, state, scan, target, checks_needed=4, inventory="", run_id=""):
+    """The guard in the weekly check, from json_guard's status result.
+
+    `state`: the weekly state file ({"db.table.column": {checked_at, mode, clean_checks, ...}});
+    `scan`: the check's scan. A check is clean when the guard is in observe, logged nothing since
+    the last check and the scan found no corrupt row; after `checks_needed` clean checks in a row
+    the result recommends enforce (`command`). Returns available, mode, events_since, events_total,
+    since, clean_checks, checks_needed, recommend, command, line (one sentence) and state (the
+    whole file to write back; a guard that could not be read keeps the last check's time, so the
+    next one counts from there, and restarts the clean count).
+    """
+    if not isinstance(target, dict) or not target.get("table"):
+        raise AnsibleFilterError("jsonmend_guard_weekly needs the run's target (preflight_run.target)")
+    try:
+        needed = int(checks_needed)
+    except (TypeError, ValueError):
+        raise AnsibleFilterError("jsonmend_guard_weekly: checks_needed must be a whole number (got %r)" % (checks_needed,)) from None
+    if needed < 1:
+        raise AnsibleFilterError("jsonmend_guard_weekly: checks_needed must be 1 or more (got %d)" % needed)
+    state = dict(state) if isinstance(state, dict) else {}
+    key = "%s.%s.%s" % (target.get("database"), target.get("table"), target.get("column"))
+    previous = state.get(key) if isinstance(state.get(key), dict) else {}
+    status = status if isinstance(status, dict) else {}
+    corrupted = int((scan or {}).get("corrupted_rows") or 0)
+    since = previous.get("checked_at") or None
+    if status.get("failed") or "installed" not in status:
+        reason = " ".join(str(status.get("msg") or "json_guard returned no status").split())
+        state[key] = dict(previous, clean_checks=0, run_id=run_id or None)
+        return dict(
+            available=False,
+            mode="unknown",
+            reason=reason,
+            since=since,
+            clean_checks=0,
+            checks_needed=needed,
+            recommend=False,
+            command="",
+            line="Guard: unknown (could not read it: %s)" % reason,
+            state=state,
+        )
+    mode = status["installed"]
+    events = status.get("events") or {}
+    events_since, events_total = int(events.get("total") or 0), int(events.get("all_total", events.get("total")) or 0)
+    clean = mode == "observe" and events_since == 0 and corrupted == 0
+    # Consecutive: a check that was not clean, or found the guard in another mode, starts again.
+    before = int(previous.get("clean_checks") or 0) if previous.get("mode") == "observe" else 0
+    clean_checks = before + 1 if clean else 0
+    recommend = mode == "observe" and clean_checks >= needed
+    command = _command(dict(inventory=inventory), "guard", "-e", "jsonmend_guard_mode=enforce") if recommend else ""
+    window = "since the last weekly check (%s)" % since if since else "since the guard log began"
+    classes = ", ".join("%s %s" % (n, c) for c, n in sorted((events.get("by_class") or {}).items()))
+    line = "Guard: %s%s" % (mode, " (drifted: run ./jsonmend guard with its mode again)" if status.get("drifted") else "")
+    if mode == "off":
+        line += " (no database guard on the column)"
+    elif mode == "mixed":
+        line += " (an interrupted change: run ./jsonmend guard with the mode wanted again)"
+    if mode != "off" or events_total:
+        line += "; %d non-object write(s) logged %s%s, %d in the log" % (events_since, window, " (%s)" % classes if classes else "", events_total)
+    if mode == "observe":
+        line += "; %d of %d clean weekly check(s) in a row" % (min(clean_checks, needed), needed)
+        if recommend:
+            line += "; recommended: enforce the guard: %s" % command
+    state[key] = dict(
+        checked_at=events.get("checked_at") or since,
+        mode=mode,
+        clean_checks=clean_checks,
+        events_total=events_total,
+        run_id=run_id or None,
+    )
+    return dict(
+        available=True,
+        mode=mode,
+        drifted=bool(status.get("drifted")),
+        events_since=events_since,
+        events_total=events_total,
+        by_class=events.get("by_class") or {},
+        since=since,
+        checked_at=events.get("checked_at"),
+        clean_checks=clean_checks,
+        checks_needed=needed,
+        recommend=recommend,
+        command=command,
+        line=line,
+        state=state,
+    )
 
 
 class FilterModule:
@@ -366,6 +468,7 @@ class FilterModule:
             "jsonmend_run_record": jsonmend_run_record,
             "jsonmend_record_markdown": jsonmend_record_markdown,
             "jsonmend_prometheus": jsonmend_prometheus,
+            "jsonmend_guard_weekly": jsonmend_guard_weekly,
             "jsonmend_record_undo_command": undo_command,
             "jsonmend_record_next_command": next_command,
         }

@@ -25,6 +25,14 @@ description:
     application's queries never queue behind it for longer. Installing what is installed changes nothing.
   - The triggers run as their definer, the connected user; dropping that user makes every write to the table
     fail, so set the guard V(off) first.
+  - "PostgreSQL (json and jsonb columns): V(observe) is an AFTER INSERT and an AFTER UPDATE trigger, each calling its own
+    plpgsql function (named as the trigger, in the table's schema); V(enforce) is the constraint
+    C(jsonmend_guard_<column> CHECK (<column> IS NULL OR jsonb_typeof(<column>) = 'object')) (json_typeof on json;
+    no IS NULL on a NOT NULL column), added NOT VALID (a brief lock, under O(lock_wait_timeout) as lock_timeout) and
+    then validated with VALIDATE CONSTRAINT, which reads the rows without blocking writes. A refused write fails with
+    the server's C(violates check constraint \"jsonmend_guard_<column>\") (SQLSTATE 23514). With O(force) over corrupt
+    rows the constraint stays NOT VALID (new writes checked, the old rows not); V(enforce) again once they are
+    repaired validates it. A text column is refused (nothing in SQL parses text without failing the write)."
 version_added: "0.3.0"
 author: jsonmend maintainers (@jsonmend)
 extends_documentation_fragment:
@@ -61,7 +69,9 @@ options:
     type: str
     default: ""
   check_grants:
-    description: Refuse up front when SHOW GRANTS gives no TRIGGER privilege on the table (and CREATE, INSERT on the log for V(observe)).
+    description:
+      - Refuse up front when SHOW GRANTS gives no TRIGGER privilege on the table (and CREATE, INSERT on the log for V(observe)).
+      - On PostgreSQL, when the user does not own the table and (observe) lacks TRIGGER on it or CREATE on its schema.
     type: bool
     default: true
 attributes:
@@ -72,10 +82,11 @@ attributes:
     support: none
     description: RV(statements) is the change.
 requirements:
-  - PyMySQL (MariaDB and MySQL) on the host that runs the module
+  - PyMySQL (MariaDB and MySQL) or psycopg 3 (PostgreSQL) on the host that runs the module
 notes:
   - Needs the TRIGGER privilege on the table (C(GRANT TRIGGER ON db.table TO user)); with binary logging on, MariaDB and MySQL
-    also want SUPER or C(log_bin_trust_function_creators=1).
+    also want SUPER or C(log_bin_trust_function_creators=1). On PostgreSQL observe needs TRIGGER on the table and CREATE on
+    its schema, enforce the table's owner (or membership in the owner's role); the refusal names the GRANT.
   - An undo of a repair writes the old corrupt values back; V(enforce) refuses them, so set the guard V(off) (or V(observe)) first.
 """
 
@@ -123,7 +134,9 @@ statements:
   elements: str
   sample: ["CREATE TRIGGER `jsonmend_guard_enforce_ins_analytics_activityevent` BEFORE INSERT ON `analytics_activityevent` FOR EACH ROW BEGIN ... END"]
 triggers:
-  description: Every trigger of the table with its timing, event and order; C(jsonmend) marks the guard's.
+  description:
+    - Every trigger of the table with its timing, event and order; C(jsonmend) marks the guard's.
+    - On PostgreSQL also its CHECK constraints (timing C(CHECK), C(validated)), enforce's among them.
   returned: always
   type: list
   elements: dict
@@ -155,10 +168,13 @@ warnings_text:
   type: list
   elements: str
 events:
-  description: V(status) - the writes observe logged since O(since) - total, by_class, by_event, first, last, and the newest few.
+  description:
+    - V(status) - the writes observe logged since O(since) - total, by_class, by_event, first, last, and the newest few;
+      all_total, every row the log holds; checked_at, the server's UTC time before the read (the next O(since)).
   returned: mode is status
   type: dict
-  sample: {"total": 2, "by_class": {"INTEGER": 2}, "by_event": {"INSERT": 2}, "first": "2026-12-01T10:00:00.000000Z", "recent": []}
+  sample: {"total": 2, "all_total": 5, "checked_at": "2026-12-07T06:00:00.000000Z", "by_class": {"INTEGER": 2}, "by_event": {"INSERT": 2},
+           "first": "2026-12-01T10:00:00.000000Z", "recent": []}
 """
 
 from ansible.module_utils.jsonmend.db.connection import CONNECTION_ARGUMENT_SPEC, TARGET_ARGUMENT_SPEC
@@ -187,7 +203,7 @@ def main():
         argument_spec(),
         work,
         what=lambda p: "guard %s of %s.%s.%s" % (p["mode"], p["database"], p["table"], p["column"]),
-        sqlite_refusal="the guard installs triggers in MariaDB or MySQL, not in a sqlite file",
+        sqlite_refusal="the guard installs triggers in MariaDB, MySQL or PostgreSQL, not in a sqlite file",
     )
 
 

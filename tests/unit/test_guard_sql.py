@@ -2,9 +2,9 @@
 # classify_expr, NULL is allowed only on a nullable column, the names stay jsonmend's and within 64
 # characters, and MySQL 8's CHECK variant.
 import pytest
-from ansible.module_utils.jsonmend.db.dialects import MariaDB, MySQL
+from ansible.module_utils.jsonmend.db.dialects import MariaDB, MySQL, PostgreSQL
 from ansible.module_utils.jsonmend.db.errors import JsonmendError
-from ansible.module_utils.jsonmend.guard.guard import PREFIX, default_log_table, installed_mode, parse_since, trigger_name
+from ansible.module_utils.jsonmend.guard.guard import PREFIX, constraint_name, default_log_table, installed_mode, parse_since, trigger_name
 
 SPEC = dict(table="events", column="metadata", key="id", native_json=False, nullable=True, log_table="events_jsonmend_guard_log", value_chars=200)
 
@@ -90,6 +90,65 @@ def trig(name, mode):
 )
 def test_installed_mode(triggers, expected):
     assert installed_mode(triggers) == expected
+
+
+def test_installed_mode_with_postgresqls_one_enforce_constraint():
+    counts = {"observe": 2, "enforce": 1}
+    check = dict(name="jsonmend_guard_m", body="/* jsonmend guard: enforce */ CHECK (...)")
+    assert installed_mode([check, dict(name="app_note", body="")], counts) == "enforce"
+    assert installed_mode([check, trig("jsonmend_guard_observe_ins_t", "observe")], counts) == "mixed"
+
+
+def pg(kind):
+    d = PostgreSQL("PostgreSQL 15.4")
+    d.column_types['"metadata"'] = kind
+    return d
+
+
+@pytest.mark.parametrize("kind", ["jsonb", "json"])
+def test_postgresql_enforce_is_a_check_on_the_columns_own_typeof(kind):
+    d = pg(kind)
+    assert d.guard_check_body(SPEC) == '/* jsonmend guard: enforce */ CHECK ("metadata" IS NULL OR %s_typeof("metadata") = \'object\')' % kind
+    assert d.guard_check_body(dict(SPEC, nullable=False)) == "/* jsonmend guard: enforce */ CHECK (%s_typeof(\"metadata\") = 'object')" % kind
+    (add,) = d.guard_create_sql("jsonmend_guard_metadata", dict(timing="CHECK", event="INSERT OR UPDATE", body="B"), "app.events")
+    name = '"jsonmend_guard_metadata"'
+    assert add == 'ALTER TABLE "app"."events" ADD CONSTRAINT %s B NOT VALID; COMMENT ON CONSTRAINT %s ON "app"."events" IS \'B\'' % (name, name)
+    assert d.guard_validate_sql("jsonmend_guard_metadata", "events") == 'ALTER TABLE "events" VALIDATE CONSTRAINT %s' % name
+    assert d.guard_drop_sql("jsonmend_guard_metadata", "CHECK", "events") == ['ALTER TABLE "events" DROP CONSTRAINT IF EXISTS %s' % name]
+
+
+def test_postgresql_observe_is_a_plpgsql_function_per_trigger_in_the_tables_schema():
+    d = pg("jsonb")
+    body = d.guard_trigger_body("observe", "UPDATE", dict(SPEC, log_table="app.events_jsonmend_guard_log"))
+    assert body.startswith("/* jsonmend guard: observe */ DECLARE") and body.endswith("RETURN NULL; END")
+    assert '("NEW"' not in body and '(NEW."metadata")::text IS DISTINCT FROM (OLD."metadata")::text' in body
+    assert d.classify_expr('NEW."metadata"', True, kind="jsonb") in body
+    assert 'INSERT INTO "app"."events_jsonmend_guard_log"' in body and "EXCEPTION WHEN others THEN NULL" in body
+    assert "OLD." not in d.guard_trigger_body("observe", "INSERT", SPEC)
+    (create,) = d.guard_create_sql("jsonmend_guard_observe_upd_events", dict(timing="AFTER", event="UPDATE", body="B"), "app.events")
+    assert create == (
+        'CREATE OR REPLACE FUNCTION "app"."jsonmend_guard_observe_upd_events"() RETURNS trigger LANGUAGE plpgsql AS $jsonmend$B$jsonmend$;'
+        ' CREATE TRIGGER "jsonmend_guard_observe_upd_events" AFTER UPDATE ON "app"."events" FOR EACH ROW'
+        ' EXECUTE FUNCTION "app"."jsonmend_guard_observe_upd_events"()'
+    )
+    assert d.guard_drop_sql("jsonmend_guard_observe_upd_events", "AFTER", "app.events") == [
+        'DROP TRIGGER IF EXISTS "jsonmend_guard_observe_upd_events" ON "app"."events"; DROP FUNCTION IF EXISTS "app"."jsonmend_guard_observe_upd_events"()'
+    ]
+    with pytest.raises(JsonmendError, match="CHECK constraint"):
+        d.guard_trigger_body("enforce", "INSERT", SPEC)
+
+
+def test_postgresql_refuses_a_text_column():
+    with pytest.raises(JsonmendError, match="needs a jsonb or json column; events.metadata is text"):
+        pg("text").guard_check_body(SPEC)
+
+
+def test_postgresql_names_fit_in_63_characters():
+    long_table = "t" * 37
+    assert len(trigger_name("observe", "INSERT", long_table)) == 64
+    assert len(trigger_name("observe", "INSERT", long_table, 63)) <= 63
+    assert constraint_name("metadata") == "jsonmend_guard_metadata"
+    assert len(constraint_name("c" * 60)) <= 63 and constraint_name("c" * 60).startswith(PREFIX)
 
 
 def test_since_is_a_utc_time():

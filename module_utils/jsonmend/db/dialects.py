@@ -74,7 +74,9 @@ class Dialect:
     The write guard (guard/): `trigger_details` (the table's triggers with order and body),
     `guard_sql_mode` and `set_lock_wait` (the DDL session), `guard_log_table_sql`,
     `guard_trigger_body` (observe logs, enforce refuses, judged by `classify_expr`),
-    `create_trigger_sql`, `drop_trigger_sql`, `object_check_constraint_sql` (MySQL 8 only).
+    `create_trigger_sql`, `drop_trigger_sql`, `object_check_constraint_sql` (MySQL 8 only);
+    what differs on PostgreSQL: `guard_create_sql`, `guard_drop_sql`, `guard_validate_sql` (enforce as a
+    CHECK constraint), `guard_check_body`, `guard_grant_problems`, `guard_error_code`.
     """
 
     name = "generic"
@@ -622,6 +624,30 @@ class Dialect:
     # (jsonb_typeof(col) = 'object') NOT VALID, then VALIDATE CONSTRAINT; observe: a plpgsql trigger).
     guard_privilege = "TRIGGER"
     lock_wait_errors = (1205,)  # ER_LOCK_WAIT_TIMEOUT: the table's metadata lock was not granted in time
+    # No TRIGGER privilege; binary logging wants SUPER (or log_bin_trust_function_creators); DEFINER needs SUPER / SET USER.
+    guard_privilege_errors = (1142, 1419, 1227)
+    guard_enforce_by_constraint = False  # PostgreSQL: enforce is a CHECK constraint, not triggers
+    guard_name_limit = 64  # characters of a trigger's (and a constraint's) name
+
+    def guard_error_code(self, exc: BaseException) -> Any:
+        """The driver's error code the guard compares with lock_wait_errors and guard_privilege_errors."""
+        return exc.args[0] if getattr(exc, "args", None) else None
+
+    def guard_grant_problems(self, db: Any, database: str, table: str, log_table: str, mode: str) -> list[str] | None:
+        """None: the guard reads SHOW GRANTS itself (the MySQL family); else the GRANTs missing for `mode`."""
+        return None
+
+    def guard_create_sql(self, name: str, want: dict[str, str], table: str, follows: str | None = None) -> list[str]:
+        """The statements that create one guard object (here: a trigger) `want` = timing, event, body."""
+        return [self.create_trigger_sql(name, want["timing"], want["event"], table, want["body"], follows)]
+
+    def guard_drop_sql(self, name: str, timing: str, table: str) -> list[str]:
+        """The statements that remove one guard object found with `timing` (a trigger here)."""
+        return [self.drop_trigger_sql(name)]
+
+    def guard_validate_sql(self, name: str, table: str) -> str | None:
+        """The statement that checks the existing rows against an enforce constraint (None: triggers)."""
+        return None
 
     def trigger_details(self, cursor: Any, database: str, table: str) -> list[dict[str, Any]]:
         """Every trigger of the table: name, timing, event, order and body, in firing order."""
@@ -1447,6 +1473,159 @@ class PostgreSQL(Dialect):
     def server_cpus(self, cursor: Any) -> int | None:
         # No SQL function reports the server's CPUs; the scan then assumes 4.
         return None
+
+    # -- the write guard (guard/) ---------------------------------------------------------
+    # observe: AFTER INSERT / AFTER UPDATE row triggers, each calling its own plpgsql function (named
+    # as the trigger, in the table's schema) that logs a non-object; enforce: a CHECK constraint added
+    # NOT VALID (a brief ACCESS EXCLUSIVE lock, under lock_timeout) then VALIDATE CONSTRAINT (reads
+    # the rows under SHARE UPDATE EXCLUSIVE: writes go on). PostgreSQL fires triggers of one timing in
+    # name order, and every BEFORE trigger before a CHECK, so the guard judges the value they leave.
+    guard_privilege = "TRIGGER"
+    lock_wait_errors = ("55P03",)  # lock_not_available: lock_timeout ran out
+    guard_privilege_errors = ("42501",)  # insufficient_privilege (not the owner, no TRIGGER)
+    guard_enforce_by_constraint = True
+    guard_name_limit = 63  # NAMEDATALEN - 1: a longer name is cut, and would never match again
+
+    def guard_error_code(self, exc: BaseException) -> Any:
+        return getattr(exc, "sqlstate", None)
+
+    def _guard_kind(self, guard: dict[str, Any]) -> str:
+        kind = self.column_kind(self.qn(guard["column"]), guard["native_json"])
+        if kind not in PG_JSON_KINDS:
+            raise JsonmendError(
+                "the guard on PostgreSQL needs a jsonb or json column; %s.%s is %s (no CHECK or trigger can parse text"
+                " without failing the write on invalid text): nothing was changed" % (guard["table"], guard["column"], kind)
+            )
+        return kind
+
+    def trigger_details(self, cursor: Any, database: str, table: str) -> list[dict[str, Any]]:
+        """The table's triggers (body: their function's source) in firing order, then its CHECK constraints
+        (timing CHECK; body: the constraint's comment, where the guard keeps what it installed)."""
+        relation = "(SELECT c.oid" + self._RELATION + ")"
+        cursor.execute(
+            "SELECT tg.tgname, tg.tgtype, p.prosrc FROM pg_trigger tg JOIN pg_proc p ON p.oid = tg.tgfoid"
+            " WHERE NOT tg.tgisinternal AND tg.tgrelid = " + relation + " ORDER BY tg.tgname",
+            self.split_table(table),
+        )
+        out = []
+        for order, (name, bits, source) in enumerate(cursor.fetchall(), 1):
+            timing = "BEFORE" if bits & 2 else "INSTEAD OF" if bits & 64 else "AFTER"
+            events = [event for bit, event in ((4, "INSERT"), (16, "UPDATE"), (8, "DELETE"), (32, "TRUNCATE")) if bits & bit]
+            out.append(dict(name=name, timing=timing, event=" OR ".join(events), order=order, body=source or ""))
+        cursor.execute(
+            "SELECT conname, convalidated, obj_description(oid, 'pg_constraint') FROM pg_constraint"
+            " WHERE contype = 'c' AND conrelid = " + relation + " ORDER BY 1",
+            self.split_table(table),
+        )
+        for name, validated, comment in cursor.fetchall():
+            out.append(dict(name=name, timing="CHECK", event="INSERT OR UPDATE", order=0, body=comment or "", validated=bool(validated)))
+        return out
+
+    def guard_sql_mode(self, cursor: Any) -> None:
+        # No sql_mode: a plpgsql function behaves the same whoever calls it.
+        return None
+
+    def set_lock_wait(self, cursor: Any, seconds: int) -> None:
+        cursor.execute("SELECT set_config('lock_timeout', %s, false)", ("%ds" % max(1, int(seconds)),))
+
+    def guard_log_table_sql(self, log_table: str) -> str:
+        name = self.split_table(log_table)[1]
+        return (
+            "CREATE TABLE IF NOT EXISTS {t} (id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, logged_at timestamp(6) NOT NULL,"
+            " event varchar(6) NOT NULL, row_key varchar(255), value_class varchar(16) NOT NULL, value_length bigint, value_prefix text,"
+            " connection_user varchar(400)); CREATE INDEX IF NOT EXISTS {i} ON {t} (logged_at);"
+            " COMMENT ON TABLE {t} IS 'jsonmend: writes the guard observed (guard.yml)'"
+        ).format(t=self.q(log_table), i=self.qn(self.index_name(name, "logged_at")))  # an index lives in its table's schema
+
+    def guard_trigger_body(self, mode: str, event: str, guard: dict[str, Any]) -> str:
+        """observe's plpgsql function body; the class is the scan's (classify_expr), a string holding an
+        object's text settled here (STRING+OBJECT), as the scan's Python does."""
+        if mode != "observe":
+            raise JsonmendError("on PostgreSQL the guard enforces with a CHECK constraint, not a trigger")
+        kind = self._guard_kind(guard)
+        c = self.q(guard["column"])
+        col = "NEW.%s" % c
+        healthy = "%s_typeof(%s) = 'object'" % (kind, col)
+        if guard["nullable"]:
+            healthy = "%s IS NULL OR %s" % (col, healthy)
+        judge = "NOT (%s)" % healthy
+        if event == "UPDATE":
+            # json has no equality operator: compare its text (jsonb's is canonical anyway).
+            judge = "(%s)::text IS DISTINCT FROM (OLD.%s)::text AND %s" % (col, c, judge)
+        return (
+            "/* jsonmend guard: observe */ DECLARE jsonmend_class text; BEGIN IF {judge} THEN jsonmend_class := {classify};"
+            " IF jsonmend_class = '{unsettled}' THEN BEGIN jsonmend_class := CASE WHEN jsonb_typeof(({col} #>> '{{}}')::jsonb) = 'object'"
+            " THEN 'STRING+OBJECT' ELSE 'STRING' END; EXCEPTION WHEN others THEN jsonmend_class := 'STRING'; END; END IF;"
+            # Observe never fails the application's write: a log that cannot be written is skipped.
+            " BEGIN INSERT INTO {log} (logged_at, event, row_key, value_class, value_length, value_prefix, connection_user)"
+            " VALUES (clock_timestamp() AT TIME ZONE 'UTC', '{event}', left((NEW.{key})::text, 255), jsonmend_class,"
+            " octet_length(({col})::text), left(({col})::text, {chars}), session_user || '@' || coalesce(host(inet_client_addr()), 'local'));"
+            " EXCEPTION WHEN others THEN NULL; END; END IF; RETURN NULL; END"
+        ).format(
+            judge=judge,
+            classify=self.classify_expr(col, True, kind=kind),
+            unsettled=appjson.UNSETTLED,
+            col=col,
+            log=self.q(guard["log_table"]),
+            event=event,
+            key=self.q(guard["key"]),
+            chars=max(1, min(int(guard["value_chars"]), 4096)),
+        )
+
+    def guard_check_body(self, guard: dict[str, Any]) -> str:
+        """enforce's constraint: the column's own typeof is 'object' (SQL NULL too when nullable)."""
+        kind = self._guard_kind(guard)
+        c = self.q(guard["column"])
+        test = "%s_typeof(%s) = 'object'" % (kind, c)
+        if guard["nullable"]:
+            test = "%s IS NULL OR %s" % (c, test)
+        return "/* jsonmend guard: enforce */ CHECK (%s)" % test
+
+    def _function(self, name: str, table: str) -> str:
+        return self.q("%s.%s" % (self.split_table(table)[0], name))
+
+    def guard_create_sql(self, name: str, want: dict[str, str], table: str, follows: str | None = None) -> list[str]:
+        t, n = self.q(table), self.qn(name)
+        if want["timing"] == "CHECK":
+            # One implicit transaction (psycopg sends a parameterless string as a simple query): the
+            # constraint and the comment the guard reads back come together.
+            comment = "COMMENT ON CONSTRAINT %s ON %s IS %s" % (n, t, self.quote_literal(want["body"]))
+            return ["ALTER TABLE %s ADD CONSTRAINT %s %s NOT VALID; %s" % (t, n, want["body"], comment)]
+        fn = self._function(name, table)
+        return [
+            "CREATE OR REPLACE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql AS $jsonmend$%s$jsonmend$;"
+            " CREATE TRIGGER %s %s %s ON %s FOR EACH ROW EXECUTE FUNCTION %s()" % (fn, want["body"], n, want["timing"], want["event"], t, fn)
+        ]
+
+    def guard_drop_sql(self, name: str, timing: str, table: str) -> list[str]:
+        if timing == "CHECK":
+            return ["ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s" % (self.q(table), self.qn(name))]
+        return ["DROP TRIGGER IF EXISTS %s ON %s; DROP FUNCTION IF EXISTS %s()" % (self.qn(name), self.q(table), self._function(name, table))]
+
+    def guard_validate_sql(self, name: str, table: str) -> str | None:
+        return "ALTER TABLE %s VALIDATE CONSTRAINT %s" % (self.q(table), self.qn(name))
+
+    def guard_grant_problems(self, db: Any, database: str, table: str, log_table: str, mode: str) -> list[str] | None:
+        """enforce alters the table (its owner, or a member of the owner's role); observe needs TRIGGER on
+        it and CREATE on its schema (the functions, the log)."""
+        schema, _name = self.split_table(table)
+        qualified = self.q(table)
+        user, owner, is_owner = db.query_one(
+            "SELECT current_user, pg_get_userbyid(c.relowner), pg_has_role(current_user, c.relowner, 'USAGE')" + self._RELATION, self.split_table(table)
+        )
+        if is_owner:
+            return []
+        if mode == "enforce":
+            return ["GRANT %s TO %s (ALTER TABLE ... ADD CONSTRAINT needs the table's owner)" % (self.qn(owner), self.qn(user))]
+        problems = []
+        if not db.query_one("SELECT has_table_privilege(%s, 'TRIGGER')", (qualified,))[0]:
+            problems.append("GRANT TRIGGER ON %s TO %s" % (qualified, self.qn(user)))
+        if not db.query_one("SELECT has_schema_privilege(%s, 'CREATE')", (schema,))[0]:
+            problems.append("GRANT CREATE ON SCHEMA %s TO %s" % (self.qn(schema), self.qn(user)))
+        return problems
+
+    def drop_trigger_sql(self, name: str) -> str:
+        raise JsonmendError("a PostgreSQL trigger is dropped with its table: guard_drop_sql")
 
 
 DIALECTS = {"mariadb": MariaDB, "mysql": MySQL, "sqlite": SQLite, "postgresql": PostgreSQL}

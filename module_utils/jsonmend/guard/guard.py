@@ -2,6 +2,7 @@
 # (observe) or refuse it (enforce), installed beside the application's own triggers (kept, and
 # ordered before the guard), under a short metadata-lock wait, idempotent. What counts as a
 # non-object is the scan's definition (dialect.classify_expr), so the guard and the scan agree.
+# On PostgreSQL enforce is a CHECK constraint (NOT VALID, then VALIDATE CONSTRAINT) instead of triggers.
 from __future__ import annotations
 
 import datetime
@@ -14,14 +15,14 @@ from ansible.module_utils.jsonmend.db import inspector
 from ansible.module_utils.jsonmend.db.connection import driver_error_types, driver_message
 from ansible.module_utils.jsonmend.db.errors import JsonmendError
 from ansible.module_utils.jsonmend.db.grants import missing_privileges, parse_grants, redact
-from ansible.module_utils.jsonmend.db.identifiers import validate_identifier
+from ansible.module_utils.jsonmend.db.identifiers import validate_identifier, validate_table
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from ansible.module_utils.jsonmend.db.connection import Database
 
-GUARDED_FLAVOURS = ("mariadb", "mysql")
+GUARDED_FLAVOURS = ("mariadb", "mysql", "postgresql")
 PREFIX = "jsonmend_guard_"  # every trigger the guard installs, and only those, starts with it
 LOG_SUFFIX = "_jsonmend_guard_log"
 MODES = ("observe", "enforce", "off", "status")
@@ -32,9 +33,6 @@ TIMING = {"observe": "AFTER", "enforce": "BEFORE"}
 CORRUPT_COUNT_CAP = 1000  # enforce's refusal needs to know there are some, not how many exactly
 RECENT_EVENTS = 5
 MARKER_RE = re.compile(r"/\* jsonmend guard: (observe|enforce) \*/")
-# Driver errors the guard explains: no TRIGGER privilege; binary logging wants SUPER (or
-# log_bin_trust_function_creators); DEFINER needs SUPER / SET USER.
-PRIVILEGE_ERRORS = (1142, 1419, 1227)
 
 GUARD_ARGUMENT_SPEC = dict(
     mode=dict(type="str", default="status", choices=list(MODES)),
@@ -48,12 +46,18 @@ GUARD_ARGUMENT_SPEC = dict(
 )
 
 
-def trigger_name(mode: str, event: str, table: str) -> str:
-    """jsonmend_guard_<mode>_<ins|upd>_<table>; the table hashed when the name would pass 64."""
+def trigger_name(mode: str, event: str, table: str, limit: int = 64) -> str:
+    """jsonmend_guard_<mode>_<ins|upd>_<table>; the table hashed when the name would pass `limit`."""
     name = "%s%s_%s_%s" % (PREFIX, mode, event[:3].lower(), table)
-    if len(name) <= 64:
+    if len(name) <= limit:
         return name
     return "%s%s_%s_%s" % (PREFIX, mode, event[:3].lower(), hashlib.sha256(table.encode("utf-8")).hexdigest()[:24])
+
+
+def constraint_name(column: str, limit: int = 63) -> str:
+    """jsonmend_guard_<column>: enforce's CHECK constraint (PostgreSQL); the column hashed when too long."""
+    name = PREFIX + column
+    return name if len(name) <= limit else PREFIX + hashlib.sha256(column.encode("utf-8")).hexdigest()[:24]
 
 
 def default_log_table(table: str) -> str:
@@ -63,8 +67,9 @@ def default_log_table(table: str) -> str:
     return name
 
 
-def installed_mode(triggers: Sequence[Mapping[str, Any]]) -> str:
-    """off, observe, enforce, or mixed (both, or one half only: an interrupted change) from jsonmend's triggers."""
+def installed_mode(triggers: Sequence[Mapping[str, Any]], counts: Mapping[str, int] | None = None) -> str:
+    """off, observe, enforce, or mixed (both, or one half only: an interrupted change) from jsonmend's triggers
+    (and constraint); `counts`: the objects each mode installs (two triggers, unless the dialect says)."""
     ours = [t for t in triggers if t["name"].startswith(PREFIX)]
     if not ours:
         return "off"
@@ -72,8 +77,9 @@ def installed_mode(triggers: Sequence[Mapping[str, Any]]) -> str:
     for trigger in ours:
         found = MARKER_RE.search(trigger["body"])
         modes.add(found.group(1) if found else "unknown")
-    if len(modes) == 1 and len(ours) == len(EVENTS):
-        return modes.pop()
+    mode = modes.pop() if len(modes) == 1 else "mixed"
+    if len(ours) == (counts or {}).get(mode, len(EVENTS)):
+        return mode
     return "mixed"
 
 
@@ -98,9 +104,10 @@ class Guard:
         self.params = params
         if db.dialect.name not in GUARDED_FLAVOURS:
             # The dialect's guard methods are the MySQL family's until a flavour fills them (docs/DESIGN.md).
-            raise JsonmendError("the guard is not implemented for %s yet (MariaDB and MySQL only); nothing was changed" % db.dialect.name)
+            raise JsonmendError("the guard is not implemented for %s (MariaDB, MySQL and PostgreSQL only); nothing was changed" % db.dialect.name)
         self.database = params["database"]
-        self.table = validate_identifier(params["table"], "table")
+        self.table = validate_table(params["table"], "table", db.dialect.name)
+        self.bare_table = self.table.rpartition(".")[2]  # trigger names hold the table's name, not its schema
         self.column = validate_identifier(params["column"], "column")
         self.key = validate_identifier(params["primary_key"], "primary_key")
         self.log_table = validate_identifier(params["log_table"] or default_log_table(self.table), "log_table")
@@ -135,19 +142,30 @@ class Guard:
             cur.close()
 
     def wanted(self, mode: str) -> dict[str, dict[str, str]]:
-        """{name: timing, event, body} of the triggers `mode` installs."""
+        """{name: timing, event, body} of the triggers (or the constraint: timing CHECK) `mode` installs."""
         if mode not in TIMING:
             return {}
         d = self.db.dialect
+        if mode == "enforce" and d.guard_enforce_by_constraint:
+            name = constraint_name(self.column, d.guard_name_limit)
+            return {name: dict(timing="CHECK", event="INSERT OR UPDATE", body=d.guard_check_body(self.spec))}
         return dict(
-            (trigger_name(mode, event, self.table), dict(timing=TIMING[mode], event=event, body=d.guard_trigger_body(mode, event, self.spec)))
+            (
+                trigger_name(mode, event, self.bare_table, d.guard_name_limit),
+                dict(timing=TIMING[mode], event=event, body=d.guard_trigger_body(mode, event, self.spec)),
+            )
             for event in EVENTS
         )
+
+    def installed(self, objects: Sequence[Mapping[str, Any]]) -> str:
+        counts = dict((mode, 1 if mode == "enforce" and self.db.dialect.guard_enforce_by_constraint else len(EVENTS)) for mode in TIMING)
+        return installed_mode(objects, counts)
 
     def log_table_exists(self) -> bool:
         cur = self.db.cursor()
         try:
-            columns = self.db.dialect.columns(cur, self.database, self.log_table)
+            # column_names, not columns: the log's columns must not become the target's kinds (PostgreSQL).
+            columns = self.db.dialect.column_names(cur, self.database, self.log_table)
         finally:
             cur.close()
         expected = {"logged_at", "event", "row_key", "value_class", "value_length", "value_prefix", "connection_user"}
@@ -160,7 +178,8 @@ class Guard:
 
         New triggers are created before the old ones are dropped (observe -> enforce never leaves
         the column unguarded); one whose body changed (another value_chars, the column's
-        nullability) is dropped and created again.
+        nullability) is dropped and created again. An enforce constraint is validated after it
+        is added NOT VALID, or when an earlier run left it unvalidated.
         """
         d = self.db.dialect
         wanted = self.wanted(mode)
@@ -170,15 +189,20 @@ class Guard:
             creates.append(d.guard_log_table_sql(self.log_table))
         for name, want in wanted.items():
             have = ours.get(name)
+            validate = d.guard_validate_sql(name, self.table) if want["timing"] == "CHECK" else None
             if have and have["body"].strip() == want["body"] and have["timing"] == want["timing"] and have["event"] == want["event"]:
+                if validate and have.get("validated") is False:
+                    creates.append(validate)
                 continue
             if have:
-                creates.append(d.drop_trigger_sql(name))
+                creates.extend(d.guard_drop_sql(name, have["timing"], self.table))
             # After the application's own triggers of that timing and event: they keep their order.
             theirs = [t for t in triggers if not t["name"].startswith(PREFIX) and t["timing"] == want["timing"] and t["event"] == want["event"]]
             follows = max(theirs, key=lambda t: t["order"])["name"] if theirs else None
-            creates.append(d.create_trigger_sql(name, want["timing"], want["event"], self.table, want["body"], follows))
-        drops = [d.drop_trigger_sql(name) for name in sorted(ours) if name not in wanted]
+            creates.extend(d.guard_create_sql(name, want, self.table, follows))
+            if validate:
+                creates.append(validate)
+        drops = [sql for name in sorted(ours) if name not in wanted for sql in d.guard_drop_sql(name, ours[name]["timing"], self.table)]
         return creates + drops
 
     # -- refusals ------------------------------------------------------------------------
@@ -186,6 +210,14 @@ class Guard:
         """Refuse when SHOW GRANTS gives no privilege the DDL needs; the message names the GRANT."""
         if not self.params["check_grants"]:
             return "not checked (check_grants=false)"
+        problems = self.db.dialect.guard_grant_problems(self.db, self.database, self.table, self.log_table, mode)
+        if problems is not None:  # the dialect checks them itself (PostgreSQL: ownership, TRIGGER, CREATE)
+            if problems:
+                raise JsonmendError(
+                    "the guard's DDL needs privileges this user lacks on %s. As an administrator run: %s;"
+                    " or set check_grants=false if they come from a role this check cannot see. Nothing was changed" % (self.table, "; ".join(problems))
+                )
+            return "ok"
         lines = [row[0] for row in self.db.query("SHOW GRANTS")]
         grants = parse_grants(lines)
         user = (self.db.query_one("SELECT CURRENT_USER()") or ("?@%",))[0]
@@ -232,7 +264,7 @@ class Guard:
                         cur.execute(statement)
                         break
                     except driver_error_types() as exc:
-                        code = exc.args[0] if exc.args else None
+                        code = d.guard_error_code(exc)
                         if code in d.lock_wait_errors and attempt < retries:
                             time.sleep(min(1.0, wait / 2.0))
                             continue
@@ -252,7 +284,7 @@ class Guard:
                 "the guard could not get the metadata lock on %s within %ss, %d times (a long transaction or DDL holds the table;"
                 " the application was never blocked longer than that): %s%s" % (where, self.params["lock_wait_timeout"], attempt, driver_message(exc), after)
             )
-        if code in PRIVILEGE_ERRORS:
+        if code in self.db.dialect.guard_privilege_errors:
             return (
                 "the server refused the guard's trigger on %s: %s. The user needs GRANT TRIGGER ON `%s`.`%s`; with binary logging on,"
                 " also SUPER or log_bin_trust_function_creators=1%s" % (where, driver_message(exc), self.database, self.table, after)
@@ -260,9 +292,13 @@ class Guard:
         return "the guard's DDL on %s failed: %s%s" % (where, driver_message(exc), after)
 
     def events(self, since: str | None) -> dict[str, Any]:
-        """What observe logged since `since` (all when None): counts by class and event, and the newest few."""
+        """What observe logged since `since` (all when None): counts by class and event, the newest few,
+        `all_total` (every row the log holds: the weekly check's counter) and `checked_at`, the server's
+        UTC time before the read (the next check's `since`: the log's times are the server's too)."""
+        now = self.db.query_one("SELECT %s" % self.db.dialect.utc_now_sql())
+        checked_at = iso(now[0]) if now else None
         if not self.log_table_exists():
-            return dict(total=0, by_class={}, by_event={}, first=None, last=None, recent=[])
+            return dict(total=0, all_total=0, checked_at=checked_at, by_class={}, by_event={}, first=None, last=None, recent=[])
         log = self.db.dialect.q(self.log_table)
         where, args = ("WHERE logged_at >= %s", (since,)) if since else ("", ())
         rows = self.db.query("SELECT value_class, event, COUNT(*), MIN(logged_at), MAX(logged_at) FROM %s %s GROUP BY value_class, event" % (log, where), args)
@@ -280,8 +316,16 @@ class Guard:
             args,
         )
         names = ("logged_at", "event", "row_key", "value_class", "value_length", "value_prefix", "connection_user")
+        total = sum(by_class.values())
+        if since:
+            row = self.db.query_one("SELECT COUNT(*) FROM %s" % log)
+            all_total = int(row[0]) if row else 0
+        else:
+            all_total = total
         return dict(
-            total=sum(by_class.values()),
+            total=total,
+            all_total=all_total,
+            checked_at=checked_at,
             by_class=by_class,
             by_event=by_event,
             first=iso(first),
@@ -295,7 +339,7 @@ class Guard:
         result: dict[str, Any] = dict(
             changed=False,
             mode=mode,
-            installed_before=installed_mode(before),
+            installed_before=self.installed(before),
             log_table=self.log_table,
             nullable=self.nullable,
             statements=[],
@@ -325,19 +369,28 @@ class Guard:
                 )
             if corrupt:
                 self.warnings.append("enforce installed with %d corrupt row(s) left (force=true)" % corrupt)
+                # A constraint stays NOT VALID: new writes are checked, the rows already there are not.
+                validates = [self.db.dialect.guard_validate_sql(name, self.table) for name in self.wanted(mode)]
+                statements = [s for s in statements if s not in validates]
         result.update(statements=statements, changed=bool(statements))
         if check_mode or not statements:
             result.update(installed=mode if statements else result["installed_before"], triggers=describe(before), check_mode=check_mode)
             return result
         result["lock_attempts"] = self.execute(statements)
         after = self.triggers()
-        result.update(installed=installed_mode(after), triggers=describe(after))
+        result.update(installed=self.installed(after), triggers=describe(after))
         return result
 
 
 def describe(triggers: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The table's triggers for the result, jsonmend's marked (bodies left out: they are long)."""
-    return [dict(name=t["name"], timing=t["timing"], event=t["event"], order=t["order"], jsonmend=t["name"].startswith(PREFIX)) for t in triggers]
+    return [
+        dict(
+            dict(name=t["name"], timing=t["timing"], event=t["event"], order=t["order"], jsonmend=t["name"].startswith(PREFIX)),
+            **({"validated": t["validated"]} if "validated" in t else {}),
+        )
+        for t in triggers
+    ]
 
 
 def iso(value: Any) -> Any:
