@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 SHELL := /bin/bash
 
-.PHONY: setup demo demo-stop demo-app demo-app-stop test test-fast lint sanity pytest clock chaos molecule bench bench-repair bench-backup bench-playbooks bench-guard clean
+.PHONY: setup demo demo-stop demo-app demo-app-stop test test-fast lint sanity pytest clock chaos molecule bench bench-repair bench-backup bench-playbooks bench-guard bench-fleet clean
 
 setup: $(VENV)/.installed
 
@@ -71,6 +71,10 @@ bench-repair: setup
 ## bench-playbooks: Ansible's own time around the scan - phase2_diagnose, weekly_check, monitor on 100k rows
 bench-playbooks: setup
 	$(PY) scripts/bench_playbooks.py
+
+## bench-fleet: fleet_diagnose.yml on 12 and 48 small targets against one phase2_diagnose.yml run per target
+bench-fleet: setup
+	$(PY) scripts/bench_fleet.py
 
 ## bench-backup: backup + verification of 1M rows vs a plain mariadb-dump (BACKUP_ROWS=...)
 bench-backup: setup
