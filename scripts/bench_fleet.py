@@ -67,9 +67,12 @@ def bench(count, forks_list, workdir, log):
         for forks in forks_list:
             log("%d targets: fleet_diagnose.yml -f %d..." % (count, forks))
             load_before = os.getloadavg()[0]
-            seconds = timed_run("fleet_diagnose.yml", {"jsonmend_report_dir": str(base / ("fleet-f%d" % forks))}, base, ["-i", str(inventory), "-f", str(forks)])
-            runs.append(dict(forks=forks, seconds=round(seconds, 2), ratio=round(seconds / sequential, 3), load=[round(load_before, 1), round(os.getloadavg()[0], 1)]))
-        return dict(targets=count, rows=sum(t[2] for t in targets), single_runs_s=round(sequential, 2), single_run_mean_s=round(sequential / count, 2), fleet=runs)
+            variables = {"jsonmend_report_dir": str(base / ("fleet-f%d" % forks))}
+            seconds = timed_run("fleet_diagnose.yml", variables, base, ["-i", str(inventory), "-f", str(forks)])
+            load = [round(load_before, 1), round(os.getloadavg()[0], 1)]
+            runs.append(dict(forks=forks, seconds=round(seconds, 2), ratio=round(seconds / sequential, 3), load=load))
+        rows = sum(t[2] for t in targets)
+        return dict(targets=count, rows=rows, single_runs_s=round(sequential, 2), single_run_mean_s=round(sequential / count, 2), fleet=runs)
     finally:
         for server in servers.values():
             server.stop()
