@@ -267,8 +267,10 @@ def fleet_rollout_plan(entries, names, canary=None, serial=None):
     failed = [n for n in names if plans[n].get("action", "fail") == "fail"]
     todo = [n for n in names if plans[n].get("action") == "repair"]
     skipped = [n for n in names if plans[n].get("action") == "skip"]
-    chosen = [n for n in (canary or []) if n in plans]
-    canary_hosts = [n for n in chosen if n in todo] if chosen else todo[:1]
+    # The canary group's targets that still need a repair; once they are all done (a resumed rollout),
+    # the first target that does goes alone first again.
+    chosen = [n for n in (canary or []) if n in todo]
+    canary_hosts = chosen or todo[:1]
     rest = [n for n in todo if n not in canary_hosts]
     serial = fleet_serial(serial)
     return dict(
@@ -338,6 +340,7 @@ def _rollout_row(name, plan, done, batch, inventory):
         database=str(done.get("database") or plan.get("database") or ""),
         table=str(done.get("table") or plan.get("table") or ""),
         batch=batch,
+        batch_hosts=list(done.get("batch_hosts") or []),
         run_id=str(done.get("run_id") or plan.get("run_id") or ""),
         corrupted_before=plan.get("corrupted"),
         rows_changed=None,
@@ -363,6 +366,10 @@ def _rollout_row(name, plan, done, batch, inventory):
     error, undo_error = str(done.get("error") or ""), str(done.get("undo_error") or "")
     undo = done.get("undo") or {}
     undo_note = undo.get("reason") or ""
+    if undo.get("method") == "undo" and undo.get("restored") is not None:
+        undo_note = "undo restored %s rows of repair run %s" % (undo["restored"], run)
+        if int(undo.get("conflicts") or 0):
+            undo_note += " (%s rows changed since kept their newer value)" % undo["conflicts"]
     if undo_error:
         # The data is not back: the command resumes the undo (it continues where it stopped).
         return dict(
