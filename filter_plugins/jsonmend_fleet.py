@@ -180,7 +180,7 @@ def fleet_serial(value=None):
         else:
             raise AnsibleFilterError(
                 "jsonmend_fleet_batches=%r: each batch must be a number of targets (1 or more) or a percentage above 0%%,"
-                " at most 100%%, e.g. [1, \"10%%\", \"25%%\", \"100%%\"]. Nothing was changed." % (value,)
+                ' at most 100%%, e.g. [1, "10%%", "25%%", "100%%"]. Nothing was changed.' % (value,)
             )
     return out
 
@@ -190,8 +190,7 @@ def fleet_max_fail_percentage(value=0):
     text = str(value if value is not None else 0).strip()
     if not re.fullmatch(r"[0-9]+", text) or int(text) > 100 or isinstance(value, bool):
         raise AnsibleFilterError(
-            "jsonmend_fleet_max_fail_percentage=%r must be a whole percentage 0-100 (0: any failed target stops the rollout)."
-            " Nothing was changed." % (value,)
+            "jsonmend_fleet_max_fail_percentage=%r must be a whole percentage 0-100 (0: any failed target stops the rollout). Nothing was changed." % (value,)
         )
     return int(text)
 
@@ -420,7 +419,8 @@ def fleet_rollout_markdown(report):
     lines = [
         "# Fleet repair %s%s" % (report.get("fleet_run_id", ""), " (check mode: nothing was changed)" if report.get("check_mode") else ""),
         "",
-        "%d targets: %s. %s rows repaired." % (totals["targets"], ", ".join("%d %s" % (totals[s], s) for s in ROLLOUT_STATUSES), "{:,}".format(totals["rows_changed"])),
+        "%d targets: %s. %s rows repaired."
+        % (totals["targets"], ", ".join("%d %s" % (totals[s], s) for s in ROLLOUT_STATUSES), "{:,}".format(totals["rows_changed"])),
         "",
         "Canary (%s): %s. Batches (serial %s): %s."
         % (
@@ -435,7 +435,19 @@ def fleet_rollout_markdown(report):
     ]
     for r in report["targets"]:
         undo = "`%s`" % r["undo_command"] if r["undo_command"] else ""
-        cells = (r["target"], r["server"], r["batch"], r["status"], r["corrupted_before"], r["rows_changed"], r["corrupted_after"], r["repair_run_id"], undo, r["note"], r["error"])
+        cells = (
+            r["target"],
+            r["server"],
+            r["batch"],
+            r["status"],
+            r["corrupted_before"],
+            r["rows_changed"],
+            r["corrupted_after"],
+            r["repair_run_id"],
+            undo,
+            r["note"],
+            r["error"],
+        )
         lines.append("| %s |" % " | ".join(_cell(v) for v in cells))
     lines += ["", "Each target's own record: reports/<run id>/record.md (the run_id of fleet-cleanup-latest.json).", ""]
     return "\n".join(lines)

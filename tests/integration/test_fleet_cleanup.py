@@ -209,7 +209,9 @@ def test_a_done_targets_undo_command_puts_its_table_back(demo, full):
     _report, rows = latest_report(demo)
     words = shlex.split(rows["a3"]["undo_command"])
     assert words[:2] == ["./jsonmend", "fleet_undo"]
-    result = run_playbook("fleet_undo.yml", {"jsonmend_report_dir": str(demo["base"] / "reports"), "jsonmend_confirm": "yes"}, demo["base"], extra_args=words[2:])
+    result = run_playbook(
+        "fleet_undo.yml", {"jsonmend_report_dir": str(demo["base"] / "reports"), "jsonmend_confirm": "yes"}, demo["base"], extra_args=words[2:]
+    )
     assert result.returncode == 0, out(result)
     assert content(demo["servers"], FLEET_A[2]) == demo["before"]["a3"]
 

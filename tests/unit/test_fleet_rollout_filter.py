@@ -69,9 +69,9 @@ def test_batches_as_ansible_cuts_them(serial, sizes):
 
 
 def test_batches_match_ansibles_own_serialization():
+    from ansible.executor.playbook_executor import PlaybookExecutor
     from ansible.inventory.host import Host
     from ansible.playbook.play import Play
-    from ansible.executor.playbook_executor import PlaybookExecutor
 
     class Inventory:
         def get_hosts(self, pattern, order=None):
@@ -170,9 +170,7 @@ def test_rollout_report_statuses_and_undo_commands():
     assert rows["t3"]["note"] == "its batch failed; undo restored 1 rows of repair run F-t3"
     assert rows["t4"]["note"].startswith("rolled back: undo restored 2") and rows["t4"]["error"] == "2 rows could not be written"
     assert [rows[n]["batch"] for n in ("t2", "t3", "t4", "t5")] == ["canary", 1, 2, 2]
-    assert report["totals"] == dict(
-        done=1, skipped=1, untouched=1, failed=2, targets=6, rows_changed=4, corrupted_before=15, **{"rolled back": 1}
-    )
+    assert report["totals"] == dict(done=1, skipped=1, untouched=1, failed=2, targets=6, rows_changed=4, corrupted_before=15, **{"rolled back": 1})
     markdown = fleet_rollout_markdown(report)
     assert "| t2 | " in markdown and "`./jsonmend fleet_undo" in markdown and "Batches (serial [1, 2]): 1: t3; 2: t4, t5" in markdown
 
