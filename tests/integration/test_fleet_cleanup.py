@@ -15,7 +15,7 @@ import pytest
 from tools.devstack import fleet
 from tools.devstack.playbooks import ROOT, run_playbook
 
-# About 4 minutes on 2 cores: seven ansible-playbook runs, every batch a play of its own.
+# About 3.5 minutes on 2 cores: seven ansible-playbook runs, each batch its own play.
 # name, server, rows, corrupt percent, table (None: the runbook's table; audit_event: another shape).
 FLEET_A = (
     ("a1", "db1", 400, 0.0, None),  # clean: skipped, so the canary is a2
