@@ -201,6 +201,9 @@ def test_full_rollout_repairs_every_target(demo, full, module_runner):
         assert manifest["verified"] and manifest["database"] == "jsonmend_%s" % target[0]
         record = json.loads((demo["base"] / "reports" / row["run_id"] / "record.json").read_text())
         assert record["outcome"] == "success" and record["target"]["database"] == "jsonmend_%s" % target[0]
+        assert (
+            "fleet_undo" in record["undo_command"] and "--limit %s -e jsonmend_rollback_run_id=%s" % (target[0], row["repair_run_id"]) in record["undo_command"]
+        )
     fleet_md = (demo["base"] / "reports" / report["fleet_run_id"] / "fleet.md").read_text()
     assert all("| %s | %s |" % (t[0], t[1]) in fleet_md for t in FLEET_A)
 
