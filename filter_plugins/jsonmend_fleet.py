@@ -1,6 +1,10 @@
 # The fleet report: one row per database target, the fleet's totals, its Markdown and its Prometheus
-# textfile, from what each target's play left in hostvars (pure functions; unit tested).
+# textfile, from what each target's play left in hostvars; and the fleet repair rollout's decisions
+# (batches, what each target needs, whether a batch failed) and report (pure functions; unit tested).
 from __future__ import annotations
+
+import re
+import shlex
 
 from ansible.errors import AnsibleFilterError
 
@@ -150,10 +154,319 @@ def fleet_prometheus(report, environment=""):
     return "\n".join(out) + "\n"
 
 
+# -- the fleet repair rollout (playbooks/fleet_cleanup.yml) ------------------------------------------
+DEFAULT_BATCHES = [1, "10%", "25%", "100%"]
+PERCENT_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*%\s*\Z")
+ROLLOUT_STATUSES = ("done", "rolled back", "failed", "untouched", "skipped")
+
+
+def fleet_serial(value=None):
+    """jsonmend_fleet_batches as Ansible's `serial` list: whole numbers (targets) and percentages.
+
+    Accepts a list or a comma-separated text (AWX surveys, -e key=value); raises naming the variable."""
+    if value is None or value == "" or value == []:
+        return list(DEFAULT_BATCHES)
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        items = [items]
+    out = []
+    for item in items:
+        text = str(item).strip()
+        match = PERCENT_RE.match(text)
+        if match and 0 < float(match.group(1)) <= 100:
+            out.append("%s%%" % match.group(1))
+        elif re.fullmatch(r"[0-9]+", text) and int(text) > 0 and not isinstance(item, bool):
+            out.append(int(text))
+        else:
+            raise AnsibleFilterError(
+                "jsonmend_fleet_batches=%r: each batch must be a number of targets (1 or more) or a percentage above 0%%,"
+                ' at most 100%%, e.g. [1, "10%%", "25%%", "100%%"]. Nothing was changed.' % (value,)
+            )
+    return out
+
+
+def fleet_max_fail_percentage(value=0):
+    """jsonmend_fleet_max_fail_percentage as a whole number 0-100 (Ansible's max_fail_percentage)."""
+    text = str(value if value is not None else 0).strip()
+    if not re.fullmatch(r"[0-9]+", text) or int(text) > 100 or isinstance(value, bool):
+        raise AnsibleFilterError(
+            "jsonmend_fleet_max_fail_percentage=%r must be a whole percentage 0-100 (0: any failed target stops the rollout). Nothing was changed." % (value,)
+        )
+    return int(text)
+
+
+def _batch_size(item, total):
+    # Ansible's pct_to_int (ansible.utils.helpers): a percentage of the play's hosts, at least 1.
+    if isinstance(item, str) and item.endswith("%"):
+        return int(float(item[:-1]) / 100.0 * total) or 1
+    return int(item)
+
+
+def fleet_batches(hosts, serial=None):
+    """The batches Ansible's `serial` makes of `hosts` (PlaybookExecutor._get_serialized_batches):
+    each value in turn, the last one repeated until every host has its batch."""
+    hosts, serial = list(hosts or []), fleet_serial(serial)
+    total, batches, index = len(hosts), [], 0
+    while hosts:
+        size = _batch_size(serial[index], total)
+        batches.append(hosts[:size])
+        hosts = hosts[size:]
+        index = min(index + 1, len(serial) - 1)
+    return batches
+
+
+def fleet_batch_failed(failed, size, max_fail_percentage=0):
+    """Whether Ansible stops the rollout after this batch: more than max_fail_percentage of the batch
+    failed (linear strategy), or all of it did (PlaybookExecutor)."""
+    failed, size = int(failed), int(size)
+    if size <= 0 or failed <= 0:
+        return False
+    return failed == size or failed / size > fleet_max_fail_percentage(max_fail_percentage) / 100.0
+
+
+def _latest_repair(ledger):
+    runs = (ledger or {}).get("runs") or []
+    return next((r for r in runs if isinstance(r, dict) and r.get("kind") == "repair"), None)
+
+
+def fleet_target_plan(scan, ledger=None, error=""):
+    """What the rollout does with one target, from its diagnosis (`scan`) and its ledger (json_type_repair
+    status): `repair`, or `skip` when nothing is corrupt now - `already done` when its latest repair
+    run finished and was not undone, `clean` when no repair ever ran. The fresh scan is the re-scan."""
+    if error:
+        return dict(action="fail", reason=str(error), corrupted=None, rows=None, latest_repair_run="", latest_repair_status="")
+    if not isinstance(scan, dict) or "corrupted_rows" not in scan:
+        raise AnsibleFilterError("jsonmend_fleet_target_plan needs the target's diagnosis (diagnose_scan), got %r" % (scan,))
+    latest = _latest_repair(ledger)
+    corrupted, rows = int(scan.get("corrupted_rows") or 0), int(scan.get("total_rows") or 0)
+    plan = dict(corrupted=corrupted, rows=rows, latest_repair_run=(latest or {}).get("run_id") or "", latest_repair_status=(latest or {}).get("status") or "")
+    done = latest is not None and latest.get("status") == "finished" and not latest.get("undone_by")
+    if corrupted:
+        why = "%d corrupted rows" % corrupted
+        if latest is not None and latest.get("status") in ("running", "stopped"):
+            why += "; resumes unfinished repair run %s" % latest["run_id"]
+        elif done:
+            why += " again since repair run %s" % latest["run_id"]
+        return dict(plan, action="repair", reason=why)
+    if done:
+        return dict(plan, action="skip", reason="already done: repair run %s finished and the scan finds no corrupt row" % latest["run_id"])
+    if latest is not None and latest.get("status") in ("running", "stopped"):
+        # Nothing corrupt, but an unfinished run holds the ledger: finishing it settles the ledger.
+        return dict(plan, action="repair", reason="no corrupted rows; finishes unfinished repair run %s" % latest["run_id"])
+    return dict(plan, action="skip", reason="clean: no corrupted row, nothing to repair")
+
+
+def fleet_rollout_plan(entries, names, canary=None, serial=None):
+    """The rollout's plan from every target's fleet_plan (entries[i] for names[i], in inventory order):
+    the canary (the given hosts that need a repair, else the first target that does), then the batches
+    of the rest as `serial` cuts them; skipped and failed targets; the corrupted rows it repairs."""
+    if not isinstance(entries, list) or not isinstance(names, list) or len(entries) != len(names):
+        raise AnsibleFilterError("jsonmend_fleet_rollout_plan expects one entry per target name")
+    plans = {n: (e or {}) for n, e in zip(names, entries, strict=True)}
+    failed = [n for n in names if plans[n].get("action", "fail") == "fail"]
+    todo = [n for n in names if plans[n].get("action") == "repair"]
+    skipped = [n for n in names if plans[n].get("action") == "skip"]
+    # The canary group's targets that still need a repair; once they are all done (a resumed rollout),
+    # the first target that does goes alone first again.
+    chosen = [n for n in (canary or []) if n in todo]
+    canary_hosts = chosen or todo[:1]
+    rest = [n for n in todo if n not in canary_hosts]
+    serial = fleet_serial(serial)
+    return dict(
+        canary=canary_hosts,
+        canary_from="group jsonmend_canary" if chosen else "the first target that needs a repair",
+        batches=fleet_batches(rest, serial),
+        serial=serial,
+        rest=rest,
+        skipped=skipped,
+        failed=failed,
+        corrupted=sum(int(plans[n].get("corrupted") or 0) for n in todo),
+        counts={n: int(plans[n].get("corrupted") or 0) for n in todo},
+        reasons={n: str(plans[n].get("reason") or "") for n in skipped + failed},
+        targets=len(names),
+    )
+
+
+def fleet_rollout_question(plan, max_fail_percentage=0):
+    """The one question of a rollout: what changes where, in which order, and how it stops."""
+    counts = plan.get("counts") or {}
+
+    def named(hosts):
+        return ", ".join("%s (%d)" % (h, counts.get(h, 0)) for h in hosts)
+
+    todo = len(plan.get("canary") or []) + len(plan.get("rest") or [])
+    if not todo:
+        return "Nothing to repair: none of the %d targets has a corrupted row (%s)." % (
+            plan.get("targets", 0),
+            "; ".join("%s: %s" % kv for kv in sorted((plan.get("reasons") or {}).items())) or "no target",
+        )
+    batches = "; ".join("batch %d: %s" % (i, named(b)) for i, b in enumerate(plan.get("batches") or [], start=1)) or "none"
+    pct = fleet_max_fail_percentage(max_fail_percentage)
+    return (
+        "About to repair %d corrupted rows in %d of %d targets, online in chunks, each target with its own verified backup, lock,"
+        " quarantine (every original kept) and run record. First the canary (%s), alone, verified by its re-scan: %s. Then the"
+        " batches (serial %s): %s. A batch in which %s fails stops the rollout: that batch's targets are rolled back by the undo"
+        " of their repair, earlier batches stay repaired (each with its undo command in the report), later ones untouched."
+        " Skipped: %s."
+        % (
+            plan.get("corrupted", 0),
+            todo,
+            plan.get("targets", 0),
+            plan.get("canary_from"),
+            named(plan.get("canary") or []),
+            plan.get("serial"),
+            batches,
+            "any target" if pct == 0 else "more than %d%% of the targets" % pct,
+            ", ".join("%s (%s)" % (h, (plan.get("reasons") or {}).get(h, "")) for h in plan.get("skipped") or []) or "none",
+        )
+    )
+
+
+def fleet_undo_command(target, run_id, inventory=""):
+    """The command that undoes one target's repair run (playbooks/fleet_undo.yml)."""
+    if not target or not run_id:
+        return ""
+    words = ["./jsonmend", "fleet_undo"] + (["-i", str(inventory)] if inventory else [])
+    words += ["--limit", str(target), "-e", "jsonmend_rollback_run_id=%s" % run_id]
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def _rollout_row(name, plan, done, batch, inventory):
+    plan, done = plan or {}, done or {}
+    row = dict(
+        target=name,
+        server=str(done.get("server") or plan.get("server") or ""),
+        database=str(done.get("database") or plan.get("database") or ""),
+        table=str(done.get("table") or plan.get("table") or ""),
+        batch=batch,
+        batch_hosts=list(done.get("batch_hosts") or []),
+        run_id=str(done.get("run_id") or plan.get("run_id") or ""),
+        corrupted_before=plan.get("corrupted"),
+        rows_changed=None,
+        corrupted_after=None,
+        repair_run_id="",
+        backup_id=str(done.get("backup_id") or ""),
+        undo_command="",
+        note="",
+        error="",
+    )
+    action = plan.get("action", "fail")
+    if action == "fail":
+        return dict(row, status="failed", note="not planned: the read-only plan failed", error=str(plan.get("reason") or "no plan"))
+    if action == "skip":
+        run = plan.get("latest_repair_run") or ""
+        cmd = fleet_undo_command(name, run, inventory) if run else ""
+        return dict(row, status="skipped", note=plan.get("reason") or "", repair_run_id=run, corrupted_after=0, undo_command=cmd)
+    if not done:
+        return dict(row, status="untouched", note="not reached: the rollout stopped before its batch")
+    run = str(done.get("repair_run_id") or "")
+    changed = done.get("rows_changed")
+    row.update(repair_run_id=run, rows_changed=changed, corrupted_after=done.get("corrupted_after"))
+    error, undo_error = str(done.get("error") or ""), str(done.get("undo_error") or "")
+    undo = done.get("undo") or {}
+    undo_note = undo.get("reason") or ""
+    if undo.get("method") == "undo" and undo.get("restored") is not None:
+        undo_note = "undo restored %s rows of repair run %s" % (undo["restored"], run)
+        if int(undo.get("conflicts") or 0):
+            undo_note += " (%s rows changed since kept their newer value)" % undo["conflicts"]
+    if undo_error:
+        # The data is not back: the command resumes the undo (it continues where it stopped).
+        return dict(
+            row,
+            status="failed",
+            error="%s%sROLLBACK FAILED: %s" % (error, "; " if error else "", undo_error),
+            undo_command=fleet_undo_command(name, run, inventory),
+            note="rolled back: no (the undo did not finish)",
+        )
+    if error:
+        return dict(row, status="failed", error=error, note="rolled back: %s" % (undo_note or "nothing to undo"))
+    if done.get("rolled_back"):
+        return dict(row, status="rolled back", note="its batch failed; %s" % (undo_note or "nothing to undo"))
+    cmd = fleet_undo_command(name, run, inventory) if run and int(changed or 0) > 0 else ""
+    return dict(row, status="done", note="repaired and re-scanned clean" if int(changed or 0) else "nothing left to repair", undo_command=cmd)
+
+
+def fleet_rollout_report(plan, plans, rollouts, names, context=None):
+    """The rollout's report: one row per target (status done, rolled back, failed, untouched or skipped,
+    with its run ids and undo command) and the counts per status. `plans[i]` / `rollouts[i]` are what
+    target names[i] published (fleet_plan, fleet_rollout; {} when it never got there)."""
+    if not (isinstance(plans, list) and isinstance(rollouts, list) and isinstance(names, list)) or not len(plans) == len(rollouts) == len(names):
+        raise AnsibleFilterError("jsonmend_fleet_rollout_report expects one plan and one rollout entry per target name")
+    plan = plan or {}
+    context = dict(context or {})
+    batch_of = {n: "canary" for n in plan.get("canary") or []}
+    for number, batch in enumerate(plan.get("batches") or [], start=1):
+        batch_of.update({n: number for n in batch})
+    rows = [_rollout_row(n, p, r, batch_of.get(n), context.get("inventory") or "") for n, p, r in zip(names, plans, rollouts, strict=True)]
+    totals = {s: sum(1 for r in rows if r["status"] == s) for s in ROLLOUT_STATUSES}
+    totals.update(
+        targets=len(rows),
+        rows_changed=sum(int(r["rows_changed"] or 0) for r in rows if r["status"] == "done"),
+        corrupted_before=sum(int(r["corrupted_before"] or 0) for r in rows if r["corrupted_before"] is not None),
+    )
+    report = dict(context)
+    report.update(
+        plan={k: plan.get(k) for k in ("canary", "canary_from", "batches", "serial", "skipped", "failed", "corrupted")},
+        targets=rows,
+        totals=totals,
+    )
+    return report
+
+
+def fleet_rollout_markdown(report):
+    """fleet.md of a rollout: the plan's batches, then one row per target with its status and undo."""
+    totals, plan = report["totals"], report.get("plan") or {}
+    lines = [
+        "# Fleet repair %s%s" % (report.get("fleet_run_id", ""), " (check mode: nothing was changed)" if report.get("check_mode") else ""),
+        "",
+        "%d targets: %s. %s rows repaired."
+        % (totals["targets"], ", ".join("%d %s" % (totals[s], s) for s in ROLLOUT_STATUSES), "{:,}".format(totals["rows_changed"])),
+        "",
+        "Canary (%s): %s. Batches (serial %s): %s."
+        % (
+            plan.get("canary_from") or "",
+            ", ".join(plan.get("canary") or []) or "none",
+            _cell(plan.get("serial")),
+            "; ".join("%d: %s" % (i, ", ".join(b)) for i, b in enumerate(plan.get("batches") or [], start=1)) or "none",
+        ),
+        "",
+        "| target | server | batch | status | corrupted before | rows repaired | corrupted after | repair run | undo | note | error |",
+        "|---|---|---|---|---:|---:|---:|---|---|---|---|",
+    ]
+    for r in report["targets"]:
+        undo = "`%s`" % r["undo_command"] if r["undo_command"] else ""
+        cells = (
+            r["target"],
+            r["server"],
+            r["batch"],
+            r["status"],
+            r["corrupted_before"],
+            r["rows_changed"],
+            r["corrupted_after"],
+            r["repair_run_id"],
+            undo,
+            r["note"],
+            r["error"],
+        )
+        lines.append("| %s |" % " | ".join(_cell(v) for v in cells))
+    lines += ["", "Each target's own record: reports/<run id>/record.md (the run_id of fleet-cleanup-latest.json).", ""]
+    return "\n".join(lines)
+
+
 class FilterModule:
     def filters(self):
         return {
             "jsonmend_fleet_report": fleet_report,
             "jsonmend_fleet_markdown": fleet_markdown,
             "jsonmend_fleet_prometheus": fleet_prometheus,
+            "jsonmend_fleet_serial": fleet_serial,
+            "jsonmend_fleet_max_fail_percentage": fleet_max_fail_percentage,
+            "jsonmend_fleet_batches": fleet_batches,
+            "jsonmend_fleet_batch_failed": fleet_batch_failed,
+            "jsonmend_fleet_target_plan": fleet_target_plan,
+            "jsonmend_fleet_rollout_plan": fleet_rollout_plan,
+            "jsonmend_fleet_rollout_question": fleet_rollout_question,
+            "jsonmend_fleet_undo_command": fleet_undo_command,
+            "jsonmend_fleet_rollout_report": fleet_rollout_report,
+            "jsonmend_fleet_rollout_markdown": fleet_rollout_markdown,
         }

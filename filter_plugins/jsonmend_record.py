@@ -128,6 +128,9 @@ def jsonmend_run_record(facts, outcome="success", failure=None, scan_before=None
         guard=_guard(guard),
         notifications=_notifications(context.get("notifications")),
     )
+    if context.get("fleet_target"):
+        # One database target of a fleet (an inventory host of jsonmend_targets): its commands name it with --limit.
+        record["fleet_target"] = context["fleet_target"]
     record["undo_command"] = undo_command(record)
     record["next_command"] = next_command(record)
     return record
@@ -165,6 +168,8 @@ def undo_command(record):
         return ""
     if playbook == "deploy.yml" and outcome == "success" and (record.get("deploy") or record.get("repair_run_id")):
         return _command(record, "rollback")
+    if playbook == "fleet_cleanup.yml" and outcome == "success" and record.get("repair_run_id") and record.get("rows_changed") and record.get("fleet_target"):
+        return _command(record, "fleet_undo", "--limit", record["fleet_target"], "-e", "jsonmend_rollback_run_id=%s" % record["repair_run_id"])
     if playbook == "cleanup.yml" and record.get("repair_run_id") and record.get("rows_changed"):
         return _command(record, "rollback", "-e", "jsonmend_rollback_scope=data", "-e", "jsonmend_rollback_run_id=%s" % record["repair_run_id"])
     if playbook in ("rollback.yml", "emergency_rollback.yml") and outcome == "rolled_back":

@@ -163,3 +163,13 @@ def test_record_lists_each_delivery_and_warns_of_failed_ones():
     assert "| rollback | Management | email | 2026-11-26T10:05:00Z | connection refused |" in markdown
     assert "WARNING: rollback was not delivered to Management by email: connection refused" in markdown
     assert jsonmend_run_record({"preflight_run": RUN})["notifications"] is None
+
+
+def test_a_fleet_targets_record_names_it_in_its_undo_command():
+    facts = {"preflight_run": dict(RUN, id="F-t3", playbook="fleet_cleanup.yml"), "cleanup_repair": {"run_id": "F-t3", "rows_changed": 4}}
+    record = jsonmend_run_record(facts, "success", context={"inventory": "fleet-example", "fleet_target": "t3"})
+    assert record["fleet_target"] == "t3"
+    assert record["undo_command"] == "./jsonmend fleet_undo -i inventories/fleet-example --limit t3 -e jsonmend_rollback_run_id=F-t3"
+    rolled_back = jsonmend_run_record(facts, "rolled_back", context={"inventory": "fleet-example", "fleet_target": "t3"})
+    assert rolled_back["undo_command"] == "" and "fleet_cleanup" in rolled_back["next_command"]
+    assert "fleet_target" not in jsonmend_run_record(facts, "success")

@@ -1,0 +1,192 @@
+# The fleet repair rollout's decisions (filter_plugins/jsonmend_fleet.py): the batches as Ansible's serial
+# cuts them, when a batch stops the rollout, what each target needs, the plan and the report's statuses.
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from filter_plugins.jsonmend_fleet import (
+    fleet_batch_failed,
+    fleet_batches,
+    fleet_max_fail_percentage,
+    fleet_rollout_markdown,
+    fleet_rollout_plan,
+    fleet_rollout_question,
+    fleet_rollout_report,
+    fleet_serial,
+    fleet_target_plan,
+    fleet_undo_command,
+)
+
+HOSTS = ["t%02d" % i for i in range(1, 12)]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, [1, "10%", "25%", "100%"]),
+        ("", [1, "10%", "25%", "100%"]),
+        ([1, "10%", "100%"], [1, "10%", "100%"]),
+        ("1, 50 %,100%", [1, "50%", "100%"]),
+        (["2", 3], [2, 3]),
+        ("12.5%", ["12.5%"]),
+    ],
+)
+def test_serial_accepts_numbers_and_percentages(value, expected):
+    assert fleet_serial(value) == expected
+
+
+@pytest.mark.parametrize("value", [[0], ["0%"], ["101%"], ["-1"], ["ten"], [True], "1,,2", [None]])
+def test_serial_refuses_naming_the_variable(value):
+    with pytest.raises(AnsibleFilterError, match="jsonmend_fleet_batches=.*Nothing was changed"):
+        fleet_serial(value)
+
+
+@pytest.mark.parametrize(("value", "expected"), [(0, 0), ("25", 25), (100, 100)])
+def test_max_fail_percentage(value, expected):
+    assert fleet_max_fail_percentage(value) == expected
+
+
+@pytest.mark.parametrize("value", [-1, 101, "5%", "x", True, 2.5])
+def test_max_fail_percentage_refused(value):
+    with pytest.raises(AnsibleFilterError, match="jsonmend_fleet_max_fail_percentage"):
+        fleet_max_fail_percentage(value)
+
+
+@pytest.mark.parametrize(
+    ("serial", "sizes"),
+    [
+        # Ansible's pct_to_int: a percentage of all the play's hosts, at least 1; the last value repeats.
+        (None, [1, 1, 2, 7]),
+        ([1, "50%"], [1, 5, 5]),
+        ([3], [3, 3, 3, 2]),
+        (["100%"], [11]),
+        ([20], [11]),
+    ],
+)
+def test_batches_as_ansible_cuts_them(serial, sizes):
+    batches = fleet_batches(HOSTS, serial)
+    assert [len(b) for b in batches] == sizes
+    assert [h for b in batches for h in b] == HOSTS
+
+
+def test_batches_match_ansibles_own_serialization():
+    from ansible.executor.playbook_executor import PlaybookExecutor
+    from ansible.inventory.host import Host
+    from ansible.playbook.play import Play
+
+    class Inventory:
+        def get_hosts(self, pattern, order=None):
+            return [Host(h) for h in HOSTS]
+
+    executor = PlaybookExecutor.__new__(PlaybookExecutor)
+    executor._inventory = Inventory()
+    for serial in ([1, "10%", "25%", "100%"], [1, "50%"], ["30%", 2]):
+        play = Play.load({"hosts": "all", "serial": serial, "tasks": []})
+        real = [[h.name for h in batch] for batch in executor._get_serialized_batches(play)]
+        assert real == fleet_batches(HOSTS, serial), serial
+
+
+@pytest.mark.parametrize(
+    ("failed", "size", "pct", "stops"),
+    [(0, 4, 0, False), (1, 4, 0, True), (1, 4, 25, False), (2, 4, 25, True), (1, 1, 100, True), (1, 10, 10, False), (2, 10, 10, True)],
+)
+def test_batch_failed_as_ansible_judges(failed, size, pct, stops):
+    # More than max_fail_percentage of the batch, or the whole batch (even with 100).
+    assert fleet_batch_failed(failed, size, pct) is stops
+
+
+def scan(corrupted, rows=100):
+    return {"corrupted_rows": corrupted, "total_rows": rows}
+
+
+def runs(*items):
+    return {"runs": [dict(run_id=r, kind=k, status=s, undone_by=u) for r, k, s, u in items]}
+
+
+@pytest.mark.parametrize(
+    ("scan_", "ledger", "action", "reason"),
+    [
+        (scan(5), None, "repair", "5 corrupted rows"),
+        (scan(0), None, "skip", "clean: no corrupted row, nothing to repair"),
+        (scan(0), runs(("u1", "undo", "finished", None), ("r1", "repair", "finished", None)), "skip", "already done: repair run r1 finished"),
+        (scan(3), runs(("r1", "repair", "finished", None)), "repair", "3 corrupted rows again since repair run r1"),
+        (scan(3), runs(("r1", "repair", "finished", "u1")), "repair", "3 corrupted rows"),  # rolled back: repaired again
+        (scan(0), runs(("r1", "repair", "finished", "u1")), "skip", "clean"),
+        (scan(2), runs(("r1", "repair", "stopped", None)), "repair", "2 corrupted rows; resumes unfinished repair run r1"),
+        (scan(0), runs(("r1", "repair", "running", None)), "repair", "no corrupted rows; finishes unfinished repair run r1"),
+    ],
+)
+def test_target_plan(scan_, ledger, action, reason):
+    plan = fleet_target_plan(scan_, ledger)
+    assert plan["action"] == action and plan["reason"].startswith(reason)
+
+
+def test_target_plan_of_a_failed_target_and_bad_input():
+    assert fleet_target_plan({}, None, "could not connect")["action"] == "fail"
+    with pytest.raises(AnsibleFilterError, match="diagnose_scan"):
+        fleet_target_plan({"rows": 1})
+
+
+def plans(**corrupted):
+    return [fleet_target_plan(scan(c)) for c in corrupted.values()], list(corrupted)
+
+
+def test_rollout_plan_canary_then_batches_of_the_rest():
+    entries, names = plans(t1=0, t2=4, t3=1, t4=0, t5=7, t6=2)
+    plan = fleet_rollout_plan(entries, names)
+    assert plan["canary"] == ["t2"] and plan["canary_from"] == "the first target that needs a repair"
+    assert plan["batches"] == [["t3"], ["t5"], ["t6"]] and plan["skipped"] == ["t1", "t4"]
+    assert (plan["corrupted"], plan["failed"]) == (14, [])
+    grouped = fleet_rollout_plan(entries, names, ["t5", "t6"], [1, "100%"])
+    assert grouped["canary"] == ["t5", "t6"] and grouped["batches"] == [["t2"], ["t3"]]
+    # A canary group already done: the first target that needs a repair goes first instead.
+    assert fleet_rollout_plan(entries, names, ["t1"])["canary"] == ["t2"]
+    question = fleet_rollout_question(plan, 0)
+    assert "14 corrupted rows in 4 of 6 targets" in question and "t2 (4)" in question and "any target fails" in question
+    assert "Nothing to repair" in fleet_rollout_question(fleet_rollout_plan(*plans(a=0)))
+
+
+def test_rollout_report_statuses_and_undo_commands():
+    entries, names = plans(t1=0, t2=4, t3=1, t4=3, t5=7)
+    entries.append(fleet_target_plan({}, None, "x"))
+    names.append("t6")
+    plan = fleet_rollout_plan(entries[:5], names[:5], serial=[1, 2])
+    done = {
+        "t2": dict(repair_run_id="F-t2", rows_changed=4, corrupted_after=0, run_id="F-t2"),
+        "t3": dict(repair_run_id="F-t3", rows_changed=1, corrupted_after=0, rolled_back=True, undo=dict(method="undo", restored=1, conflicts=0)),
+        "t4": dict(repair_run_id="F-t4", rows_changed=2, error="2 rows could not be written", rolled_back=True, undo=dict(method="undo", restored=2)),
+    }
+    report = fleet_rollout_report(plan, entries, [done.get(n, {}) for n in names], names, {"fleet_run_id": "F", "inventory": "inventories/fleet-example"})
+    rows = {r["target"]: r for r in report["targets"]}
+    assert {n: r["status"] for n, r in rows.items()} == {
+        "t1": "skipped",
+        "t2": "done",
+        "t3": "rolled back",
+        "t4": "failed",
+        "t5": "untouched",
+        "t6": "failed",
+    }
+    assert rows["t2"]["undo_command"] == "./jsonmend fleet_undo -i inventories/fleet-example --limit t2 -e jsonmend_rollback_run_id=F-t2"
+    assert rows["t3"]["undo_command"] == rows["t4"]["undo_command"] == rows["t5"]["undo_command"] == ""
+    assert rows["t3"]["note"] == "its batch failed; undo restored 1 rows of repair run F-t3"
+    assert rows["t4"]["note"].startswith("rolled back: undo restored 2") and rows["t4"]["error"] == "2 rows could not be written"
+    assert [rows[n]["batch"] for n in ("t2", "t3", "t4", "t5")] == ["canary", 1, 2, 2]
+    assert report["totals"] == dict(done=1, skipped=1, untouched=1, failed=2, targets=6, rows_changed=4, corrupted_before=15, **{"rolled back": 1})
+    markdown = fleet_rollout_markdown(report)
+    assert "| t2 | " in markdown and "`./jsonmend fleet_undo" in markdown and "Batches (serial [1, 2]): 1: t3; 2: t4, t5" in markdown
+
+
+def test_a_failed_undo_is_a_failed_target_with_the_command_that_resumes_it():
+    entries, names = plans(t1=3)
+    plan = fleet_rollout_plan(entries, names)
+    done = dict(repair_run_id="F-t1", rows_changed=3, error="boom", undo_error="lock held", rolled_back=False)
+    row = fleet_rollout_report(plan, entries, [done], names)["targets"][0]
+    assert row["status"] == "failed" and row["error"] == "boom; ROLLBACK FAILED: lock held"
+    assert row["undo_command"] == fleet_undo_command("t1", "F-t1")
+
+
+@pytest.mark.parametrize("bad", [([{}], []), ([], ["a"])])
+def test_report_and_plan_refuse_mismatched_lists(bad):
+    with pytest.raises(AnsibleFilterError):
+        fleet_rollout_plan(*bad)
+    with pytest.raises(AnsibleFilterError):
+        fleet_rollout_report({}, bad[0], bad[0], bad[1])
