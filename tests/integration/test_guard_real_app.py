@@ -68,8 +68,9 @@ def logged(cur):
 
 
 def app_trigger_names(cur):
-    cur.execute("SELECT TRIGGER_NAME, ACTION_STATEMENT FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() AND TRIGGER_NAME LIKE 'app\\_%' ORDER BY 1")
-    return cur.fetchall()
+    """The application's triggers (name, body): everything on the table that is not jsonmend's."""
+    cur.execute("SELECT TRIGGER_NAME, ACTION_STATEMENT FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() ORDER BY 1")
+    return [row for row in cur.fetchall() if not row[0].startswith("jsonmend_")]
 
 
 def audited(cur):
