@@ -80,7 +80,7 @@ bench-fleet: setup
 bench-backup: setup
 	$(PY) scripts/bench_backup.py --rows $${BACKUP_ROWS:-1000000}
 
-## bench-guard: inserts/s and p99 with no guard, observe and enforce, same server, same run (docs/PERFORMANCE.md)
+## bench-guard: inserts/s and p99 with no guard, observe and enforce, same server, same run (BENCH_ARGS="--dialect postgresql"; docs/PERFORMANCE.md)
 bench-guard: setup
 	$(PY) scripts/bench_guard.py $(BENCH_ARGS)
 

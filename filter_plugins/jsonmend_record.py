@@ -367,8 +367,9 @@ def jsonmend_prometheus(scan, environment="", guard=None):
     if isinstance(guard, dict) and guard.get("available"):
         metric(
             "jsonmend_guard_mode",
-            "The database guard of the column installed now (1 for the mode it is in; mixed: an interrupted change).",
-            [(',mode="%s"' % m, int(guard.get("mode") == m)) for m in ("off", "observe", "enforce", "mixed")],
+            "The database guard of the column installed now (1 for the mode it is in; mixed: an interrupted change;"
+            " unknown: the user lacks the TRIGGER privilege that shows it).",
+            [(',mode="%s"' % m, int(guard.get("mode") == m)) for m in ("off", "observe", "enforce", "mixed", "unknown")],
         )
         # Every row the guard's log holds: it only grows (a refused write is rolled back with its
         # statement, so the log holds what observe let through).
@@ -434,6 +435,8 @@ def jsonmend_guard_weekly(status, state, scan, target, checks_needed=4, inventor
         line += " (no database guard on the column)"
     elif mode == "mixed":
         line += " (an interrupted change: run ./jsonmend guard with the mode wanted again)"
+    elif mode == "unknown":
+        line += " (%s)" % " ".join(str(status.get("message") or "the guard's triggers are hidden from this user").split())
     if mode != "off" or events_total:
         line += "; %d non-object write(s) logged %s%s, %d in the log" % (events_since, window, " (%s)" % classes if classes else "", events_total)
     if mode == "observe":

@@ -20,6 +20,9 @@ description:
   - An UPDATE that leaves the column unchanged is never judged.
   - V(off) drops the triggers jsonmend installed (named C(jsonmend_guard_...)) and keeps the log;
     V(status) reports the mode installed and the writes logged since O(since).
+  - MariaDB and MySQL show a table's triggers only to a user with the TRIGGER privilege on it. Without it (read from
+    SHOW GRANTS, unless O(check_grants=false)) V(status) reports the mode V(unknown), naming the GRANT, rather than
+    an V(off) it cannot know; V(observe), V(enforce) and V(off) are refused, nothing changed.
   - The application's own triggers are kept; the guard's fire after theirs (FOLLOWS). Each DDL statement waits
     at most O(lock_wait_timeout) seconds for the table's metadata lock, O(lock_retries) times, so the
     application's queries never queue behind it for longer. Installing what is installed changes nothing.
@@ -118,15 +121,23 @@ mode:
   type: str
   sample: enforce
 installed_before:
-  description: The guard found - off, observe, enforce, or mixed (an interrupted change; run again).
+  description:
+    - The guard found - off, observe, enforce, or mixed (an interrupted change; run again).
+    - V(unknown) (V(status) only) when the user lacks the TRIGGER privilege on the table, without which MariaDB
+      and MySQL hide its triggers; RV(message) names the GRANT. The other modes are refused then.
   returned: always
   type: str
   sample: observe
 installed:
-  description: The guard now (in check mode, the one the statements would leave).
+  description: The guard now (in check mode, the one the statements would leave); V(unknown) as RV(installed_before).
   returned: always
   type: str
   sample: enforce
+message:
+  description: Why the mode is V(unknown) - the missing TRIGGER privilege and the GRANT that gives it.
+  returned: when the mode is unknown
+  type: str
+  sample: "the user ro@% lacks the TRIGGER privilege on app.analytics_activityevent, ... GRANT TRIGGER ON `app`.`analytics_activityevent` TO 'ro'@'%'; ..."
 statements:
   description: The DDL run (in check mode, the DDL it would run); empty when nothing had to change.
   returned: always

@@ -225,3 +225,32 @@ def test_a_held_metadata_lock_makes_the_install_give_up_quickly(mariadb, databas
     assert [t[0] for t in show_triggers(table) if t[0].startswith("jsonmend_")] == []
     done = guard(module_runner, mariadb, database, "enforce", lock_wait_timeout=1, lock_retries=2)
     assert not done.failed and done["installed"] == "enforce" and done["lock_attempts"] == 2
+
+
+def test_status_is_unknown_to_a_user_the_server_hides_the_triggers_from(mariadb, database, table, module_runner):
+    # A read-only user (a monitoring account): information_schema.TRIGGERS shows it no trigger of the table.
+    table.execute("CREATE USER IF NOT EXISTS 'guardblind'@'%' IDENTIFIED BY 'Guard-blind-1'")
+    table.execute("GRANT SELECT ON `%s`.* TO 'guardblind'@'%%'" % database)
+    grant = "GRANT TRIGGER ON `%s`.`analytics_activityevent` TO 'guardblind'@'%%'" % database
+    try:
+        assert guard(module_runner, mariadb, database, "observe")["installed"] == "observe"
+        installed = show_triggers(table)
+        params = dict(mariadb.login_params(database), login_user="guardblind", login_password="Guard-blind-1")
+        status = module_runner(json_guard, dict(params, mode="status"))
+        assert not status.failed, status.get("msg")
+        assert status["installed"] == "unknown" and status["installed_before"] == "unknown" and not status["changed"]
+        assert "lacks the TRIGGER privilege" in status["message"] and grant in status["message"]
+        assert status["warnings_text"] == [status["message"]] and "Guard-blind-1" not in json.dumps(status)
+        assert status["events"]["total"] == 0  # the log is readable: its writes are still counted
+        # What the server shows it without the check: no trigger at all, the guard would look off.
+        blind = module_runner(json_guard, dict(params, mode="status", check_grants=False))
+        assert blind["installed"] == "off" and blind["triggers"] == []
+        # Nothing it cannot see is changed: off is refused with the grant.
+        refused = module_runner(json_guard, dict(params, mode="off"))
+        assert refused.failed and grant in refused["msg"] and "Nothing was changed" in refused["msg"]
+        assert show_triggers(table) == installed
+        # Given the privilege, it reads the guard.
+        table.execute(grant)
+        assert module_runner(json_guard, dict(params, mode="status"))["installed"] == "observe"
+    finally:
+        table.execute("DROP USER IF EXISTS 'guardblind'@'%'")

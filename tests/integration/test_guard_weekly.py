@@ -16,13 +16,14 @@ pytestmark = pytest.mark.clock
 ENFORCE = "./jsonmend guard -e jsonmend_guard_mode=enforce"
 
 
-def weekly(mariadb, database, tmp_path):
+def weekly(mariadb, database, tmp_path, **login):
     variables = db_vars(
         mariadb,
         database,
         jsonmend_report_dir=str(tmp_path / "reports"),
         metrics_textfile_dir=str(tmp_path / "prom"),
         guard_enforce_after_checks=1,
+        **login,
     )
     return run_playbook("weekly_check.yml", variables, tmp_path)
 
@@ -54,7 +55,7 @@ def test_the_weekly_check_reports_the_guard_and_recommends_enforce_when_clean(ma
     out = " ".join(first.stdout.split())
     assert "Guard: observe; 0 non-object write(s) logged since the guard log began, 0 in the log; 1 of 1 clean weekly check(s) in a row" in out
     assert "recommended: enforce the guard: %s" % ENFORCE in out
-    assert guard_metrics(tmp_path, database) == (0, {"off": 0, "observe": 1, "enforce": 0, "mixed": 0})
+    assert guard_metrics(tmp_path, database) == (0, {"off": 0, "observe": 1, "enforce": 0, "mixed": 0, "unknown": 0})
     record = last_record(tmp_path)
     assert record["guard"]["installed"] == "observe" and record["next_command"].endswith(ENFORCE)
     state = json.loads((tmp_path / "reports" / "weekly-state.json").read_text())["%s.analytics_activityevent.metadata" % database]
@@ -98,4 +99,30 @@ def test_the_weekly_check_reports_a_guard_that_is_off(mariadb, database, admin_c
     assert result.returncode == 0, result.stdout[-3000:]
     assert "Guard: off (no database guard on the column)" in result.stdout
     _, modes = guard_metrics(tmp_path, database)
-    assert modes == {"off": 1, "observe": 0, "enforce": 0, "mixed": 0}
+    assert modes == {"off": 1, "observe": 0, "enforce": 0, "mixed": 0, "unknown": 0}
+
+
+def test_the_weekly_check_of_a_read_only_user_reports_the_guard_unknown_with_the_grant(mariadb, database, admin_cursor, tmp_path):
+    # The weekly check as a least-privileged monitoring user: it may scan, but the server hides the
+    # table's triggers from it, so the guard (installed, in observe) is unknown, never "off".
+    seed.create_table(admin_cursor)
+    seed.insert_rows(admin_cursor, [(1, "login", '{"ok": 1}', "2026-11-01 00:00:00")])
+    installed = run_playbook("guard.yml", db_vars(mariadb, database, jsonmend_report_dir=str(tmp_path / "reports"), jsonmend_guard_mode="observe"), tmp_path)
+    assert installed.returncode == 0, installed.stdout[-3000:]
+    admin_cursor.execute("CREATE USER IF NOT EXISTS 'weeklyro'@'%' IDENTIFIED BY 'Weekly-ro-1'")
+    admin_cursor.execute("GRANT SELECT ON `%s`.* TO 'weeklyro'@'%%'" % database)
+    try:
+        result = weekly(mariadb, database, tmp_path, jsonmend_db_user="weeklyro", jsonmend_db_password="Weekly-ro-1")
+        assert result.returncode == 0, result.stdout[-3000:]
+        out = " ".join(result.stdout.split())
+        assert "Guard: unknown (the user weeklyro@%% lacks the TRIGGER privilege on %s.analytics_activityevent" % database in out
+        grant = "GRANT TRIGGER ON `%s`.`analytics_activityevent` TO 'weeklyro'@'%%'" % database
+        report = (tmp_path / "reports" / last_record(tmp_path)["run_id"] / "diagnosis.md").read_text()
+        assert "## Database guard" in report and "Guard: unknown (the user weeklyro@%" in report and grant in report
+        assert "Guard: off" not in out and "Weekly-ro-1" not in result.stdout + result.stderr
+        _, modes = guard_metrics(tmp_path, database)
+        assert modes == {"off": 0, "observe": 0, "enforce": 0, "mixed": 0, "unknown": 1}
+        state = json.loads((tmp_path / "reports" / "weekly-state.json").read_text())["%s.analytics_activityevent.metadata" % database]
+        assert state["mode"] == "unknown" and state["clean_checks"] == 0
+    finally:
+        admin_cursor.execute("DROP USER IF EXISTS 'weeklyro'@'%'")

@@ -71,5 +71,16 @@ def test_the_metric_text_has_the_guard_counter_and_its_mode():
     (sample,) = families["jsonmend_guard_events"].samples
     assert sample.name == "jsonmend_guard_events_total" and sample.value == 4
     assert sample.labels == {"database": "app", "table": "t", "column": "m", "environment": "prod", "mode": "observe"}
-    assert {s.labels["mode"]: s.value for s in families["jsonmend_guard_mode"].samples} == {"off": 0, "observe": 1, "enforce": 0, "mixed": 0}
+    assert {s.labels["mode"]: s.value for s in families["jsonmend_guard_mode"].samples} == {"off": 0, "observe": 1, "enforce": 0, "mixed": 0, "unknown": 0}
     assert "# HELP jsonmend_guard_events_total " in text
+
+
+def test_a_guard_hidden_from_the_user_is_unknown_with_the_grant_and_never_clean():
+    grant = "GRANT TRIGGER ON `app`.`t` TO 'ro'@'%'"
+    hidden = dict(status("unknown"), message="the user ro@% lacks the TRIGGER privilege on app.t ... run: " + grant)
+    got = jsonmend_guard_weekly(hidden, {KEY: {"mode": "observe", "clean_checks": 2, "checked_at": "x"}}, CLEAN_SCAN, TARGET, 3)
+    assert got["available"] and got["mode"] == "unknown" and got["clean_checks"] == 0 and not got["recommend"]
+    assert got["line"].startswith("Guard: unknown (the user ro@% lacks the TRIGGER privilege") and grant in got["line"]
+    text = jsonmend_prometheus(dict(CLEAN_SCAN, target=TARGET), "", got)
+    modes = {s.labels["mode"]: s.value for f in text_string_to_metric_families(text) if f.name == "jsonmend_guard_mode" for s in f.samples}
+    assert modes == {"off": 0, "observe": 0, "enforce": 0, "mixed": 0, "unknown": 1}

@@ -230,7 +230,11 @@ class AppStack:
             with urllib.request.urlopen(request, timeout=10) as response:
                 return response.status, json.loads(response.read().decode())
         except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read().decode() or "{}")
+            text = exc.read().decode()
+            try:
+                return exc.code, json.loads(text or "{}")
+            except ValueError:  # Django's own error page (a 500): HTML, not the view's JSON
+                return exc.code, {"page": text[:2000]}
 
     def health(self):
         try:

@@ -627,6 +627,9 @@ class Dialect:
     # No TRIGGER privilege; binary logging wants SUPER (or log_bin_trust_function_creators); DEFINER needs SUPER / SET USER.
     guard_privilege_errors = (1142, 1419, 1227)
     guard_enforce_by_constraint = False  # PostgreSQL: enforce is a CHECK constraint, not triggers
+    # information_schema.TRIGGERS lists a table's triggers only to a user with TRIGGER on it: without
+    # it an installed guard looks off. PostgreSQL's catalogs show them to everyone.
+    guard_triggers_need_privilege = True
     guard_name_limit = 64  # characters of a trigger's (and a constraint's) name
 
     def guard_error_code(self, exc: BaseException) -> Any:
@@ -1484,6 +1487,7 @@ class PostgreSQL(Dialect):
     lock_wait_errors = ("55P03",)  # lock_not_available: lock_timeout ran out
     guard_privilege_errors = ("42501",)  # insufficient_privilege (not the owner, no TRIGGER)
     guard_enforce_by_constraint = True
+    guard_triggers_need_privilege = False
     guard_name_limit = 63  # NAMEDATALEN - 1: a longer name is cut, and would never match again
 
     def guard_error_code(self, exc: BaseException) -> Any:

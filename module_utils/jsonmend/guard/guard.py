@@ -218,10 +218,7 @@ class Guard:
                     " or set check_grants=false if they come from a role this check cannot see. Nothing was changed" % (self.table, "; ".join(problems))
                 )
             return "ok"
-        lines = [row[0] for row in self.db.query("SHOW GRANTS")]
-        grants = parse_grants(lines)
-        user = (self.db.query_one("SELECT CURRENT_USER()") or ("?@%",))[0]
-        name, host = str(user).rpartition("@")[::2]
+        lines, grants, user, name, host = self.grants()
         needed = [(self.table, [self.db.dialect.guard_privilege])]
         if mode == "observe":
             # The triggers run as their definer (this user): it writes the log.
@@ -238,6 +235,31 @@ class Guard:
                 % (user, " | ".join(redact(line) for line in lines), "; ".join(fixes))
             )
         return "ok"
+
+    def grants(self) -> tuple[list[str], list[Any], str, str, str]:
+        """SHOW GRANTS of the connection: its lines, parsed, and CURRENT_USER() whole, name and host."""
+        lines = [row[0] for row in self.db.query("SHOW GRANTS")]
+        user = str((self.db.query_one("SELECT CURRENT_USER()") or ("?@%",))[0])
+        name, host = user.rpartition("@")[::2]
+        return lines, parse_grants(lines), user, name, host
+
+    def hidden_triggers(self) -> str | None:
+        """Why this user cannot see the table's triggers (None when it can, or the check is off).
+
+        MariaDB and MySQL list a table's triggers in information_schema.TRIGGERS only to a user
+        with the TRIGGER privilege on it: to a read-only user an installed guard looks off.
+        """
+        if not self.params["check_grants"] or not self.db.dialect.guard_triggers_need_privilege:
+            return None
+        grants, user, name, host = self.grants()[1:]
+        if not missing_privileges(grants, self.database, self.table, ["TRIGGER"]):
+            return None
+        return (
+            "the user %s lacks the TRIGGER privilege on %s.%s, without which the server hides the table's triggers"
+            " (information_schema.TRIGGERS), so the guard's mode cannot be read. As an administrator run:"
+            " GRANT TRIGGER ON `%s`.`%s` TO '%s'@'%s'; or set check_grants=false if it comes from a role this check cannot see"
+            % (user, self.database, self.table, self.database, self.table, name, host)
+        )
 
     def corrupt_rows(self) -> int:
         """Rows the scan counts as corrupt (at most CORRUPT_COUNT_CAP: enforce needs none)."""
@@ -335,15 +357,32 @@ class Guard:
 
     def run(self, mode: str, check_mode: bool) -> dict[str, Any]:
         """Take the guard to `mode` (or report it: status); the module's result."""
+        hidden = self.hidden_triggers()
+        if hidden and mode != "status":
+            # Blind, off would find nothing to drop and observe or enforce install beside what is
+            # there: refuse before any DDL, with every GRANT the mode needs.
+            self.check_grants(mode)
+            raise JsonmendError("guard %s refused: %s. Nothing was changed" % (mode, hidden))
         before = self.triggers()
         result: dict[str, Any] = dict(
             changed=False,
             mode=mode,
-            installed_before=self.installed(before),
+            installed_before="unknown" if hidden else self.installed(before),
             log_table=self.log_table,
             nullable=self.nullable,
             statements=[],
         )
+        if hidden:
+            self.warnings.append(hidden)
+            result.update(
+                installed="unknown",
+                message=hidden,
+                drifted=False,
+                triggers=describe(before),
+                since=self.params["since"] or None,
+                events=self.events(parse_since(self.params["since"])),
+            )
+            return result
         if mode == "status":
             expected = self.wanted(result["installed_before"])
             ours = [t for t in before if t["name"].startswith(PREFIX)]
