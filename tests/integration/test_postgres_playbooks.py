@@ -13,6 +13,7 @@ import pytest
 from psycopg import sql
 
 from tests.support import repair as r
+from tools.devstack import pg_seed
 from tools.devstack.mariadb_server import TOOL_PASSWORD
 from tools.devstack.playbooks import postgres_db_vars, run_playbook
 
@@ -277,3 +278,19 @@ def test_bad_input_is_refused_before_any_change(postgres, pgdb, tmp_path, playbo
     assert "Nothing was changed" in result.stdout or "does not exist" in result.stdout or "authentication" in result.stdout
     assert not (tmp_path / "reports").exists() and not Path(tmp_path / "backups").exists()
     assert content(postgres, pgdb) == before and tables(postgres, pgdb) == names
+
+
+def test_the_demo_table_is_diagnosed(postgres, tmp_path):
+    """DEMO_DB=postgresql make demo's table (tools/devstack/pg_seed.py): what the diagnosis reports is what SQL counts."""
+    database = "t_" + uuid.uuid4().hex[:12]
+    assert pg_seed.main(["--port", str(postgres.port), "--database", database, "--rows", "9000", "--corrupt-percent", "3"]) == 0
+    with postgres.connect(database) as conn:
+        corrupt, nulls, double = conn.execute(
+            "SELECT count(*) FILTER (WHERE jsonb_typeof(metadata) <> 'object'), count(*) FILTER (WHERE metadata IS NULL),"
+            " count(*) FILTER (WHERE jsonb_typeof(metadata) = 'string' AND left(metadata #>> '{}', 1) = '{') FROM %s" % TABLE
+        ).fetchone()
+    result = play("phase2_diagnose.yml", pg_vars(postgres, database, tmp_path, jsonmend_backup=False), tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:]
+    latest = json.loads((tmp_path / "reports" / "diagnosis-latest.json").read_text())
+    assert latest["total_rows"] == 9000 and latest["corrupted_rows"] == corrupt > 0
+    assert latest["sql_null_rows"] == nulls and latest["double_encoded_rows"] == double > 0
