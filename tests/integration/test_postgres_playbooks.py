@@ -187,6 +187,7 @@ def test_cleanup_repairs_and_rollback_undoes_byte_for_byte(postgres, tmp_path, k
     after = {row[0]: row[3] for row in content(postgres, database)}
     assert all(text is None or json.loads(text).__class__ is dict for text in after.values())
     assert "public.%s_jsonmend_quarantine" % TABLE in tables(postgres, database)
+    assert "originals kept in %s.public.%s_jsonmend_quarantine" % (database, TABLE) in out
     # Idempotent: a second cleanup changes nothing (and needs no new backup to say so).
     again = play("cleanup.yml", dict(variables, jsonmend_backup=False, cleanup_allow_without_backup=True), tmp_path)
     assert again.returncode == 0 and "rows changed : 0" in " ".join(again.stdout.split())
@@ -294,3 +295,18 @@ def test_the_demo_table_is_diagnosed(postgres, tmp_path):
     latest = json.loads((tmp_path / "reports" / "diagnosis-latest.json").read_text())
     assert latest["total_rows"] == 9000 and latest["corrupted_rows"] == corrupt > 0
     assert latest["sql_null_rows"] == nulls and latest["double_encoded_rows"] == double > 0
+
+
+def test_monitor_rescans_postgresql_and_alerts_once(postgres, pgdb, tmp_path):
+    """monitor.yml without an application: an (empty) error log and the table's re-scan, on a permanent watch."""
+    error_log = tmp_path / "error.log"
+    error_log.write_text("")
+    variables = pg_vars(postgres, pgdb, tmp_path, monitor_window_hours=0, jsonmend_app_error_log=str(error_log))
+    first = play("monitor.yml", variables, tmp_path)
+    assert first.returncode != 0, first.stdout[-3000:]
+    assert "jsonmend monitor: %d corrupted row(s)" % expected()[1] in first.stdout
+    state = json.loads((tmp_path / "reports" / "monitor-state.json").read_text())
+    assert state["scan"]["alerted_corrupted_rows"] == expected()[1]
+    second = play("monitor.yml", variables, tmp_path)
+    assert second.returncode == 0, second.stdout[-3000:]
+    assert "nothing new" in second.stdout
