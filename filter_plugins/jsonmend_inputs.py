@@ -14,10 +14,10 @@ APP_URL = re.compile(r"https?://[^/\s?#]+\Z")
 REQUIRED_NAMES = (("table", "jsonmend_table"), ("column", "jsonmend_column"), ("primary_key", "jsonmend_primary_key"))
 OPTIONAL_NAMES = (("group_by", "jsonmend_group_column"), ("timestamp_column", "jsonmend_timestamp_column"), ("user_column", "jsonmend_user_column"))
 APP_PATHS = (("dir", "jsonmend_app_dir"), ("venv", "jsonmend_app_venv"), ("error_log", "jsonmend_app_error_log"))
-# Connection inputs of one server family (preflight's connection dict key -> the variable): each is
-# refused on the other family, where the modules would silently ignore it.
-MYSQL_ONLY = (("config_file", "jsonmend_db_config_file"),)
-POSTGRES_ONLY = (("passfile", "jsonmend_db_passfile"), ("service", "jsonmend_db_service"), ("service_file", "jsonmend_db_service_file"))
+# Connection inputs of one server family: each is refused on the other family, where the modules
+# would silently ignore it.
+MYSQL_ONLY = ("jsonmend_db_config_file",)
+POSTGRES_ONLY = ("jsonmend_db_passfile", "jsonmend_db_service", "jsonmend_db_service_file")
 POSTGRES_PORT = 5432
 POSTGRES_SCHEMA = "public"  # the modules' schema for an unqualified table (db/dialects.py: split_table)
 
@@ -47,12 +47,12 @@ def resolve_dialect(dialect, connection=None):
     if dialect != "auto":
         return dialect
     connection = connection if isinstance(connection, dict) else {}
-    if any(_given(connection, key) for key, _var in POSTGRES_ONLY):
+    if any(_given(connection, var) for var in POSTGRES_ONLY):
         return "postgresql"
-    socket = connection.get("socket")
-    if _given(connection, "socket"):
+    socket = connection.get("jsonmend_db_socket")
+    if _given(connection, "jsonmend_db_socket"):
         return "postgresql" if str(socket).rstrip("/").rpartition("/")[2].startswith(".s.PGSQL.") else dialect
-    port = str(connection.get("port") or "").strip()
+    port = str(connection.get("jsonmend_db_port") or "").strip()
     return "postgresql" if port == str(POSTGRES_PORT) else dialect
 
 
@@ -86,18 +86,18 @@ def _connection_problems(dialect, connection):
     """Options of the other server family, which its modules would ignore without a word."""
     problems = []
     if dialect == "postgresql":
-        for key, var in MYSQL_ONLY:
-            if _given(connection, key):
+        for var in MYSQL_ONLY:
+            if _given(connection, var):
                 problems.append(
                     "%s=%s is a MySQL option file, which PostgreSQL does not read: give jsonmend_db_password, a password file"
-                    " (jsonmend_db_passfile, default ~/.pgpass) or a service (jsonmend_db_service)" % (var, _shown(connection[key]))
+                    " (jsonmend_db_passfile, default ~/.pgpass) or a service (jsonmend_db_service)" % (var, _shown(connection[var]))
                 )
     elif dialect in ("mariadb", "mysql", "sqlite"):
-        for key, var in POSTGRES_ONLY:
-            if _given(connection, key):
+        for var in POSTGRES_ONLY:
+            if _given(connection, var):
                 problems.append(
                     "%s=%s is PostgreSQL's (libpq), but jsonmend_db_dialect=%s: set jsonmend_db_dialect: postgresql, or drop it"
-                    " (MariaDB/MySQL read an option file, jsonmend_db_config_file)" % (var, _shown(connection[key]), dialect)
+                    " (MariaDB/MySQL read an option file, jsonmend_db_config_file)" % (var, _shown(connection[var]), dialect)
                 )
     return problems
 
@@ -105,8 +105,8 @@ def _connection_problems(dialect, connection):
 def input_problems(target, app, dbadmin_hosts=1, single_dbadmin=True, connection=None):
     """Every problem of the resolved target and application (preflight), as sentences; [] when fine.
 
-    `connection` holds the connection inputs that belong to one server family (config_file,
-    passfile, service, service_file): each is refused on the other family.
+    `connection` maps the connection inputs (jsonmend_db_config_file, _passfile, _service,
+    _service_file, ...) to their values: those of one server family are refused on the other.
     """
     if not isinstance(target, dict) or not isinstance(app, dict):
         raise AnsibleFilterError("jsonmend_input_problems needs the resolved target and app dicts")

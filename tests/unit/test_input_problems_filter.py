@@ -49,15 +49,15 @@ def test_non_strings_and_sqlite():
     ("dialect", "connection", "resolved"),
     [
         ("auto", {}, "auto"),
-        (None, {"port": "3306"}, "auto"),
-        ("auto", {"port": 5432}, "postgresql"),
-        ("auto", {"port": "5432"}, "postgresql"),
-        ("auto", {"passfile": "~/.pgpass"}, "postgresql"),
-        ("auto", {"service": "prod", "port": 3306}, "postgresql"),
-        ("auto", {"socket": "/run/postgresql/.s.PGSQL.5433"}, "postgresql"),
-        ("auto", {"socket": "/run/mysqld/mysqld.sock", "port": 5432}, "auto"),
-        ("auto", {"passfile": "", "service": " "}, "auto"),
-        ("mariadb", {"passfile": "~/.pgpass"}, "mariadb"),
+        (None, {"jsonmend_db_port": "3306"}, "auto"),
+        ("auto", {"jsonmend_db_port": 5432}, "postgresql"),
+        ("auto", {"jsonmend_db_port": "5432"}, "postgresql"),
+        ("auto", {"jsonmend_db_passfile": "~/.pgpass"}, "postgresql"),
+        ("auto", {"jsonmend_db_service": "prod", "jsonmend_db_port": 3306}, "postgresql"),
+        ("auto", {"jsonmend_db_socket": "/run/postgresql/.s.PGSQL.5433"}, "postgresql"),
+        ("auto", {"jsonmend_db_socket": "/run/mysqld/mysqld.sock", "jsonmend_db_port": 5432}, "auto"),
+        ("auto", {"jsonmend_db_passfile": "", "jsonmend_db_service": " "}, "auto"),
+        ("mariadb", {"jsonmend_db_passfile": "~/.pgpass"}, "mariadb"),
         ("postgresql", {}, "postgresql"),
     ],
 )
@@ -74,15 +74,15 @@ def test_postgresql_tables_are_named_schema_table():
 
 def test_postgresql_names_and_options():
     pg = dict(TARGET, dialect="postgresql", table="app.events")
-    assert input_problems(pg, APP, connection={"config_file": "", "passfile": "/home/dba/.pgpass"}) == []
+    assert input_problems(pg, APP, connection={"jsonmend_db_config_file": "", "jsonmend_db_passfile": "/home/dba/.pgpass"}) == []
     assert input_problems(dict(pg, table="app.events.x"), APP)[0].startswith('jsonmend_table="app.events.x" is not a valid identifier')
-    problems = input_problems(pg, APP, connection={"config_file": "/etc/mysql/client.cnf"})
+    problems = input_problems(pg, APP, connection={"jsonmend_db_config_file": "/etc/mysql/client.cnf"})
     assert problems == [
         'jsonmend_db_config_file="/etc/mysql/client.cnf" is a MySQL option file, which PostgreSQL does not read: give jsonmend_db_password,'
         " a password file (jsonmend_db_passfile, default ~/.pgpass) or a service (jsonmend_db_service)"
     ]
     mysql = dict(TARGET, dialect="mysql", table="app.events")
-    problems = input_problems(mysql, APP, connection={"service": "prod", "service_file": "/etc/pg_service.conf"})
+    problems = input_problems(mysql, APP, connection={"jsonmend_db_service": "prod", "jsonmend_db_service_file": "/etc/pg_service.conf"})
     assert problems[0] == (
         'jsonmend_table="app.events" names a schema: schema.table is for PostgreSQL (jsonmend_db_dialect: postgresql);'
         " on MariaDB/MySQL the table's database is jsonmend_db_name"
