@@ -11,12 +11,13 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-awx.txt scripts/setup.sh scripts/awx_collection.py
 	scripts/setup.sh
 
-## demo: throwaway MariaDB in .demo/, 100k seeded rows, then playbooks/phase2_diagnose.yml
+## demo: throwaway MariaDB in .demo/ (DEMO_DB=postgresql: PostgreSQL), 100k seeded rows, then playbooks/phase2_diagnose.yml
 demo: setup
 	scripts/demo.sh
 
 demo-stop: demo-app-stop
 	$(PY) -m tools.devstack.mariadb_server stop .demo/mariadb
+	$(PY) -m tools.devstack.postgres_server stop .demo/postgresql
 
 ## demo-app: quizsite v1 under supervisord on the demo database, for playbooks/deploy.yml
 demo-app: setup

@@ -170,7 +170,8 @@ server:
 """
 
 from ansible.module_utils.jsonmend.backup import manifests, ranges
-from ansible.module_utils.jsonmend.backup.restores import database_exists
+from ansible.module_utils.jsonmend.backup.pg_backups import qualified as pg_qualified
+from ansible.module_utils.jsonmend.backup.restores import database_exists, is_postgres, server_params
 from ansible.module_utils.jsonmend.backup.verification import check_file, compare_tables
 from ansible.module_utils.jsonmend.db import servers
 from ansible.module_utils.jsonmend.db.connection import CONNECTION_ARGUMENT_SPEC, connect
@@ -205,7 +206,8 @@ def find_manifest(params, identity):
         raise JsonmendError("give backup_dir (with backup_id) or manifest")
     elif params["backup_id"] == manifests.LATEST:
         found, _problems = manifests.list_manifests(params["backup_dir"])
-        table = params["table"] if params["scope"] == "table" else None
+        # A PostgreSQL manifest names its tables schema.table (public when unqualified).
+        table = (pg_qualified(params["table"]) if is_postgres(params) else params["table"]) if params["scope"] == "table" else None
         manifest = manifests.pick_latest(found, params["database"], params["scope"], table, server=identity)
         if manifest is None:
             what = "database %s" % params["database"] if params["scope"] == "database" else "table %s.%s" % (params["database"], params["table"])
@@ -229,13 +231,23 @@ def find_manifest(params, identity):
     return manifest, warnings
 
 
+def _location(db, database, table):
+    """(schema, table) of a manifest's table: the database on MariaDB/MySQL, schema.table's on PostgreSQL."""
+    return db.dialect.table_location(table, database)
+
+
 def count_rows(db, database, tables):
     """{table: rows or None when missing} for the backup's tables."""
-    present = set(r[0] for r in db.query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s", (database,)))
+    cur = db.cursor()
+    try:
+        present = set(db.dialect.table_names(cur, database))
+    finally:
+        cur.close()
     counts = {}
     for table in tables:
         # Names from the manifest (the catalog's): quoted, a hyphen or an accent is no reason to refuse.
-        counts[table] = int(db.query_one("SELECT COUNT(*) FROM %s.%s" % (db.dialect.qn(database), db.dialect.qn(table)))[0]) if table in present else None
+        schema, name = _location(db, database, table)
+        counts[table] = int(db.query_one("SELECT COUNT(*) FROM %s.%s" % (db.dialect.qn(schema), db.dialect.qn(name)))[0]) if table in present else None
     return counts
 
 
@@ -244,7 +256,9 @@ def compare(params, manifest):
     database = params["database"]
     tables = list(manifest.get("tables") or [])
     expected = manifest.get("rows") or {}
-    result = dict(database_exists=database_exists(params, database), identical=False, compared="counts", tables={}, differences=[])
+    # PostgreSQL connects to the database itself (a missing one is the connection's error).
+    exists = True if is_postgres(params) else database_exists(params, database)
+    result = dict(database_exists=exists, identical=False, compared="counts", tables={}, differences=[])
     if not result["database_exists"]:
         result["differences"] = ["database %s does not exist" % database]
         return result
@@ -289,14 +303,15 @@ def impact(db, manifest, database, tables, params):
 
 
 def _columns(db, database, table):
-    return db.query("SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s", (database, table))
+    return db.query("SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s", _location(db, database, table))
 
 
 def work(module):
     params = module.params
     validate_identifier(params["database"], "database")
-    # Over a connection that names no database: the emergency's database may be gone.
-    identity = servers.identity_for(dict(params, database=None))["identity"]
+    # Over a connection that names no database: the emergency's database may be gone (PostgreSQL
+    # always connects to one: the database compared).
+    identity = servers.identity_for(server_params(params))["identity"]
     manifest, warnings = find_manifest(params, identity)
     result = compare(params, manifest)
     warn_all(module, warnings)

@@ -70,7 +70,7 @@ CATALOGUE = [
     case(
         "diagnose-unknown-dialect",
         "phase2_diagnose.yml",
-        "value of jsonmend_db_dialect must be one of: auto, mariadb, mysql, sqlite, got: oracle",
+        "value of jsonmend_db_dialect must be one of: auto, mariadb, mysql, postgresql, sqlite, got: oracle",
         jsonmend_db_dialect="oracle",
     ),
     # --- backup.yml --------------------------------------------------------------------------

@@ -26,7 +26,9 @@ def test_the_login_block_is_written_once():
 
 def test_the_connection_holds_every_login_input():
     connection = yaml.safe_load(CONNECTION_FILE.read_text(encoding="utf-8"))["jsonmend_db_connection"]
-    assert {"login_host", "login_port", "login_user", "login_password", "login_unix_socket", "config_file", "dialect", "database"} == set(connection)
+    login = {"login_host", "login_port", "login_user", "login_password", "login_unix_socket", "config_file", "dialect", "database"}
+    # PostgreSQL's counterparts of the option file (issue 18).
+    assert login | {"passfile", "service", "service_file"} == set(connection)
 
 
 def modules_used(role, seen=None):

@@ -3,7 +3,7 @@
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from filter_plugins.jsonmend_inputs import input_problems
+from filter_plugins.jsonmend_inputs import input_problems, resolve_dialect, table_name
 
 TARGET = dict(
     database="app",
@@ -43,3 +43,53 @@ def test_non_strings_and_sqlite():
     assert input_problems(TARGET, APP, dbadmin_hosts=0, single_dbadmin=False) == []
     with pytest.raises(AnsibleFilterError):
         input_problems(None, APP)
+
+
+@pytest.mark.parametrize(
+    ("dialect", "connection", "resolved"),
+    [
+        ("auto", {}, "auto"),
+        (None, {"jsonmend_db_port": "3306"}, "auto"),
+        ("auto", {"jsonmend_db_port": 5432}, "postgresql"),
+        ("auto", {"jsonmend_db_port": "5432"}, "postgresql"),
+        ("auto", {"jsonmend_db_passfile": "~/.pgpass"}, "postgresql"),
+        ("auto", {"jsonmend_db_service": "prod", "jsonmend_db_port": 3306}, "postgresql"),
+        ("auto", {"jsonmend_db_socket": "/run/postgresql/.s.PGSQL.5433"}, "postgresql"),
+        ("auto", {"jsonmend_db_socket": "/run/mysqld/mysqld.sock", "jsonmend_db_port": 5432}, "auto"),
+        ("auto", {"jsonmend_db_passfile": "", "jsonmend_db_service": " "}, "auto"),
+        ("mariadb", {"jsonmend_db_passfile": "~/.pgpass"}, "mariadb"),
+        ("postgresql", {}, "postgresql"),
+    ],
+)
+def test_auto_is_settled_where_the_inputs_settle_it(dialect, connection, resolved):
+    assert resolve_dialect(dialect, connection) == resolved
+
+
+def test_postgresql_tables_are_named_schema_table():
+    assert table_name("events", "postgresql") == "public.events"
+    assert table_name("app.events", "postgresql") == "app.events"
+    assert table_name("events", "mariadb") == "events" and table_name("events", "auto") == "events"
+    assert table_name("x; DROP", "postgresql") == "x; DROP"  # refused by input_problems, shown as typed
+
+
+def test_postgresql_names_and_options():
+    pg = dict(TARGET, dialect="postgresql", table="app.events")
+    assert input_problems(pg, APP, connection={"jsonmend_db_config_file": "", "jsonmend_db_passfile": "/home/dba/.pgpass"}) == []
+    assert input_problems(dict(pg, table="app.events.x"), APP)[0].startswith('jsonmend_table="app.events.x" is not a valid identifier')
+    problems = input_problems(pg, APP, connection={"jsonmend_db_config_file": "/etc/mysql/client.cnf"})
+    assert problems == [
+        'jsonmend_db_config_file="/etc/mysql/client.cnf" is a MySQL option file, which PostgreSQL does not read: give jsonmend_db_password,'
+        " a password file (jsonmend_db_passfile, default ~/.pgpass) or a service (jsonmend_db_service)"
+    ]
+    mysql = dict(TARGET, dialect="mysql", table="app.events")
+    problems = input_problems(mysql, APP, connection={"jsonmend_db_service": "prod", "jsonmend_db_service_file": "/etc/pg_service.conf"})
+    assert problems[0] == (
+        'jsonmend_table="app.events" names a schema: schema.table is for PostgreSQL (jsonmend_db_dialect: postgresql);'
+        " on MariaDB/MySQL the table's database is jsonmend_db_name"
+    )
+    assert [p.split(" is ")[0] for p in problems[1:]] == ['jsonmend_db_service="prod"', 'jsonmend_db_service_file="/etc/pg_service.conf"']
+    assert "jsonmend_db_dialect=mysql" in problems[1]
+    # auto that the inputs do not settle: schema.table needs the dialect said.
+    assert "names a schema" in input_problems(dict(TARGET, table="app.events"), APP)[0]
+    with pytest.raises(AnsibleFilterError):
+        input_problems(TARGET, APP, connection="passfile")

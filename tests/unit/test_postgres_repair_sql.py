@@ -24,9 +24,9 @@ class Recorder:
 @pytest.mark.parametrize(
     "kind, unwrap, wrap_raw, wrap_json",
     [
-        ("jsonb", "(\"m\" #>> '{}')::jsonb", 'jsonb_build_object(%s, ("m")::text)', 'jsonb_build_object(%s, "m")'),
-        ("json", "(\"m\" #>> '{}')::json", 'json_build_object(%s, ("m")::text)', 'json_build_object(%s, "m")'),
-        ("text", "((\"m\")::json #>> '{}')", '(json_build_object(%s, ("m")::text))::text', '(json_build_object(%s, ("m")::json))::text'),
+        ("jsonb", "(\"m\" #>> '{}')::jsonb", 'jsonb_build_object(%s::text, ("m")::text)', 'jsonb_build_object(%s::text, "m")'),
+        ("json", "(\"m\" #>> '{}')::json", 'json_build_object(%s::text, ("m")::text)', 'json_build_object(%s::text, "m")'),
+        ("text", "((\"m\")::json #>> '{}')", '(json_build_object(%s::text, ("m")::text))::text', '(json_build_object(%s::text, ("m")::json))::text'),
     ],
 )
 def test_new_values_keep_the_column_type(kind, unwrap, wrap_raw, wrap_json):

@@ -26,6 +26,27 @@ def db_vars(mariadb, database, **extra):
     return values
 
 
+def postgres_db_vars(postgres, database, **extra):
+    """The shared jsonmend_db_* inputs that reach the throwaway PostgreSQL as the tool's role.
+
+    jsonmend_db_config_file is emptied: the local inventory names the demo's MySQL option file,
+    which preflight refuses on PostgreSQL.
+    """
+    from tools.devstack.mariadb_server import TOOL_USER
+
+    values = dict(
+        jsonmend_db_host="127.0.0.1",
+        jsonmend_db_port=postgres.port,
+        jsonmend_db_user=TOOL_USER,
+        jsonmend_db_password=mariadb_password(),
+        jsonmend_db_config_file="",
+        jsonmend_db_dialect="postgresql",
+        jsonmend_db_name=database,
+    )
+    values.update(extra)
+    return values
+
+
 def mariadb_password():
     from tools.devstack.mariadb_server import TOOL_PASSWORD
 

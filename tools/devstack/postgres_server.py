@@ -8,7 +8,9 @@ import pwd
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 import psycopg
@@ -42,7 +44,7 @@ class PostgresServer(ServerProcess):
 
     """One postgres process owning `base` (data directory, socket directory, log)."""
 
-    def __init__(self, base, port=None):
+    def __init__(self, base, port=None, home=None):
         self.base = Path(base).resolve()
         self.base.mkdir(parents=True, exist_ok=True)
         self.log = self.log_file = self.base / "postgres.log"
@@ -54,7 +56,8 @@ class PostgresServer(ServerProcess):
         self.as_user = SYSTEM_USER if os.geteuid() == 0 else None
         # As root, the server's user may not traverse the caller's directory (pytest's is 0700):
         # its data and socket then live in a directory of their own, which remove() deletes.
-        self.home = Path(tempfile.mkdtemp(prefix="jsonmend-pg-")) if self.as_user else self.base
+        # `home`: that of a server started earlier (the demo's, found again by `stop`).
+        self.home = Path(home) if home else Path(tempfile.mkdtemp(prefix="jsonmend-pg-")) if self.as_user else self.base
         self.datadir = self.home / "data"
         self.socket_dir = self.home  # the socket is <home>/.s.PGSQL.<port>
 
@@ -113,6 +116,15 @@ class PostgresServer(ServerProcess):
         if self.home != self.base:
             shutil.rmtree(self.home, ignore_errors=True)
 
+    def running_pid(self):
+        """The pid of this data directory's postmaster when it runs (postmaster.pid), else None."""
+        try:
+            pid = int((self.datadir / "postmaster.pid").read_text().split("\n", 1)[0])
+            os.kill(pid, 0)
+        except (OSError, ValueError):
+            return None
+        return pid
+
     # -- access ----------------------------------------------------------------
     def admin(self, database="postgres", autocommit=True):
         return psycopg.connect(host=str(self.socket_dir), port=self.port, user=ADMIN_USER, dbname=database, autocommit=autocommit)
@@ -143,3 +155,47 @@ class PostgresServer(ServerProcess):
         path.write_text("127.0.0.1:%d:%s:%s:%s\n" % (self.port, database, user, password.replace("\\", "\\\\").replace(":", "\\:")))
         path.chmod(0o600)
         return path
+
+
+def main(argv=None):
+    """Command line for the demo: start|stop|status BASE [PORT]; the server outlives the command."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) < 2 or argv[0] not in ("start", "stop", "status"):
+        print("usage: postgres_server.py start|stop|status BASE [PORT]", file=sys.stderr)
+        return 2
+    action, base = argv[0], Path(argv[1])
+    base.mkdir(parents=True, exist_ok=True)
+    port_file, home_file = base / "port", base / "home"
+    port = int(argv[2]) if len(argv) > 2 else (int(port_file.read_text()) if port_file.exists() else None)
+    home = home_file.read_text().strip() if home_file.exists() else None
+    if action != "start" and home is None:
+        print("stopped")
+        return 0 if action == "stop" else 1
+    server = PostgresServer(base, port=port, home=home)
+    home_file.write_text(str(server.home))
+    pid = server.running_pid()
+    if action == "start":
+        if pid:
+            server._create_roles()
+            print("PostgreSQL already running (pid %d) on 127.0.0.1:%d, socket directory %s" % (pid, server.port, server.socket_dir))
+            return 0
+        server.start()
+        port_file.write_text(str(server.port))
+        server.process = None  # detach: the demo server outlives this command until `stop`
+        print("PostgreSQL started on 127.0.0.1:%d, socket directory %s" % (server.port, server.socket_dir))
+        return 0
+    if action == "stop":
+        if pid:
+            os.kill(pid, PostgresServer.stop_signal)
+            for _ in range(300):
+                if server.running_pid() is None:
+                    break
+                time.sleep(0.2)
+        print("PostgreSQL stopped")
+        return 0
+    print("running (pid %d, port %d)" % (pid, server.port) if pid else "stopped")
+    return 0 if pid else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

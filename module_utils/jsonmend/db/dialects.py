@@ -1289,7 +1289,8 @@ class PostgreSQL(Dialect):
     def wrap_expr(self, col: str, raw: bool) -> str:
         kind = self.column_kind(col)
         value = "(%s)::text" % col if raw else "(%s)::json" % col if kind == "text" else col
-        built = "%s_build_object(%%s, %s)" % ("jsonb" if kind == "jsonb" else "json", value)
+        # The key is a bound parameter: typed, as build_object's arguments are "any" (42P18 otherwise).
+        built = "%s_build_object(%%s::text, %s)" % ("jsonb" if kind == "jsonb" else "json", value)
         return built if kind in PG_JSON_KINDS else "(%s)::text" % built
 
     def key_type_sql(self, column_type: str | None, charset: str | None = None, collation: str | None = None) -> str:
@@ -1407,7 +1408,7 @@ class PostgreSQL(Dialect):
         others = [row[0] for row in cursor.fetchall()]
         if others:
             return JsonmendError(
-                "table %s.%s does not exist in database %r, but schema %s has a table %s: set table to %s"
+                "table %s.%s does not exist in database %r, but schema %s has a table %s: set table to %s (jsonmend_table in the playbooks)"
                 % (schema, name, database, " and ".join(others), name, " or ".join("%s.%s" % (o, name) for o in others))
             )
         return JsonmendError("table %s.%s does not exist in database %r (or the user cannot see it)" % (schema, name, database))
