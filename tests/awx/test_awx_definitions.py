@@ -10,6 +10,7 @@ import subprocess
 import pytest
 import yaml
 
+from filter_plugins.jsonmend_fleet import fleet_serial
 from tests.support import awx_definitions as awx
 from tests.support.awx_definitions import BIN, ROOT
 
@@ -210,8 +211,6 @@ def test_the_read_only_fleet_templates_slice_and_the_rollout_does_not(job_templa
     assert cleanup["jsonmend_fleet_stage"]["choices"] == ["all", "canary", "batches"] and cleanup["jsonmend_fleet_stage"]["default"] == "all"
     assert cleanup["jsonmend_fleet_max_fail_percentage"]["default"] == 0 and cleanup["jsonmend_confirm"]["default"] == "no"
     # The survey's default batches are the playbook's own default, as the filter reads the text.
-    from filter_plugins.jsonmend_fleet import fleet_serial
-
     assert fleet_serial(cleanup["jsonmend_fleet_batches"]["default"]) == fleet_serial(None)
 
 
@@ -220,7 +219,7 @@ def test_the_fleet_workflow_is_diagnose_approve_canary_approve_batches(fleet_wor
     assert awx.check_workflow(fleet_workflow["workflow_nodes"], job_templates) == []
     chain = ["fleet_diagnose", "approve_canary", "canary", "approve_batches", "batches"]
     assert [n["identifier"] for n in fleet_workflow["workflow_nodes"]] == chain
-    for parent, child in zip(chain, chain[1:]):
+    for parent, child in zip(chain[:-1], chain[1:], strict=True):
         assert nodes[parent]["related"] == {"success_nodes": [{"identifier": child}]}, parent
     assert "related" not in nodes["batches"] or not any(nodes["batches"]["related"].values())
     kinds = {i: nodes[i]["unified_job_template"] for i in chain}

@@ -78,7 +78,8 @@ def test_a_clean_fleet_sends_nothing_and_exits_0(clean_run):
     assert not list((out / "reports").glob("*/notifications"))
     report = json.loads((out / "reports" / "fleet-latest.json").read_text())
     assert report["playbook"] == "fleet_weekly_check.yml" and report["totals"]["clean"] == 3
-    prom = {s.labels["target"]: s.value for f in text_string_to_metric_families((out / "prom" / "jsonmend_fleet.prom").read_text()) for s in f.samples if s.name == "jsonmend_fleet_target_corrupted_rows"}
+    families = text_string_to_metric_families((out / "prom" / "jsonmend_fleet.prom").read_text())
+    prom = {s.labels["target"]: s.value for f in families for s in f.samples if s.name == "jsonmend_fleet_target_corrupted_rows"}
     assert prom == {"clean1": 0, "clean2": 0, "clean3": 0}
 
 
