@@ -202,6 +202,33 @@ def _batch_size(item, total):
     return int(item)
 
 
+STAGES = ("all", "canary", "batches")
+
+
+def fleet_stage(value="all"):
+    """jsonmend_fleet_stage: all (canary, then batches), canary (the canary alone) or batches (the rest, the canary
+    already done by an earlier canary run - AWX's workflow puts an approval between the two)."""
+    text = "all" if value in (None, "") else str(value).strip().lower()
+    if text not in STAGES:
+        raise AnsibleFilterError(
+            "jsonmend_fleet_stage=%r must be all (the canary, then the batches), canary (the canary alone) or batches"
+            " (the other targets, after a canary run). Nothing was changed." % (value,)
+        )
+    return text
+
+
+def fleet_stage_groups(plan, stage="all"):
+    """The hosts of the rollout's two plays for a stage: {canary: [...], batches: [...]}. In stage batches no
+    target goes alone: the canary stage already proved the repair (its target is skipped as already done)."""
+    plan, stage = plan or {}, fleet_stage(stage)
+    canary, rest = list(plan.get("canary") or []), list(plan.get("rest") or [])
+    if stage == "canary":
+        return {"canary": canary, "batches": []}
+    if stage == "batches":
+        return {"canary": [], "batches": canary + rest}
+    return {"canary": canary, "batches": rest}
+
+
 def fleet_batches(hosts, serial=None):
     """The batches Ansible's `serial` makes of `hosts` (PlaybookExecutor._get_serialized_batches):
     each value in turn, the last one repeated until every host has its batch."""
@@ -462,6 +489,8 @@ class FilterModule:
             "jsonmend_fleet_serial": fleet_serial,
             "jsonmend_fleet_max_fail_percentage": fleet_max_fail_percentage,
             "jsonmend_fleet_batches": fleet_batches,
+            "jsonmend_fleet_stage": fleet_stage,
+            "jsonmend_fleet_stage_groups": fleet_stage_groups,
             "jsonmend_fleet_batch_failed": fleet_batch_failed,
             "jsonmend_fleet_target_plan": fleet_target_plan,
             "jsonmend_fleet_rollout_plan": fleet_rollout_plan,

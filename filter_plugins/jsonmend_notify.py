@@ -25,6 +25,7 @@ MESSAGE_EVENTS = {
     "rollback": "post_deployment_issue",
     "monitor_alert": "post_deployment_issue",
     "weekly_alert": "weekly_corruption",
+    "fleet_weekly_alert": "weekly_corruption",
     "guard_change": "guard_change",
 }
 # PagerDuty severities (Events API v2: critical, error, warning, info) per event.

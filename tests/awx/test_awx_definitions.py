@@ -10,6 +10,7 @@ import subprocess
 import pytest
 import yaml
 
+from filter_plugins.jsonmend_fleet import fleet_serial
 from tests.support import awx_definitions as awx
 from tests.support.awx_definitions import BIN, ROOT
 
@@ -36,9 +37,18 @@ def job_templates(recorded):
 
 
 @pytest.fixture(scope="module")
-def workflow(recorded):
-    (params,) = awx.calls_of(recorded, "workflow_job_template")
-    return params
+def workflows(recorded):
+    return {params["name"]: params for params in awx.calls_of(recorded, "workflow_job_template")}
+
+
+@pytest.fixture(scope="module")
+def workflow(workflows):
+    return workflows[PREFIX + "Diagnose, approve, deploy"]
+
+
+@pytest.fixture(scope="module")
+def fleet_workflow(workflows):
+    return workflows[PREFIX + "Fleet diagnose, approve, canary, approve, batches"]
 
 
 def test_the_awx_playbook_passes_syntax_check():
@@ -127,7 +137,12 @@ def test_the_inventory_keeps_the_vault_and_the_connection_out(recorded):
 def test_each_job_template_is_complete_and_safe(job_templates, name):
     jt = job_templates[PREFIX + name]
     assert jt["project"] == "jsonmend" and jt["inventory"] == "jsonmend production" and jt["execution_environment"] == "jsonmend EE"
-    assert jt["credentials"][0] == "jsonmend production database"
+    # A fleet's targets carry their own connections: the one database credential's extra vars would override them all.
+    if name.startswith("Fleet "):
+        assert jt["credentials"] == [] and jt["forks"] == 8
+    else:
+        assert jt["credentials"][0] == "jsonmend production database"
+        assert jt["job_slice_count"] == 1
     assert jt["allow_simultaneous"] is False
     assert jt["notification_templates_error"] == ["jsonmend operators"]
     assert jt["survey_enabled"] is bool(jt["survey_spec"])
@@ -180,8 +195,49 @@ def test_the_workflow_graph_is_diagnose_approve_deploy_with_rollback_on_failure(
     assert workflow["destroy_current_nodes"] is True and workflow["allow_simultaneous"] is False
 
 
-def test_every_workflow_edge_notifies(workflow, job_templates):
-    assert awx.check_edge_notifications(workflow, job_templates) == []
+def test_every_workflow_edge_notifies(workflows, job_templates):
+    assert len(workflows) == 2
+    for workflow in workflows.values():
+        assert awx.check_edge_notifications(workflow, job_templates) == [], workflow["name"]
+
+
+def test_the_read_only_fleet_templates_slice_and_the_rollout_does_not(job_templates):
+    slices = {name[len(PREFIX) :]: jt["job_slice_count"] for name, jt in job_templates.items() if name.startswith(PREFIX + "Fleet ")}
+    # Read-only per target: sliced. The rollout (canary, serial, max_fail_percentage) needs the whole fleet in one job.
+    assert slices == {"Fleet diagnose": 2, "Fleet weekly check": 2, "Fleet cleanup": 1}
+    assert job_templates[PREFIX + "Fleet diagnose"]["playbook"] == "playbooks/fleet_diagnose.yml"
+    assert job_templates[PREFIX + "Fleet weekly check"]["playbook"] == "playbooks/fleet_weekly_check.yml"
+    cleanup = {q["variable"]: q for q in job_templates[PREFIX + "Fleet cleanup"]["survey_spec"]["spec"]}
+    assert cleanup["jsonmend_fleet_stage"]["choices"] == ["all", "canary", "batches"] and cleanup["jsonmend_fleet_stage"]["default"] == "all"
+    assert cleanup["jsonmend_fleet_max_fail_percentage"]["default"] == 0 and cleanup["jsonmend_confirm"]["default"] == "no"
+    # The survey's default batches are the playbook's own default, as the filter reads the text.
+    assert fleet_serial(cleanup["jsonmend_fleet_batches"]["default"]) == fleet_serial(None)
+
+
+def test_the_fleet_workflow_is_diagnose_approve_canary_approve_batches(fleet_workflow, job_templates):
+    nodes = {n["identifier"]: n for n in fleet_workflow["workflow_nodes"]}
+    assert awx.check_workflow(fleet_workflow["workflow_nodes"], job_templates) == []
+    chain = ["fleet_diagnose", "approve_canary", "canary", "approve_batches", "batches"]
+    assert [n["identifier"] for n in fleet_workflow["workflow_nodes"]] == chain
+    for parent, child in zip(chain[:-1], chain[1:], strict=True):
+        assert nodes[parent]["related"] == {"success_nodes": [{"identifier": child}]}, parent
+    assert "related" not in nodes["batches"] or not any(nodes["batches"]["related"].values())
+    kinds = {i: nodes[i]["unified_job_template"] for i in chain}
+    assert [kinds[i]["type"] for i in chain] == ["job_template", "workflow_approval", "job_template", "workflow_approval", "job_template"]
+    assert all(kinds[i]["timeout"] == 14400 for i in ("approve_canary", "approve_batches"))
+    playbooks = {i: job_templates[kinds[i]["name"]]["playbook"] for i in ("fleet_diagnose", "canary", "batches")}
+    assert playbooks == {"fleet_diagnose": "playbooks/fleet_diagnose.yml", "canary": "playbooks/fleet_cleanup.yml", "batches": "playbooks/fleet_cleanup.yml"}
+    assert nodes["canary"]["extra_data"] == {"jsonmend_fleet_stage": "canary"} and nodes["batches"]["extra_data"] == {"jsonmend_fleet_stage": "batches"}
+    # A workflow survey answer overrides a node's extra_data in AWX: the stage must not be asked by the workflow.
+    assert "jsonmend_fleet_stage" not in {q["variable"] for q in fleet_workflow["survey_spec"]["spec"]}
+    assert fleet_workflow["destroy_current_nodes"] is True and fleet_workflow["allow_simultaneous"] is False
+
+
+def test_the_fleet_workflow_survey_reaches_a_playbook_that_reads_it(fleet_workflow, job_templates):
+    assert awx.check_survey(fleet_workflow["survey_spec"]) == []
+    accepted = awx.playbook_inputs("playbooks/fleet_cleanup.yml")
+    assert [q["variable"] for q in fleet_workflow["survey_spec"]["spec"] if q["variable"] not in accepted] == []
+    assert "jsonmend_fleet_stage" in accepted
 
 
 def test_the_schedules(recorded, job_templates):

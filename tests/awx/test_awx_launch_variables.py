@@ -31,15 +31,29 @@ LAUNCH_VARIABLES = {
     "Weekly check": set(),
     "Monitor": set(),
     "Guard": {"jsonmend_guard_mode", "jsonmend_guard_force"},
+    "Fleet diagnose": set(),
+    "Fleet weekly check": set(),
+    "Fleet cleanup": {"jsonmend_fleet_stage", "jsonmend_fleet_batches", "jsonmend_fleet_max_fail_percentage", "jsonmend_confirm"},
 }
 # The only other launch-time choices, and where: check mode (and diff) for a dry run.
-OTHER_PROMPTS = {"Diagnose": {"job_type"}, "Deploy": {"job_type"}, "Cleanup": {"job_type", "diff_mode"}, "Rollback": {"job_type"}, "Guard": {"job_type"}}
+OTHER_PROMPTS = {
+    "Diagnose": {"job_type"},
+    "Deploy": {"job_type"},
+    "Cleanup": {"job_type", "diff_mode"},
+    "Rollback": {"job_type"},
+    "Guard": {"job_type"},
+    "Fleet diagnose": {"job_type"},
+    "Fleet cleanup": {"job_type"},
+}
 WORKFLOW_VARIABLES = {"jsonmend_strategy", "jsonmend_confirm", "jsonmend_investigation_ack", "jsonmend_strategy_d_approval", "jsonmend_app_version"}
+FLEET_WORKFLOW_VARIABLES = {"jsonmend_fleet_batches", "jsonmend_fleet_max_fail_percentage", "jsonmend_confirm"}
 # set_stats keys the playbooks publish for the nodes downstream.
 HANDED_DOWN = {"jsonmend_diagnosis", "jsonmend_deploy", "jsonmend_rollback_run_id"}
 # Published for the console's closing summary and AWX's job artifacts only: no playbook reads them as input,
 # so a workflow that hands them down changes nothing below.
 REPORTED = {"jsonmend_actions", "jsonmend_outcome", "jsonmend_record", "jsonmend_next", "jsonmend_undo"}
+# ... and the fleet report, one key per fleet run ("jsonmend_fleet_report_" ~ its id): a sliced job's slices add up.
+REPORTED_PER_RUN = {"jsonmend_fleet_report_"}
 ANY = "<any variable>"
 
 
@@ -63,9 +77,13 @@ def job_templates(awx_job_templates):
 
 
 @pytest.fixture(scope="module")
-def workflow(awx_recorded):
-    (params,) = awx.calls_of(awx_recorded, "workflow_job_template")
-    return params
+def workflows(awx_recorded):
+    return {params["name"][len(PREFIX) :]: params for params in awx.calls_of(awx_recorded, "workflow_job_template")}
+
+
+@pytest.fixture(scope="module")
+def workflow(workflows):
+    return workflows["Diagnose, approve, deploy"]
 
 
 def test_every_template_is_listed(job_templates):
@@ -104,7 +122,8 @@ def test_what_flows_down_the_workflow_is_published_by_set_stats_and_read_below(j
         text = path.read_text()
         for block in re.findall(r"ansible\.builtin\.set_stats:\n\s+data:\n((?:\s{6,}.*\n)+)", text):
             published |= set(re.findall(r"^\s{6}(\w+):", block, re.M))
-    assert published == HANDED_DOWN | REPORTED
+            published |= set(re.findall(r"^\s{6}\"\{\{ '(jsonmend_\w+)' ~ ", block, re.M))
+    assert published == HANDED_DOWN | REPORTED | REPORTED_PER_RUN
     # ... and nothing reads the reported ones: no expression or condition of a role or playbook names them.
     read = set()
     for path in list((ROOT / "roles").glob("*/*/*.y*ml")) + list((ROOT / "roles").glob("*/templates/*")) + list((ROOT / "playbooks").glob("*.yml")):
@@ -112,6 +131,7 @@ def test_what_flows_down_the_workflow_is_published_by_set_stats_and_read_below(j
         expressions = re.findall(r"\{\{.*?\}\}|\{%.*?%\}", text, re.S) + re.findall(r"^\s*(?:when|that|until|failed_when|changed_when):.*$", text, re.M)
         for expression in expressions:
             read |= set(re.findall(r"\bjsonmend_\w+", expression)) & REPORTED
+            read |= {n for n in re.findall(r"\bjsonmend_fleet_report_\w*", expression) if "set_stats" not in text}
     assert read == set()
     deploy_inputs = awx.playbook_inputs(job_templates["Deploy"]["playbook"])
     rollback_inputs = awx.playbook_inputs(job_templates["Rollback"]["playbook"])
@@ -128,3 +148,15 @@ def test_a_template_that_asks_for_variables_or_more_is_caught(job_templates):
     jt = copy.deepcopy(job_templates["Backup"])
     jt["survey_spec"]["spec"].append(dict(jt["survey_spec"]["spec"][0], variable="backup_dir"))
     assert launch_variables(jt) - LAUNCH_VARIABLES["Backup"] == {"backup_dir"}
+
+
+def test_the_fleet_workflow_asks_only_its_survey_and_its_nodes_only_their_stage(workflows, job_templates):
+    fleet = workflows["Fleet diagnose, approve, canary, approve, batches"]
+    assert fleet["ask_variables_on_launch"] is False and prompts(fleet) == set()
+    assert launch_variables(fleet) == FLEET_WORKFLOW_VARIABLES
+    by_name = {PREFIX + short: jt for short, jt in job_templates.items()}
+    for node in fleet["workflow_nodes"]:
+        if node["unified_job_template"]["type"] == "job_template":
+            assert set(node.get("extra_data") or {}) <= launch_variables(by_name[node["unified_job_template"]["name"]]), node["identifier"]
+    # Every answer of the workflow's survey is one the cleanup template's survey asks too (AWX passes it to the node).
+    assert FLEET_WORKFLOW_VARIABLES <= LAUNCH_VARIABLES["Fleet cleanup"]

@@ -12,6 +12,8 @@ from filter_plugins.jsonmend_fleet import (
     fleet_rollout_question,
     fleet_rollout_report,
     fleet_serial,
+    fleet_stage,
+    fleet_stage_groups,
     fleet_target_plan,
     fleet_undo_command,
 )
@@ -190,3 +192,26 @@ def test_report_and_plan_refuse_mismatched_lists(bad):
         fleet_rollout_plan(*bad)
     with pytest.raises(AnsibleFilterError):
         fleet_rollout_report({}, bad[0], bad[0], bad[1])
+
+
+PLAN = {"canary": ["t02"], "rest": ["t03", "t05", "t07"]}
+
+
+@pytest.mark.parametrize(
+    ("stage", "expected"),
+    [
+        (None, {"canary": ["t02"], "batches": ["t03", "t05", "t07"]}),
+        ("all", {"canary": ["t02"], "batches": ["t03", "t05", "t07"]}),
+        ("canary", {"canary": ["t02"], "batches": []}),
+        # After the approved canary run: its target is skipped as already done; nobody goes alone again.
+        (" Batches", {"canary": [], "batches": ["t02", "t03", "t05", "t07"]}),
+    ],
+)
+def test_a_stage_runs_its_part_of_the_plan(stage, expected):
+    assert fleet_stage_groups(PLAN, stage) == expected
+
+
+@pytest.mark.parametrize("stage", ["canaries", "both", 1, True])
+def test_an_unknown_stage_is_refused_naming_the_variable(stage):
+    with pytest.raises(AnsibleFilterError, match="jsonmend_fleet_stage=.* must be all"):
+        fleet_stage(stage)

@@ -1,0 +1,128 @@
+# playbooks/fleet_weekly_check.yml on the demo fleet (tools/devstack/fleet.py: 3 throwaway MariaDB servers,
+# 12 targets of different sizes and corruption levels, tenant07 of another table shape) and on a clean
+# fleet of the same servers, with real SMTP and HTTP receivers: the clean fleet sends nothing and exits 0;
+# the demo fleet, one server stopped, sends ONE alert naming exactly its corrupt targets (and the stopped
+# server's targets as not checked), writes one series per target and exits 2, as weekly_check.yml does.
+import json
+import shutil
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.receivers import HTTPReceiver, SMTPReceiver
+from tools.devstack import fleet
+from tools.devstack.playbooks import ROOT, run_playbook
+
+STOPPED = "db3"
+CLEAN = (("clean1", "db1", 300, 0.0, None), ("clean2", "db2", 400, 0.0, None), ("clean3", "db2", 200, 0.0, "audit_event"))
+
+
+def write_inventory(path, common, targets):
+    path.mkdir()
+    shutil.copytree(ROOT / "inventories" / "fleet-example" / "group_vars", path / "group_vars")
+    shutil.copytree(common / "host_vars", path / "host_vars")
+    (path / "hosts.yml").write_text(json.dumps({"all": {"children": {"jsonmend_targets": {"hosts": {t[0]: None for t in targets}}}}}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory):
+    base = tmp_path_factory.mktemp("fleetweekly")
+    common = base / "common"
+    running = fleet.start(base / "servers", common, targets=fleet.TARGETS + CLEAN, detach=False)
+    try:
+        yield base, common, running
+    finally:
+        for server in running.values():
+            server.stop()
+
+
+def weekly(base, inventory, name, smtp, hook):
+    variables = {
+        "jsonmend_report_dir": str(base / name / "reports"),
+        "metrics_textfile_dir": str(base / name / "prom"),
+        "notify_channels": ["email", "webhook"],
+        "notify_email_to": ["dba@example.com"],
+        "notify_smtp_host": "127.0.0.1",
+        "notify_smtp_port": smtp.port,
+        "notify_smtp_security": "none",
+        "notify_webhook_url": hook.url,
+    }
+    (base / name).mkdir()
+    return run_playbook("fleet_weekly_check.yml", variables, base / name, extra_args=["-i", str(inventory), "-f", "8"])
+
+
+@pytest.fixture(scope="module")
+def clean_run(servers):
+    base, common, _running = servers
+    with SMTPReceiver() as smtp, HTTPReceiver() as hook:
+        result = weekly(base, write_inventory(base / "inv-clean", common, CLEAN), "clean", smtp, hook)
+    return base / "clean", result, list(smtp.messages), list(hook.posts)
+
+
+@pytest.fixture(scope="module")
+def demo_run(servers, clean_run):
+    base, common, running = servers
+    running[STOPPED].stop()  # after the clean fleet (db1, db2): its four targets cannot be checked
+    with SMTPReceiver() as smtp, HTTPReceiver() as hook:
+        result = weekly(base, write_inventory(base / "inv-demo", common, fleet.TARGETS), "demo", smtp, hook)
+    report = json.loads((base / "demo" / "reports" / "fleet-latest.json").read_text())
+    return base / "demo", result, list(smtp.messages), list(hook.posts), report
+
+
+def test_a_clean_fleet_sends_nothing_and_exits_0(clean_run):
+    out, result, mails, posts = clean_run
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "3 targets, 0 corrupted rows: healthy" in result.stdout
+    assert mails == [] and posts == []
+    assert not list((out / "reports").glob("*/notifications"))
+    report = json.loads((out / "reports" / "fleet-latest.json").read_text())
+    assert report["playbook"] == "fleet_weekly_check.yml" and report["totals"]["clean"] == 3
+    families = text_string_to_metric_families((out / "prom" / "jsonmend_fleet.prom").read_text())
+    prom = {s.labels["target"]: s.value for f in families for s in f.samples if s.name == "jsonmend_fleet_target_corrupted_rows"}
+    assert prom == {"clean1": 0, "clean2": 0, "clean3": 0}
+
+
+def test_one_alert_names_exactly_the_corrupt_targets(demo_run):
+    out, result, mails, posts, report = demo_run
+    # weekly_check.yml's exit status: 2, after the report and the alert.
+    assert result.returncode == 2, result.stdout[-4000:] + result.stderr[-2000:]
+    corrupt = sorted(t[0] for t in fleet.TARGETS if t[1] != STOPPED and t[3] > 0)
+    rows = {r["target"]: r for r in report["targets"]}
+    assert sorted(n for n, r in rows.items() if r["status"] == "corrupt") == corrupt
+    assert len(mails) == 1 and len(posts) == 1
+    total = sum(rows[n]["corrupted"] for n in corrupt)
+    assert mails[0]["Subject"] == "[Alert] %d corrupted row(s) in %d of 12 fleet targets" % (total, len(corrupt))
+    body = mails[0].get_payload(decode=True).decode()
+    listed, _, unchecked = body.partition("Not checked")
+    named = sorted(line.split()[1] for line in listed.splitlines() if line.startswith("- "))
+    assert named == corrupt
+    for name in corrupt:
+        row = rows[name]
+        line = next(x for x in listed.splitlines() if x.startswith("- %s " % name))
+        assert "server %s, jsonmend_%s.%s" % (row["server"], name, row["table"]) in line
+        assert "%d corrupted of %d rows" % (row["corrupted"], row["rows"]) in line
+        assert all("%s %d" % kv in line for kv in row["by_type"].items()) and row["by_type"]
+    assert "INVALID" in next(x for x in listed.splitlines() if x.startswith("- tenant07 "))
+    stopped = sorted(t[0] for t in fleet.TARGETS if t[1] == STOPPED)
+    assert sorted(line.split()[1] for line in unchecked.splitlines() if line.startswith("- ")) == stopped
+    assert unchecked.count("could not connect") == len(stopped)
+    assert posts[0][1]["text"].startswith("*%s*" % mails[0]["Subject"])
+    assert (out / "reports" / report["fleet_run_id"] / "notifications" / "fleet_weekly_alert.txt").is_file()
+    message = " ".join(result.stdout.split())
+    assert "%d corrupted row(s) in %d of 12 targets (%s;" % (total, len(corrupt), ", ".join(corrupt)) in message
+    assert "4 not checked (tenant09: " in message
+
+
+def test_one_series_per_target_and_records(demo_run):
+    out, _result, _mails, _posts, report = demo_run
+    families = {f.name: f for f in text_string_to_metric_families((out / "prom" / "jsonmend_fleet.prom").read_text())}
+    corrupted = {s.labels["target"]: s.value for s in families["jsonmend_fleet_target_corrupted_rows"].samples}
+    assert corrupted == {r["target"]: r["corrupted"] for r in report["targets"] if r["status"] != "failed"}
+    up = {s.labels["target"]: s.value for s in families["jsonmend_fleet_target_up"].samples}
+    assert sorted(up) == sorted(t[0] for t in fleet.TARGETS) and sum(up.values()) == 8
+    # Each target's own record: a corrupt or unchecked target's check failed, a clean one's succeeded.
+    records = [json.loads(line) for line in (out / "reports" / "records.jsonl").read_text().splitlines()]
+    outcomes = {r["target"]["database"]: r["outcome"] for r in records}
+    expected = {"jsonmend_%s" % r["target"]: "success" if r["status"] == "clean" else "failed" for r in report["targets"]}
+    assert outcomes == expected and len(records) == 12
