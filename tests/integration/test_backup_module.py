@@ -245,9 +245,13 @@ def test_writes_during_the_backup_do_not_break_consistency(mariadb, database, ad
     assert len(written) > 10  # the writers really ran during the backups
 
 
-def test_password_is_never_in_the_process_list_or_output(mariadb, database, admin_cursor, backup_dir, module_runner):
+def test_password_is_never_in_the_process_list_or_output(mariadb, database, admin_cursor, backup_dir, module_runner, tmp_path, monkeypatch):
     seed.create_table(admin_cursor, check=True)
     seed.seed(admin_cursor, 30000, corrupt_percent=1)
+    # A private temp dir: other test workers create jsonmend- temp dirs of their own meanwhile.
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private_tmp))
     temp_before = set(os.listdir(tempfile.gettempdir()))
     params = dict(
         db_params(mariadb, database),

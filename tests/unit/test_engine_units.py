@@ -300,11 +300,19 @@ def test_policy_refuses_bad_default_actions():
         policy.Policy(default_action="unwrap")
 
 
+def mariadb_timeout_with_sqlstate():
+    """What PyMySQL raises from a real server: the error number, and the SQLSTATE the server sent."""
+    exc = pymysql.err.OperationalError(1969, "Query execution was interrupted (max_statement_time exceeded)")
+    exc.sqlstate = "70100"
+    return exc
+
+
 @pytest.mark.parametrize(
     "exc, hinted",
     [
         (pymysql.err.OperationalError(1969, "Query execution was interrupted (max_statement_time exceeded)"), True),
         (pymysql.err.OperationalError(3024, "Query execution was interrupted, maximum statement execution time exceeded"), True),
+        (mariadb_timeout_with_sqlstate(), True),
         (psycopg.errors.QueryCanceled("canceling statement due to statement timeout"), True),
         (psycopg.errors.UndefinedTable('relation "x" does not exist'), False),
         (pymysql.err.OperationalError(1146, "Table 'x' doesn't exist"), False),

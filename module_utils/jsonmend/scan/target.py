@@ -43,8 +43,9 @@ TIMEOUT_ERRORS = (1969, 3024, "57014")
 
 def timed_out(exc: BaseException) -> bool:
     """Did the server stop the statement for running past the session's time limit?"""
-    code = getattr(exc, "sqlstate", None) or (getattr(exc, "args", None) or [None])[0]
-    return code in TIMEOUT_ERRORS
+    # PyMySQL errors carry both: the error number first in args, and a SQLSTATE (70100 for MariaDB's).
+    number = (getattr(exc, "args", None) or [None])[0]
+    return number in TIMEOUT_ERRORS or getattr(exc, "sqlstate", None) in TIMEOUT_ERRORS
 
 
 def iso(value: Any) -> Any:
