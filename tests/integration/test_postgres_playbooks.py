@@ -310,3 +310,21 @@ def test_monitor_rescans_postgresql_and_alerts_once(postgres, pgdb, tmp_path):
     second = play("monitor.yml", variables, tmp_path)
     assert second.returncode == 0, second.stdout[-3000:]
     assert "nothing new" in second.stdout
+
+
+def test_the_guard_playbook_observes_refuses_enforce_over_corrupt_rows_and_removes(postgres, pgdb, tmp_path):
+    observe = play("guard.yml", pg_vars(postgres, pgdb, tmp_path, jsonmend_guard_mode="observe"), tmp_path)
+    assert observe.returncode == 0, observe.stdout[-3000:] + observe.stderr[-2000:]
+    with postgres.connect(pgdb) as conn:
+        conn.execute("INSERT INTO %s (user_id, event_type, metadata, created_at) VALUES (1, 'login', '3.5', now())" % TABLE)
+        logged = conn.execute("SELECT count(*) FROM %s_jsonmend_guard_log" % TABLE).fetchone()[0]
+    assert logged == 1  # the write went through and was logged
+    before = content(postgres, pgdb)
+    enforce = play("guard.yml", pg_vars(postgres, pgdb, tmp_path, jsonmend_guard_mode="enforce"), tmp_path)
+    assert enforce.returncode != 0 and "Repair them first (cleanup.yml)" in enforce.stdout, enforce.stdout[-3000:]
+    assert content(postgres, pgdb) == before
+    off = play("guard.yml", pg_vars(postgres, pgdb, tmp_path, jsonmend_guard_mode="off"), tmp_path)
+    assert off.returncode == 0, off.stdout[-3000:] + off.stderr[-2000:]
+    with postgres.connect(pgdb) as conn:
+        ours = conn.execute("SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal AND tgname LIKE 'jsonmend_guard%'").fetchone()[0]
+    assert ours == 0

@@ -110,7 +110,9 @@ class Guard:
         self.bare_table = self.table.rpartition(".")[2]  # trigger names hold the table's name, not its schema
         self.column = validate_identifier(params["column"], "column")
         self.key = validate_identifier(params["primary_key"], "primary_key")
-        self.log_table = validate_identifier(params["log_table"] or default_log_table(self.table), "log_table")
+        # On PostgreSQL the log sits in the table's schema (schema.table), like the repair's bookkeeping tables.
+        log_table = params["log_table"] or db.dialect.sibling_table(self.table, default_log_table(self.bare_table))
+        self.log_table = validate_table(log_table, "log_table", db.dialect.name)
         if not 1 <= params["value_chars"] <= 4096:
             raise JsonmendError("value_chars must be 1-4096 (got %s)" % params["value_chars"])
         if params["lock_wait_timeout"] < 1 or params["lock_retries"] < 1:
