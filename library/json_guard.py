@@ -36,6 +36,13 @@ description:
     the server's C(violates check constraint \"jsonmend_guard_<column>\") (SQLSTATE 23514). With O(force) over corrupt
     rows the constraint stays NOT VALID (new writes checked, the old rows not); V(enforce) again once they are
     repaired validates it. A text column is refused (nothing in SQL parses text without failing the write)."
+  - "MariaDB and MySQL, on request (O(enforce_with=constraint)): V(enforce) as the constraint C(jsonmend_guard_<column>)
+    instead of triggers - on MySQL 8.0.16+ with a native JSON column C(CHECK (JSON_TYPE(<column>) = 'OBJECT')), which reads
+    the binary form with no trigger per write; elsewhere the scan's classification in a CHECK. Adding it copies the
+    table (C(ALGORITHM=COPY, LOCK=SHARED): reads go on, writes wait for the copy), so it needs O(confirm_rebuild) and no
+    corrupt row (the server checks every row; O(force) cannot apply). A refused write fails with the server's
+    C(CONSTRAINT `jsonmend_guard_<column>` failed) (MariaDB 4025) or C(Check constraint ... is violated) (MySQL 3819).
+    V(off) drops it (C(DROP CONSTRAINT) on MariaDB, C(DROP CHECK) on MySQL: no copy)."
 version_added: "0.3.0"
 author: jsonmend maintainers (@jsonmend)
 extends_documentation_fragment:
@@ -65,6 +72,20 @@ options:
     default: 3
   force:
     description: Install V(enforce) although rows of the column are corrupt now (their updates that keep the column are still allowed).
+    type: bool
+    default: false
+  enforce_with:
+    description:
+      - How V(enforce) refuses. V(auto) - BEFORE triggers on MariaDB and MySQL, the CHECK constraint on PostgreSQL.
+      - V(trigger) - BEFORE triggers (MariaDB and MySQL only); V(constraint) - a CHECK constraint (see the description).
+      - V(off) and V(status) find either kind.
+    type: str
+    choices: [auto, trigger, constraint]
+    default: auto
+  confirm_rebuild:
+    description:
+      - Allow O(enforce_with=constraint) to copy the table on MariaDB or MySQL (the operator's yes; the refusal says the
+        table's size). Not needed in check mode, which only shows the DDL, nor on PostgreSQL.
     type: bool
     default: false
   since:
@@ -105,6 +126,13 @@ EXAMPLES = r"""
   ansible.legacy.json_guard:
     database: app
     mode: enforce
+
+- name: Refuse them with a CHECK constraint instead (MySQL 8, native JSON; copies the table)
+  ansible.legacy.json_guard:
+    database: app
+    mode: enforce
+    enforce_with: constraint
+    confirm_rebuild: true
 
 - name: What the guard saw this week
   ansible.legacy.json_guard:
@@ -147,7 +175,8 @@ statements:
 triggers:
   description:
     - Every trigger of the table with its timing, event and order; C(jsonmend) marks the guard's.
-    - On PostgreSQL also its CHECK constraints (timing C(CHECK), C(validated)), enforce's among them.
+    - On PostgreSQL also its CHECK constraints (timing C(CHECK), C(validated)), enforce's among them; on MariaDB and
+      MySQL jsonmend's own CHECK constraint (O(enforce_with=constraint)), if there is one.
   returned: always
   type: list
   elements: dict
@@ -165,6 +194,10 @@ corrupt_rows:
   description: V(enforce) - corrupt rows found before installing (counted up to 1000).
   returned: when mode is enforce and something had to change
   type: int
+rebuild:
+  description: O(enforce_with=constraint) on MariaDB or MySQL - what adding the constraint costs (the table copied, writes waiting).
+  returned: when adding the constraint copies the table
+  type: str
 lock_attempts:
   description: DDL attempts made (more than the statements when a metadata-lock wait ran out and was retried).
   returned: when statements ran

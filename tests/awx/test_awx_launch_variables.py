@@ -30,7 +30,7 @@ LAUNCH_VARIABLES = {
     "Emergency rollback": {"backup_restore_id", "jsonmend_rollback_ref", "jsonmend_confirm"},
     "Weekly check": set(),
     "Monitor": set(),
-    "Guard": {"jsonmend_guard_mode", "jsonmend_guard_force"},
+    "Guard": {"jsonmend_guard_mode", "jsonmend_guard_force", "jsonmend_guard_enforce_with", "jsonmend_confirm"},
     "Fleet diagnose": set(),
     "Fleet weekly check": set(),
     "Fleet cleanup": {"jsonmend_fleet_stage", "jsonmend_fleet_batches", "jsonmend_fleet_max_fail_percentage", "jsonmend_confirm"},

@@ -254,3 +254,60 @@ def test_status_is_unknown_to_a_user_the_server_hides_the_triggers_from(mariadb,
         assert module_runner(json_guard, dict(params, mode="status"))["installed"] == "observe"
     finally:
         table.execute("DROP USER IF EXISTS 'guardblind'@'%'")
+
+
+def checks(cur):
+    cur.execute("SELECT CONSTRAINT_NAME FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE() ORDER BY 1")
+    return [row[0] for row in cur.fetchall()]
+
+
+def test_enforce_with_a_constraint_asks_for_the_copy_refuses_like_the_triggers_and_comes_off(mariadb, database, table, app, module_runner):
+    constraint = dict(enforce_with="constraint")
+    planned = guard(module_runner, mariadb, database, "enforce", check_mode=True, **constraint)
+    assert not planned.failed and planned["changed"] and planned["rebuild"].startswith("adding the CHECK constraint copies")
+    assert planned["statements"] == [
+        "ALTER TABLE `analytics_activityevent` ADD CONSTRAINT `jsonmend_guard_metadata` /* jsonmend guard: enforce */ CHECK"
+        " (`metadata` IS NULL OR (%s) = 'OBJECT'), ALGORITHM=COPY, LOCK=SHARED" % mariadb_classify()
+    ]
+    assert any("needs confirm_rebuild" in w for w in planned["warnings_text"]) and checks(table) == []
+    unconfirmed = guard(module_runner, mariadb, database, "enforce", **constraint)
+    assert unconfirmed.failed and "refused without confirm_rebuild (playbook: -e jsonmend_confirm=yes)" in unconfirmed["msg"]
+    assert "writes to the table wait" in unconfirmed["msg"] and checks(table) == []
+    done = guard(module_runner, mariadb, database, "enforce", confirm_rebuild=True, **constraint)
+    assert not done.failed, done.get("msg")
+    assert done["installed"] == "enforce" and checks(table) == ["jsonmend_guard_metadata"]
+    assert [t["name"] for t in done["triggers"] if t["jsonmend"]] == ["jsonmend_guard_metadata"]
+    # The same refusals as the triggers', in the server's words; objects and SQL NULL pass.
+    for value, cls in WRITES:
+        if cls is None:
+            write(app, value)
+            continue
+        with pytest.raises(pymysql.err.OperationalError) as refused:
+            write(app, value)
+        assert refused.value.args[0] == 4025 and "jsonmend_guard_metadata" in refused.value.args[1], (value, refused.value.args)
+    # Known by its name: a second run changes nothing, status sees enforce, not drifted.
+    again = guard(module_runner, mariadb, database, "enforce", confirm_rebuild=True, **constraint)
+    assert not again.failed and again["changed"] is False and again["statements"] == []
+    status = guard(module_runner, mariadb, database, "status")
+    assert status["installed"] == "enforce" and status["drifted"] is False
+    # To the triggers: they are created before the constraint goes (never unguarded), without a copy.
+    switched = guard(module_runner, mariadb, database, "enforce", enforce_with="trigger")
+    assert not switched.failed and "rebuild" not in switched
+    assert [s.split()[0] for s in switched["statements"]] == ["CREATE", "CREATE", "ALTER"] and checks(table) == []
+    assert guard(module_runner, mariadb, database, "enforce", confirm_rebuild=True, **constraint)["installed"] == "enforce"
+    off = guard(module_runner, mariadb, database, "off")
+    assert off["changed"] and off["installed"] == "off" and checks(table) == []
+    assert not [t for t in show_triggers(table) if t[0].startswith("jsonmend_guard_")]
+
+
+def test_a_constraint_over_corrupt_rows_is_refused_even_forced(mariadb, database, table, module_runner):
+    write(table, "3.5")
+    refused = guard(module_runner, mariadb, database, "enforce", enforce_with="constraint", confirm_rebuild=True, force=True)
+    assert refused.failed and "force cannot apply" in refused["msg"] and "enforce_with=trigger" in refused["msg"]
+    assert checks(table) == []
+
+
+def mariadb_classify():
+    from ansible.module_utils.jsonmend.db.dialects import MariaDB
+
+    return MariaDB().classify_expr("`metadata`")

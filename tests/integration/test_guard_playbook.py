@@ -65,3 +65,26 @@ def test_the_guard_playbook_observes_reports_refuses_and_removes(mariadb, databa
     assert off.returncode == 0, off.stdout[-3000:]
     assert triggers(admin_cursor) == before
     assert TOOL_PASSWORD not in planned.stdout + observed.stdout + status.stdout + refused.stdout + off.stdout
+
+
+def test_enforce_as_a_constraint_needs_the_operators_yes(mariadb, database, admin_cursor, tmp_path):
+    seed.create_table(admin_cursor)
+    seed.insert_rows(admin_cursor, [(1, "login", '{"ok": 1}', "2026-11-01 00:00:00")])
+    constraint = dict(jsonmend_guard_enforce_with="constraint")
+    unconfirmed = run_playbook("guard.yml", guard_vars(mariadb, database, tmp_path, "enforce", **constraint), tmp_path)
+    assert unconfirmed.returncode == 2, unconfirmed.stdout[-3000:]
+    assert "refused without confirm_rebuild (playbook: -e jsonmend_confirm=yes)" in " ".join(unconfirmed.stdout.split())
+    assert triggers(admin_cursor) == ()
+    admin_cursor.execute("SELECT COUNT(*) FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_NAME LIKE 'jsonmend%'")
+    assert admin_cursor.fetchone()[0] == 0
+    done = run_playbook("guard.yml", guard_vars(mariadb, database, tmp_path, "enforce", jsonmend_confirm="yes", **constraint), tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "off -> enforce" in " ".join(done.stdout.split()) and "ALGORITHM=COPY, LOCK=SHARED" in done.stdout
+    admin_cursor.execute(
+        "SELECT CONSTRAINT_NAME FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE() AND CONSTRAINT_NAME LIKE 'jsonmend%'"
+    )
+    assert admin_cursor.fetchall() == (("jsonmend_guard_metadata",),)
+    off = run_playbook("guard.yml", guard_vars(mariadb, database, tmp_path, "off"), tmp_path)
+    assert off.returncode == 0, off.stdout[-3000:]
+    admin_cursor.execute("SELECT COUNT(*) FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_NAME LIKE 'jsonmend%'")
+    assert admin_cursor.fetchone()[0] == 0

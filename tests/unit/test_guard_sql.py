@@ -1,6 +1,6 @@
 # The guard's generated SQL and names, without a server: the trigger bodies judge with the scan's
 # classify_expr, NULL is allowed only on a nullable column, the names stay jsonmend's and within 64
-# characters, and MySQL 8's CHECK variant.
+# characters, and enforce as a CHECK constraint (MySQL 8's native JSON variant, the MySQL family's text one).
 import pytest
 from ansible.module_utils.jsonmend.db.dialects import MariaDB, MySQL, PostgreSQL
 from ansible.module_utils.jsonmend.db.errors import JsonmendError
@@ -54,12 +54,54 @@ def test_create_and_drop_statements():
         d.create_trigger_sql("x`; DROP TABLE t", "BEFORE", "INSERT", "events", "BEGIN END")
 
 
-def test_the_mysql_8_check_constraint_variant():
-    assert MySQL().object_check_constraint_sql("events", "metadata", "jsonmend_guard_object") == (
-        "ALTER TABLE `events` ADD CONSTRAINT `jsonmend_guard_object` CHECK (`metadata` IS NULL OR JSON_TYPE(`metadata`) = 'OBJECT')"
-    )
-    with pytest.raises(JsonmendError, match="use the triggers"):
-        MariaDB().object_check_constraint_sql("events", "metadata", "jsonmend_guard_object")
+def test_the_mysql_8_check_constraint_reads_the_native_json_type():
+    d = MySQL()
+    native = dict(SPEC, native_json=True)
+    assert d.guard_check_body(native) == "/* jsonmend guard: enforce */ CHECK (JSON_TYPE(`metadata`) = 'OBJECT')"
+    want = dict(timing="CHECK", event="INSERT OR UPDATE", body=d.guard_check_body(native))
+    assert d.guard_create_sql("jsonmend_guard_metadata", want, "events") == [
+        "ALTER TABLE `events` ADD CONSTRAINT `jsonmend_guard_metadata` /* jsonmend guard: enforce */"
+        " CHECK (JSON_TYPE(`metadata`) = 'OBJECT'), ALGORITHM=COPY, LOCK=SHARED"
+    ]
+    # MySQL 8.0.16-8.0.18 know DROP CHECK only; no IF EXISTS there.
+    assert d.guard_drop_sql("jsonmend_guard_metadata", "CHECK", "events") == ["ALTER TABLE `events` DROP CHECK `jsonmend_guard_metadata`"]
+    assert d.guard_drop_sql("jsonmend_guard_enforce_ins_events", "BEFORE", "events") == ["DROP TRIGGER IF EXISTS `jsonmend_guard_enforce_ins_events`"]
+    assert d.guard_validate_sql("jsonmend_guard_metadata", "events") is None  # ADD checks every row itself
+    # MySQL names a CHECK once per schema and CHECK_CONSTRAINTS has no table column: joined with TABLE_CONSTRAINTS.
+    sql = d.guard_checks_sql()
+    assert "JOIN information_schema.CHECK_CONSTRAINTS" in sql and "tc.TABLE_NAME = %s" in sql and "CONSTRAINT_TYPE = 'CHECK'" in sql
+    assert d.guard_constraint_rebuilds and not d.guard_enforce_by_constraint
+
+
+def test_a_text_column_constraint_judges_with_the_scans_classification():
+    for d in (MariaDB(), MySQL()):
+        body = d.guard_check_body(SPEC)
+        assert body == "/* jsonmend guard: enforce */ CHECK (`metadata` IS NULL OR (%s) = 'OBJECT')" % d.classify_expr("`metadata`")
+    assert MariaDB().guard_drop_sql("jsonmend_guard_metadata", "CHECK", "events") == [
+        "ALTER TABLE `events` DROP CONSTRAINT IF EXISTS `jsonmend_guard_metadata`"
+    ]
+    assert "TABLE_NAME = %s" in MariaDB().guard_checks_sql() and "JOIN" not in MariaDB().guard_checks_sql()
+
+
+def test_a_constraint_is_known_by_its_name_on_the_mysql_family_and_by_its_body_on_postgresql():
+    want = dict(timing="CHECK", event="INSERT OR UPDATE", body="/* jsonmend guard: enforce */ CHECK (x)")
+    reprinted = dict(timing="CHECK", event="INSERT OR UPDATE", body="/* jsonmend guard: enforce */ CHECK (json_type(`metadata`) = _utf8mb4'OBJECT')")
+    assert MySQL().guard_unchanged(reprinted, want) and MariaDB().guard_unchanged(reprinted, want)
+    assert not PostgreSQL().guard_unchanged(reprinted, want) and PostgreSQL().guard_unchanged(want, want)
+    trigger = dict(timing="BEFORE", event="INSERT", body="BEGIN END")
+    assert not MySQL().guard_unchanged(trigger, want)
+    assert MySQL().guard_unchanged(trigger, dict(trigger)) and not MySQL().guard_unchanged(trigger, dict(trigger, body="BEGIN  x END"))
+
+
+def test_enforce_is_one_constraint_or_two_triggers():
+    from ansible.module_utils.jsonmend.guard.guard import has_constraint
+
+    check = dict(name="jsonmend_guard_metadata", timing="CHECK", body="/* jsonmend guard: enforce */ CHECK (x)")
+    triggers = [dict(trig("jsonmend_guard_enforce_%s_t" % e, "enforce"), timing="BEFORE") for e in ("ins", "upd")]
+    assert has_constraint([check]) and not has_constraint(triggers) and not has_constraint([dict(check, name="app_check")])
+    assert installed_mode([check], dict(observe=2, enforce=1)) == "enforce"
+    assert installed_mode(triggers, dict(observe=2, enforce=2)) == "enforce"
+    assert installed_mode(triggers + [check], dict(observe=2, enforce=1)) == "mixed"  # a switch cut short
 
 
 def test_trigger_names_are_jsonmends_and_fit_in_64_characters():

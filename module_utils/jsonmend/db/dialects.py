@@ -28,6 +28,10 @@ HEALTHY_CLASSES = (OBJECT, SQL_NULL)
 # The session mode of every writing connection, whatever the server's global sql_mode: a value
 # that does not fit is an error, never silently cut, converted or replaced by ''.
 # (No NO_ZERO_DATE: rows may hold zero dates that an UPDATE keeps as they are.)
+# The write guard's objects: every one jsonmend installs, and only those, is named with the prefix;
+# the marker in a body says which mode installed it (guard/guard.py reads both).
+GUARD_PREFIX = "jsonmend_guard_"
+GUARD_ENFORCE_MARKER = "/* jsonmend guard: enforce */"
 STRICT_SQL_MODE = "STRICT_ALL_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"
 MYSQL_COLUMN_TYPE_RE = re.compile(r"[a-z]+(\(\d+(,\d+)?\))?( unsigned)?( zerofill)?")
 # A PostgreSQL key type as format_type() writes it: integer, bigint, character varying(36), text ...
@@ -74,9 +78,11 @@ class Dialect:
     The write guard (guard/): `trigger_details` (the table's triggers with order and body),
     `guard_sql_mode` and `set_lock_wait` (the DDL session), `guard_log_table_sql`,
     `guard_trigger_body` (observe logs, enforce refuses, judged by `classify_expr`),
-    `create_trigger_sql`, `drop_trigger_sql`, `object_check_constraint_sql` (MySQL 8 only);
-    what differs on PostgreSQL: `guard_create_sql`, `guard_drop_sql`, `guard_validate_sql` (enforce as a
-    CHECK constraint), `guard_check_body`, `guard_grant_problems`, `guard_error_code`.
+    `create_trigger_sql`, `drop_trigger_sql`; enforce as a CHECK constraint on request
+    (enforce_with=constraint: `guard_check_body`, `guard_check_create_sql`, `guard_check_drop_sql`,
+    `guard_checks_sql`, `guard_unchanged`; it copies the table: `guard_constraint_rebuilds`);
+    what differs on PostgreSQL: `guard_create_sql`, `guard_drop_sql`, `guard_validate_sql` (enforce is
+    always a CHECK constraint, added online), `guard_grant_problems`, `guard_error_code`.
     """
 
     name = "generic"
@@ -627,6 +633,9 @@ class Dialect:
     # No TRIGGER privilege; binary logging wants SUPER (or log_bin_trust_function_creators); DEFINER needs SUPER / SET USER.
     guard_privilege_errors = (1142, 1419, 1227)
     guard_enforce_by_constraint = False  # PostgreSQL: enforce is a CHECK constraint, not triggers
+    # enforce_with=constraint: ADD CHECK reads every row under a table copy (writes wait: LOCK=SHARED);
+    # PostgreSQL adds it NOT VALID and validates online.
+    guard_constraint_rebuilds = True
     # information_schema.TRIGGERS lists a table's triggers only to a user with TRIGGER on it: without
     # it an installed guard looks off. PostgreSQL's catalogs show them to everyone.
     guard_triggers_need_privilege = True
@@ -641,28 +650,67 @@ class Dialect:
         return None
 
     def guard_create_sql(self, name: str, want: dict[str, str], table: str, follows: str | None = None) -> list[str]:
-        """The statements that create one guard object (here: a trigger) `want` = timing, event, body."""
+        """The statements that create one guard object (a trigger, or CHECK) `want` = timing, event, body."""
+        if want["timing"] == "CHECK":
+            return [self.guard_check_create_sql(name, want["body"], table)]
         return [self.create_trigger_sql(name, want["timing"], want["event"], table, want["body"], follows)]
 
     def guard_drop_sql(self, name: str, timing: str, table: str) -> list[str]:
-        """The statements that remove one guard object found with `timing` (a trigger here)."""
+        """The statements that remove one guard object found with `timing` (a trigger, or CHECK)."""
+        if timing == "CHECK":
+            return [self.guard_check_drop_sql(name, table)]
         return [self.drop_trigger_sql(name)]
 
     def guard_validate_sql(self, name: str, table: str) -> str | None:
-        """The statement that checks the existing rows against an enforce constraint (None: triggers)."""
+        """The statement that checks the existing rows against an enforce constraint (None: its ADD does)."""
         return None
 
+    def guard_check_body(self, guard: dict[str, Any]) -> str:
+        """enforce_with=constraint: the scan's class of the column is OBJECT; SQL NULL passes (a NOT NULL
+        column refuses it on its own). The marker is not kept by the server: trigger_details puts it back."""
+        c = self.q(guard["column"])
+        return "%s CHECK (%s IS NULL OR (%s) = 'OBJECT')" % (GUARD_ENFORCE_MARKER, c, self.classify_expr(c, guard["native_json"]))
+
+    def guard_check_create_sql(self, name: str, body: str, table: str) -> str:
+        # Named ALGORITHM and LOCK: the copy and its write lock are the price, said in the statement the operator sees.
+        return "ALTER TABLE %s ADD CONSTRAINT %s %s, ALGORITHM=COPY, LOCK=SHARED" % (self.q(table), self.qn(name), body)
+
+    def guard_check_drop_sql(self, name: str, table: str) -> str:
+        return "ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s" % (self.q(table), self.qn(name))
+
+    def guard_unchanged(self, have: dict[str, Any], want: dict[str, str]) -> bool:
+        """Whether an installed guard object `have` is the one `want` describes.
+
+        The MySQL family keeps a CHECK's clause in its own reprint, never as written: jsonmend's
+        constraint is known by its name (its rule depends on nothing the operator sets)."""
+        if want["timing"] == "CHECK":
+            return have["timing"] == "CHECK"
+        return have["body"].strip() == want["body"] and have["timing"] == want["timing"] and have["event"] == want["event"]
+
     def trigger_details(self, cursor: Any, database: str, table: str) -> list[dict[str, Any]]:
-        """Every trigger of the table: name, timing, event, order and body, in firing order."""
+        """Every trigger of the table (name, timing, event, order and body) in firing order, then
+        jsonmend's CHECK constraint if there is one (timing CHECK, body marked as the guard's)."""
         cursor.execute(
             "SELECT TRIGGER_NAME, ACTION_TIMING, EVENT_MANIPULATION, ACTION_ORDER, ACTION_STATEMENT FROM information_schema.TRIGGERS"
             " WHERE EVENT_OBJECT_SCHEMA = %s AND EVENT_OBJECT_TABLE = %s ORDER BY EVENT_MANIPULATION, ACTION_TIMING, ACTION_ORDER",
             (database, table),
         )
-        return [
+        out = [
             dict(name=name, timing=(timing or "").upper(), event=(event or "").upper(), order=int(order or 0), body=body or "")
             for name, timing, event, order, body in cursor.fetchall()
         ]
+        cursor.execute(self.guard_checks_sql(), (database, table, GUARD_PREFIX.replace("_", "\\_") + "%"))
+        for name, clause in cursor.fetchall():
+            out.append(dict(name=name, timing="CHECK", event="INSERT OR UPDATE", order=0, body="%s CHECK (%s)" % (GUARD_ENFORCE_MARKER, clause or "")))
+        return out
+
+    def guard_checks_sql(self) -> str:
+        """The table's CHECK constraints named like the guard's: (schema, table, LIKE pattern) -> name, clause."""
+        # MariaDB's CHECK_CONSTRAINTS names the table (a constraint's name is unique per table only).
+        return (
+            "SELECT CONSTRAINT_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS"
+            " WHERE CONSTRAINT_SCHEMA = %s AND TABLE_NAME = %s AND CONSTRAINT_NAME LIKE %s ORDER BY 1"
+        )
 
     def guard_sql_mode(self, cursor: Any) -> None:
         """The session mode the guard's triggers are created under (a trigger keeps its creator's).
@@ -734,10 +782,6 @@ class Dialect:
 
     def drop_trigger_sql(self, name: str) -> str:
         return "DROP TRIGGER IF EXISTS %s" % self.qn(name)
-
-    def object_check_constraint_sql(self, table: str, column: str, name: str) -> str:
-        """ALTER TABLE adding a CHECK that the column holds an object (MySQL 8 only: rebuilds the table)."""
-        raise JsonmendError("%s has no JSON object CHECK constraint the guard can use: use the triggers (observe, enforce)" % self.name)
 
 
 class MariaDB(Dialect):
@@ -817,14 +861,24 @@ class MySQL(Dialect):
         # MySQL's limit is in milliseconds and applies to SELECT only.
         cursor.execute("SET SESSION max_execution_time = %s", (int(seconds * 1000),))
 
-    def object_check_constraint_sql(self, table: str, column: str, name: str) -> str:
-        # MySQL 8.0.16+ enforces CHECK; adding one copies the table (ALGORITHM=COPY, writes blocked):
-        # the trigger guard is the online way, this one only on request.
-        return "ALTER TABLE %s ADD CONSTRAINT %s CHECK (%s IS NULL OR JSON_TYPE(%s) = 'OBJECT')" % (
-            self.q(table),
-            self.q(name),
-            self.q(column),
-            self.q(column),
+    def guard_check_body(self, guard: dict[str, Any]) -> str:
+        if not guard["native_json"]:
+            return super().guard_check_body(guard)
+        # A native JSON column holds valid documents only: JSON_TYPE reads the binary form, and
+        # SQL NULL (JSON_TYPE NULL: the CHECK's UNKNOWN) passes.
+        c = self.q(guard["column"])
+        return "%s CHECK (JSON_TYPE(%s) = 'OBJECT')" % (GUARD_ENFORCE_MARKER, c)
+
+    def guard_check_drop_sql(self, name: str, table: str) -> str:
+        # MySQL 8.0.16-8.0.18 know DROP CHECK only (DROP CONSTRAINT came in 8.0.19); it has no IF EXISTS.
+        return "ALTER TABLE %s DROP CHECK %s" % (self.q(table), self.qn(name))
+
+    def guard_checks_sql(self) -> str:
+        # MySQL names a CHECK constraint once per schema, and CHECK_CONSTRAINTS has no table: join TABLE_CONSTRAINTS.
+        return (
+            "SELECT tc.CONSTRAINT_NAME, cc.CHECK_CLAUSE FROM information_schema.TABLE_CONSTRAINTS tc"
+            " JOIN information_schema.CHECK_CONSTRAINTS cc ON cc.CONSTRAINT_SCHEMA = tc.CONSTRAINT_SCHEMA AND cc.CONSTRAINT_NAME = tc.CONSTRAINT_NAME"
+            " WHERE tc.TABLE_SCHEMA = %s AND tc.TABLE_NAME = %s AND tc.CONSTRAINT_TYPE = 'CHECK' AND tc.CONSTRAINT_NAME LIKE %s ORDER BY 1"
         )
 
 
@@ -1488,11 +1542,16 @@ class PostgreSQL(Dialect):
     lock_wait_errors = ("55P03",)  # lock_not_available: lock_timeout ran out
     guard_privilege_errors = ("42501",)  # insufficient_privilege (not the owner, no TRIGGER)
     guard_enforce_by_constraint = True
+    guard_constraint_rebuilds = False  # NOT VALID, then VALIDATE CONSTRAINT: writes go on
     guard_triggers_need_privilege = False
     guard_name_limit = 63  # NAMEDATALEN - 1: a longer name is cut, and would never match again
 
     def guard_error_code(self, exc: BaseException) -> Any:
         return getattr(exc, "sqlstate", None)
+
+    def guard_unchanged(self, have: dict[str, Any], want: dict[str, str]) -> bool:
+        # The constraint's comment keeps the body as written (guard_create_sql): compare it whole.
+        return have["body"].strip() == want["body"] and have["timing"] == want["timing"] and have["event"] == want["event"]
 
     def _guard_kind(self, guard: dict[str, Any]) -> str:
         kind = self.column_kind(self.qn(guard["column"]), guard["native_json"])
@@ -1584,7 +1643,7 @@ class PostgreSQL(Dialect):
         test = "%s_typeof(%s) = 'object'" % (kind, c)
         if guard["nullable"]:
             test = "%s IS NULL OR %s" % (c, test)
-        return "/* jsonmend guard: enforce */ CHECK (%s)" % test
+        return "%s CHECK (%s)" % (GUARD_ENFORCE_MARKER, test)
 
     def _function(self, name: str, table: str) -> str:
         return self.q("%s.%s" % (self.split_table(table)[0], name))

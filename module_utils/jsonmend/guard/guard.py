@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ansible.module_utils.jsonmend.db import inspector
 from ansible.module_utils.jsonmend.db.connection import driver_error_types, driver_message
+from ansible.module_utils.jsonmend.db.dialects import GUARD_PREFIX
 from ansible.module_utils.jsonmend.db.errors import JsonmendError
 from ansible.module_utils.jsonmend.db.grants import missing_privileges, parse_grants, redact
 from ansible.module_utils.jsonmend.db.identifiers import validate_identifier, validate_table
@@ -23,9 +24,12 @@ if TYPE_CHECKING:
     from ansible.module_utils.jsonmend.db.connection import Database
 
 GUARDED_FLAVOURS = ("mariadb", "mysql", "postgresql")
-PREFIX = "jsonmend_guard_"  # every trigger the guard installs, and only those, starts with it
+PREFIX = GUARD_PREFIX  # every trigger (and constraint) the guard installs, and only those, starts with it
 LOG_SUFFIX = "_jsonmend_guard_log"
 MODES = ("observe", "enforce", "off", "status")
+# How enforce refuses: BEFORE triggers (MySQL family's default, online) or a CHECK constraint
+# (PostgreSQL's only way, online there; on MariaDB/MySQL on request: it copies the table).
+ENFORCE_WITH = ("auto", "trigger", "constraint")
 EVENTS = ("INSERT", "UPDATE")
 # observe logs AFTER the write (the row's key is known, an AUTO_INCREMENT one too, and the value
 # is final); enforce refuses BEFORE it, after the application's own BEFORE triggers.
@@ -41,6 +45,8 @@ GUARD_ARGUMENT_SPEC = dict(
     lock_wait_timeout=dict(type="int", default=2),
     lock_retries=dict(type="int", default=3),
     force=dict(type="bool", default=False),
+    enforce_with=dict(type="str", default="auto", choices=list(ENFORCE_WITH)),
+    confirm_rebuild=dict(type="bool", default=False),
     since=dict(type="str", default=""),
     check_grants=dict(type="bool", default=True),
 )
@@ -133,6 +139,14 @@ class Guard:
             value_chars=params["value_chars"],
         )
         self.native_json = col["native_json"]
+        self.estimated_rows, self.table_bytes = desc["estimated_rows"], desc["table_bytes"]
+        enforce_with = params.get("enforce_with") or "auto"
+        if db.dialect.guard_enforce_by_constraint and enforce_with == "trigger":
+            raise JsonmendError(
+                "enforce_with=trigger is not offered on %s: enforce is a CHECK constraint there, added NOT VALID and validated"
+                " online (enforce_with=auto or constraint). Nothing was changed" % db.dialect.name
+            )
+        self.by_constraint = db.dialect.guard_enforce_by_constraint or enforce_with == "constraint"
         self.warnings: list[str] = []
 
     # -- what is there, what should be -------------------------------------------------
@@ -143,12 +157,12 @@ class Guard:
         finally:
             cur.close()
 
-    def wanted(self, mode: str) -> dict[str, dict[str, str]]:
+    def wanted(self, mode: str, by_constraint: bool | None = None) -> dict[str, dict[str, str]]:
         """{name: timing, event, body} of the triggers (or the constraint: timing CHECK) `mode` installs."""
         if mode not in TIMING:
             return {}
         d = self.db.dialect
-        if mode == "enforce" and d.guard_enforce_by_constraint:
+        if mode == "enforce" and (self.by_constraint if by_constraint is None else by_constraint):
             name = constraint_name(self.column, d.guard_name_limit)
             return {name: dict(timing="CHECK", event="INSERT OR UPDATE", body=d.guard_check_body(self.spec))}
         return dict(
@@ -160,7 +174,8 @@ class Guard:
         )
 
     def installed(self, objects: Sequence[Mapping[str, Any]]) -> str:
-        counts = dict((mode, 1 if mode == "enforce" and self.db.dialect.guard_enforce_by_constraint else len(EVENTS)) for mode in TIMING)
+        # Enforce is one constraint or two triggers, whichever way it was installed.
+        counts = dict(observe=len(EVENTS), enforce=1 if has_constraint(objects) else len(EVENTS))
         return installed_mode(objects, counts)
 
     def log_table_exists(self) -> bool:
@@ -192,7 +207,7 @@ class Guard:
         for name, want in wanted.items():
             have = ours.get(name)
             validate = d.guard_validate_sql(name, self.table) if want["timing"] == "CHECK" else None
-            if have and have["body"].strip() == want["body"] and have["timing"] == want["timing"] and have["event"] == want["event"]:
+            if have and d.guard_unchanged(have, want):
                 if validate and have.get("validated") is False:
                     creates.append(validate)
                 continue
@@ -261,6 +276,20 @@ class Guard:
             " (information_schema.TRIGGERS), so the guard's mode cannot be read. As an administrator run:"
             " GRANT TRIGGER ON `%s`.`%s` TO '%s'@'%s'; or set check_grants=false if it comes from a role this check cannot see"
             % (user, self.database, self.table, self.database, self.table, name, host)
+        )
+
+    def rebuild(self, mode: str, statements: Sequence[str]) -> str | None:
+        """What adding enforce's constraint costs when it copies the table (MariaDB/MySQL), else None."""
+        d = self.db.dialect
+        if not (mode == "enforce" and self.by_constraint and d.guard_constraint_rebuilds):
+            return None
+        adds = [s for name, want in self.wanted(mode).items() for s in d.guard_create_sql(name, want, self.table)]
+        if not any(s in statements for s in adds):
+            return None
+        return (
+            "adding the CHECK constraint copies %s.%s (about %s rows, %s MB) with ALGORITHM=COPY, LOCK=SHARED: reads go on,"
+            " writes to the table wait until the copy ends (about as long as an OPTIMIZE TABLE of it)"
+            % (self.database, self.table, format(int(self.estimated_rows or 0), ","), format(int((self.table_bytes or 0) / 1048576), ","))
         )
 
     def corrupt_rows(self) -> int:
@@ -386,11 +415,11 @@ class Guard:
             )
             return result
         if mode == "status":
-            expected = self.wanted(result["installed_before"])
+            expected = self.wanted(result["installed_before"], has_constraint(before) or self.db.dialect.guard_enforce_by_constraint)
             ours = [t for t in before if t["name"].startswith(PREFIX)]
             result.update(
                 installed=result["installed_before"],
-                drifted=any(expected.get(t["name"], {}).get("body") != t["body"].strip() for t in ours),
+                drifted=any(t["name"] not in expected or not self.db.dialect.guard_unchanged(t, expected[t["name"]]) for t in ours),
                 triggers=describe(before),
                 since=self.params["since"] or None,
                 events=self.events(parse_since(self.params["since"])),
@@ -399,9 +428,19 @@ class Guard:
         statements = self.plan(mode, before)
         if statements:
             result["grants"] = self.check_grants(mode)
+        rebuild = self.rebuild(mode, statements)
+        if rebuild:
+            result["rebuild"] = rebuild
         if mode == "enforce" and statements:
             corrupt = self.corrupt_rows()
             result["corrupt_rows"] = corrupt
+            if corrupt and rebuild:
+                raise JsonmendError(
+                    "enforce_with=constraint refused: %s%d row(s) of %s.%s are not JSON objects now, and %s checks every row when"
+                    " the constraint is added, so force cannot apply. Repair them first (cleanup.yml), or use enforce_with=trigger"
+                    " (new writes only). Nothing was changed"
+                    % ("at least " if corrupt >= CORRUPT_COUNT_CAP else "", corrupt, self.table, self.column, self.db.dialect.name)
+                )
             if corrupt and not self.params["force"]:
                 raise JsonmendError(
                     "enforce refused: %s%d row(s) of %s.%s are not JSON objects now (the scan's definition); every UPDATE writing"
@@ -414,6 +453,13 @@ class Guard:
                 validates = [self.db.dialect.guard_validate_sql(name, self.table) for name in self.wanted(mode)]
                 statements = [s for s in statements if s not in validates]
         result.update(statements=statements, changed=bool(statements))
+        if rebuild and not check_mode and not self.params["confirm_rebuild"]:
+            raise JsonmendError(
+                "enforce_with=constraint refused without confirm_rebuild (playbook: -e jsonmend_confirm=yes): %s."
+                " Or use enforce_with=trigger, which needs no copy. Nothing was changed" % rebuild
+            )
+        if rebuild and check_mode:
+            self.warnings.append("the constraint copies the table when added: %s; the real run needs confirm_rebuild" % rebuild)
         if check_mode or not statements:
             result.update(installed=mode if statements else result["installed_before"], triggers=describe(before), check_mode=check_mode)
             return result
@@ -421,6 +467,11 @@ class Guard:
         after = self.triggers()
         result.update(installed=self.installed(after), triggers=describe(after))
         return result
+
+
+def has_constraint(objects: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether jsonmend's enforce is installed as a CHECK constraint among `objects`."""
+    return any(t["name"].startswith(PREFIX) and t["timing"] == "CHECK" for t in objects)
 
 
 def describe(triggers: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
