@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 SHELL := /bin/bash
 
-.PHONY: setup demo demo-stop demo-app demo-app-stop test test-fast lint sanity pytest clock chaos molecule bench bench-repair bench-backup bench-playbooks bench-guard bench-fleet clean
+.PHONY: setup demo demo-stop demo-app demo-app-stop test test-fast lint sanity pytest clock chaos molecule bench bench-repair bench-backup bench-playbooks bench-guard bench-fleet bench-pg clean
 
 setup: $(VENV)/.installed
 
@@ -80,6 +80,10 @@ bench-fleet: setup
 ## bench-backup: backup + verification of 1M rows vs a plain mariadb-dump (BACKUP_ROWS=...)
 bench-backup: setup
 	$(PY) scripts/bench_backup.py --rows $${BACKUP_ROWS:-1000000}
+
+## bench-pg: PostgreSQL at 2M rows - scan vs jsonb_typeof GROUP BY, repair vs a bare UPDATE, undo, writer p99 (docs/PERFORMANCE.md)
+bench-pg: setup
+	$(PY) scripts/bench_pg.py $(BENCH_ARGS)
 
 ## bench-guard: inserts/s and p99 with no guard, observe and enforce, same server, same run (BENCH_ARGS="--dialect postgresql"; docs/PERFORMANCE.md)
 bench-guard: setup

@@ -32,6 +32,7 @@ version_added: "0.2.0"
 author: jsonmend maintainers (@jsonmend)
 extends_documentation_fragment:
   - jsonmend_connection
+  - jsonmend_load_streams
   - jsonmend_target
 options:
   database:
@@ -80,13 +81,6 @@ options:
         says the counts are unknown.
     type: bool
     default: true
-  load_streams:
-    description:
-      - Client sessions that load the dump's rows at once (the verification); the tables' DDL, triggers, views, routines
-        and events still run in order, one session at a time. 0 picks half the server's CPUs, at least 2 and at
-        most 4, as the scan does; 1 is a single C(mariadb < dump) stream.
-    type: int
-    default: 0
   verify_skip_binlog:
     description:
       - Keep the scratch restore out of the binary log (C(sql_log_bin=0), needs BINLOG ADMIN or SUPER), so

@@ -22,6 +22,7 @@ version_added: "0.2.0"
 author: jsonmend maintainers (@jsonmend)
 extends_documentation_fragment:
   - jsonmend_connection
+  - jsonmend_load_streams
 options:
   database:
     description: Database to connect to (any existing one; the scratch schema is created beside it).
@@ -38,13 +39,6 @@ options:
   manifest:
     description: Path of a manifest file, instead of O(backup_dir) and O(backup_id).
     type: path
-  load_streams:
-    description:
-      - Client sessions that load the dump's rows at once (the scratch restore); the tables' DDL, triggers, views, routines
-        and events still run in order, one session at a time. 0 picks half the server's CPUs, at least 2 and at
-        most 4, as the scan does; 1 is a single C(mariadb < dump) stream.
-    type: int
-    default: 0
   verify_skip_binlog:
     description: Keep the scratch restore out of the binary log (needs BINLOG ADMIN or SUPER).
     type: bool

@@ -34,6 +34,7 @@ version_added: "0.2.0"
 author: jsonmend maintainers (@jsonmend)
 extends_documentation_fragment:
   - jsonmend_connection
+  - jsonmend_load_streams
   - jsonmend_target
 options:
   database:
@@ -99,13 +100,6 @@ options:
     description: Seconds the safety backup's dump tool may take to open its snapshot.
     type: int
     default: 120
-  load_streams:
-    description:
-      - Client sessions that load the dump's rows at once (the restore, and the safety backup's verification); the tables' DDL, triggers, views, routines
-        and events still run in order, one session at a time. 0 picks half the server's CPUs, at least 2 and at
-        most 4, as the scan does; 1 is a single C(mariadb < dump) stream.
-    type: int
-    default: 0
   verify_skip_binlog:
     description: Keep the safety backup's verification out of the binary log. The restore itself is always logged, so replicas follow it.
     type: bool
@@ -179,6 +173,11 @@ after:
   description: Per table, after the restore - rows, checksum, ok, problem.
   returned: success and not check mode
   type: dict
+streams:
+  description: Client sessions that loaded the dump (O(load_streams); 1 on PostgreSQL, where pg_restore runs in one transaction).
+  returned: success and not check mode
+  type: int
+  sample: 2
 safety_backup:
   description: Summary of the safety backup's manifest, or null.
   returned: always

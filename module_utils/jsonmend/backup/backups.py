@@ -29,7 +29,6 @@ from ansible.module_utils.jsonmend.db.clock import utc_now
 from ansible.module_utils.jsonmend.db.connection import connect, driver_error_types, driver_message
 from ansible.module_utils.jsonmend.db.errors import JsonmendError, table_missing
 from ansible.module_utils.jsonmend.db.identifiers import validate_identifier
-from ansible.module_utils.jsonmend.db.inspector import INTEGER_TYPES
 from ansible.module_utils.jsonmend.db.servers import read_identity
 
 if TYPE_CHECKING:
@@ -75,16 +74,8 @@ def connection_is_local(db: Database) -> bool:
 class Catalog(CatalogTotals):
     """What the backup will hold: tables, their sizes, engines, keys, triggers and other objects."""
 
-    def __init__(self, db: Database, database: str, scope: str, table: str) -> None:
-        self.database = database
-        d = db.dialect
-        cur = db.cursor()
-        try:
-            self._read(db, d, cur, database, scope, table)
-        finally:
-            cur.close()
-
-    def _read(self, db, d, cur, database, scope, table):
+    def _read(self, db: Database, cur: Any, scope: str, table: str) -> None:
+        d, database = db.dialect, self.database
         if not d.database_exists(cur, database):
             raise JsonmendError("database %r does not exist on the server" % database)
         rows = db.query(
@@ -115,12 +106,7 @@ class Catalog(CatalogTotals):
         ):
             if trigger_table in names:
                 self.triggers.setdefault(trigger_table, []).append(name)
-        self.keys = {}
-        for t in names:
-            pk = d.primary_key(cur, database, t)
-            if len(pk) == 1:
-                column_type = d.columns(cur, database, t).get(pk[0], "")
-                self.keys[t] = dict(column=pk[0], integer=column_type in INTEGER_TYPES)
+        self._read_keys(db, cur)
         self.routines = self.events = 0
         if scope == "database":
             self.routines = int(db.query_one("SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = %s", (database,))[0])

@@ -208,11 +208,15 @@ class _RowsRun:
                 self.work.get_nowait()
             except queue.Empty:
                 break
+        # One stop per feeder (the queue was drained and holds more than that), then wait for them:
+        # a feeder writing to its killed client gets a broken pipe and comes back for its stop.
         for _thread in self.threads:
             try:
                 self.work.put_nowait(None)
             except queue.Full:
                 break
+        for thread in self.threads:
+            thread.join(5)
 
 
 def load_dump(path: str, cmd: Sequence[str], streams: int = 1, disable_events: bool = False) -> dict[str, Any]:

@@ -24,7 +24,6 @@ from ansible.module_utils.jsonmend.backup.plans import (
 from ansible.module_utils.jsonmend.db.connection import connect, driver_error_types, driver_message
 from ansible.module_utils.jsonmend.db.errors import JsonmendError
 from ansible.module_utils.jsonmend.db.identifiers import validate_identifier, validate_table
-from ansible.module_utils.jsonmend.db.inspector import INTEGER_TYPES
 from ansible.module_utils.jsonmend.db.servers import read_identity
 
 if TYPE_CHECKING:
@@ -48,53 +47,46 @@ def qualified(table: str) -> str:
 class PgCatalog(CatalogTotals):
     """What a PostgreSQL backup holds: its tables (schema.table), sizes, keys, triggers, other objects."""
 
-    def __init__(self, db: Database, database: str, scope: str, table: str) -> None:
-        self.database = database
-        d = db.dialect
-        cur = db.cursor()
-        try:
-            if scope == "table":
-                where, args = " AND n.nspname = %s AND c.relname = %s", d.split_table(table)
-            else:
-                where, args = " AND " + SYSTEM_SCHEMAS, ()
-            rows = db.query(
-                "SELECT n.nspname || '.' || c.relname, pg_table_size(c.oid), pg_indexes_size(c.oid), GREATEST(c.reltuples, 0)::bigint"
-                + RELATIONS
-                + " WHERE c.relkind IN ('r', 'p')"
-                + where
-                + " ORDER BY 1",
-                args,
-            )
-            if scope == "table" and not rows:
-                raise d.table_missing(cur, database, table)
-            self.tables = [r[0] for r in rows]
-            self.data_bytes = dict((r[0], int(r[1] or 0)) for r in rows)
-            self.index_bytes = dict((r[0], int(r[2] or 0)) for r in rows)
-            self.estimated_rows = dict((r[0], int(r[3] or 0)) for r in rows)
-            self.engines = dict((t, "heap") for t in self.tables)
-            self.non_transactional = []
-            self.keys, self.triggers = {}, {}
-            for t in self.tables:
-                pk = d.primary_key(cur, database, t)
-                if len(pk) == 1:
-                    self.keys[t] = dict(column=pk[0], integer=d.columns(cur, database, t).get(pk[0], "") in INTEGER_TYPES)
-                names = sorted(set(name for name, _timing, _event in d.triggers(cur, database, t)))
-                if names:
-                    self.triggers[t] = names
-            others = db.query(
-                "SELECT c.relkind, n.nspname || '.' || c.relname" + RELATIONS + " WHERE c.relkind IN ('v', 'm', 'S') AND " + SYSTEM_SCHEMAS + " ORDER BY 2"
-            )
-            self.views = [name for kind, name in others if kind in ("v", "m")]
-            self.sequences = [name for kind, name in others if kind == "S"]
-            self.routines = int(
-                db.query_one("SELECT COUNT(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE " + SYSTEM_SCHEMAS)[0]
-                if scope == "database"
-                else 0
-            )
-            self.events = 0
-            self.charset, self.collation = db.query_one("SELECT pg_encoding_to_char(encoding), datcollate FROM pg_database WHERE datname = current_database()")
-        finally:
-            cur.close()
+    def _read(self, db: Database, cur: Any, scope: str, table: str) -> None:
+        d, database = db.dialect, self.database
+        if scope == "table":
+            where, args = " AND n.nspname = %s AND c.relname = %s", d.split_table(table)
+        else:
+            where, args = " AND " + SYSTEM_SCHEMAS, ()
+        rows = db.query(
+            "SELECT n.nspname || '.' || c.relname, pg_table_size(c.oid), pg_indexes_size(c.oid), GREATEST(c.reltuples, 0)::bigint"
+            + RELATIONS
+            + " WHERE c.relkind IN ('r', 'p')"
+            + where
+            + " ORDER BY 1",
+            args,
+        )
+        if scope == "table" and not rows:
+            raise d.table_missing(cur, database, table)
+        self.tables = [r[0] for r in rows]
+        self.data_bytes = dict((r[0], int(r[1] or 0)) for r in rows)
+        self.index_bytes = dict((r[0], int(r[2] or 0)) for r in rows)
+        self.estimated_rows = dict((r[0], int(r[3] or 0)) for r in rows)
+        self.engines = dict((t, "heap") for t in self.tables)
+        self.non_transactional = []
+        self._read_keys(db, cur)
+        self.triggers = {}
+        for t in self.tables:
+            names = sorted(set(name for name, _timing, _event in d.triggers(cur, database, t)))
+            if names:
+                self.triggers[t] = names
+        others = db.query(
+            "SELECT c.relkind, n.nspname || '.' || c.relname" + RELATIONS + " WHERE c.relkind IN ('v', 'm', 'S') AND " + SYSTEM_SCHEMAS + " ORDER BY 2"
+        )
+        self.views = [name for kind, name in others if kind in ("v", "m")]
+        self.sequences = [name for kind, name in others if kind == "S"]
+        self.routines = int(
+            db.query_one("SELECT COUNT(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE " + SYSTEM_SCHEMAS)[0]
+            if scope == "database"
+            else 0
+        )
+        self.events = 0
+        self.charset, self.collation = db.query_one("SELECT pg_encoding_to_char(encoding), datcollate FROM pg_database WHERE datname = current_database()")
 
 
 def check_scratch_privilege(db: Database) -> None:

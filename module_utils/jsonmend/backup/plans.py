@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ansible.module_utils.jsonmend.backup import manifests
 from ansible.module_utils.jsonmend.db.clock import utc_iso
 from ansible.module_utils.jsonmend.db.errors import JsonmendError
+from ansible.module_utils.jsonmend.db.inspector import INTEGER_TYPES
 
 if TYPE_CHECKING:
     import datetime
@@ -86,7 +87,29 @@ def json_value(value: Any) -> Any:
 
 class CatalogTotals:
     """Sizes and object counts of what a backup holds, from the attributes a catalog fills:
-    tables, data_bytes, index_bytes, views, sequences, routines, events, triggers, engines, non_transactional."""
+    tables, data_bytes, index_bytes, views, sequences, routines, events, triggers, engines, non_transactional.
+
+    A flavour's catalog fills them in `_read(db, cursor, scope, table)` on one cursor."""
+
+    def __init__(self, db: Any, database: str, scope: str, table: str) -> None:
+        self.database = database
+        cur = db.cursor()
+        try:
+            self._read(db, cur, scope, table)
+        finally:
+            cur.close()
+
+    def _read(self, db: Any, cur: Any, scope: str, table: str) -> None:
+        raise NotImplementedError
+
+    def _read_keys(self, db: Any, cur: Any) -> None:
+        """Each table's single-column primary key and whether it is an integer (the key ranges' split)."""
+        d = db.dialect
+        self.keys = {}
+        for t in self.tables:
+            pk = d.primary_key(cur, self.database, t)
+            if len(pk) == 1:
+                self.keys[t] = dict(column=pk[0], integer=d.columns(cur, self.database, t).get(pk[0], "") in INTEGER_TYPES)
 
     def total_data_bytes(self) -> int:
         return sum(self.data_bytes.values())

@@ -168,7 +168,8 @@ def loader(db: Database, params: Mapping[str, Any], manifest: Mapping[str, Any])
         command = pg_tools.restore_command(tools.client, pg_tools.conninfo(db, params), manifest["path"])
         password = pg_tools.connection_password(db)
         what = "pg_restore of backup %s into %s (nothing was changed: it runs in one transaction)" % (manifest["id"], db.database)
-        return (lambda: pg_tools.run_tool(command, password, what)), tools.client
+        # One session: pg_restore --single-transaction (the loaders return the same shape).
+        return (lambda: dict(pg_tools.run_tool(command, password, what), streams=1)), tools.client
     client = client_tools(params.get("dump_binary"), params.get("client_binary"), db.dialect.name)
     options = clitools.connection_options(db.conn, params)
     database, flavour = db.database, db.dialect.name
@@ -262,8 +263,7 @@ def _restore_locked(params, manifest, check_mode, started):
             safety = verify_backup(safety_params, safety)
         result["safety_backup"] = manifests.summary(safety)
     loaded = load()
-    if isinstance(loaded, dict) and "streams" in loaded:  # the MySQL family's parallel load
-        result["streams"] = loaded["streams"]
+    result["streams"] = loaded["streams"]
     db = connect(params)
     try:
         report = compare_tables(db, manifest, database)

@@ -184,6 +184,8 @@ class Undo(Job):
 
     def walk(self) -> None:
         q, d = self.ledger.q_sql, self.db.dialect
+        # The quarantine may be newer than its statistics (a run just finished): the undo joins it by batch.
+        d.refresh_statistics(self.db, q)
         walker = KeysetWalker(
             self.db,
             d.force_index(q, d.index_name(self.ledger.quarantine, "run_row")),

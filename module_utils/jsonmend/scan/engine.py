@@ -89,6 +89,7 @@ def open_session(db: Database, params: Mapping[str, Any]) -> None:
     try:
         # The prefilter's patterns are string literals with backslashes: no NO_BACKSLASH_ESCAPES.
         db.dialect.pin_sql_mode(cur)
+        db.dialect.scan_session(cur)
         if params["max_execution_time"]:
             db.dialect.set_statement_timeout(cur, params["max_execution_time"])
         db.dialect.begin_read_only_snapshot(cur)
