@@ -206,6 +206,9 @@ def test_full_rollout_repairs_every_target(demo, full, module_runner):
         )
     fleet_md = (demo["base"] / "reports" / report["fleet_run_id"] / "fleet.md").read_text()
     assert all("| %s | %s |" % (t[0], t[1]) in fleet_md for t in FLEET_A)
+    # Each target's own repair report names its fleet undo, never the one-database rollback.yml.
+    console = " ".join(full.stdout.split())
+    assert "undo: ./jsonmend fleet_undo" in console and "playbooks/rollback.yml -e jsonmend_rollback_run_id" not in console
 
 
 def test_a_done_targets_undo_command_puts_its_table_back(demo, full):
