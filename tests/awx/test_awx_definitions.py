@@ -104,9 +104,10 @@ def test_secrets_are_never_logged(recorded):
 def test_the_credential_type_injects_what_the_roles_read(recorded):
     (credential_type,) = awx.calls_of(recorded, "credential_type")
     (credential,) = awx.calls_of(recorded, "credential")
-    assert credential["credential_type"] == credential_type["name"] == "jsonmend MySQL"
+    assert credential["credential_type"] == credential_type["name"] == "jsonmend database"
     injected = awx.render_injectors(credential_type, credential["inputs"])
     assert injected == dict(
+        jsonmend_db_dialect="auto",
         jsonmend_db_host="db.production.example.com",
         jsonmend_db_port="3306",
         jsonmend_db_user="jsonmend",
@@ -117,6 +118,10 @@ def test_the_credential_type_injects_what_the_roles_read(recorded):
     assert awx.render_injectors(credential_type, without_port)["jsonmend_db_port"] == "3306"
     del without_port["port"]
     assert awx.render_injectors(credential_type, without_port)["jsonmend_db_port"] == "3306"
+    # PostgreSQL: its own default port, and the dialect the roles read.
+    postgres = awx.render_injectors(credential_type, dict(without_port, dialect="postgresql"))
+    assert (postgres["jsonmend_db_dialect"], postgres["jsonmend_db_port"]) == ("postgresql", "5432")
+    assert "postgresql" in {f["id"]: f for f in credential_type["inputs"]["fields"]}["dialect"]["choices"]
     # Every injected variable is a documented shared input (preflight's argument spec).
     assert set(injected) <= awx.role_inputs("preflight")
 
