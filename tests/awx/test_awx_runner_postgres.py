@@ -25,7 +25,10 @@ def pg_awx_db(postgres):
     with postgres.connect(name) as conn:
         pg_seed.create_table(conn)
         pg_seed.seed(conn, 2000 - CORRUPT, corrupt_percent=0, null_percent=5)
-        conn.execute("INSERT INTO analytics_activityevent (user_id, event_type, metadata, created_at) SELECT 7, 'quiz_completed', '3.5', now() FROM generate_series(1, %d)" % CORRUPT)
+        conn.execute(
+            "INSERT INTO analytics_activityevent (user_id, event_type, metadata, created_at)"
+            " SELECT 7, 'quiz_completed', '3.5', now() FROM generate_series(1, %d)" % CORRUPT
+        )
     return name
 
 
