@@ -187,3 +187,73 @@ def test_strategy_d_needs_the_approval_id(stack, db, run):
     # D backs up the whole database first.
     manifest = json.loads(next(run.backups.glob("*.manifest.json")).read_text())
     assert manifest["verified"] is True and manifest["scope"] == "database"
+
+
+def recap_changed(result):
+    """changed= of every host in the PLAY RECAP."""
+    return [int(line.split("changed=")[1].split()[0]) for line in result.stdout.splitlines() if " changed=" in line and "ok=" in line]
+
+
+def guard_triggers(db):
+    rows = db.execute("SELECT tgname FROM pg_trigger WHERE tgrelid = %s::regclass AND NOT tgisinternal", (TABLE,)).fetchall()
+    return [row[0] for row in rows if row[0].startswith("jsonmend_guard")]
+
+
+def test_rollback_brings_back_v1_and_every_row(stack, db, run):
+    stack.reset("v1")
+    last = reseed(db, corrupt=20)
+    before = content(db)
+    # With the database guard in observe after the verification (issue 20): the rollback removes it.
+    deployed = assert_deployed(stack, db, run, run(strategy="B", jsonmend_guard_after_deploy=True))
+    assert corrupt_count(db) == 0 and deployed["guard"]["installed"] == "observe" and guard_triggers(db)
+    result = run("rollback.yml")
+    out = result.stdout
+    assert result.returncode == 0, out[-5000:]
+    assert guard_triggers(db) == []
+    # Code: back at v1 (v2's migration unapplied with v2's code first), healthy on v1.
+    status, body = stack.health()
+    assert stack.head() == stack.shas["v1"] and status == 200 and body["release"] == stack.shas["v1"]
+    assert not migration_0002_applied(stack)
+    # Data: every row that existed before the deploy is back byte for byte (the deploy's smoke test
+    # added events after it, which the lossless undo keeps).
+    assert content(db, last) == before and corrupt_count(db) == 20
+    assert "✓ scan: 20 corrupted row(s)" in out and "✓ health: healthy on %s" % stack.shas["v1"] in out
+    line = json.loads((run.reports / "records.jsonl").read_text().splitlines()[-1])
+    assert line["playbook"] == "rollback.yml" and line["outcome"] == "rolled_back" and line["rollback"]["data"]["outcome"] == "undone"
+    assert deploy_row(db, deployed["run"]["id"])[0] == "rolled_back"
+    # Re-runnable: a second run finds everything in place and changes nothing.
+    pid, rows = stack.pid(), content(db)
+    again = run("rollback.yml")
+    assert again.returncode == 0, again.stdout[-5000:]
+    assert recap_changed(again) == [0] and "the checkout is at %s already" % stack.shas["v1"][:12] in again.stdout
+    assert (stack.pid(), content(db), stack.head()) == (pid, rows, stack.shas["v1"])
+
+
+def test_emergency_rollback_restores_the_database_backup(stack, db, run):
+    stack.reset("v1")
+    reseed(db, corrupt=20)
+    # The emergency's backup, as the runbook takes it before the night: the whole database.
+    backup = run("backup.yml", jsonmend_backup_scope="database")
+    assert backup.returncode == 0, backup.stdout[-3000:]
+    before = content(db)
+    assert_deployed(stack, db, run, run(strategy="B"))
+    assert corrupt_count(db) == 0
+    result = run("emergency_rollback.yml")
+    out = " ".join(result.stdout.split())
+    assert result.returncode == 0, result.stdout[-6000:]
+    assert "RESTORE from backup backup_" in out and "rolling back to %s" % stack.shas["v1"][:12] in out
+    assert "manage.py check: ok" in out and "manage.py migrate --check: ok" in out
+    # Healthy on v1, the flag gone, the table exactly the backup (the smoke test's events too are gone).
+    assert stack.head() == stack.shas["v1"] and stack.health()[1]["release"] == stack.shas["v1"]
+    assert not stack.flag.exists() and stack.get("/")[0] == 200
+    assert not migration_0002_applied(stack)
+    assert content(db) == before and corrupt_count(db) == 20
+    state_file = json.loads((run.reports / "emergency-latest.json").read_text())
+    assert state_file["backup_id"].startswith("backup_") and state_file["safety_backup"].startswith("backup_pre_restore_")
+    # Safe to run twice: nothing more to do, nothing changed.
+    pid = stack.pid()
+    again = run("emergency_rollback.yml")
+    assert again.returncode == 0, again.stdout[-5000:]
+    assert "Nothing to do: already rolled back and healthy" in again.stdout
+    assert recap_changed(again) == [0]
+    assert (stack.pid(), content(db), stack.head(), stack.flag.exists()) == (pid, before, stack.shas["v1"], False)
