@@ -97,11 +97,11 @@ def run(stack, postgres, pgapp, tmp_path):
     """Run deploy.yml (or another playbook) against the stack; `run.reports` is the report dir."""
     reports = tmp_path / "reports"
 
-    def runner(playbook="deploy.yml", **extra):
+    def runner(playbook="deploy.yml", check=False, **extra):
         variables = postgres_db_vars(postgres, pgapp, jsonmend_report_dir=str(reports), **stack.ansible_vars())
         variables.update(backup_dir=str(tmp_path / "backups"), backup_create_dir=True, cleanup_control_dir=str(tmp_path / "control"), jsonmend_confirm="yes")
         variables.update(extra)
-        result = run_playbook(playbook, variables, tmp_path, env={"ANSIBLE_ROLES_PATH": ROLES_PATH}, stdin=subprocess.DEVNULL)
+        result = run_playbook(playbook, variables, tmp_path, check=check, env={"ANSIBLE_ROLES_PATH": ROLES_PATH}, stdin=subprocess.DEVNULL)
         assert TOOL_PASSWORD not in result.stdout + result.stderr
         return result
 
@@ -156,6 +156,36 @@ def test_strategy_b_maintenance_backup_cleanup_verify(stack, db, run):
     assert rec["repair"]["rows_changed"] == 20
     assert rec["verification"]["checks"]["scan"]["max_corrupted"] == 0 and rec["verification"]["checks"]["smoke"]["ok"]
     assert "Check that the application answers 503" in result.stdout
+
+
+def test_check_mode_changes_nothing(stack, db, run):
+    stack.reset("v1")
+    reseed(db, corrupt=20)
+    before = state(stack, db)
+    result = run(strategy="B", check=True)
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert "Check out main from origin" in result.stdout
+    assert state(stack, db) == before and not run.reports.exists() and not list(run.backups.glob("*.pgdump"))
+
+
+def test_failed_deploy_rolls_back_code_and_data_then_ends_maintenance(stack, db, run):
+    stack.reset("v1")
+    last = reseed(db, corrupt=20)
+    before = content(db)
+    result = run(strategy="B", jsonmend_app_version="broken")
+    out = " ".join(result.stdout.split())
+    assert result.returncode != 0
+    assert "Deploy failed at 'Fail on the checks that did not pass'" in out, out[-4000:]
+    assert "NameError: name 'user_scores' is not defined" in out
+    # The old code runs again, every row is back byte for byte, and the flag came off once healthy.
+    assert stack.head() == stack.shas["v1"] and stack.health()[1]["release"] == stack.shas["v1"]
+    assert content(db, last) == before and corrupt_count(db) == 20
+    assert db.execute("SELECT DISTINCT user_id FROM %s WHERE id > %%s" % TABLE, (last,)).fetchall() == [(0,)]  # only the smoke tests' events
+    assert not stack.flag.exists()
+    rec = record(run.reports)
+    assert rec["outcome"] == "rolled_back" and rec["rollback"]["data"]["method"] == "undo"
+    assert rec["release"]["status"] == "rolled_back" and rec["failure"]["verification"]["passed"] is False
+    assert deploy_row(db, rec["run"]["id"])[0] == "rolled_back"
 
 
 def test_strategy_c_stops_for_the_investigation_then_repairs(stack, db, run):
