@@ -1,8 +1,9 @@
 # The application under deployment, for real: quizsite (tools/devstack/app) as a git repository
 # with release commits, a bare "origin", a checkout at v1 with its own virtualenv, served
-# by gunicorn under a private supervisord. Used by the deploy tests and molecule.
+# by gunicorn under a private supervisord, on MariaDB (default) or PostgreSQL. Used by the deploy
+# tests and molecule.
 #
-#   python -m tools.devstack.app_stack start BASE --db-port P --db-name N   (molecule, demos)
+#   python -m tools.devstack.app_stack start BASE --db-port P --db-name N [--db-engine postgresql]   (molecule, demos)
 #   python -m tools.devstack.app_stack stop BASE
 from __future__ import annotations
 
@@ -86,11 +87,20 @@ def make_venv(path):
 
 
 class AppStack:
-    """quizsite deployed under `base`: checkout, venv, logs, flag directory, supervisord."""
+    """quizsite deployed under `base`: checkout, venv, logs, flag directory, supervisord.
 
-    def __init__(self, base, db_port, db_name, db_user=None, db_password=None, port=None):
-        from tools.devstack.mariadb_server import APP_PASSWORD, APP_USER
+    engine: "mysql" (MariaDB, a MySQL option file holds the credentials) or "postgresql"
+    (psycopg 3, a libpq password file holds them).
+    """
 
+    def __init__(self, base, db_port, db_name, db_user=None, db_password=None, port=None, engine="mysql"):
+        if engine == "postgresql":
+            from tools.devstack.postgres_server import APP_PASSWORD, APP_USER
+        elif engine == "mysql":
+            from tools.devstack.mariadb_server import APP_PASSWORD, APP_USER
+        else:
+            raise ValueError("engine %r: mysql or postgresql" % engine)
+        self.engine = engine
         self.base = Path(base).resolve()
         self.origin = self.base / "origin.git"
         self.app_dir = self.base / "app"
@@ -99,7 +109,8 @@ class AppStack:
         self.www = self.base / "www"
         self.flag = self.www / "maintenance.flag"
         self.error_log = self.log_dir / "error.log"
-        self.option_file = self.base / "db.cnf"
+        # The app's credentials: a MySQL option file, or a libpq password file on PostgreSQL.
+        self.option_file = self.base / ("db.pgpass" if engine == "postgresql" else "db.cnf")
         self.supervisor_conf = self.base / "supervisord.conf"
         self.socket = self.base / "supervisor.sock"
         self.state_file = self.base / "stack.json"
@@ -120,23 +131,36 @@ class AppStack:
         git("clone", "-q", "file://%s" % self.origin, str(self.app_dir))
         git("reset", "-q", "--hard", self.shas["v1"], cwd=self.app_dir)
         make_venv(self.venv)
-        self.option_file.write_text("[client]\nuser=%s\npassword=%s\nhost=127.0.0.1\nport=%d\n" % (self.db_user, self.db_password, self.db_port))
+        if self.engine == "postgresql":
+            escaped = self.db_password.replace("\\", "\\\\").replace(":", "\\:")
+            self.option_file.write_text("127.0.0.1:%d:%s:%s:%s\n" % (self.db_port, self.db_name, self.db_user, escaped))
+        else:
+            self.option_file.write_text("[client]\nuser=%s\npassword=%s\nhost=127.0.0.1\nport=%d\n" % (self.db_user, self.db_password, self.db_port))
         self.option_file.chmod(0o600)
         self.error_log.touch()
         self._write_supervisor_conf()
-        self.state_file.write_text(json.dumps({"port": self.port, "shas": self.shas, "db_port": self.db_port, "db_name": self.db_name}))
+        self.state_file.write_text(json.dumps({"port": self.port, "shas": self.shas, "db_port": self.db_port, "db_name": self.db_name, "engine": self.engine}))
         return self
 
     @property
     def environment(self):
-        """What the app reads from its environment (no secret: the option file holds it)."""
-        return {
+        """What the app reads from its environment (no secret: the option or password file holds it)."""
+        common = {
             "DJANGO_SETTINGS_MODULE": "quizsite.settings",
             "QUIZSITE_DB_NAME": self.db_name,
-            "QUIZSITE_DB_OPTION_FILE": str(self.option_file),
             "QUIZSITE_ERROR_LOG": str(self.error_log),
             "QUIZSITE_MAINTENANCE_FLAG": str(self.flag),
         }
+        if self.engine == "postgresql":
+            return dict(
+                common,
+                QUIZSITE_DB_ENGINE="postgresql",
+                QUIZSITE_DB_HOST="127.0.0.1",
+                QUIZSITE_DB_PORT=str(self.db_port),
+                QUIZSITE_DB_USER=self.db_user,
+                QUIZSITE_DB_PASSFILE=str(self.option_file),
+            )
+        return dict(common, QUIZSITE_DB_OPTION_FILE=str(self.option_file))
 
     def _write_supervisor_conf(self):
         env = ",".join('%s="%s"' % item for item in self.environment.items())
@@ -316,6 +340,7 @@ def main(argv=None):
     parser.add_argument("base")
     parser.add_argument("--db-port", type=int)
     parser.add_argument("--db-name")
+    parser.add_argument("--db-engine", choices=["mysql", "postgresql"], default="mysql", help="the database quizsite runs on (default: mysql, i.e. MariaDB)")
     parser.add_argument("--port", type=int, help="port gunicorn listens on (default: a free one)")
     args = parser.parse_args(argv)
     base = Path(args.base)
@@ -339,7 +364,7 @@ def main(argv=None):
         return 0
     if not args.db_port or not args.db_name:
         parser.error("start needs --db-port and --db-name")
-    stack = AppStack(base, args.db_port, args.db_name, port=args.port)
+    stack = AppStack(base, args.db_port, args.db_name, port=args.port, engine=args.db_engine)
     stack.build()
     stack.manage("migrate", "--noinput")
     stack.start()

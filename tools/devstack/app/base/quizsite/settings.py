@@ -4,12 +4,6 @@ import os
 import subprocess
 from pathlib import Path
 
-import pymysql
-
-# PyMySQL stands in for mysqlclient (no C compiler needed). It reports mysqlclient's
-# version_info (2.2.x), which satisfies Django 5.2's "mysqlclient 1.4.3 or newer" check.
-pymysql.install_as_MySQLdb()
-
 BASE_DIR = Path(__file__).resolve().parent.parent
 ENV = os.environ.get
 
@@ -30,14 +24,27 @@ WSGI_APPLICATION = "quizsite.wsgi.application"
 USE_TZ = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# MariaDB. Credentials come from a MySQL option file ([client] user, password, host, port),
-# so no password sits in the process environment; QUIZSITE_DB_* override single values.
-_db_options = {"charset": "utf8mb4"}
-if ENV("QUIZSITE_DB_OPTION_FILE"):
-    _db_options["read_default_file"] = ENV("QUIZSITE_DB_OPTION_FILE")
+# The database: MariaDB/MySQL (default) or PostgreSQL (QUIZSITE_DB_ENGINE=postgresql). No password
+# sits in the process environment: MariaDB reads a MySQL option file ([client] user, password, host,
+# port), PostgreSQL a libpq password file; QUIZSITE_DB_* override single values.
+ENGINE = ENV("QUIZSITE_DB_ENGINE", "mysql")
+if ENGINE == "postgresql":
+    # psycopg 3; `passfile` is handed to libpq as it is (a ~/.pgpass line per server).
+    _db_options = {"passfile": ENV("QUIZSITE_DB_PASSFILE")} if ENV("QUIZSITE_DB_PASSFILE") else {}
+elif ENGINE == "mysql":
+    import pymysql
+
+    # PyMySQL stands in for mysqlclient (no C compiler needed). It reports mysqlclient's
+    # version_info (2.2.x), which satisfies Django 5.2's "mysqlclient 1.4.3 or newer" check.
+    pymysql.install_as_MySQLdb()
+    _db_options = {"charset": "utf8mb4"}
+    if ENV("QUIZSITE_DB_OPTION_FILE"):
+        _db_options["read_default_file"] = ENV("QUIZSITE_DB_OPTION_FILE")
+else:
+    raise RuntimeError("QUIZSITE_DB_ENGINE=%r: use mysql or postgresql" % ENGINE)
 DATABASES = {
     "default": {
-        "ENGINE": "django.db.backends.mysql",
+        "ENGINE": "django.db.backends.%s" % ENGINE,
         "NAME": ENV("QUIZSITE_DB_NAME", "quizsite"),
         "USER": ENV("QUIZSITE_DB_USER", ""),
         "PASSWORD": ENV("QUIZSITE_DB_PASSWORD", ""),
