@@ -20,6 +20,55 @@ def _int(value):
         return 0
 
 
+def _get(mapping, key, default=None):
+    try:
+        return mapping[key] if key in mapping else default
+    except Exception:  # noqa: BLE001  # a target's variable that cannot be templated is as good as absent here
+        return default
+
+
+def fleet_target_entry(host_vars, name):
+    """What one target's play left for the fleet report, read on the controller from its hostvars (no
+    task per target): the scan's counts (not its samples), the strategy, the run id, times, the error
+    (fleet_target_error, set by the play's rescue) and, in the weekly check, its guard. {} when its
+    play never started (unreachable, say)."""
+    if host_vars is None or _get(host_vars, "fleet_target_started") is None:
+        return {}
+    preflight = _get(host_vars, "preflight_run") or {}
+    scan = _get(host_vars, "diagnose_scan")
+    error = _get(host_vars, "fleet_target_error")
+    guard = _get(host_vars, "guard_weekly")
+    server = _get(host_vars, "jsonmend_fleet_server", _get(host_vars, "jsonmend_db_host", _get(host_vars, "jsonmend_db_socket", "")))
+    entry = {
+        "target": name,
+        "server": server or "",
+        "database": _get(host_vars, "jsonmend_db_name", "") or "",
+        "table": ((preflight.get("target") or {}).get("table") if isinstance(preflight, dict) else None) or _get(host_vars, "jsonmend_table", "") or "",
+        "run_id": (preflight.get("id") if isinstance(preflight, dict) else "") or "",
+        "started": _get(host_vars, "fleet_target_started"),
+        "finished": _get(host_vars, "fleet_target_failed_at"),
+        "error": error or "",
+        "strategy": (_get(host_vars, "strategy_decision") or {}).get("strategy") or "",
+        "scan": {},
+        "guard": {},
+    }
+    if error is None and isinstance(scan, dict):
+        entry["scan"] = {
+            "total_rows": scan.get("total_rows", 0),
+            "corrupted_rows": scan.get("corrupted_rows", 0),
+            "by_type": scan.get("by_type") or {},
+            "duration_s": (scan.get("scan") or {}).get("duration_s"),
+        }
+    if isinstance(guard, dict) and guard:
+        entry["guard"] = {k: guard.get(k) for k in ("mode", "events_since", "events_total", "line")}
+    return entry
+
+
+def fleet_target_entries(hostvars, names):
+    """fleet_target_entry for each name, in order (the hostvars of the whole inventory)."""
+    return [fleet_target_entry(_get(hostvars, n), n) for n in names]
+
+
 def fleet_row(entry):
     """One target's row: what its play published (scan, strategy, times, error) made flat."""
     if not isinstance(entry, dict) or not entry.get("target"):
@@ -586,6 +635,7 @@ class FilterModule:
     def filters(self):
         return {
             "jsonmend_fleet_report": fleet_report,
+            "jsonmend_fleet_target_entries": fleet_target_entries,
             "jsonmend_fleet_markdown": fleet_markdown,
             "jsonmend_fleet_prometheus": fleet_prometheus,
             "jsonmend_fleet_monitor_judge": fleet_monitor_judge,

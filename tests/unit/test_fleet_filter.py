@@ -3,7 +3,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 from prometheus_client.parser import text_string_to_metric_families
 
-from filter_plugins.jsonmend_fleet import fleet_markdown, fleet_monitor_judge, fleet_prometheus, fleet_report
+from filter_plugins.jsonmend_fleet import fleet_markdown, fleet_monitor_judge, fleet_prometheus, fleet_report, fleet_target_entries
 
 
 def scan(rows, corrupted, **by_type):
@@ -116,3 +116,35 @@ def test_the_monitor_alerts_once_per_rise_and_once_per_failure():
     assert later["state"]["targets"]["d"]["error"] is None
     with pytest.raises(AnsibleFilterError):
         fleet_monitor_judge({"targets": None})
+
+
+def test_each_row_is_read_from_the_targets_hostvars():
+    full = {"total_rows": 10, "corrupted_rows": 2, "by_type": {"OBJECT": 8, "INTEGER": 2}, "scan": {"duration_s": 0.5}, "samples": ["big"]}
+    hostvars = {
+        "ok": {
+            "fleet_target_started": "1.0",
+            "jsonmend_fleet_server": "db1",
+            "jsonmend_db_name": "jsonmend_ok",
+            "preflight_run": {"id": "F-ok", "target": {"table": "t"}},
+            "diagnose_scan": full,
+            "strategy_decision": {"strategy": "B"},
+            "guard_weekly": {"mode": "off", "events_since": 0, "events_total": 0, "line": "Guard: off", "state": {"x": 1}},
+        },
+        "down": {
+            "fleet_target_started": 1.0,
+            "jsonmend_db_host": "10.0.0.9",
+            "jsonmend_table": "audit_event",
+            "fleet_target_error": "Can't connect",
+            "fleet_target_failed_at": 3.5,
+        },
+        "never": {"jsonmend_db_name": "jsonmend_never"},
+    }
+    ok, down, never = fleet_target_entries(hostvars, ["ok", "down", "never"])
+    assert ok["scan"] == {"total_rows": 10, "corrupted_rows": 2, "by_type": {"OBJECT": 8, "INTEGER": 2}, "duration_s": 0.5}, "counts, not samples"
+    assert (ok["server"], ok["database"], ok["table"], ok["run_id"], ok["strategy"]) == ("db1", "jsonmend_ok", "t", "F-ok", "B")
+    assert ok["guard"] == {"mode": "off", "events_since": 0, "events_total": 0, "line": "Guard: off"}
+    assert (down["server"], down["table"], down["scan"], down["error"], down["guard"]) == ("10.0.0.9", "audit_event", {}, "Can't connect", {})
+    assert never == {}
+    rows = {r["target"]: r for r in fleet_report([ok, down, never], ["ok", "down", "never"])["targets"]}
+    assert rows["down"]["duration_s"] == 2.5 and rows["ok"]["corrupted"] == 2 and rows["ok"]["guard"]["mode"] == "off"
+    assert "did not finish" in rows["never"]["error"] and "guard" not in rows["down"]
