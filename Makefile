@@ -73,7 +73,7 @@ bench-repair: setup
 bench-playbooks: setup
 	$(PY) scripts/bench_playbooks.py
 
-## bench-fleet: fleet_diagnose.yml on 12 and 48 small targets against one phase2_diagnose.yml run per target
+## bench-fleet: fleet_diagnose.yml on 12 (forks 1, 4, 8) and 48 (forks 8) small targets against one phase2_diagnose.yml run per target
 bench-fleet: setup
 	$(PY) scripts/bench_fleet.py
 

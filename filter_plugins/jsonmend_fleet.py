@@ -20,6 +20,55 @@ def _int(value):
         return 0
 
 
+def _get(mapping, key, default=None):
+    try:
+        return mapping[key] if key in mapping else default
+    except Exception:  # noqa: BLE001  # a target's variable that cannot be templated is as good as absent here
+        return default
+
+
+def fleet_target_entry(host_vars, name):
+    """What one target's play left for the fleet report, read on the controller from its hostvars (no
+    task per target): the scan's counts (not its samples), the strategy, the run id, times, the error
+    (fleet_target_error, set by the play's rescue) and, in the weekly check, its guard. {} when its
+    play never started (unreachable, say)."""
+    if host_vars is None or _get(host_vars, "fleet_target_started") is None:
+        return {}
+    preflight = _get(host_vars, "preflight_run") or {}
+    scan = _get(host_vars, "diagnose_scan")
+    error = _get(host_vars, "fleet_target_error")
+    guard = _get(host_vars, "guard_weekly")
+    server = _get(host_vars, "jsonmend_fleet_server", _get(host_vars, "jsonmend_db_host", _get(host_vars, "jsonmend_db_socket", "")))
+    entry = {
+        "target": name,
+        "server": server or "",
+        "database": _get(host_vars, "jsonmend_db_name", "") or "",
+        "table": ((preflight.get("target") or {}).get("table") if isinstance(preflight, dict) else None) or _get(host_vars, "jsonmend_table", "") or "",
+        "run_id": (preflight.get("id") if isinstance(preflight, dict) else "") or "",
+        "started": _get(host_vars, "fleet_target_started"),
+        "finished": _get(host_vars, "fleet_target_failed_at"),
+        "error": error or "",
+        "strategy": (_get(host_vars, "strategy_decision") or {}).get("strategy") or "",
+        "scan": {},
+        "guard": {},
+    }
+    if error is None and isinstance(scan, dict):
+        entry["scan"] = {
+            "total_rows": scan.get("total_rows", 0),
+            "corrupted_rows": scan.get("corrupted_rows", 0),
+            "by_type": scan.get("by_type") or {},
+            "duration_s": (scan.get("scan") or {}).get("duration_s"),
+        }
+    if isinstance(guard, dict) and guard:
+        entry["guard"] = {k: guard.get(k) for k in ("mode", "events_since", "events_total", "line")}
+    return entry
+
+
+def fleet_target_entries(hostvars, names):
+    """fleet_target_entry for each name, in order (the hostvars of the whole inventory)."""
+    return [fleet_target_entry(_get(hostvars, n), n) for n in names]
+
+
 def fleet_row(entry):
     """One target's row: what its play published (scan, strategy, times, error) made flat."""
     if not isinstance(entry, dict) or not entry.get("target"):
@@ -39,7 +88,7 @@ def fleet_row(entry):
         duration = round(float(scan["duration_s"]), 2) if scan.get("duration_s") is not None else round(max(float(finished) - float(started), 0.0), 2)
     except (TypeError, ValueError):
         duration = None
-    return {
+    row = {
         "target": str(entry["target"]),
         "server": str(entry.get("server") or ""),
         "database": str(entry.get("database") or ""),
@@ -53,6 +102,16 @@ def fleet_row(entry):
         "duration_s": duration,
         "error": error,
     }
+    # The fleet weekly check reads each target's guard: its mode, the writes it logged, its one line.
+    if entry.get("guard"):
+        guard = entry["guard"] if isinstance(entry["guard"], dict) else {}
+        row["guard"] = {
+            "mode": str(guard.get("mode") or "unknown"),
+            "events_since": None if guard.get("events_since") in (None, "") else _int(guard.get("events_since")),
+            "events_total": None if guard.get("events_total") in (None, "") else _int(guard.get("events_total")),
+            "line": str(guard.get("line") or ""),
+        }
+    return row
 
 
 def fleet_report(entries, names, context=None):
@@ -90,11 +149,19 @@ def _cell(value):
     return "" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
 
 
+def _extra_cell(key, value):
+    if not isinstance(value, dict):
+        return ""
+    if key == "guard":
+        return value.get("line") or value.get("mode")
+    return value.get("note")
+
+
 def fleet_markdown(report):
     """fleet.md: the table an operator reads, one row per target, then the totals."""
     totals = report["totals"]
     lines = [
-        "# Fleet diagnosis %s" % report.get("fleet_run_id", ""),
+        "# %s %s" % ("Fleet monitor" if report.get("playbook") == "fleet_monitor.yml" else "Fleet diagnosis", report.get("fleet_run_id", "")),
         "",
         "%d targets on %d servers: %d clean, %d corrupt, %d failed. %s rows scanned, %s corrupted."
         % (
@@ -107,21 +174,22 @@ def fleet_markdown(report):
             "{:,}".format(totals["corrupted"]),
         ),
         "",
-        "| target | server | rows | corrupted | by type | strategy | status | duration (s) | error |",
-        "|---|---|---:|---:|---|---|---|---:|---|",
+    ]
+    # Columns only some fleet playbooks fill: the weekly check's guard, the monitor's judgement.
+    extra = [(key, title) for key, title in (("guard", "guard"), ("monitor", "monitor")) if any(key in r for r in report["targets"])]
+    lines += [
+        "| target | server | rows | corrupted | by type | strategy | status | duration (s) | %serror |" % "".join("%s | " % t for _k, t in extra),
+        "|---|---|---:|---:|---|---|---|---:|%s---|" % ("---|" * len(extra)),
     ]
     for r in report["targets"]:
         kinds = ", ".join("%s %d" % (k, v) for k, v in r["by_type"].items())
-        lines.append(
-            "| %s |"
-            % " | ".join(
-                _cell(v) for v in (r["target"], r["server"], r["rows"], r["corrupted"], kinds, r["strategy"], r["status"], r["duration_s"], r["error"])
-            )
-        )
+        cells = [r["target"], r["server"], r["rows"], r["corrupted"], kinds, r["strategy"], r["status"], r["duration_s"]]
+        cells += [_extra_cell(key, r.get(key)) for key, _t in extra]
+        lines.append("| %s |" % " | ".join(_cell(v) for v in [*cells, r["error"]]))
     kinds = ", ".join("%s %d" % (k, v) for k, v in totals["by_type"].items())
     lines += [
-        "| **total** | %d servers | %d | %d | %s | | %d failed | | |"
-        % (totals["servers"], totals["rows"], totals["corrupted"], _cell(kinds), totals["failed"]),
+        "| **total** | %d servers | %d | %d | %s | | %d failed | | %s|"
+        % (totals["servers"], totals["rows"], totals["corrupted"], _cell(kinds), totals["failed"], "| " * len(extra)),
         "",
         "Each target's own diagnosis and record: reports/<run id>/ (the run id column of fleet-latest.json).",
         "",
@@ -152,6 +220,89 @@ def fleet_prometheus(report, environment=""):
             'jsonmend_fleet_target_up{environment="%s",target="%s",server="%s"} %d' % (env, _label(r["target"]), _label(r["server"]), r["status"] != "failed")
         )
     return "\n".join(out) + "\n"
+
+
+# -- the fleet monitor (playbooks/fleet_monitor.yml) -------------------------------------------------
+MONITOR_STATE_VERSION = 1
+
+
+def fleet_monitor_judge(report, state=None, now=""):
+    """What the fleet monitor's re-scan found that is new, per target, as monitor.yml judges one target.
+
+    A target alerts when its corrupted count rises above the count last alerted for it (a count that
+    falls is remembered, so a new rise alerts again); a re-scan that fails alerts once until it works.
+    Returns alert, summary, message (the alert's lines), new (targets with new corruption), new_failed
+    (targets whose re-scan newly failed), report (the fleet report, each row with its `monitor`
+    judgement: alerted_before, new, note) and state (to save: per target corrupted_rows,
+    alerted_corrupted_rows, error, scanned_at).
+    """
+    if not isinstance(report, dict) or not isinstance(report.get("targets"), list):
+        raise AnsibleFilterError("jsonmend_fleet_monitor_judge needs the fleet report")
+    state = state if isinstance(state, dict) else {}
+    known = state.get("targets") if isinstance(state.get("targets"), dict) else {}
+    rows, targets_state, new, new_failed, lines = [], {}, [], [], []
+    for row in report["targets"]:
+        previous = known.get(row["target"]) if isinstance(known.get(row["target"]), dict) else {}
+        before = _int(previous.get("alerted_corrupted_rows"))
+        if row["status"] == "failed":
+            is_new = not previous.get("error")
+            entry = dict(previous, error=str(row["error"])[:500])
+            note = "re-scan failed%s" % (" (new)" if is_new else " (already reported)")
+            if is_new:
+                new_failed.append(row["target"])
+                lines.append("- %s (server %s): the re-scan FAILED: %s" % (row["target"], row["server"], str(row["error"])[:300]))
+        else:
+            corrupted = row["corrupted"]
+            is_new = corrupted > before
+            entry = dict(
+                corrupted_rows=corrupted,
+                total_rows=row["rows"],
+                alerted_corrupted_rows=corrupted if is_new else min(before, corrupted),
+                scanned_at=now,
+                error=None,
+            )
+            if is_new:
+                new.append(row["target"])
+                kinds = ", ".join("%s %d" % kv for kv in row["by_type"].items())
+                lines.append(
+                    "- %s (server %s, %s.%s): %d corrupted of %d rows%s%s"
+                    % (
+                        row["target"],
+                        row["server"],
+                        row["database"],
+                        row["table"],
+                        corrupted,
+                        row["rows"],
+                        " (%d when last reported)" % before if before else "",
+                        " - " + kinds if kinds else "",
+                    )
+                )
+                note = "new: %d corrupted (%d before)" % (corrupted, before)
+            elif corrupted:
+                note = "%d corrupted, already reported" % corrupted
+            else:
+                note = "clean"
+        targets_state[row["target"]] = entry
+        rows.append(dict(row, monitor=dict(alerted_before=before, new=is_new, note=note)))
+    parts = []
+    if new:
+        parts.append("new corruption in %d of %d targets (%s)" % (len(new), len(rows), ", ".join(new)))
+    if new_failed:
+        parts.append("the re-scan failed on %d (%s)" % (len(new_failed), ", ".join(new_failed)))
+    alert = bool(parts)
+    summary = "; ".join(parts) if alert else "nothing new in %d targets" % len(rows)
+    # Targets no longer in the inventory keep their entry: one that comes back is judged as before.
+    kept = dict(known)
+    kept.update(targets_state)
+    return dict(
+        alert=alert,
+        summary=summary,
+        message="\n".join(lines),
+        new=new,
+        new_failed=new_failed,
+        report=dict(report, targets=rows),
+        state=dict(version=MONITOR_STATE_VERSION, updated_at=now, targets=kept, last_alert=dict(at=now, summary=summary) if alert else state.get("last_alert")),
+    )
 
 
 # -- the fleet repair rollout (playbooks/fleet_cleanup.yml) ------------------------------------------
@@ -484,8 +635,10 @@ class FilterModule:
     def filters(self):
         return {
             "jsonmend_fleet_report": fleet_report,
+            "jsonmend_fleet_target_entries": fleet_target_entries,
             "jsonmend_fleet_markdown": fleet_markdown,
             "jsonmend_fleet_prometheus": fleet_prometheus,
+            "jsonmend_fleet_monitor_judge": fleet_monitor_judge,
             "jsonmend_fleet_serial": fleet_serial,
             "jsonmend_fleet_max_fail_percentage": fleet_max_fail_percentage,
             "jsonmend_fleet_batches": fleet_batches,

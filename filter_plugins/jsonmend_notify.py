@@ -26,6 +26,7 @@ MESSAGE_EVENTS = {
     "monitor_alert": "post_deployment_issue",
     "weekly_alert": "weekly_corruption",
     "fleet_weekly_alert": "weekly_corruption",
+    "fleet_monitor_alert": "post_deployment_issue",
     "guard_change": "guard_change",
 }
 # PagerDuty severities (Events API v2: critical, error, warning, info) per event.

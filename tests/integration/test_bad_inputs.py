@@ -47,6 +47,7 @@ CATALOGUE = [
     case("fleet-cleanup-no-targets", "fleet_cleanup.yml", "There is no host in group jsonmend_targets", jsonmend_confirm="yes"),
     case("fleet-undo-no-targets", "fleet_undo.yml", "There is no host in group jsonmend_targets"),
     case("fleet-weekly-no-targets", "fleet_weekly_check.yml", "There is no host in group jsonmend_targets"),
+    case("fleet-monitor-no-targets", "fleet_monitor.yml", "There is no host in group jsonmend_targets"),
     # --- phase2_diagnose.yml (backs up first: every knob is checked before the backup) ----------
     case("diagnose-table-injection", "phase2_diagnose.yml", 'jsonmend_table="x`; DROP TABLE y; --" is not a valid identifier', jsonmend_table=INJECTION),
     case("diagnose-missing-column", "phase2_diagnose.yml", "column 'no_such_column' is not a column of", jsonmend_column="no_such_column"),

@@ -3,6 +3,8 @@
 # fleet of the same servers, with real SMTP and HTTP receivers: the clean fleet sends nothing and exits 0;
 # the demo fleet, one server stopped, sends ONE alert naming exactly its corrupt targets (and the stopped
 # server's targets as not checked), writes one series per target and exits 2, as weekly_check.yml does.
+# Each target's guard is in the fleet report's guard column: one clean target guarded in observe, with
+# one non-object write logged (and put right since), the others without a guard.
 import json
 import shutil
 
@@ -12,6 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.support.receivers import HTTPReceiver, SMTPReceiver
 from tools.devstack import fleet
 from tools.devstack.playbooks import ROOT, run_playbook
+
+GUARDED = "clean1"
 
 STOPPED = "db3"
 CLEAN = (("clean1", "db1", 300, 0.0, None), ("clean2", "db2", 400, 0.0, None), ("clean3", "db2", 200, 0.0, "audit_event"))
@@ -52,9 +56,29 @@ def weekly(base, inventory, name, smtp, hook):
     return run_playbook("fleet_weekly_check.yml", variables, base / name, extra_args=["-i", str(inventory), "-f", "8"])
 
 
+def guard_one_target(base, common, running):
+    """guard.yml in observe on GUARDED, then one non-object write the guard logs, put right at once."""
+    server = dict((t[0], t[1]) for t in CLEAN)[GUARDED]
+    variables = {
+        "jsonmend_db_config_file": str(base / "servers" / server / "client.cnf"),
+        "jsonmend_db_name": "jsonmend_%s" % GUARDED,
+        "jsonmend_db_dialect": "mariadb",
+        "jsonmend_report_dir": str(base / "guard-reports"),
+        "jsonmend_guard_mode": "observe",
+    }
+    (base / "guard-reports").mkdir()
+    installed = run_playbook("guard.yml", variables, base / "guard-reports")
+    assert installed.returncode == 0, installed.stdout[-3000:]
+    with running[server].admin() as conn, conn.cursor() as cur:
+        cur.execute("USE `jsonmend_%s`" % GUARDED)
+        cur.execute("INSERT INTO analytics_activityevent (user_id, event_type, metadata, created_at) VALUES (1, 'login', '42', NOW())")
+        cur.execute("UPDATE analytics_activityevent SET metadata = '{\"fixed\": 1}' WHERE metadata = '42'")
+
+
 @pytest.fixture(scope="module")
 def clean_run(servers):
-    base, common, _running = servers
+    base, common, running = servers
+    guard_one_target(base, common, running)
     with SMTPReceiver() as smtp, HTTPReceiver() as hook:
         result = weekly(base, write_inventory(base / "inv-clean", common, CLEAN), "clean", smtp, hook)
     return base / "clean", result, list(smtp.messages), list(hook.posts)
@@ -83,6 +107,29 @@ def test_a_clean_fleet_sends_nothing_and_exits_0(clean_run):
     assert prom == {"clean1": 0, "clean2": 0, "clean3": 0}
 
 
+def test_each_targets_guard_is_a_column_of_the_fleet_report(clean_run):
+    out, _result, _mails, _posts = clean_run
+    report = json.loads((out / "reports" / "fleet-latest.json").read_text())
+    guards = {r["target"]: r["guard"] for r in report["targets"]}
+    assert guards[GUARDED]["mode"] == "observe" and (guards[GUARDED]["events_since"], guards[GUARDED]["events_total"]) == (1, 1)
+    assert guards[GUARDED]["line"].startswith("Guard: observe; 1 non-object write(s) logged since the guard log began")
+    assert {n: g["mode"] for n, g in guards.items() if n != GUARDED} == {"clean2": "off", "clean3": "off"}
+    assert guards["clean2"]["line"] == "Guard: off (no database guard on the column)"
+    fleet_md = (out / "reports" / report["fleet_run_id"] / "fleet.md").read_text()
+    assert "| duration (s) | guard | error |" in fleet_md and "| Guard: off (no database guard on the column) |" in fleet_md
+    # One state file for the fleet, with every target's own entry (written once, not by each target).
+    state = json.loads((out / "reports" / "weekly-state.json").read_text())
+    assert sorted(state) == [
+        "jsonmend_clean1.analytics_activityevent.metadata",
+        "jsonmend_clean2.analytics_activityevent.metadata",
+        "jsonmend_clean3.audit_event.metadata",
+    ]
+    assert state["jsonmend_clean1.analytics_activityevent.metadata"]["mode"] == "observe"
+    # Each target's record carries its own guard, as weekly_check.yml's does.
+    records = {r["target"]["database"]: r for r in map(json.loads, (out / "reports" / "records.jsonl").read_text().splitlines())}
+    assert records["jsonmend_clean1"]["guard"]["installed"] == "observe" and records["jsonmend_clean2"]["guard"]["installed"] == "off"
+
+
 def test_one_alert_names_exactly_the_corrupt_targets(demo_run):
     out, result, mails, posts, report = demo_run
     # weekly_check.yml's exit status: 2, after the report and the alert.
@@ -104,6 +151,8 @@ def test_one_alert_names_exactly_the_corrupt_targets(demo_run):
         assert "%d corrupted of %d rows" % (row["corrupted"], row["rows"]) in line
         assert all("%s %d" % kv in line for kv in row["by_type"].items()) and row["by_type"]
     assert "INVALID" in next(x for x in listed.splitlines() if x.startswith("- tenant07 "))
+    assert all("; guard off" in line for line in listed.splitlines() if line.startswith("- "))
+    assert all("guard" not in rows[n] for n in rows if rows[n]["status"] == "failed")
     stopped = sorted(t[0] for t in fleet.TARGETS if t[1] == STOPPED)
     assert sorted(line.split()[1] for line in unchecked.splitlines() if line.startswith("- ")) == stopped
     assert unchecked.count("could not connect") == len(stopped)
