@@ -106,6 +106,9 @@ def test_totals_and_files(fleet_run):
         own = json.loads((reports / row["run_id"] / "diagnosis.json").read_text())
         assert row["run_id"] == "%s-%s" % (report["fleet_run_id"], row["target"])
         assert (own["run"]["target"]["database"], own["total_rows"], own["corrupted_rows"]) == ("jsonmend_%s" % row["target"], row["rows"], row["corrupted"])
+        # ...and its own latest: a shared diagnosis-latest.json would hold whichever target finished last.
+        assert json.loads((reports / ("diagnosis-latest-%s.json" % row["target"])).read_text())["run"]["id"] == row["run_id"]
+    assert not (reports / "diagnosis-latest.json").exists()
 
 
 @pytest.mark.parametrize("target", ["tenant07", "tenant03"])
