@@ -209,7 +209,8 @@ def test_every_workflow_edge_notifies(workflows, job_templates):
 def test_the_read_only_fleet_templates_slice_and_the_rollout_does_not(job_templates):
     slices = {name[len(PREFIX) :]: jt["job_slice_count"] for name, jt in job_templates.items() if name.startswith(PREFIX + "Fleet ")}
     # Read-only per target: sliced. The rollout (canary, serial, max_fail_percentage) needs the whole fleet in one job.
-    assert slices == {"Fleet diagnose": 2, "Fleet weekly check": 2, "Fleet cleanup": 1}
+    assert slices == {"Fleet diagnose": 2, "Fleet weekly check": 2, "Fleet monitor": 1, "Fleet cleanup": 1}
+    assert job_templates[PREFIX + "Fleet monitor"]["playbook"] == "playbooks/fleet_monitor.yml"
     assert job_templates[PREFIX + "Fleet diagnose"]["playbook"] == "playbooks/fleet_diagnose.yml"
     assert job_templates[PREFIX + "Fleet weekly check"]["playbook"] == "playbooks/fleet_weekly_check.yml"
     cleanup = {q["variable"]: q for q in job_templates[PREFIX + "Fleet cleanup"]["survey_spec"]["spec"]}

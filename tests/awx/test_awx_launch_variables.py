@@ -33,6 +33,7 @@ LAUNCH_VARIABLES = {
     "Guard": {"jsonmend_guard_mode", "jsonmend_guard_force", "jsonmend_guard_enforce_with", "jsonmend_confirm"},
     "Fleet diagnose": set(),
     "Fleet weekly check": set(),
+    "Fleet monitor": set(),
     "Fleet cleanup": {"jsonmend_fleet_stage", "jsonmend_fleet_batches", "jsonmend_fleet_max_fail_percentage", "jsonmend_confirm"},
 }
 # The only other launch-time choices, and where: check mode (and diff) for a dry run.
