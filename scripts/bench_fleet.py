@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -43,10 +42,7 @@ def fleet_targets(count):
 
 
 def write_inventory(inventory, targets):
-    inventory.mkdir(parents=True, exist_ok=True)
-    hosts = "".join("        %s:\n" % t[0] for t in targets)
-    (inventory / "hosts.yml").write_text("---\nall:\n  children:\n    jsonmend_targets:\n      hosts:\n" + hosts)
-    shutil.copytree(ROOT / "inventories" / "fleet-example" / "group_vars", inventory / "group_vars", dirs_exist_ok=True)
+    fleet.write_inventory(inventory, targets)
 
 
 def timed_run(playbook, variables, workdir, extra_args=()):

@@ -12,15 +12,13 @@ import argparse
 import datetime
 import json
 import os
-import random
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_support import ROOT, machine, percentile, run_module  # noqa: E402
+from bench_support import ROOT, Writer, machine, run_module, with_writer  # noqa: E402
 
 from tools.devstack import pg_seed  # noqa: E402
 from tools.devstack.postgres_server import APP_PASSWORD, APP_USER, PostgresServer  # noqa: E402
@@ -41,60 +39,18 @@ class DurablePostgres(PostgresServer):
         return [settings.get(arg, arg) for arg in super().command()]
 
 
-class PgWriter(threading.Thread):
-    """The application: single-row INSERTs and UPDATEs by key (jsonb, as Django writes), autocommit, each timed."""
+class PgWriter(Writer):
+    """The application on PostgreSQL: jsonb values, as Django writes them."""
 
-    def __init__(self, server, max_id, pause=0.002):
-        super().__init__(daemon=True)
-        self.server, self.max_id, self.pause = server, max_id, pause
-        self.halt = threading.Event()
-        self.latencies, self.errors = [], []
+    INSERT = "INSERT INTO {t} (user_id, event_type, metadata, created_at) VALUES (%s, 'quiz_answer_submitted', %s::jsonb, now())"
+    UPDATE = "UPDATE {t} SET metadata = %s::jsonb WHERE id = %s"
 
-    def run(self):
-        conn = self.server.connect(DATABASE, user=APP_USER, password=APP_PASSWORD)
-        rng, n = random.Random(7), 0
-        try:
-            while not self.halt.is_set():
-                n += 1
-                value = json.dumps({"writer": n, "answer": "option_b"})
-                began = time.perf_counter()
-                if n % 2:
-                    conn.execute(
-                        "INSERT INTO %s (user_id, event_type, metadata, created_at) VALUES (%%s, 'quiz_answer_submitted', %%s::jsonb, now())" % TABLE,
-                        (n % 5000, value),
-                    )
-                else:
-                    conn.execute("UPDATE %s SET metadata = %%s::jsonb WHERE id = %%s" % TABLE, (value, rng.randint(1, self.max_id)))
-                self.latencies.append(time.perf_counter() - began)
-                time.sleep(self.pause)
-        except Exception as exc:  # noqa: BLE001 - reported in the figures
-            self.errors.append(repr(exc))
-        finally:
-            conn.close()
-
-    def figures(self):
-        ms = [v * 1000 for v in self.latencies]
-        return dict(
-            statements=len(ms),
-            p50_ms=round(percentile(ms, 0.5) or 0, 2),
-            p99_ms=round(percentile(ms, 0.99) or 0, 2),
-            max_ms=round(max(ms or [0]), 2),
-            errors=self.errors,
-        )
+    def connect(self):
+        return self.server.connect(self.database, user=APP_USER, password=APP_PASSWORD)
 
 
-def with_writer(server, max_id, work):
-    writer = PgWriter(server, max_id)
-    writer.start()
-    time.sleep(0.5)
-    try:
-        began = time.perf_counter()
-        result = work()
-        elapsed = time.perf_counter() - began
-    finally:
-        writer.halt.set()
-        writer.join(30)
-    return elapsed, result, writer.figures()
+def with_pg_writer(server, max_id, work):
+    return with_writer(server, DATABASE, TABLE, max_id, work, writer_class=PgWriter)
 
 
 def seed(server, rows, corrupt_percent, log):
@@ -161,9 +117,9 @@ def bench_repair(server, base, workdir, log):
         undo = run_module("json_type_repair", dict(base, mode="undo"), workdir)
         identical = conn.execute(CONTENT % TABLE).fetchone()[0] == before
         log("writer alone for 5s...")
-        _s, _r, idle = with_writer(server, max_id, lambda: time.sleep(5))
+        _s, _r, idle = with_pg_writer(server, max_id, lambda: time.sleep(5))
         log("writer during a second repair...")
-        busy_s, busy, during = with_writer(server, max_id, lambda: run_module("json_type_repair", dict(base), workdir))
+        busy_s, busy, during = with_pg_writer(server, max_id, lambda: run_module("json_type_repair", dict(base), workdir))
         run_module("json_type_repair", dict(base, mode="undo"), workdir)
     finally:
         conn.execute("DROP TABLE IF EXISTS bare_copy")

@@ -49,7 +49,12 @@ def percentile(values, fraction):
 
 
 class Writer(threading.Thread):
-    """An application connection: single-row INSERTs and UPDATEs by key, autocommit, each timed."""
+    """An application connection: single-row INSERTs and UPDATEs by key, autocommit, each timed.
+
+    The statements are MariaDB's; a subclass gives another server's (`connect`, INSERT, UPDATE)."""
+
+    INSERT = "INSERT INTO `{t}` (user_id, event_type, metadata, created_at) VALUES (%s, 'quiz_answer_submitted', %s, NOW(6))"
+    UPDATE = "UPDATE `{t}` SET metadata = %s WHERE id = %s"
 
     def __init__(self, server, database, table, max_id, pause=0.002):
         super().__init__(daemon=True)
@@ -58,25 +63,26 @@ class Writer(threading.Thread):
         self.latencies = []
         self.errors = []
 
-    def run(self):
+    def connect(self):
         from tools.devstack.mariadb_server import APP_PASSWORD, APP_USER
 
-        conn = self.server.connect(self.database, user=APP_USER, password=APP_PASSWORD)
+        return self.server.connect(self.database, user=APP_USER, password=APP_PASSWORD)
+
+    def run(self):
+        conn = self.connect()
         cur = conn.cursor()
         rng = random.Random(7)
         n = 0
+        insert, update = self.INSERT.format(t=self.table), self.UPDATE.format(t=self.table)
         try:
             while not self.halt.is_set():
                 n += 1
                 value = json.dumps({"writer": n, "answer": "option_b"})
                 began = time.perf_counter()
                 if n % 2:
-                    cur.execute(
-                        "INSERT INTO `%s` (user_id, event_type, metadata, created_at) VALUES (%%s, 'quiz_answer_submitted', %%s, NOW(6))" % self.table,
-                        (n % 5000, value),
-                    )
+                    cur.execute(insert, (n % 5000, value))
                 else:
-                    cur.execute("UPDATE `%s` SET metadata = %%s WHERE id = %%s" % self.table, (value, rng.randint(1, self.max_id)))
+                    cur.execute(update, (value, rng.randint(1, self.max_id)))
                 self.latencies.append(time.perf_counter() - began)
                 time.sleep(self.pause)
         except Exception as exc:  # noqa: BLE001 - reported in the figures
@@ -95,9 +101,9 @@ class Writer(threading.Thread):
         )
 
 
-def with_writer(server, database, table, max_id, work):
+def with_writer(server, database, table, max_id, work, writer_class=Writer):
     """Run work() while a Writer writes to `table`: (seconds, work's result, the writer's figures)."""
-    writer = Writer(server, database, table, max_id)
+    writer = writer_class(server, database, table, max_id)
     writer.start()
     time.sleep(0.5)  # the writer's own warm-up
     try:

@@ -7,13 +7,12 @@
 import hashlib
 import json
 import shlex
-import shutil
 
 import json_type_scan
 import pytest
 
 from tools.devstack import fleet
-from tools.devstack.playbooks import ROOT, run_playbook
+from tools.devstack.playbooks import run_playbook
 
 # About 3.5 minutes on 2 cores: seven ansible-playbook runs, each batch its own play.
 # name, server, rows, corrupt percent, table (None: the runbook's table; audit_event: another shape).
@@ -44,14 +43,7 @@ def table_of(target):
 
 
 def write_inventory(path, common, targets, canary=()):
-    path.mkdir()
-    shutil.copytree(ROOT / "inventories" / "fleet-example" / "group_vars", path / "group_vars")
-    shutil.copytree(common / "host_vars", path / "host_vars")
-    groups = {"jsonmend_targets": {"hosts": {t[0]: None for t in targets}}}
-    if canary:
-        groups["jsonmend_canary"] = {"hosts": dict.fromkeys(canary)}
-    (path / "hosts.yml").write_text(json.dumps({"all": {"children": groups}}))
-    return path
+    return fleet.write_inventory(path, targets, host_vars_from=common, canary=canary)
 
 
 @pytest.fixture(scope="module")

@@ -3,14 +3,13 @@
 # one server stopped before the run. Each answering target's row must equal its own single-database
 # diagnosis; the stopped server's targets are listed with their error; the totals add up.
 import json
-import shutil
 
 import json_type_scan
 import pytest
 
 from filter_plugins.jsonmend_strategy import FilterModule as StrategyFilters
 from tools.devstack import fleet
-from tools.devstack.playbooks import ROOT, db_vars, run_playbook
+from tools.devstack.playbooks import db_vars, run_playbook
 
 STOPPED = "db3"
 NOT_CORRUPT = ("OBJECT", "READABLE OBJECT")
@@ -19,16 +18,8 @@ NOT_CORRUPT = ("OBJECT", "READABLE OBJECT")
 @pytest.fixture(scope="module")
 def demo_fleet(tmp_path_factory):
     base = tmp_path_factory.mktemp("fleet")
-    inventory = base / "inventory"
-    inventory.mkdir()
-    shutil.copy(ROOT / "inventories" / "fleet-example" / "hosts.yml", inventory / "hosts.yml")
-    shutil.copytree(ROOT / "inventories" / "fleet-example" / "group_vars", inventory / "group_vars")
-    servers = fleet.start(base / "servers", inventory, detach=False)
-    try:
+    with fleet.running(base) as (inventory, servers):
         yield base, inventory, servers
-    finally:
-        for server in servers.values():
-            server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -5,13 +5,12 @@
 # the two targets with new corruption and the stopped server's targets with their error, the other
 # targets still re-scanned, each target's result and judgement in the fleet report.
 import json
-import shutil
 
 import pytest
 
 from tests.support.receivers import HTTPReceiver, SMTPReceiver
 from tools.devstack import fleet, seed
-from tools.devstack.playbooks import ROOT, run_playbook
+from tools.devstack.playbooks import run_playbook
 
 STOPPED = "db2"
 # name, server, rows, corrupt percent, table (tools/devstack/fleet.py's shape)
@@ -28,16 +27,8 @@ CORRUPT_ROWS = [(7, "login", "42", "2026-11-01 00:00:00"), (8, "login", '"text"'
 @pytest.fixture(scope="module")
 def small_fleet(tmp_path_factory):
     base = tmp_path_factory.mktemp("fleetmonitor")
-    inventory = base / "inventory"
-    inventory.mkdir()
-    shutil.copytree(ROOT / "inventories" / "fleet-example" / "group_vars", inventory / "group_vars")
-    (inventory / "hosts.yml").write_text(json.dumps({"all": {"children": {"jsonmend_targets": {"hosts": {t[0]: None for t in TARGETS}}}}}))
-    servers = fleet.start(base / "servers", inventory, targets=TARGETS, detach=False)
-    try:
+    with fleet.running(base, TARGETS) as (inventory, servers):
         yield base, inventory, servers
-    finally:
-        for server in servers.values():
-            server.stop()
 
 
 def monitor(base, inventory):

@@ -2,12 +2,11 @@
 # (jsonmend_fleet_stage): stage canary repairs the canary's target alone and leaves the others untouched;
 # stage batches skips it as already done and repairs the rest. One throwaway MariaDB server, three targets.
 import json
-import shutil
 
 import pytest
 
 from tools.devstack import fleet
-from tools.devstack.playbooks import ROOT, run_playbook
+from tools.devstack.playbooks import run_playbook
 
 TARGETS = (("s1", "db1", 300, 4.0, None), ("s2", "db1", 300, 3.0, None), ("s3", "db1", 200, 5.0, None))
 
@@ -15,16 +14,8 @@ TARGETS = (("s1", "db1", 300, 4.0, None), ("s2", "db1", 300, 3.0, None), ("s3", 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     base = tmp_path_factory.mktemp("fleetstages")
-    inventory = base / "inventory"
-    inventory.mkdir()
-    shutil.copytree(ROOT / "inventories" / "fleet-example" / "group_vars", inventory / "group_vars")
-    (inventory / "hosts.yml").write_text(json.dumps({"all": {"children": {"jsonmend_targets": {"hosts": {t[0]: None for t in TARGETS}}}}}))
-    servers = fleet.start(base / "servers", inventory, targets=TARGETS, detach=False)
-    try:
+    with fleet.running(base, TARGETS) as (inventory, _servers):
         yield base, inventory
-    finally:
-        for server in servers.values():
-            server.stop()
 
 
 def stage(base, inventory, name):

@@ -6,14 +6,13 @@
 # Each target's guard is in the fleet report's guard column: one clean target guarded in observe, with
 # one non-object write logged (and put right since), the others without a guard.
 import json
-import shutil
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.receivers import HTTPReceiver, SMTPReceiver
 from tools.devstack import fleet
-from tools.devstack.playbooks import ROOT, run_playbook
+from tools.devstack.playbooks import run_playbook
 
 GUARDED = "clean1"
 
@@ -22,11 +21,7 @@ CLEAN = (("clean1", "db1", 300, 0.0, None), ("clean2", "db2", 400, 0.0, None), (
 
 
 def write_inventory(path, common, targets):
-    path.mkdir()
-    shutil.copytree(ROOT / "inventories" / "fleet-example" / "group_vars", path / "group_vars")
-    shutil.copytree(common / "host_vars", path / "host_vars")
-    (path / "hosts.yml").write_text(json.dumps({"all": {"children": {"jsonmend_targets": {"hosts": {t[0]: None for t in targets}}}}}))
-    return path
+    return fleet.write_inventory(path, targets, host_vars_from=common)
 
 
 @pytest.fixture(scope="module")

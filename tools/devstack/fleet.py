@@ -3,6 +3,9 @@
 # jsonmend_targets (inventories/fleet-example). `python -m tools.devstack.fleet start|stop [BASE] [INVENTORY]`.
 from __future__ import annotations
 
+import contextlib
+import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -76,6 +79,34 @@ def start(base=DEFAULT_BASE, inventory=DEFAULT_INVENTORY, targets=TARGETS, detac
             lines.append("jsonmend_table: %s" % table)
         (inventory / "host_vars" / ("%s.yml" % target)).write_text("\n".join(lines) + "\n")
     return servers
+
+
+def write_inventory(path, targets=TARGETS, host_vars_from=None, canary=()) -> Path:
+    """A fleet inventory at `path`: the example's group_vars, group jsonmend_targets holding `targets`
+    (and jsonmend_canary holding `canary`), and the host_vars of an earlier `start` when given."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(DEFAULT_INVENTORY / "group_vars", path / "group_vars", dirs_exist_ok=True)
+    if host_vars_from is not None:
+        shutil.copytree(Path(host_vars_from) / "host_vars", path / "host_vars", dirs_exist_ok=True)
+    groups = {"jsonmend_targets": {"hosts": {t[0]: None for t in targets}}}
+    if canary:
+        groups["jsonmend_canary"] = {"hosts": dict.fromkeys(canary)}
+    (path / "hosts.yml").write_text(json.dumps({"all": {"children": groups}}))
+    return path
+
+
+@contextlib.contextmanager
+def running(base, targets=TARGETS):
+    """A fleet of `targets` on servers under `base` and its inventory (base/inventory), stopped after:
+    yields (inventory, {server name: MariaDBServer})."""
+    inventory = write_inventory(Path(base) / "inventory", targets)
+    servers = start(Path(base) / "servers", inventory, targets=targets, detach=False)
+    try:
+        yield inventory, servers
+    finally:
+        for server in servers.values():
+            server.stop()
 
 
 def stop(base=DEFAULT_BASE, targets=TARGETS) -> None:
