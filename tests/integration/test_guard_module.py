@@ -55,6 +55,17 @@ def write(cur, value, event_type="Quiz_Completed"):
     return cur.lastrowid
 
 
+def write_every_value(app):
+    """Write each of WRITES: objects and SQL NULL must pass; yields (the error, the class) of each refused one."""
+    for value, cls in WRITES:
+        if cls is None:
+            write(app, value)
+            continue
+        with pytest.raises(pymysql.err.OperationalError) as refused:
+            write(app, value)
+        yield refused.value.args, cls
+
+
 def show_triggers(cur):
     cur.execute(
         "SELECT TRIGGER_NAME, ACTION_TIMING, EVENT_MANIPULATION, ACTION_ORDER, ACTION_STATEMENT"
@@ -100,13 +111,8 @@ def test_enforce_refuses_every_non_object_with_the_guards_message(mariadb, datab
     result = guard(module_runner, mariadb, database, "enforce")
     assert not result.failed, result.get("msg")
     assert result["installed"] == "enforce" and result["corrupt_rows"] == 0 and result["nullable"] is True
-    for value, cls in WRITES:
-        if cls is None:
-            write(app, value)
-            continue
-        with pytest.raises(pymysql.err.OperationalError) as refused:
-            write(app, value)
-        assert refused.value.args == (1644, "jsonmend guard: analytics_activityevent.metadata must be a JSON object or NULL (rule: object), got %s" % cls)
+    for error, cls in write_every_value(app):
+        assert error == (1644, "jsonmend guard: analytics_activityevent.metadata must be a JSON object or NULL (rule: object), got %s" % cls)
     table.execute("SELECT metadata FROM analytics_activityevent ORDER BY id")
     assert [row[0] for row in table.fetchall()] == ['{"question_id": 7}', None]
     with pytest.raises(pymysql.err.OperationalError, match="got INTEGER"):
@@ -278,13 +284,8 @@ def test_enforce_with_a_constraint_asks_for_the_copy_refuses_like_the_triggers_a
     assert done["installed"] == "enforce" and checks(table) == ["jsonmend_guard_metadata"]
     assert [t["name"] for t in done["triggers"] if t["jsonmend"]] == ["jsonmend_guard_metadata"]
     # The same refusals as the triggers', in the server's words; objects and SQL NULL pass.
-    for value, cls in WRITES:
-        if cls is None:
-            write(app, value)
-            continue
-        with pytest.raises(pymysql.err.OperationalError) as refused:
-            write(app, value)
-        assert refused.value.args[0] == 4025 and "jsonmend_guard_metadata" in refused.value.args[1], (value, refused.value.args)
+    for error, _cls in write_every_value(app):
+        assert error[0] == 4025 and "jsonmend_guard_metadata" in error[1], error
     # Known by its name: a second run changes nothing, status sees enforce, not drifted.
     again = guard(module_runner, mariadb, database, "enforce", confirm_rebuild=True, **constraint)
     assert not again.failed and again["changed"] is False and again["statements"] == []
