@@ -7,7 +7,7 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any
 
-from ansible.module_utils.jsonmend.backup import manifests, pg_tools
+from ansible.module_utils.jsonmend.backup import manifests, pg_tools, ranges
 from ansible.module_utils.jsonmend.backup.checksums import table_checksum
 from ansible.module_utils.jsonmend.backup.clitools import file_sha256
 from ansible.module_utils.jsonmend.backup.plans import (
@@ -122,13 +122,21 @@ def plan_backup(db: Database, params: Mapping[str, Any], now: datetime.datetime)
     )
 
 
-def _read_sums(snap: Database, catalog: PgCatalog, results: dict[str, Any]) -> None:
-    """Counts, checksums and key bounds of every table, in the exported snapshot (a thread beside pg_dump)."""
+def _read_sums(snap: Database, catalog: PgCatalog, results: dict[str, Any], digest_file: ranges.DigestFile | None = None) -> None:
+    """Counts, checksums and key bounds of every table, in the exported snapshot (a thread beside pg_dump);
+    with a digest file, a table with a single-column key is read range by range in key order instead
+    (ranges.py), which gives the same count and checksum in the same one read, as on MariaDB."""
     try:
         d = snap.dialect
         for t in catalog.tables:
-            result = table_checksum(snap, t)
             key = catalog.keys.get(t)
+            if key and digest_file is not None:
+                result = ranges.write_table_digests(snap, catalog.database, t, key["column"], digest_file, catalog.estimated_rows.get(t, 0))
+                low, high = result.pop("bounds")
+                result["key"] = dict(column=key["column"], integer=key["integer"], min=json_value(low), max=json_value(high))
+                results[t] = result
+                continue
+            result = table_checksum(snap, t)
             if key:
                 key_sql = d.qn(key["column"])
                 schema, name = d.split_table(t)
@@ -165,14 +173,24 @@ def take_backup(
         create_backup_dir(params["backup_dir"])
     catalog, tools = plan["catalog"], plan["tools"]
     partial = plan["path"] + ".partial"
+    digests_partial = plan["digests_path"] + ".partial"
+    keep_digests = bool(params.get("row_digests", True)) and bool(catalog.keys)
     results = {}
     os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # pg_dump writes into it, keeping 0600
+    digest_handle = None
     try:
+        if keep_digests:
+            digest_handle = os.fdopen(os.open(digests_partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
         snap = connect(params, autocommit=True)
     except BaseException:
-        os.unlink(partial)
+        if digest_handle is not None:
+            digest_handle.close()
+        for path in (partial, digests_partial):
+            if os.path.exists(path):
+                os.unlink(path)
         raise
-    reader = threading.Thread(target=_read_sums, args=(snap, catalog, results), daemon=True)
+    digest_file = ranges.DigestFile(digest_handle) if keep_digests else None
+    reader = threading.Thread(target=_read_sums, args=(snap, catalog, results, digest_file), daemon=True)
     try:
         snap.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         snapshot = snap.query_one("SELECT pg_export_snapshot()")[0]
@@ -193,12 +211,25 @@ def take_backup(
         entries = pg_tools.archive_entries(tools.client, partial)
         with open(partial, "rb") as handle:
             os.fsync(handle.fileno())
-    except BaseException:
+        if digest_handle is not None:
+            digest_handle.flush()
+            os.fsync(digest_handle.fileno())
+            digest_handle.close()
+    except BaseException as exc:
+        # A read in the snapshot that failed first ends the exported snapshot, and so pg_dump: say why.
+        read_failed = not reader.is_alive() and "__error__" in results and results["__error__"] is not exc
         if reader.is_alive():
             snap.conn.cancel()
             reader.join(30)
-        if os.path.exists(partial):
-            os.unlink(partial)
+        if digest_handle is not None:
+            digest_handle.close()
+        for path in (partial, digests_partial):
+            if os.path.exists(path):
+                os.unlink(path)
+        if read_failed and isinstance(exc, JsonmendError):
+            raise JsonmendError(
+                "reading row counts and checksums in the snapshot failed: %s (%s)" % (driver_message(results["__error__"]), exc)
+            ) from results["__error__"]
         raise
     finally:
         try:
@@ -206,12 +237,13 @@ def take_backup(
         except driver_error_types():
             pass
         snap.close()
-    publish([(partial, plan["path"])], params["backup_dir"])
+    publish([(partial, plan["path"])] + ([(digests_partial, plan["digests_path"])] if keep_digests else []), params["backup_dir"])
     manifest = common_manifest(plan, params, catalog, results, server, now, started)
     manifest.update(
-        digests_path=None,
-        ranges={},
-        digests=None,
+        # Per-key-range sums and the per-row digests file they index, as on MariaDB (ranges.py).
+        digests_path=plan["digests_path"] if keep_digests else None,
+        ranges=dict((t, results[t]["ranges"]) for t in catalog.tables if "ranges" in results[t]),
+        digests=dict(file=os.path.basename(plan["digests_path"]), size=digest_file.offset, sha256=digest_file.sha.hexdigest()) if keep_digests else None,
         binlog=dict(enabled=False),
         wal=dict(lsn=lsn),
         snapshot=dict(method=SNAPSHOT_METHOD, exported=snapshot, writes_paused_ms=0.0),
