@@ -213,6 +213,34 @@ def test_check_mode_writes_nothing(postgres, pgdb, backup_dir, module_runner):
     assert list(backup_dir.iterdir()) == []
 
 
+def test_the_plan_measures_the_data_directory_for_the_scratch_database(postgres, pgdb, backup_dir, module_runner):
+    table = make_table(postgres, pgdb, "measured")
+    plan = module_runner(db_backup, args_for(postgres, pgdb, backup_dir, table), check_mode=True)["plan"]
+    # A local server whose data directory this host sees: measured, data and indexes x 1.1.
+    assert plan["server_space"]["checked"] is True, plan["server_space"]
+    assert plan["server_space"]["needed_bytes"] > 0 and plan["server_space"]["free_bytes"] > 0
+    assert module_runner(db_backup, args_for(postgres, pgdb, backup_dir, table, verify=False), check_mode=True)["plan"]["server_space"] == dict(
+        checked=False, reason="no verification"
+    )
+    # A role that may create the scratch database but not read data_directory: not measured, and said why.
+    with postgres.admin(pgdb) as conn:
+        conn.execute("DROP ROLE IF EXISTS creator")
+        conn.execute("CREATE ROLE creator LOGIN CREATEDB PASSWORD 'Creator-pw-1'")
+        conn.execute("GRANT SELECT ON public.measured, public.measured_id_seq TO creator")
+    try:
+        args = args_for(postgres, pgdb, backup_dir, table, login_user="creator", login_password="Creator-pw-1")
+        space = module_runner(db_backup, args, check_mode=True)["plan"]["server_space"]
+        assert space["checked"] is False and "pg_read_all_settings" in space["reason"], space
+        with postgres.admin(pgdb) as conn:
+            conn.execute("GRANT pg_read_all_settings TO creator")
+        assert module_runner(db_backup, args, check_mode=True)["plan"]["server_space"]["checked"] is True
+    finally:
+        with postgres.admin(pgdb) as conn:
+            conn.execute("REVOKE ALL ON public.measured, public.measured_id_seq FROM creator")
+            conn.execute("DROP ROLE creator")
+    assert list(backup_dir.iterdir()) == []
+
+
 def test_a_role_without_createdb_is_told_before_anything_is_written(postgres, pgdb, backup_dir, module_runner):
     table = make_table(postgres, pgdb, "guarded")
     with postgres.admin(pgdb) as conn:

@@ -11,15 +11,19 @@ from ansible.module_utils.jsonmend.backup import manifests, pg_tools, ranges
 from ansible.module_utils.jsonmend.backup.checksums import table_checksum
 from ansible.module_utils.jsonmend.backup.clitools import file_sha256
 from ansible.module_utils.jsonmend.backup.plans import (
+    LOCAL_HOSTS,
     CatalogTotals,
     check_free_space,
     common_manifest,
     create_backup_dir,
     describe_plan,
     directory_warnings,
+    free_bytes,
     json_value,
     plan_files,
     publish,
+    require_scratch_room,
+    scratch_bytes,
 )
 from ansible.module_utils.jsonmend.db.connection import connect, driver_error_types, driver_message
 from ansible.module_utils.jsonmend.db.errors import JsonmendError
@@ -99,6 +103,33 @@ def check_scratch_privilege(db: Database) -> None:
         )
 
 
+def connection_is_local(db: Database) -> bool:
+    """A Unix socket (libpq's host is then its directory) or a loopback address."""
+    host = getattr(getattr(db.conn, "info", None), "host", None) or ""
+    return host.startswith("/") or host in LOCAL_HOSTS
+
+
+def check_server_space(db: Database, catalog: PgCatalog) -> dict[str, Any]:
+    """Room in the server's data directory for the scratch database, when it is visible from here.
+
+    The scratch database is created in the default tablespace (the data directory's base/) and
+    holds the tables' data and indexes once more. Only a local server's directory is this host's
+    (a remote one could share its path by chance), and only a superuser or pg_read_all_settings
+    may read data_directory: otherwise the plan says why it was not checked.
+    """
+    if not connection_is_local(db):
+        return dict(checked=False, reason="server is remote")
+    allowed = db.query_one("SELECT rolsuper OR pg_has_role(current_user, 'pg_read_all_settings', 'USAGE') FROM pg_roles WHERE rolname = current_user")
+    if not allowed or not allowed[0]:
+        return dict(checked=False, reason="data_directory not readable by this role (superuser or pg_read_all_settings)")
+    datadir = db.query_one("SELECT current_setting('data_directory')")[0]
+    try:
+        free = free_bytes(datadir)
+    except (OSError, TypeError):
+        return dict(checked=False, reason="data directory not readable from here")
+    return require_scratch_room("the server's data directory %s" % datadir, free, scratch_bytes(catalog))
+
+
 def plan_backup(db: Database, params: Mapping[str, Any], now: datetime.datetime) -> dict[str, Any]:
     """Everything checked before a single byte is written (inputs, directory, space, tools, privilege); the plan."""
     validate_identifier(params["database"], "database")
@@ -108,8 +139,10 @@ def plan_backup(db: Database, params: Mapping[str, Any], now: datetime.datetime)
     files = plan_files(params, table.replace(".", "_") if scope == "table" else "", now, manifests.PG_DUMP_SUFFIX)
     catalog = PgCatalog(db, params["database"], scope, table)
     space = check_free_space(files["space_dir"], catalog, params["space_factor"])
+    server_space = dict(checked=False, reason="no verification")
     if params.get("verify"):
         check_scratch_privilege(db)
+        server_space = check_server_space(db, catalog)
     tools = pg_tools.PgTools(db.dialect.major, params.get("dump_binary"), params.get("client_binary"))
     return dict(
         files,
@@ -117,7 +150,7 @@ def plan_backup(db: Database, params: Mapping[str, Any], now: datetime.datetime)
         catalog=catalog,
         tools=tools,
         space=space,
-        server_space=dict(checked=False, reason="the scratch database's room is not measured on PostgreSQL"),
+        server_space=server_space,
         warnings=directory_warnings(params["backup_dir"], files["dir_mode"]),
     )
 
@@ -227,9 +260,8 @@ def take_backup(
             if os.path.exists(path):
                 os.unlink(path)
         if read_failed and isinstance(exc, JsonmendError):
-            raise JsonmendError(
-                "reading row counts and checksums in the snapshot failed: %s (%s)" % (driver_message(results["__error__"]), exc)
-            ) from results["__error__"]
+            cause = results["__error__"]
+            raise JsonmendError("reading row counts and checksums in the snapshot failed: %s (%s)" % (driver_message(cause), exc)) from cause
         raise
     finally:
         try:
