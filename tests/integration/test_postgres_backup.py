@@ -390,3 +390,21 @@ def test_without_row_digests_the_table_still_compares_by_checksum(postgres, pgdb
     assert not any(name.endswith(manifests.DIGESTS_SUFFIX) for name in os.listdir(backup_dir))
     same = compared(module_runner, postgres, pgdb, backup_dir, table)
     assert same["identical"] and same["impact"]["rows_changed_since"] == 0
+
+
+def test_a_uuid_key_over_several_ranges(postgres, pgdb, backup_dir, module_runner):
+    # No MIN(uuid) on PostgreSQL, and the ranges' first keys come back as text parameters.
+    with postgres.connect(pgdb) as conn:
+        conn.execute("DROP TABLE IF EXISTS public.keyed_uuid")
+        conn.execute("CREATE TABLE public.keyed_uuid (code uuid PRIMARY KEY, m jsonb)")
+        conn.execute("INSERT INTO public.keyed_uuid SELECT md5(g::text)::uuid, jsonb_build_object('n', g) FROM generate_series(1, 2500) g")
+    taken = module_runner(db_backup, args_for(postgres, pgdb, backup_dir, "keyed_uuid"))
+    assert not taken.failed, taken.get("msg")
+    m = taken["manifest"]
+    assert len(m["ranges"]["public.keyed_uuid"]["ranges"]) == 3 and m["keys"]["public.keyed_uuid"]["min"] == "0004d0b5-9e19-461f-f126-e3a08a814c33"
+    with postgres.connect(pgdb) as conn:
+        changed = conn.execute("UPDATE public.keyed_uuid SET m = '1' WHERE code = md5('2000')::uuid RETURNING code::text").fetchone()[0]
+    impact = compared(module_runner, postgres, pgdb, backup_dir, "keyed_uuid")["impact"]
+    assert (impact["rows_inserted_since"], impact["rows_changed_since"], impact["rows_deleted_since"]) == (0, 1, 0)
+    entry = impact["tables"]["public.keyed_uuid"]
+    assert entry["changed"]["sample_keys"] == [changed] and entry["ranges_differing"] == 1

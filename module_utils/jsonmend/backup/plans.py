@@ -82,6 +82,8 @@ def json_value(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
         return str(value)
+    if value is not None and not isinstance(value, (str, int, float, bool)):
+        return str(value)  # a uuid key (PostgreSQL), as the server spells it
     return value
 
 
