@@ -408,3 +408,7 @@ def test_a_uuid_key_over_several_ranges(postgres, pgdb, backup_dir, module_runne
     assert (impact["rows_inserted_since"], impact["rows_changed_since"], impact["rows_deleted_since"]) == (0, 1, 0)
     entry = impact["tables"]["public.keyed_uuid"]
     assert entry["changed"]["sample_keys"] == [changed] and entry["ranges_differing"] == 1
+    # Without digests the key bounds are read on their own, from the key's index.
+    plain = module_runner(db_backup, args_for(postgres, pgdb, backup_dir, "keyed_uuid", row_digests=False, verify=False, label="uuid_plain"))
+    assert not plain.failed, plain.get("msg")
+    assert plain["manifest"]["keys"]["public.keyed_uuid"]["min"] == m["keys"]["public.keyed_uuid"]["min"] and plain["manifest"]["ranges"] == {}

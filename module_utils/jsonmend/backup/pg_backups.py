@@ -173,7 +173,11 @@ def _read_sums(snap: Database, catalog: PgCatalog, results: dict[str, Any], dige
             if key:
                 key_sql = d.qn(key["column"])
                 schema, name = d.split_table(t)
-                low, high = snap.query_one("SELECT MIN(%s), MAX(%s) FROM %s.%s" % (key_sql, key_sql, d.qn(schema), d.qn(name)))
+                # The key's index from each end: no MIN or MAX exists for a uuid or bytea key.
+                source = "%s.%s" % (d.qn(schema), d.qn(name))
+                low, high = snap.query_one(
+                    "SELECT (SELECT %s FROM %s ORDER BY 1 LIMIT 1), (SELECT %s FROM %s ORDER BY 1 DESC LIMIT 1)" % (key_sql, source, key_sql, source)
+                )
                 result["key"] = dict(column=key["column"], integer=key["integer"], min=json_value(low), max=json_value(high))
             results[t] = result
     except BaseException as exc:  # noqa: BLE001 - handed to the main thread
