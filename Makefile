@@ -19,7 +19,7 @@ demo-stop: demo-app-stop
 	$(PY) -m tools.devstack.mariadb_server stop .demo/mariadb
 	$(PY) -m tools.devstack.postgres_server stop .demo/postgresql
 
-## demo-app: quizsite v1 under supervisord on the demo database, for playbooks/deploy.yml
+## demo-app: quizsite v1 under supervisord on the demo database (DEMO_DB=postgresql: the PostgreSQL one), for playbooks/deploy.yml
 demo-app: setup
 	scripts/demo_app.sh
 

@@ -11,6 +11,7 @@ import tempfile
 import threading
 
 import db_backup
+import db_backup_compare
 import db_backup_verify
 import db_restore
 import pytest
@@ -123,8 +124,10 @@ def test_restore_brings_changed_rows_back_byte_for_byte(postgres, pgdb, backup_d
     assert content(postgres, pgdb, table) != before
     checked = module_runner(db_restore, args_for(postgres, pgdb, backup_dir, table, backup_id=m["id"]), check_mode=True)
     assert not checked.failed and checked["impact"]["tables"][table]["differs"], checked.get("msg")
-    assert "PostgreSQL backups keep none yet" in checked["impact"]["tables"][table]["reason"]
-    assert checked["impact"]["rows_changed_since"] is None and "rows_changed_since" in checked["impact"]["unknown"]
+    # Counted from the backup's key ranges and row digests: the non-objects changed, row 2 deleted, one inserted.
+    assert checked["impact"]["exact"] and checked["impact"]["unknown"] == []
+    changed = sum(1 for v in VALUES if v is not None and not v.startswith("{"))
+    assert (checked["impact"]["rows_inserted_since"], checked["impact"]["rows_changed_since"], checked["impact"]["rows_deleted_since"]) == (1, changed, 1)
     assert content(postgres, pgdb, table) != before
     result = module_runner(db_restore, args_for(postgres, pgdb, backup_dir, "app.quiz"))
     assert not result.failed, result.get("msg")
@@ -210,6 +213,34 @@ def test_check_mode_writes_nothing(postgres, pgdb, backup_dir, module_runner):
     assert list(backup_dir.iterdir()) == []
 
 
+def test_the_plan_measures_the_data_directory_for_the_scratch_database(postgres, pgdb, backup_dir, module_runner):
+    table = make_table(postgres, pgdb, "measured")
+    plan = module_runner(db_backup, args_for(postgres, pgdb, backup_dir, table), check_mode=True)["plan"]
+    # A local server whose data directory this host sees: measured, data and indexes x 1.1.
+    assert plan["server_space"]["checked"] is True, plan["server_space"]
+    assert plan["server_space"]["needed_bytes"] > 0 and plan["server_space"]["free_bytes"] > 0
+    assert module_runner(db_backup, args_for(postgres, pgdb, backup_dir, table, verify=False), check_mode=True)["plan"]["server_space"] == dict(
+        checked=False, reason="no verification"
+    )
+    # A role that may create the scratch database but not read data_directory: not measured, and said why.
+    with postgres.admin(pgdb) as conn:
+        conn.execute("DROP ROLE IF EXISTS creator")
+        conn.execute("CREATE ROLE creator LOGIN CREATEDB PASSWORD 'Creator-pw-1'")
+        conn.execute("GRANT SELECT ON public.measured, public.measured_id_seq TO creator")
+    try:
+        args = args_for(postgres, pgdb, backup_dir, table, login_user="creator", login_password="Creator-pw-1")
+        space = module_runner(db_backup, args, check_mode=True)["plan"]["server_space"]
+        assert space["checked"] is False and "pg_read_all_settings" in space["reason"], space
+        with postgres.admin(pgdb) as conn:
+            conn.execute("GRANT pg_read_all_settings TO creator")
+        assert module_runner(db_backup, args, check_mode=True)["plan"]["server_space"]["checked"] is True
+    finally:
+        with postgres.admin(pgdb) as conn:
+            conn.execute("REVOKE ALL ON public.measured, public.measured_id_seq FROM creator")
+            conn.execute("DROP ROLE creator")
+    assert list(backup_dir.iterdir()) == []
+
+
 def test_a_role_without_createdb_is_told_before_anything_is_written(postgres, pgdb, backup_dir, module_runner):
     table = make_table(postgres, pgdb, "guarded")
     with postgres.admin(pgdb) as conn:
@@ -281,3 +312,103 @@ def test_no_process_shows_the_password_while_the_tools_run(postgres, pgdb, backu
     assert {"pg_dump", "pg_restore"} <= watcher.tools_seen  # sampled while the dump and the scratch restore ran
     assert TOOL_PASSWORD not in json.dumps(result["manifest"])
     assert not [n for n in set(os.listdir(tempfile.gettempdir())) - before if n.startswith("jsonmend-")]  # password files gone
+
+
+def compared(module_runner, postgres, pgdb, backup_dir, table, **extra):
+    result = module_runner(db_backup_compare, args_for(postgres, pgdb, backup_dir, table, impact=True, **extra))
+    assert not result.failed, result.get("msg")
+    return result
+
+
+def test_compare_names_the_rows_and_ranges_changed_since_the_backup(postgres, pgdb, backup_dir, module_runner):
+    table = make_table(postgres, pgdb, "ranged")
+    with postgres.connect(pgdb) as conn:
+        conn.execute("INSERT INTO ranged (m, raw) SELECT jsonb_build_object('n', g), json_build_object('n', g) FROM generate_series(1, 4690) g")
+        conn.execute("ANALYZE ranged")
+    m = module_runner(db_backup, args_for(postgres, pgdb, backup_dir, table))["manifest"]
+    index = m["ranges"][table]
+    assert index["key"] == "id" and index["key_kind"] == "int" and len(index["ranges"]) == 5, index
+    assert m["digests"]["sha256"] and os.path.exists(m["digests_path"]) and stat.S_IMODE(os.stat(m["digests_path"]).st_mode) == 0o600
+    assert sum(r[1] for r in index["ranges"]) == m["rows"][table] == 5000
+    # An unchanged table compares identical, every count 0.
+    same = compared(module_runner, postgres, pgdb, backup_dir, table)
+    assert same["identical"] and same["impact"]["exact"], same
+    assert (same["impact"]["rows_inserted_since"], same["impact"]["rows_changed_since"], same["impact"]["rows_deleted_since"]) == (0, 0, 0)
+    assert same["impact"]["tables"][table]["ranges_differing"] == 0
+    with postgres.connect(pgdb) as conn:
+        conn.execute("UPDATE ranged SET m = '{\"edited\": true}' WHERE id IN (1500, 1501)")
+        conn.execute("DELETE FROM ranged WHERE id = 3210")
+        conn.execute("INSERT INTO ranged (m, raw) VALUES ('{}', '{}')")
+    found = compared(module_runner, postgres, pgdb, backup_dir, table)
+    assert not found["identical"]
+    impact = found["impact"]
+    assert impact["exact"] and (impact["rows_inserted_since"], impact["rows_changed_since"], impact["rows_deleted_since"]) == (1, 2, 1)
+    entry = impact["tables"][table]
+    assert entry["changed"] == dict(first_key=1500, last_key=1501, sample_keys=[1500, 1501])
+    assert entry["deleted"] == dict(first_key=3210, last_key=3210, sample_keys=[3210])
+    assert entry["inserted"]["sample_keys"] == [5001]
+    # Rows 1500-1501, 3210 and 5001 fall in three of the five ranges.
+    assert entry["ranges"] == 5 and entry["ranges_differing"] == 3 and entry["rows_now"] == 5000
+
+
+@pytest.mark.parametrize(
+    "key_type, keys",
+    [("text", ["a,b;c", "ключ", "m", "z🙂"]), ("bytea", [b"\x00\x01", b"a;b", b"\xff\xfe", b"zz"])],
+    ids=["text key", "bytea key"],
+)
+def test_text_and_binary_keys_name_their_rows(postgres, pgdb, backup_dir, module_runner, key_type, keys):
+    table = "public.keyed_%s" % key_type
+    with postgres.connect(pgdb) as conn:
+        conn.execute("DROP TABLE IF EXISTS %s" % table)
+        conn.execute("CREATE TABLE %s (code %s PRIMARY KEY, m jsonb)" % (table, key_type))
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO %s VALUES (%%s, %%s::jsonb)" % table, [(k, '{"n": %d}' % i) for i, k in enumerate(keys)])
+    taken = module_runner(db_backup, args_for(postgres, pgdb, backup_dir, table))
+    assert not taken.failed, taken.get("msg")
+    m = taken["manifest"]
+    assert m["verified"] and m["ranges"][table]["key_kind"] == ("text" if key_type == "text" else "bytes")
+    new_key = "0 new" if key_type == "text" else b"\x00\x00"
+    with postgres.connect(pgdb) as conn:
+        conn.execute("UPDATE %s SET m = '3' WHERE code = %%s" % table, (keys[1],))
+        conn.execute("DELETE FROM %s WHERE code = %%s" % table, (keys[2],))
+        conn.execute("INSERT INTO %s VALUES (%%s, '{}')" % table, (new_key,))
+    impact = compared(module_runner, postgres, pgdb, backup_dir, table)["impact"]
+    assert (impact["rows_inserted_since"], impact["rows_changed_since"], impact["rows_deleted_since"]) == (1, 1, 1)
+
+    def shown(key):
+        return key if isinstance(key, str) else key.hex()
+
+    entry = impact["tables"][table]
+    assert entry["inserted"]["sample_keys"] == [shown(new_key)]
+    assert entry["changed"]["sample_keys"] == [shown(keys[1])] and entry["deleted"]["sample_keys"] == [shown(keys[2])]
+
+
+def test_without_row_digests_the_table_still_compares_by_checksum(postgres, pgdb, backup_dir, module_runner):
+    table = make_table(postgres, pgdb, "undigested")
+    m = module_runner(db_backup, args_for(postgres, pgdb, backup_dir, table, row_digests=False))["manifest"]
+    assert m["ranges"] == {} and m["digests"] is None and m["digests_path"] is None
+    assert not any(name.endswith(manifests.DIGESTS_SUFFIX) for name in os.listdir(backup_dir))
+    same = compared(module_runner, postgres, pgdb, backup_dir, table)
+    assert same["identical"] and same["impact"]["rows_changed_since"] == 0
+
+
+def test_a_uuid_key_over_several_ranges(postgres, pgdb, backup_dir, module_runner):
+    # No MIN(uuid) on PostgreSQL, and the ranges' first keys come back as text parameters.
+    with postgres.connect(pgdb) as conn:
+        conn.execute("DROP TABLE IF EXISTS public.keyed_uuid")
+        conn.execute("CREATE TABLE public.keyed_uuid (code uuid PRIMARY KEY, m jsonb)")
+        conn.execute("INSERT INTO public.keyed_uuid SELECT md5(g::text)::uuid, jsonb_build_object('n', g) FROM generate_series(1, 2500) g")
+    taken = module_runner(db_backup, args_for(postgres, pgdb, backup_dir, "keyed_uuid"))
+    assert not taken.failed, taken.get("msg")
+    m = taken["manifest"]
+    assert len(m["ranges"]["public.keyed_uuid"]["ranges"]) == 3 and m["keys"]["public.keyed_uuid"]["min"] == "0004d0b5-9e19-461f-f126-e3a08a814c33"
+    with postgres.connect(pgdb) as conn:
+        changed = conn.execute("UPDATE public.keyed_uuid SET m = '1' WHERE code = md5('2000')::uuid RETURNING code::text").fetchone()[0]
+    impact = compared(module_runner, postgres, pgdb, backup_dir, "keyed_uuid")["impact"]
+    assert (impact["rows_inserted_since"], impact["rows_changed_since"], impact["rows_deleted_since"]) == (0, 1, 0)
+    entry = impact["tables"]["public.keyed_uuid"]
+    assert entry["changed"]["sample_keys"] == [changed] and entry["ranges_differing"] == 1
+    # Without digests the key bounds are read on their own, from the key's index.
+    plain = module_runner(db_backup, args_for(postgres, pgdb, backup_dir, "keyed_uuid", row_digests=False, verify=False, label="uuid_plain"))
+    assert not plain.failed, plain.get("msg")
+    assert plain["manifest"]["keys"]["public.keyed_uuid"]["min"] == m["keys"]["public.keyed_uuid"]["min"] and plain["manifest"]["ranges"] == {}

@@ -13,7 +13,7 @@ import db_backup_catalog
 import db_backup_verify
 import db_restore
 import pytest
-from ansible.module_utils.jsonmend.backup import checksums, clitools, manifests
+from ansible.module_utils.jsonmend.backup import checksums, clitools, manifests, pg_backups, plans
 from ansible.module_utils.jsonmend.db.dialects import dialect_for
 from ansible.module_utils.jsonmend.db.errors import JsonmendError
 
@@ -250,6 +250,37 @@ def test_compare_checksums_names_the_difference():
     assert "3 rows expected, 2 found" in checksums.compare_checksums(a, dict(rows=2, checksum="crc32+crc32c:1:2"))
     assert "content differs" in checksums.compare_checksums(a, dict(rows=3, checksum="crc32+crc32c:1:3"))
     assert "different algorithms" in checksums.compare_checksums(a, dict(rows=3, checksum="crc32+md5:1:2"))
+
+
+class _Sizes:
+    """A catalog's sizes, as the plan reads them from the server."""
+
+    def total_bytes(self):
+        return 1000 * 1024 * 1024
+
+
+def test_the_scratch_copy_must_fit_in_the_server_data_directory():
+    needed = plans.scratch_bytes(_Sizes())
+    assert needed == int(1000 * 1024 * 1024 * 1.1)
+    assert plans.require_scratch_room("the server's data directory /srv/pg", needed, needed) == dict(checked=True, free_bytes=needed, needed_bytes=needed)
+    with pytest.raises(JsonmendError) as refused:
+        plans.require_scratch_room("the server's data directory /srv/pg", 200 * 1024 * 1024, needed)
+    message = str(refused.value)
+    assert "not enough free space in the server's data directory /srv/pg for the verification's scratch copy" in message
+    assert "200.0 MiB free, 1.1 GiB needed" in message and "backup_verify: false" in message and "nothing was written" in message
+
+
+class _Conn:
+    def __init__(self, host):
+        self.info = type("Info", (), dict(host=host))()
+
+
+@pytest.mark.parametrize(
+    "host, local", [("/var/run/postgresql", True), ("127.0.0.1", True), ("localhost", True), ("::1", True), ("db.example.com", False), ("10.0.0.5", False)]
+)
+def test_only_a_local_postgresql_server_has_its_data_directory_measured(host, local):
+    db = type("Db", (), dict(conn=_Conn(host)))()
+    assert pg_backups.connection_is_local(db) is local
 
 
 @pytest.mark.parametrize("module", [db_backup, db_backup_verify, db_backup_catalog, db_restore], ids=lambda m: m.__name__)

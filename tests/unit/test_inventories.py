@@ -79,15 +79,16 @@ def test_the_environment_inventory_loads_with_the_vault_password(environment, tm
     assert listing["_meta"]["hostvars"][db_host]["jsonmend_environment"] == environment
 
 
-def test_the_demo_inventory_reads_the_demo_app_port(tmp_path):
-    """DEMO_APP_PORT=8791 make demo-app writes .demo/app/vars.json; the local inventory follows it."""
+def test_the_demo_inventory_reads_the_demo_app_port_and_environment(tmp_path):
+    """DEMO_APP_PORT=8791 make demo-app writes .demo/app/vars.json; the local inventory follows it,
+    and its environment too (DEMO_DB=postgresql: the app's PostgreSQL settings, not db.cnf)."""
     import shutil
 
     copy = tmp_path / "repo"
     shutil.copytree(ROOT / "inventories" / "local", copy / "inventories" / "local")
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
 
-    def url():
+    def var(name):
         out = subprocess.run(
             [
                 str(BIN / "ansible"),
@@ -97,7 +98,7 @@ def test_the_demo_inventory_reads_the_demo_app_port(tmp_path):
                 "-m",
                 "ansible.builtin.debug",
                 "-a",
-                "var=jsonmend_app_url",
+                "var=%s" % name,
                 "-o",
             ],
             cwd=copy,
@@ -108,7 +109,11 @@ def test_the_demo_inventory_reads_the_demo_app_port(tmp_path):
         )
         return out.stdout
 
-    assert "http://127.0.0.1:8765" in url()
+    assert "http://127.0.0.1:8765" in var("jsonmend_app_url")
+    assert "QUIZSITE_DB_OPTION_FILE" in var("jsonmend_app_environment")
     (copy / ".demo" / "app").mkdir(parents=True)
-    (copy / ".demo" / "app" / "vars.json").write_text(json.dumps({"jsonmend_app_url": "http://127.0.0.1:8791"}))
-    assert "http://127.0.0.1:8791" in url()
+    environment = {"QUIZSITE_DB_ENGINE": "postgresql", "QUIZSITE_DB_PASSFILE": "/x/db.pgpass"}
+    (copy / ".demo" / "app" / "vars.json").write_text(json.dumps({"jsonmend_app_url": "http://127.0.0.1:8791", "jsonmend_app_environment": environment}))
+    assert "http://127.0.0.1:8791" in var("jsonmend_app_url")
+    shown = var("jsonmend_app_environment")
+    assert "QUIZSITE_DB_PASSFILE" in shown and "QUIZSITE_DB_OPTION_FILE" not in shown

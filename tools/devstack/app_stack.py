@@ -346,6 +346,12 @@ def main(argv=None):
     base = Path(args.base)
     pidfile = base / "supervisord.pid"
     if args.action == "start" and _alive(pidfile):
+        state = base / "stack.json"
+        running = json.loads(state.read_text()).get("engine", "mysql") if state.exists() else "mysql"
+        if running != args.db_engine:
+            # Its environment and password file are for the other database: stop it first.
+            print("quizsite already runs on %s, not %s: stop it first (make demo-app-stop)" % (running, args.db_engine), file=sys.stderr)
+            return 1
         print("quizsite's supervisord already runs (pid %s); variables in %s" % (pidfile.read_text().strip(), base / "vars.json"))
         return 0
     if args.action == "stop":
@@ -364,6 +370,11 @@ def main(argv=None):
         return 0
     if not args.db_port or not args.db_name:
         parser.error("start needs --db-port and --db-name")
+    if (base / "stack.json").exists():
+        # A stack built before and stopped (make demo-app-stop): rebuilt from scratch, on this
+        # database engine, as a new demo; its checkout, venv and logs are the demo's own.
+        print("rebuilding the stopped quizsite stack in %s" % base)
+        shutil.rmtree(base)
     stack = AppStack(base, args.db_port, args.db_name, port=args.port, engine=args.db_engine)
     stack.build()
     stack.manage("migrate", "--noinput")

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ansible.module_utils.jsonmend.backup import clitools, manifests, pg_backups, ranges
 from ansible.module_utils.jsonmend.backup.checksums import table_checksum
 from ansible.module_utils.jsonmend.backup.plans import (
+    LOCAL_HOSTS,
     SCOPES,
     CatalogTotals,
     check_free_space,
@@ -19,10 +20,11 @@ from ansible.module_utils.jsonmend.backup.plans import (
     describe_plan,
     directory_warnings,
     free_bytes,
-    human,
     json_value,
     plan_files,
     publish,
+    require_scratch_room,
+    scratch_bytes,
 )
 from ansible.module_utils.jsonmend.backup.snapshot import AlignedSnapshot
 from ansible.module_utils.jsonmend.db.clock import utc_now
@@ -38,7 +40,6 @@ if TYPE_CHECKING:
     from ansible.module_utils.jsonmend.db.connection import Database
 
 TRANSACTIONAL_ENGINES = ("innodb",)
-LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 # Options shared by the backup modules, on top of the connection and target specs.
 TOOLS_ARGUMENT_SPEC = dict(
@@ -124,14 +125,7 @@ def check_server_space(db: Database, catalog: Catalog) -> dict[str, Any]:
         free = free_bytes(datadir)
     except (OSError, TypeError) + driver_error_types():
         return dict(checked=False, reason="datadir not readable from here")
-    needed = int(catalog.total_bytes() * 1.1)
-    if free < needed:
-        raise JsonmendError(
-            "not enough free space in the server's datadir %s for the verification's scratch copy: %s free, %s needed."
-            " Free space there, or set backup_verify: false and verify later (db_backup_verify) when there is room;"
-            " nothing was written" % (datadir, human(free), human(needed))
-        )
-    return dict(checked=True, free_bytes=free, needed_bytes=needed)
+    return require_scratch_room("the server's datadir %s" % datadir, free, scratch_bytes(catalog))
 
 
 class Tools:

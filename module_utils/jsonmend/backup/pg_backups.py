@@ -7,19 +7,23 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any
 
-from ansible.module_utils.jsonmend.backup import manifests, pg_tools
+from ansible.module_utils.jsonmend.backup import manifests, pg_tools, ranges
 from ansible.module_utils.jsonmend.backup.checksums import table_checksum
 from ansible.module_utils.jsonmend.backup.clitools import file_sha256
 from ansible.module_utils.jsonmend.backup.plans import (
+    LOCAL_HOSTS,
     CatalogTotals,
     check_free_space,
     common_manifest,
     create_backup_dir,
     describe_plan,
     directory_warnings,
+    free_bytes,
     json_value,
     plan_files,
     publish,
+    require_scratch_room,
+    scratch_bytes,
 )
 from ansible.module_utils.jsonmend.db.connection import connect, driver_error_types, driver_message
 from ansible.module_utils.jsonmend.db.errors import JsonmendError
@@ -99,6 +103,33 @@ def check_scratch_privilege(db: Database) -> None:
         )
 
 
+def connection_is_local(db: Database) -> bool:
+    """A Unix socket (libpq's host is then its directory) or a loopback address."""
+    host = getattr(getattr(db.conn, "info", None), "host", None) or ""
+    return host.startswith("/") or host in LOCAL_HOSTS
+
+
+def check_server_space(db: Database, catalog: PgCatalog) -> dict[str, Any]:
+    """Room in the server's data directory for the scratch database, when it is visible from here.
+
+    The scratch database is created in the default tablespace (the data directory's base/) and
+    holds the tables' data and indexes once more. Only a local server's directory is this host's
+    (a remote one could share its path by chance), and only a superuser or pg_read_all_settings
+    may read data_directory: otherwise the plan says why it was not checked.
+    """
+    if not connection_is_local(db):
+        return dict(checked=False, reason="server is remote")
+    allowed = db.query_one("SELECT rolsuper OR pg_has_role(current_user, 'pg_read_all_settings', 'USAGE') FROM pg_roles WHERE rolname = current_user")
+    if not allowed or not allowed[0]:
+        return dict(checked=False, reason="data_directory not readable by this role (superuser or pg_read_all_settings)")
+    datadir = db.query_one("SELECT current_setting('data_directory')")[0]
+    try:
+        free = free_bytes(datadir)
+    except (OSError, TypeError):
+        return dict(checked=False, reason="data directory not readable from here")
+    return require_scratch_room("the server's data directory %s" % datadir, free, scratch_bytes(catalog))
+
+
 def plan_backup(db: Database, params: Mapping[str, Any], now: datetime.datetime) -> dict[str, Any]:
     """Everything checked before a single byte is written (inputs, directory, space, tools, privilege); the plan."""
     validate_identifier(params["database"], "database")
@@ -108,8 +139,10 @@ def plan_backup(db: Database, params: Mapping[str, Any], now: datetime.datetime)
     files = plan_files(params, table.replace(".", "_") if scope == "table" else "", now, manifests.PG_DUMP_SUFFIX)
     catalog = PgCatalog(db, params["database"], scope, table)
     space = check_free_space(files["space_dir"], catalog, params["space_factor"])
+    server_space = dict(checked=False, reason="no verification")
     if params.get("verify"):
         check_scratch_privilege(db)
+        server_space = check_server_space(db, catalog)
     tools = pg_tools.PgTools(db.dialect.major, params.get("dump_binary"), params.get("client_binary"))
     return dict(
         files,
@@ -117,22 +150,34 @@ def plan_backup(db: Database, params: Mapping[str, Any], now: datetime.datetime)
         catalog=catalog,
         tools=tools,
         space=space,
-        server_space=dict(checked=False, reason="the scratch database's room is not measured on PostgreSQL"),
+        server_space=server_space,
         warnings=directory_warnings(params["backup_dir"], files["dir_mode"]),
     )
 
 
-def _read_sums(snap: Database, catalog: PgCatalog, results: dict[str, Any]) -> None:
-    """Counts, checksums and key bounds of every table, in the exported snapshot (a thread beside pg_dump)."""
+def _read_sums(snap: Database, catalog: PgCatalog, results: dict[str, Any], digest_file: ranges.DigestFile | None = None) -> None:
+    """Counts, checksums and key bounds of every table, in the exported snapshot (a thread beside pg_dump);
+    with a digest file, a table with a single-column key is read range by range in key order instead
+    (ranges.py), which gives the same count and checksum in the same one read, as on MariaDB."""
     try:
         d = snap.dialect
         for t in catalog.tables:
-            result = table_checksum(snap, t)
             key = catalog.keys.get(t)
+            if key and digest_file is not None:
+                result = ranges.write_table_digests(snap, catalog.database, t, key["column"], digest_file, catalog.estimated_rows.get(t, 0))
+                low, high = result.pop("bounds")
+                result["key"] = dict(column=key["column"], integer=key["integer"], min=json_value(low), max=json_value(high))
+                results[t] = result
+                continue
+            result = table_checksum(snap, t)
             if key:
                 key_sql = d.qn(key["column"])
                 schema, name = d.split_table(t)
-                low, high = snap.query_one("SELECT MIN(%s), MAX(%s) FROM %s.%s" % (key_sql, key_sql, d.qn(schema), d.qn(name)))
+                # The key's index from each end: no MIN or MAX exists for a uuid or bytea key.
+                source = "%s.%s" % (d.qn(schema), d.qn(name))
+                low, high = snap.query_one(
+                    "SELECT (SELECT %s FROM %s ORDER BY 1 LIMIT 1), (SELECT %s FROM %s ORDER BY 1 DESC LIMIT 1)" % (key_sql, source, key_sql, source)
+                )
                 result["key"] = dict(column=key["column"], integer=key["integer"], min=json_value(low), max=json_value(high))
             results[t] = result
     except BaseException as exc:  # noqa: BLE001 - handed to the main thread
@@ -165,14 +210,24 @@ def take_backup(
         create_backup_dir(params["backup_dir"])
     catalog, tools = plan["catalog"], plan["tools"]
     partial = plan["path"] + ".partial"
+    digests_partial = plan["digests_path"] + ".partial"
+    keep_digests = bool(params.get("row_digests", True)) and bool(catalog.keys)
     results = {}
     os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # pg_dump writes into it, keeping 0600
+    digest_handle = None
     try:
+        if keep_digests:
+            digest_handle = os.fdopen(os.open(digests_partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
         snap = connect(params, autocommit=True)
     except BaseException:
-        os.unlink(partial)
+        if digest_handle is not None:
+            digest_handle.close()
+        for path in (partial, digests_partial):
+            if os.path.exists(path):
+                os.unlink(path)
         raise
-    reader = threading.Thread(target=_read_sums, args=(snap, catalog, results), daemon=True)
+    digest_file = ranges.DigestFile(digest_handle) if keep_digests else None
+    reader = threading.Thread(target=_read_sums, args=(snap, catalog, results, digest_file), daemon=True)
     try:
         snap.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         snapshot = snap.query_one("SELECT pg_export_snapshot()")[0]
@@ -193,12 +248,24 @@ def take_backup(
         entries = pg_tools.archive_entries(tools.client, partial)
         with open(partial, "rb") as handle:
             os.fsync(handle.fileno())
-    except BaseException:
+        if digest_handle is not None:
+            digest_handle.flush()
+            os.fsync(digest_handle.fileno())
+            digest_handle.close()
+    except BaseException as exc:
+        # A read in the snapshot that failed first ends the exported snapshot, and so pg_dump: say why.
+        read_failed = not reader.is_alive() and "__error__" in results and results["__error__"] is not exc
         if reader.is_alive():
             snap.conn.cancel()
             reader.join(30)
-        if os.path.exists(partial):
-            os.unlink(partial)
+        if digest_handle is not None:
+            digest_handle.close()
+        for path in (partial, digests_partial):
+            if os.path.exists(path):
+                os.unlink(path)
+        if read_failed and isinstance(exc, JsonmendError):
+            cause = results["__error__"]
+            raise JsonmendError("reading row counts and checksums in the snapshot failed: %s (%s)" % (driver_message(cause), exc)) from cause
         raise
     finally:
         try:
@@ -206,12 +273,13 @@ def take_backup(
         except driver_error_types():
             pass
         snap.close()
-    publish([(partial, plan["path"])], params["backup_dir"])
+    publish([(partial, plan["path"])] + ([(digests_partial, plan["digests_path"])] if keep_digests else []), params["backup_dir"])
     manifest = common_manifest(plan, params, catalog, results, server, now, started)
     manifest.update(
-        digests_path=None,
-        ranges={},
-        digests=None,
+        # Per-key-range sums and the per-row digests file they index, as on MariaDB (ranges.py).
+        digests_path=plan["digests_path"] if keep_digests else None,
+        ranges=dict((t, results[t]["ranges"]) for t in catalog.tables if "ranges" in results[t]),
+        digests=dict(file=os.path.basename(plan["digests_path"]), size=digest_file.offset, sha256=digest_file.sha.hexdigest()) if keep_digests else None,
         binlog=dict(enabled=False),
         wal=dict(lsn=lsn),
         snapshot=dict(method=SNAPSHOT_METHOD, exported=snapshot, writes_paused_ms=0.0),

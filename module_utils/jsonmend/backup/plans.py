@@ -82,6 +82,8 @@ def json_value(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
         return str(value)
+    if value is not None and not isinstance(value, (str, int, float, bool)):
+        return str(value)  # a uuid key (PostgreSQL), as the server spells it
     return value
 
 
@@ -140,6 +142,28 @@ def check_free_space(directory: str, catalog: Any, factor: float) -> dict[str, i
             % (directory, human(free), human(needed), human(catalog.total_data_bytes()), ", ".join(catalog.tables) or "no table", factor)
         )
     return dict(free_bytes=free, needed_bytes=needed, data_bytes=catalog.total_data_bytes())
+
+
+# The verification's scratch copy: the tables' data and indexes, and a margin for the load.
+SCRATCH_FACTOR = 1.1
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def scratch_bytes(catalog: Any) -> int:
+    """Room the verification's scratch copy takes on the server."""
+    return int(catalog.total_bytes() * SCRATCH_FACTOR)
+
+
+def require_scratch_room(where: str, free: int, needed: int) -> dict[str, Any]:
+    """Refuse before anything is written when `where` (the server's data directory) lacks room for
+    the scratch copy; else the report the plan shows. Pure: sizes in, verdict out."""
+    if free < needed:
+        raise JsonmendError(
+            "not enough free space in %s for the verification's scratch copy: %s free, %s needed."
+            " Free space there, or set backup_verify: false and verify later (db_backup_verify) when there is room;"
+            " nothing was written" % (where, human(free), human(needed))
+        )
+    return dict(checked=True, free_bytes=free, needed_bytes=needed)
 
 
 def current_user() -> str:

@@ -33,7 +33,7 @@ FETCH_ROWS = 5000
 SAMPLE_KEYS = 10
 # INTERVAL() compares as DOUBLE beyond this, where neighbouring keys would share a value.
 EXACT_DOUBLE = 2**53
-BINARY_TYPES = ("binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob")
+BINARY_TYPES = ("binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob", "bytea")
 COUNTS = ("rows_inserted_since", "rows_changed_since", "rows_deleted_since")
 
 
@@ -71,9 +71,10 @@ def key_from_json(value: int | str, kind: str) -> int | str | bytes:
 
 
 def key_data_type(db: Database, database: str, table: str, key: str) -> str:
+    schema, name = db.dialect.table_location(table, database)
     row = db.query_one(
         "SELECT LOWER(DATA_TYPE) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s AND COLUMN_NAME = %s",
-        (database, table, key),
+        (schema, name, key),
     )
     if not row:
         raise JsonmendError("key column %s is not in %s.%s" % (key, database, table))
@@ -81,9 +82,14 @@ def key_data_type(db: Database, database: str, table: str, key: str) -> str:
 
 
 def _key_text(d, key, kind):
-    """SQL for a key as the digests spell it: decimal for integers, else HEX of its bytes, so a
-    key holding ',' or ';' (the digests' separators) or any character set stays unambiguous."""
-    return d.qn(key) if kind == "int" else "HEX(%s)" % d.qn(key)
+    """SQL for a key as the digests spell it (Dialect.digest_key_text)."""
+    return d.digest_key_text(d.qn(key), kind)
+
+
+def _source(d, database, table):
+    """The table's qualified name: database.table on MariaDB/MySQL, schema.table on PostgreSQL."""
+    schema, name = d.table_location(table, database)
+    return "%s.%s" % (d.qn(schema), d.qn(name))
 
 
 def _hashes(d, columns):
@@ -136,21 +142,23 @@ def write_table_digests(
     kind = key_kind(key_data_type(db, database, table, key))
     per_range = min(range_rows_cap(kind), range_rows_for(estimated_rows))
     tag, (h1, h2) = _hashes(d, columns)
-    inner = "SELECT %s AS jm_k, %s AS jm_kx, %s AS jm_h1, %s AS jm_h2 FROM %s.%s%%s ORDER BY %s LIMIT %d" % (
+    inner = "SELECT %s AS jm_k, %s AS jm_kx, %s AS jm_h1, %s AS jm_h2 FROM %s%%s ORDER BY %s LIMIT %d" % (
         d.qn(key),
         _key_text(d, key, kind),
         h1,
         h2,
-        d.qn(database),
-        d.qn(table),
+        _source(d, database, table),
         d.qn(key),
         per_range,
     )
     outer = (
-        "SELECT COUNT(*), SUM(jm_h1 IS NULL OR jm_h2 IS NULL), SUM(jm_h1), SUM(jm_h2), MIN(jm_k), MAX(jm_k),"
-        " GROUP_CONCAT(jm_kx, ',', jm_h1, ',', jm_h2 ORDER BY jm_k SEPARATOR ';') FROM (%s) jm_range"
+        "SELECT COUNT(*), SUM(CASE WHEN jm_h1 IS NULL OR jm_h2 IS NULL THEN 1 ELSE 0 END), SUM(jm_h1), SUM(jm_h2), "
+        + d.key_bounds_sql("jm_k", kind)
+        + ", "
+        + d.digest_join_sql("jm_kx", "jm_h1", "jm_h2", "jm_k")
+        + " FROM (%s) jm_range"
     )
-    db.query("SET SESSION group_concat_max_len = %d" % (1 << 26))
+    d.digest_session(db)
     ranges, totals, first, last = [], [0, 0, 0], None, None
     while True:
         if last is None:
@@ -219,12 +227,12 @@ def live_range_sums(db: Database, database: str, table: str, columns: Sequence[t
     if tag != index["algorithm"]:
         raise JsonmendError("the backup's ranges were summed with %s, this server offers %s" % (index["algorithm"], tag))
     sums = "SUM(%s), SUM(%s)" % (h1, h2)
-    source = "%s.%s" % (d.qn(database), d.qn(table))
+    source = _source(d, database, table)
     ranges = index["ranges"]
     result = [(0, 0, 0)] * max(1, len(ranges))
     firsts = [r[0] for r in ranges[1:]]
     if index["key_kind"] == "int" and all(abs(int(v)) < EXACT_DOUBLE for v in firsts):
-        bucket = "INTERVAL(%s, %s)" % (d.qn(index["key"]), ", ".join(str(int(v)) for v in firsts)) if firsts else "0"
+        bucket = d.range_bucket_expr(d.qn(index["key"]), firsts)
         for number, count, s1, s2 in db.query("SELECT %s AS jm_range, COUNT(*), %s FROM %s GROUP BY jm_range" % (bucket, sums, source)):
             result[int(number)] = (int(count), int(s1 or 0), int(s2 or 0))
         return result
@@ -250,8 +258,8 @@ def live_range_rows(
     stamp = ", %s" % d.qn(timestamp_column) if timestamp_column else ""
     where, args = _range_where(db, index, i) if index["ranges"] else ("", [])
     rows = db.query(
-        "SELECT %s, %s, %s%s FROM %s.%s%s ORDER BY %s"
-        % (_key_text(d, index["key"], index["key_kind"]), h1, h2, stamp, d.qn(database), d.qn(table), where, d.qn(index["key"])),
+        "SELECT %s, %s, %s%s FROM %s%s ORDER BY %s"
+        % (_key_text(d, index["key"], index["key_kind"]), h1, h2, stamp, _source(d, database, table), where, d.qn(index["key"])),
         tuple(args),
     )
     return [(_spelt(r[0]), int(r[1]), int(r[2]), r[3] if timestamp_column else None) for r in rows]
@@ -370,9 +378,7 @@ def compare_with_backup(
         entry["reason"] = "columns %s of the backup are gone from the live table: rows cannot be compared" % ", ".join(missing)
         return entry
     columns = [(c, live_columns[c]) for c in columns_recorded or live_columns]
-    if not index and db.dialect.name == "postgresql":
-        why = "backup %s holds no key ranges for %s (PostgreSQL backups keep none yet)" % (manifest.get("id"), table)
-    elif not index:
+    if not index:
         why = (
             "backup %s holds no key ranges for %s (taken before jsonmend kept them, with backup_row_digests off, or the"
             " table has no single-column primary key)" % (manifest.get("id"), table)

@@ -355,6 +355,30 @@ class Dialect:
             parts.append("IFNULL(CONCAT(LENGTH(%s), ':', %s), '-')" % (col, value))
         return "CONCAT(%s)" % ", ".join(parts)
 
+    # -- key ranges and per-row digests (backup/ranges.py) ------------------------------
+    def digest_session(self, db: Any) -> None:
+        """Let one statement return a whole range's joined digests (GROUP_CONCAT stops at 1 KiB by default)."""
+        db.query("SET SESSION group_concat_max_len = %d" % (1 << 26))
+
+    def digest_key_text(self, key_sql: str, kind: str) -> str:
+        """SQL for a key as the digests spell it: decimal for integers, else the hex of its bytes, so a
+        key holding ',' or ';' (the digests' separators) or any character set stays unambiguous."""
+        return key_sql if kind == "int" else "HEX(%s)" % key_sql
+
+    def digest_join_sql(self, key_text: str, hash1: str, hash2: str, order: str) -> str:
+        """Aggregate joining a range's rows as 'key,hash1,hash2;...' in key order."""
+        return "GROUP_CONCAT(%s, ',', %s, ',', %s ORDER BY %s SEPARATOR ';')" % (key_text, hash1, hash2, order)
+
+    def key_bounds_sql(self, key_sql: str, kind: str) -> str:
+        """First and last key of a range's rows, as two aggregates."""
+        return "MIN(%s), MAX(%s)" % (key_sql, key_sql)
+
+    def range_bucket_expr(self, key_sql: str, firsts: Iterable[int]) -> str:
+        """Number of the range an integer key falls in, given each range's first key but the first's
+        (0 below the second range's first key): INTERVAL's binary search on the server."""
+        firsts = [str(int(v)) for v in firsts]
+        return "INTERVAL(%s, %s)" % (key_sql, ", ".join(firsts)) if firsts else "0"
+
     # -- writers: repair and undo (MySQL-family defaults) ----------------------------
     # MySQL error numbers: lock wait timeout and deadlock are retried; the rest of NOT_ROW_ERRORS
     # end the chunk; any other server error (below 2000) is about the row's data.
@@ -1166,6 +1190,31 @@ class PostgreSQL(Dialect):
             col = "(%s)::text" % self.qn(name)
             parts.append("CASE WHEN %s IS NULL THEN '-' ELSE octet_length(%s) || ':' || %s END" % (col, col, col))
         return "(%s)" % " || ".join(parts)
+
+    # -- key ranges and per-row digests ------------------------------------------------
+    def digest_session(self, db: Any) -> None:
+        pass  # string_agg has no length limit to raise
+
+    def digest_key_text(self, key_sql: str, kind: str) -> str:
+        if kind == "int":
+            return "(%s)::text" % key_sql
+        if kind == "bytes":
+            return "encode(%s, 'hex')" % key_sql
+        return "encode(convert_to((%s)::text, 'UTF8'), 'hex')" % key_sql
+
+    def digest_join_sql(self, key_text: str, hash1: str, hash2: str, order: str) -> str:
+        return "string_agg(%s || ',' || (%s)::text || ',' || (%s)::text, ';' ORDER BY %s)" % (key_text, hash1, hash2, order)
+
+    def key_bounds_sql(self, key_sql: str, kind: str) -> str:
+        if kind == "int":
+            return super().key_bounds_sql(key_sql, kind)
+        # No MIN or MAX for bytea or uuid: the ends of the range's keys in their own order.
+        return "(array_agg(%s ORDER BY %s))[1], (array_agg(%s ORDER BY %s DESC))[1]" % (key_sql, key_sql, key_sql, key_sql)
+
+    def range_bucket_expr(self, key_sql: str, firsts: Iterable[int]) -> str:
+        # width_bucket over the sorted lower bounds: INTERVAL's meaning (0 below the first bound).
+        firsts = [str(int(v)) for v in firsts]
+        return "width_bucket((%s)::bigint, ARRAY[%s]::bigint[])" % (key_sql, ", ".join(firsts)) if firsts else "0"
 
     # -- writers: repair and undo -------------------------------------------------------
     # SQLSTATEs: deadlock, serialization failure and lock_timeout are retried; data exceptions
