@@ -74,7 +74,9 @@ class Dialect:
     records, repair/deploys.py); the bookkeeping tables' DDL `key_type_sql`,
     `sibling_table`, `create_table` and its `column_ddl` (DDL_TYPES), `column_names`; `transactional` (the engine).
     Backups (backup/): `checksum_hashes` and `checksum_row_expr` (the content checksum's SQL),
-    `table_location` (a backup's table name as schema and table), `table_names` (what exists now).
+    `table_location` (a backup's table name as schema and table), `table_names` (what exists now);
+    the row digests per key range (backup/ranges.py): `digest_session`, `digest_key_text`,
+    `digest_join_sql`, `key_bounds_sql`, `range_bucket_expr`.
     Not yet behind the seam (see docs/DESIGN.md): server identity and the dump/restore tools
     (backup/clitools.py for the MySQL family, backup/pg_tools.py for PostgreSQL).
     The write guard (guard/): `trigger_details` (the table's triggers with order and body),
