@@ -70,7 +70,9 @@ class Dialect:
     `advisory_lock_holder`, `release_advisory_lock`); `missing_grants` (each as the GRANT or
     privilege needed); `explain_access`, `access_ok`; SQL pieces `force_index`, `index_name`,
     `for_update`, `null_safe_equal`, `bytes_expr`, `to_bytes`, `bytes_left`, `utc_now_sql`,
-    `update_join`, `unwrap_expr`, `wrap_expr`, `upsert_clause`, `json_text_set_object` (the deploy
+    `update_join`, `quarantine_and_update` and `update_and_select` (a chunk's
+    statements joined in one where the server can: PostgreSQL's data-modifying WITH), `corrupt_filter` (a
+    chunk's candidates, cheaper where exact), `unwrap_expr`, `wrap_expr`, `upsert_clause`, `json_text_set_object` (the deploy
     records, repair/deploys.py); the bookkeeping tables' DDL `key_type_sql`,
     `sibling_table`, `create_table` and its `column_ddl` (DDL_TYPES), `column_names`; `transactional` (the engine).
     Backups (backup/): `checksum_hashes` and `checksum_row_expr` (the content checksum's SQL),
@@ -580,6 +582,22 @@ class Dialect:
         head = self.force_index(target, index, alias) if index else "%s AS %s" % (target, alias)
         sets = ", ".join("%s.%s = %s" % (alias, c, e) for c, e in assignments)
         return "UPDATE %s JOIN %s AS %s ON %s SET %s WHERE %s" % (head, source, source_alias, on, sets, where)
+
+    def quarantine_and_update(self, insert_sql: str, update_sql: str) -> str | None:
+        """One statement running the quarantine's INSERT ... SELECT and the repair's UPDATE on one snapshot
+        (the INSERT copies the pre-images), returning one row per updated row that holds the INSERT's
+        row count; None where the server has no such form (the caller sends the two statements)."""
+        return None
+
+    def update_and_select(self, update_sql: str, select_sql: str) -> str | None:
+        """One statement running `update_sql` and returning `select_sql`'s rows (both on one snapshot:
+        the SELECT does not see the UPDATE's own change); None where the server has no such form."""
+        return None
+
+    def corrupt_filter(self, col: str, native_json: bool, classes_sql: str) -> str:
+        """The condition for rows whose class (`classes_sql`, classify_expr of `col`) is neither OBJECT
+        nor SQL NULL: a chunk's candidates. A flavour may give a cheaper exact equivalent."""
+        return "(%s) NOT IN ('%s', '%s')" % (classes_sql, OBJECT, SQL_NULL)
 
     def unwrap_expr(self, col: str) -> str:
         """The object a double-encoded value's string holds, byte for byte."""
@@ -1356,6 +1374,21 @@ class PostgreSQL(Dialect):
     ) -> str:
         sets = ", ".join("%s = %s" % (c, e) for c, e in assignments)
         return "UPDATE %s AS %s SET %s FROM %s AS %s WHERE %s AND %s" % (target, alias, sets, source, source_alias, on, where)
+
+    def quarantine_and_update(self, insert_sql: str, update_sql: str) -> str | None:
+        # Data-modifying WITH: both read the statement's one snapshot, so the INSERT copies the values
+        # the UPDATE replaces; one round trip and one parse instead of two per kind of a chunk.
+        return "WITH jsonmend_pre AS (%s RETURNING 1) %s RETURNING (SELECT count(*) FROM jsonmend_pre)" % (insert_sql, update_sql)
+
+    def update_and_select(self, update_sql: str, select_sql: str) -> str | None:
+        return "WITH jsonmend_post AS (%s) %s" % (update_sql, select_sql)
+
+    def corrupt_filter(self, col: str, native_json: bool, classes_sql: str) -> str:
+        if self.column_kind(col, native_json) in PG_JSON_KINDS:
+            # Exact for json and jsonb: their class is OBJECT exactly when the type is 'object' (no
+            # SUSPECT_OBJECT on PostgreSQL), SQL NULL when NULL; the type is in jsonb's header.
+            return self.suspect_predicate(col, native_json)
+        return super().corrupt_filter(col, native_json, classes_sql)
 
     def unwrap_expr(self, col: str) -> str:
         kind = self.column_kind(col)

@@ -416,24 +416,35 @@ class Repair(Job):
         bounds, bound_args = chunk.where(t.pk_sql), chunk.args()
         expression, expression_args = group_sql(group, t.col_sql, self.policy.wrap_key, db.dialect)
         d = db.dialect
+        quarantine = (
+            "INSERT INTO %s (run_id, database_name, table_name, row_pk, column_name, json_type, action, original_value, repaired_at)"
+            " SELECT %%s, %%s, %%s, %s, %%s, %%s, %%s, %s, %s FROM %s WHERE %s AND %s IN (%s)"
+            % (ledger.q_sql, t.pk_sql, d.to_bytes(t.col_sql), d.utc_now_sql(), t.scan_sql, bounds, t.pk_sql, placeholders(ids)),
+            (self.run_id, t.database, t.table, t.column, kind, action) + bound_args + tuple(ids),
+        )
+        # The "still corrupt" re-check is the UPDATE's own WHERE: a row the application
+        # rewrote since it was read (READ COMMITTED re-reads it) is left alone.
+        update = (
+            "UPDATE %s SET %s = %s%s WHERE %s AND %s IN (%s) AND (%s) = %%s"
+            % (t.scan_sql, t.col_sql, expression, t.keep_sql, bounds, t.pk_sql, placeholders(ids), t.cls_sql),
+            tuple(expression_args or ()) + bound_args + tuple(ids) + (label,),
+        )
+        # One statement where the server can (the pre-images are read on the UPDATE's own snapshot):
+        # each is a round trip per kind of each chunk.
+        combined = d.quarantine_and_update(quarantine[0], update[0])
         cur = db.cursor()
         try:
             try:
-                cur.execute(
-                    "INSERT INTO %s (run_id, database_name, table_name, row_pk, column_name, json_type, action, original_value, repaired_at)"
-                    " SELECT %%s, %%s, %%s, %s, %%s, %%s, %%s, %s, %s FROM %s WHERE %s AND %s IN (%s)"
-                    % (ledger.q_sql, t.pk_sql, d.to_bytes(t.col_sql), d.utc_now_sql(), t.scan_sql, bounds, t.pk_sql, placeholders(ids)),
-                    (self.run_id, t.database, t.table, t.column, kind, action) + bound_args + tuple(ids),
-                )
-                inserted = cur.rowcount
-                # The "still corrupt" re-check is the UPDATE's own WHERE: a row the application
-                # rewrote since it was read (READ COMMITTED re-reads it) is left alone.
-                cur.execute(
-                    "UPDATE %s SET %s = %s%s WHERE %s AND %s IN (%s) AND (%s) = %%s"
-                    % (t.scan_sql, t.col_sql, expression, t.keep_sql, bounds, t.pk_sql, placeholders(ids), t.cls_sql),
-                    tuple(expression_args or ()) + bound_args + tuple(ids) + (label,),
-                )
-                updated = cur.rowcount
+                if combined:
+                    cur.execute(combined, quarantine[1] + update[1])
+                    counted = cur.fetchall()
+                    updated = len(counted)
+                    inserted = int(counted[0][0]) if counted else 0
+                else:
+                    cur.execute(*quarantine)
+                    inserted = cur.rowcount
+                    cur.execute(*update)
+                    updated = cur.rowcount
             except driver_error_types() as exc:
                 if is_row_error(exc, d):
                     return driver_message(exc)
@@ -447,20 +458,12 @@ class Repair(Job):
             return "the row did not change (%d of %d rows updated): a trigger may have kept the old value" % (updated, len(ids))
         # What the column holds now, byte for byte (the server or a trigger may store something
         # else than was written): it must be what the action promises, and undo compares against it.
-        back = db.query(
+        # It is a statement after the UPDATE's: it reads what the row holds now, after every trigger.
+        read_back = (
             "SELECT %s, %s, %s FROM %s WHERE %s IN (%s)" % (t.pk_sql, t.cls_sql, t.col_sql, t.scan_sql, t.pk_sql, placeholders(ids)),
             tuple(ids),
         )
-        for _key, now_label, now_value in back:
-            now = appjson.resolve(now_label, now_value, self.decoder)
-            if now == "OBJECT" or (now == "SQL NULL" and action == NULL):
-                continue
-            return "the written value is not %s: it reads back as %s (%s)" % (
-                "SQL NULL or an object" if action == NULL else "an object the application reads",
-                now,
-                text(now_value, 60),
-            )
-        db.query(
+        post_image = (
             d.update_join(
                 ledger.q_sql,
                 "q",
@@ -474,6 +477,21 @@ class Repair(Job):
             ),
             (self.run_id,) + tuple(ids) + tuple(ids),
         )
+        # The post-image written in the read-back's statement where the server can; a row that
+        # reads back wrong rolls the whole transaction back either way.
+        both = d.update_and_select(post_image[0], read_back[0])
+        back = db.query(both, post_image[1] + read_back[1]) if both else db.query(*read_back)
+        for _key, now_label, now_value in back:
+            now = appjson.resolve(now_label, now_value, self.decoder)
+            if now == "OBJECT" or (now == "SQL NULL" and action == NULL):
+                continue
+            return "the written value is not %s: it reads back as %s (%s)" % (
+                "SQL NULL or an object" if action == NULL else "an object the application reads",
+                now,
+                text(now_value, 60),
+            )
+        if not both:
+            db.query(*post_image)
         return None
 
     def record_failure(self, key: Any, kind: str, action: str, reason: str) -> None:
