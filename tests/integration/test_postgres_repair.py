@@ -185,6 +185,25 @@ def test_a_trigger_touching_updated_at_round_trips_the_column(postgres, pgdb):
     assert content(postgres, pgdb, table, "id, m::text, note") == before
 
 
+def test_an_after_trigger_rewriting_the_row_leaves_the_post_image_undo_compares_against(postgres, pgdb):
+    # The UPDATE returns the row as it wrote it; an AFTER trigger's own UPDATE changes it again. The
+    # quarantine must hold what the row holds after both, or the undo would see every row as changed since.
+    ddl = (
+        "CREATE OR REPLACE FUNCTION stamp() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+        " IF NEW.note = 'n' THEN UPDATE stamped SET note = 'stamped' WHERE id = NEW.id; END IF; RETURN NULL; END $$;"
+        " CREATE TRIGGER stamped_stamp AFTER UPDATE ON stamped FOR EACH ROW EXECUTE FUNCTION stamp()"
+    )
+    table = make_table(postgres, pgdb, "stamped", "jsonb", extra_ddl=ddl)
+    before = content(postgres, pgdb, table, "id, m::text, m IS NULL")
+    result = run(postgres, pgdb, table)
+    assert result["status"] == "finished" and result["rows_changed"] > 0 and result["unwritable"]["rows"] == 0
+    notes = set(row[0] for row in content(postgres, pgdb, table, "note") if row[0] != "n")
+    assert notes == {"stamped"}
+    undo = run(postgres, pgdb, table, mode="undo")
+    assert undo["restored"] == result["rows_changed"] and undo["conflicts"] == 0
+    assert content(postgres, pgdb, table, "id, m::text, m IS NULL") == before
+
+
 def test_a_second_concurrent_run_is_refused(postgres, pgdb, tmp_path):
     table = make_table(postgres, pgdb, "locked", "jsonb")
     pause, progress = tmp_path / "holder.pause", tmp_path / "holder.progress"

@@ -70,8 +70,8 @@ class Dialect:
     `advisory_lock_holder`, `release_advisory_lock`); `missing_grants` (each as the GRANT or
     privilege needed); `explain_access`, `access_ok`; SQL pieces `force_index`, `index_name`,
     `for_update`, `null_safe_equal`, `bytes_expr`, `to_bytes`, `bytes_left`, `utc_now_sql`,
-    `update_join`, `quarantine_and_update` and `update_and_select` (a chunk's
-    statements joined in one where the server can: PostgreSQL's data-modifying WITH), `corrupt_filter` (a
+    `update_join`, `with_returning` (a chunk's UPDATE and
+    quarantine INSERT as one statement where the server can: PostgreSQL's data-modifying WITH), `corrupt_filter` (a
     chunk's candidates, cheaper where exact), `unwrap_expr`, `wrap_expr`, `upsert_clause`, `json_text_set_object` (the deploy
     records, repair/deploys.py); the bookkeeping tables' DDL `key_type_sql`,
     `sibling_table`, `create_table` and its `column_ddl` (DDL_TYPES), `column_names`; `transactional` (the engine).
@@ -583,15 +583,10 @@ class Dialect:
         sets = ", ".join("%s.%s = %s" % (alias, c, e) for c, e in assignments)
         return "UPDATE %s JOIN %s AS %s ON %s SET %s WHERE %s" % (head, source, source_alias, on, sets, where)
 
-    def quarantine_and_update(self, insert_sql: str, update_sql: str) -> str | None:
-        """One statement running the quarantine's INSERT ... SELECT and the repair's UPDATE on one snapshot
-        (the INSERT copies the pre-images), returning one row per updated row that holds the INSERT's
-        row count; None where the server has no such form (the caller sends the two statements)."""
-        return None
-
-    def update_and_select(self, update_sql: str, select_sql: str) -> str | None:
-        """One statement running `update_sql` and returning `select_sql`'s rows (both on one snapshot:
-        the SELECT does not see the UPDATE's own change); None where the server has no such form."""
+    def with_returning(self, write_sql: str, returning: str, name: str, main_sql: str) -> str | None:
+        """One statement: `main_sql` reads the rows `write_sql` changed (their `returning` columns) as the
+        table `name`, and the table itself as it was before the write (one snapshot); None where the
+        server has no such form (the caller sends its statements one by one)."""
         return None
 
     def corrupt_filter(self, col: str, native_json: bool, classes_sql: str) -> str:
@@ -1375,13 +1370,10 @@ class PostgreSQL(Dialect):
         sets = ", ".join("%s = %s" % (c, e) for c, e in assignments)
         return "UPDATE %s AS %s SET %s FROM %s AS %s WHERE %s AND %s" % (target, alias, sets, source, source_alias, on, where)
 
-    def quarantine_and_update(self, insert_sql: str, update_sql: str) -> str | None:
-        # Data-modifying WITH: both read the statement's one snapshot, so the INSERT copies the values
-        # the UPDATE replaces; one round trip and one parse instead of two per kind of a chunk.
-        return "WITH jsonmend_pre AS (%s RETURNING 1) %s RETURNING (SELECT count(*) FROM jsonmend_pre)" % (insert_sql, update_sql)
-
-    def update_and_select(self, update_sql: str, select_sql: str) -> str | None:
-        return "WITH jsonmend_post AS (%s) %s" % (update_sql, select_sql)
+    def with_returning(self, write_sql: str, returning: str, name: str, main_sql: str) -> str | None:
+        # A data-modifying WITH: every part of the statement reads its one snapshot, so main_sql sees
+        # the rows as they were and `name` as they are written.
+        return "WITH %s AS (%s RETURNING %s) %s" % (name, write_sql, returning, main_sql)
 
     def corrupt_filter(self, col: str, native_json: bool, classes_sql: str) -> str:
         if self.column_kind(col, native_json) in PG_JSON_KINDS:
