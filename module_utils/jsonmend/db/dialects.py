@@ -12,7 +12,7 @@ from ansible.module_utils.jsonmend.db.errors import JsonmendError, table_missing
 from ansible.module_utils.jsonmend.db.identifiers import quote_name, validate_identifier
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
 
 # Class labels produced by classify_expr(). 'SQL NULL' is the absence of a value,
 # 'NULL' the JSON null literal, 'INVALID' text that is not JSON (MariaDB, SQLite and
@@ -70,7 +70,7 @@ class Dialect:
     `advisory_lock_holder`, `release_advisory_lock`); `missing_grants` (each as the GRANT or
     privilege needed); `explain_access`, `access_ok`; SQL pieces `force_index`, `index_name`,
     `for_update`, `null_safe_equal`, `bytes_expr`, `to_bytes`, `bytes_left`, `utc_now_sql`,
-    `update_join`, `with_returning` (a chunk's UPDATE and
+    `update_join`, `in_list` (a key list: one array parameter on PostgreSQL), `with_returning` (a chunk's UPDATE and
     quarantine INSERT as one statement where the server can: PostgreSQL's data-modifying WITH), `corrupt_filter` (a
     chunk's candidates, cheaper where exact), `unwrap_expr`, `wrap_expr`, `upsert_clause`, `json_text_set_object` (the deploy
     records, repair/deploys.py); the bookkeeping tables' DDL `key_type_sql`,
@@ -582,6 +582,10 @@ class Dialect:
         head = self.force_index(target, index, alias) if index else "%s AS %s" % (target, alias)
         sets = ", ".join("%s.%s = %s" % (alias, c, e) for c, e in assignments)
         return "UPDATE %s JOIN %s AS %s ON %s SET %s WHERE %s" % (head, source, source_alias, on, sets, where)
+
+    def in_list(self, expr: str, values: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
+        """(condition, args): `expr` is one of `values`."""
+        return "%s IN (%s)" % (expr, ", ".join(["%s"] * len(values))), tuple(values)
 
     def with_returning(self, write_sql: str, returning: str, name: str, main_sql: str) -> str | None:
         """One statement: `main_sql` reads the rows `write_sql` changed (their `returning` columns) as the
@@ -1369,6 +1373,11 @@ class PostgreSQL(Dialect):
     ) -> str:
         sets = ", ".join("%s = %s" % (c, e) for c, e in assignments)
         return "UPDATE %s AS %s SET %s FROM %s AS %s WHERE %s AND %s" % (target, alias, sets, source, source_alias, on, where)
+
+    def in_list(self, expr: str, values: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
+        # One array parameter: the statement's text stays the same whatever the keys (psycopg parses it
+        # once, the server plans it as the IN list it is: a ScalarArrayOp on the key's index).
+        return "%s = ANY(%%s)" % expr, (list(values),)
 
     def with_returning(self, write_sql: str, returning: str, name: str, main_sql: str) -> str | None:
         # A data-modifying WITH: every part of the statement reads its one snapshot, so main_sql sees

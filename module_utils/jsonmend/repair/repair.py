@@ -353,10 +353,10 @@ class Repair(Job):
         """One transaction: lock the rows still corrupt, quarantine them, update them, read back, checkpoint."""
         t, db = self.t, self.db
         bounds, bound_args = chunk.where(t.pk_sql), chunk.args()
+        keyed, key_args = db.dialect.in_list(t.pk_sql, keys)
         locked = db.query(
-            "SELECT %s, %s, %s FROM %s WHERE %s AND %s IN (%s) AND %s%s"
-            % (t.pk_sql, t.cls_sql, t.col_sql, t.scan_sql, bounds, t.pk_sql, placeholders(keys), t.corrupt_sql, db.dialect.for_update()),
-            bound_args + tuple(keys),
+            "SELECT %s, %s, %s FROM %s WHERE %s AND %s AND %s%s" % (t.pk_sql, t.cls_sql, t.col_sql, t.scan_sql, bounds, keyed, t.corrupt_sql, db.dialect.for_update()),
+            bound_args + key_args,
         )
         groups = {}
         for key, label, value in locked:
@@ -372,22 +372,18 @@ class Repair(Job):
             return changed, failed
         if not self.run_recorded:
             self.ledger.start_run(self.run_id, REPAIR, self.policy.describe(), self.start_key, self.end_key)
-        ordered = sorted(groups.items(), key=lambda item: (item[0][0], item[0][1], item[0][2]))
-        if not row_by_row:
-            # One kind at a time: merging the kinds of an expression into one statement needs a CASE by
-            # key for each row's kind and re-check, which cost PostgreSQL more than the round trips saved.
-            for (group, kind, label), members in ordered:
-                trouble = self.write_rows(chunk, group, [(key, kind, label) for key, _value in members])
+        for (group, kind, label), members in sorted(groups.items(), key=lambda item: (item[0][0], item[0][1], item[0][2])):
+            action = group[0]
+            if not row_by_row:
+                trouble = self.write_rows(chunk, group, kind, label, [key for key, _value in members])
                 if trouble:
                     raise RowTrouble(trouble)
-            changed = [(kind, group[0], len(members)) for (group, kind, _label), members in ordered]
-            ordered = []
-        for (group, kind, label), members in ordered:
-            action = group[0]
+                changed.append((kind, action, len(members)))
+                continue
             written = 0
             for key, value in members:
                 db.query("SAVEPOINT jsonmend_row")
-                trouble = self.write_rows(chunk, group, [(key, kind, label)])
+                trouble = self.write_rows(chunk, group, kind, label, [key])
                 if trouble:
                     db.query("ROLLBACK TO SAVEPOINT jsonmend_row")
                     self.record_failure(key, kind, action, trouble)
@@ -409,43 +405,31 @@ class Repair(Job):
         self.ledger.checkpoint(self.run_id, chunk.high, counts)
         return changed, failed
 
-    def write_rows(self, chunk: Chunk, group: tuple[str, str], rows: Sequence[tuple[Any, str, str]]) -> str | None:
-        """Quarantine, update and read back rows (key, kind, label) of one expression; return why they cannot be written, or None.
+    def write_rows(self, chunk: Chunk, group: tuple[str, str], kind: str, label: str, ids: Sequence[Any]) -> str | None:
+        """Quarantine, update and read back rows of one kind; return why they cannot be written, or None.
 
         Any error about the rows' data, any warning, a row that did not change, or a value read
         back that is not what the action promises is trouble: the caller rolls back.
         """
         t, db, ledger = self.t, self.db, self.ledger
         action = group[0]
-        ids = [key for key, _kind, _label in rows]
         bounds, bound_args = chunk.where(t.pk_sql), chunk.args()
         expression, expression_args = group_sql(group, t.col_sql, self.policy.wrap_key, db.dialect)
         d = db.dialect
-        kinds = sorted(set(kind for _key, kind, _label in rows))
-        if len(kinds) == 1:
-            kind_sql, kind_args = "%s", (kinds[0],)
-        else:
-            kind_sql = "CASE %s %s END" % (t.pk_sql, " ".join(["WHEN %s THEN %s"] * len(rows)))
-            kind_args = tuple(v for key, kind, _label in rows for v in (key, kind))
-        # The "still corrupt" re-check is the UPDATE's own WHERE, row by row: a row the application
-        # rewrote since it was read (READ COMMITTED re-reads it) is left alone.
-        labels = sorted(set(label for _key, _kind, label in rows))
-        if len(labels) == 1:
-            recheck_sql, recheck_args = "(%s) = %%s" % t.cls_sql, (labels[0],)
-        else:
-            # A CASE by key, not a row-value IN list: PostgreSQL spent longer planning that than running it.
-            recheck_sql = "(%s) = CASE %s %s END" % (t.cls_sql, t.pk_sql, " ".join(["WHEN %s THEN %s"] * len(rows)))
-            recheck_args = tuple(v for key, _kind, label in rows for v in (key, label))
+        # The chunk's keys: one bound array where the server takes one (the same statement text every
+        # time, nothing for the driver to parse per key).
+        keyed, key_args = d.in_list(t.pk_sql, ids)
         quarantine = (
             "INSERT INTO %s (run_id, database_name, table_name, row_pk, column_name, json_type, action, original_value, repaired_at)"
-            " SELECT %%s, %%s, %%s, %s, %%s, %s, %%s, %s, %s FROM %s WHERE %s AND %s IN (%s)"
-            % (ledger.q_sql, t.pk_sql, kind_sql, d.to_bytes(t.col_sql), d.utc_now_sql(), t.scan_sql, bounds, t.pk_sql, placeholders(ids)),
-            (self.run_id, t.database, t.table, t.column) + kind_args + (action,) + bound_args + tuple(ids),
+            " SELECT %%s, %%s, %%s, %s, %%s, %%s, %%s, %s, %s FROM %s WHERE %s AND %s"
+            % (ledger.q_sql, t.pk_sql, d.to_bytes(t.col_sql), d.utc_now_sql(), t.scan_sql, bounds, keyed),
+            (self.run_id, t.database, t.table, t.column, kind, action) + bound_args + key_args,
         )
+        # The "still corrupt" re-check is the UPDATE's own WHERE: a row the application
+        # rewrote since it was read (READ COMMITTED re-reads it) is left alone.
         update = (
-            "UPDATE %s SET %s = %s%s WHERE %s AND %s IN (%s) AND %s"
-            % (t.scan_sql, t.col_sql, expression, t.keep_sql, bounds, t.pk_sql, placeholders(ids), recheck_sql),
-            tuple(expression_args or ()) + bound_args + tuple(ids) + recheck_args,
+            "UPDATE %s SET %s = %s%s WHERE %s AND %s AND (%s) = %%s" % (t.scan_sql, t.col_sql, expression, t.keep_sql, bounds, keyed, t.cls_sql),
+            tuple(expression_args or ()) + bound_args + key_args + (label,),
         )
         # Where the server can, one statement: the UPDATE returns each row's post-image and the
         # quarantine's INSERT reads the pre-image beside it (the statement's one snapshot), instead of
@@ -457,15 +441,15 @@ class Repair(Job):
             "INSERT INTO %s (run_id, database_name, table_name, row_pk, column_name, json_type, action, original_value, new_value, fingerprint, repaired_at)"
             # Joined by key alone: with the chunk's key list here too, PostgreSQL re-read the whole list
             # for each written row (117 ms instead of 7 for 462 rows).
-            " SELECT %%s, %%s, %%s, %s, %%s, %s, %%s, %s, jsonmend_new, jsonmend_fingerprint, %s FROM jsonmend_post JOIN %s ON %s = jsonmend_key"
-            " RETURNING row_pk, fingerprint" % (ledger.q_sql, t.pk_sql, kind_sql, d.to_bytes(t.col_sql), d.utc_now_sql(), t.scan_sql, t.pk_sql),
+            " SELECT %%s, %%s, %%s, %s, %%s, %%s, %%s, %s, jsonmend_new, jsonmend_fingerprint, %s FROM jsonmend_post JOIN %s ON %s = jsonmend_key"
+            " RETURNING row_pk, fingerprint" % (ledger.q_sql, t.pk_sql, d.to_bytes(t.col_sql), d.utc_now_sql(), t.scan_sql, t.pk_sql),
         )
         written = {}
         cur = db.cursor()
         try:
             try:
                 if combined:
-                    cur.execute(combined, update[1] + (self.run_id, t.database, t.table, t.column) + kind_args + (action,))
+                    cur.execute(combined, update[1] + (self.run_id, t.database, t.table, t.column, kind, action))
                     written = dict(cur.fetchall())
                     inserted = updated = len(written)
                 else:
@@ -488,9 +472,8 @@ class Repair(Job):
         # else than was written): it must be what the action promises, and undo compares against it.
         # A statement after the UPDATE's: it reads what the row holds now, after every trigger.
         back = db.query(
-            "SELECT %s, %s, %s%s FROM %s WHERE %s IN (%s)"
-            % (t.pk_sql, t.cls_sql, t.col_sql, ", %s" % t.fingerprint_sql if combined else "", t.scan_sql, t.pk_sql, placeholders(ids)),
-            tuple(ids),
+            "SELECT %s, %s, %s%s FROM %s WHERE %s" % (t.pk_sql, t.cls_sql, t.col_sql, ", %s" % t.fingerprint_sql if combined else "", t.scan_sql, keyed),
+            key_args,
         )
         for row in back:
             now = appjson.resolve(row[1], row[2], self.decoder)
@@ -505,6 +488,8 @@ class Repair(Job):
         # recorded the UPDATE's own; a row changed since (an AFTER trigger's own UPDATE) is recorded again.
         again = [row[0] for row in back if written.get(row[0]) != row[3]] if combined else ids
         if again:
+            q_keyed, q_args = d.in_list("q.row_pk", again)
+            t_keyed, t_args = d.in_list("t.%s" % t.pk_sql, again)
             db.query(
                 d.update_join(
                     ledger.q_sql,
@@ -515,9 +500,9 @@ class Repair(Job):
                     (("new_value", d.to_bytes("t.%s" % t.col_sql)), ("fingerprint", t.fingerprint_sql_t)),
                     # The keys on both sides: PostgreSQL does not carry an IN list across the join's equality,
                     # and joined the whole table to the quarantine's rows (4 ms per batch of 70 at 2M rows).
-                    "q.run_id = %%s AND q.row_pk IN (%s) AND t.%s IN (%s)" % (placeholders(again), t.pk_sql, placeholders(again)),
+                    "q.run_id = %%s AND %s AND %s" % (q_keyed, t_keyed),
                 ),
-                (self.run_id,) + tuple(again) + tuple(again),
+                (self.run_id,) + q_args + t_args,
             )
         return None
 
