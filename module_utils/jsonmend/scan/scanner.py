@@ -202,12 +202,8 @@ class Scanner:
         found = {}
         keys = [row[0] for row in listed]
         for i in range(0, len(keys), CANDIDATE_BATCH):
-            batch = keys[i : i + CANDIDATE_BATCH]
-            rows = self.db.query(
-                "SELECT %s, %s, %s, %s, %s FROM %s WHERE %s IN (%s)"
-                % (t.pk_sql, t.group_sql, t.user_sql, t.ts_sql, t.day_sql, t.table_sql, t.pk_sql, ", ".join(["%s"] * len(batch))),
-                batch,
-            )
+            keyed, args = self.db.dialect.in_list(t.pk_sql, keys[i : i + CANDIDATE_BATCH])
+            rows = self.db.query("SELECT %s, %s, %s, %s, %s FROM %s WHERE %s" % (t.pk_sql, t.group_sql, t.user_sql, t.ts_sql, t.day_sql, t.table_sql, keyed), args)
             found.update((row[0], row[1:]) for row in rows)
         return [(row[0],) + tuple(found[row[0]]) + (row[5],) for row in listed]
 
