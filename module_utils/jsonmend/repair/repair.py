@@ -367,7 +367,7 @@ class Repair(Job):
             if action == SKIP:
                 continue
             groups.setdefault((expression_group(action, kind), kind, label), []).append((key, value))
-        changed, failed = [], []
+        changed, failed, pending = [], [], []
         if not groups:
             return changed, failed
         if not self.run_recorded:
@@ -375,7 +375,7 @@ class Repair(Job):
         for (group, kind, label), members in sorted(groups.items(), key=lambda item: (item[0][0], item[0][1], item[0][2])):
             action = group[0]
             if not row_by_row:
-                trouble = self.write_rows(chunk, group, kind, label, [key for key, _value in members])
+                trouble = self.write_rows(chunk, group, kind, label, [key for key, _value in members], pending)
                 if trouble:
                     raise RowTrouble(trouble)
                 changed.append((kind, action, len(members)))
@@ -393,6 +393,12 @@ class Repair(Job):
                 db.query("RELEASE SAVEPOINT jsonmend_row")
             if written:
                 changed.append((kind, action, written))
+        if pending:
+            # One read-back for the chunk's kinds: any row that reads back wrong rolls the whole chunk back
+            # (as a wrong row of any one kind did), to be done again row by row.
+            trouble = self.read_back(pending)
+            if trouble:
+                raise RowTrouble(trouble)
         counts = self.stats.ledger_counts()
         for kind, action, rows in changed:
             counts["actions"][action] = counts["actions"].get(action, 0) + rows
@@ -405,8 +411,10 @@ class Repair(Job):
         self.ledger.checkpoint(self.run_id, chunk.high, counts)
         return changed, failed
 
-    def write_rows(self, chunk: Chunk, group: tuple[str, str], kind: str, label: str, ids: Sequence[Any]) -> str | None:
+    def write_rows(self, chunk: Chunk, group: tuple[str, str], kind: str, label: str, ids: Sequence[Any], pending: list | None = None) -> str | None:
         """Quarantine, update and read back rows of one kind; return why they cannot be written, or None.
+
+        With `pending`, the read-back is left to the caller's read_back(pending) after the chunk's writes.
 
         Any error about the rows' data, any warning, a row that did not change, or a value read
         back that is not what the action promises is trouble: the caller rolls back.
@@ -468,31 +476,49 @@ class Repair(Job):
             cur.close()
         if inserted != len(ids) or updated != len(ids):
             return "the row did not change (%d of %d rows updated): a trigger may have kept the old value" % (updated, len(ids))
-        # What the column holds now, byte for byte (the server or a trigger may store something
-        # else than was written): it must be what the action promises, and undo compares against it.
-        # A statement after the UPDATE's: it reads what the row holds now, after every trigger.
-        back = db.query(
-            "SELECT %s, %s, %s%s FROM %s WHERE %s" % (t.pk_sql, t.cls_sql, t.col_sql, ", %s" % t.fingerprint_sql if combined else "", t.scan_sql, keyed),
-            key_args,
-        )
-        for row in back:
-            now = appjson.resolve(row[1], row[2], self.decoder)
-            if now == "OBJECT" or (now == "SQL NULL" and action == NULL):
+        actions = dict((key, action) for key in ids)
+        if pending is not None:
+            pending.append((actions, written if combined else None))
+            return None
+        return self.read_back([(actions, written if combined else None)])
+
+    def read_back(self, batches: Sequence[tuple[Mapping[Any, str], Mapping[Any, str] | None]]) -> str | None:
+        """Check what the written rows hold now and record it as their post-image; return why not, or None.
+
+        `batches` are ({key: action}, {key: fingerprint recorded by the write} or None) per write. What
+        the column holds now, byte for byte (the server or a trigger may store something else than was
+        written): it must be what the action promises, and undo compares against it. One statement after
+        the chunk's writes: it reads what the rows hold now, after every trigger.
+        """
+        t, db, d = self.t, self.db, self.db.dialect
+        actions, recorded = {}, {}
+        for batch_actions, batch_recorded in batches:
+            actions.update(batch_actions)
+            if batch_recorded is None:
+                recorded.update((key, None) for key in batch_actions)
+            else:
+                recorded.update(batch_recorded)
+        keyed, key_args = d.in_list(t.pk_sql, list(actions))
+        back = db.query("SELECT %s, %s, %s, %s FROM %s WHERE %s" % (t.pk_sql, t.cls_sql, t.col_sql, t.fingerprint_sql, t.scan_sql, keyed), key_args)
+        for key, label, value, _fingerprint in back:
+            now = appjson.resolve(label, value, self.decoder)
+            if now == "OBJECT" or (now == "SQL NULL" and actions[key] == NULL):
                 continue
             return "the written value is not %s: it reads back as %s (%s)" % (
-                "SQL NULL or an object" if action == NULL else "an object the application reads",
+                "SQL NULL or an object" if actions[key] == NULL else "an object the application reads",
                 now,
-                text(row[2], 60),
+                text(value, 60),
             )
-        # The post-image the undo compares against: what the row holds now. The combined statement
-        # recorded the UPDATE's own; a row changed since (an AFTER trigger's own UPDATE) is recorded again.
-        again = [row[0] for row in back if written.get(row[0]) != row[3]] if combined else ids
+        # The post-image the undo compares against: what the row holds now. A write that returned it
+        # recorded the UPDATE's own; a row changed since (an AFTER trigger's own UPDATE), or written
+        # where the server returns nothing (MySQL), is recorded here.
+        again = [key for key, _label, _value, fingerprint in back if recorded.get(key) is None or recorded[key] != fingerprint]
         if again:
             q_keyed, q_args = d.in_list("q.row_pk", again)
             t_keyed, t_args = d.in_list("t.%s" % t.pk_sql, again)
             db.query(
                 d.update_join(
-                    ledger.q_sql,
+                    self.ledger.q_sql,
                     "q",
                     t.table_sql,
                     "t",
