@@ -355,7 +355,8 @@ class Repair(Job):
         bounds, bound_args = chunk.where(t.pk_sql), chunk.args()
         keyed, key_args = db.dialect.in_list(t.pk_sql, keys)
         locked = db.query(
-            "SELECT %s, %s, %s FROM %s WHERE %s AND %s AND %s%s" % (t.pk_sql, t.cls_sql, t.col_sql, t.scan_sql, bounds, keyed, t.corrupt_sql, db.dialect.for_update()),
+            "SELECT %s, %s, %s FROM %s WHERE %s AND %s AND %s%s"
+            % (t.pk_sql, t.cls_sql, t.col_sql, t.scan_sql, bounds, keyed, t.corrupt_sql, db.dialect.for_update()),
             bound_args + key_args,
         )
         groups = {}

@@ -203,7 +203,9 @@ class Scanner:
         keys = [row[0] for row in listed]
         for i in range(0, len(keys), CANDIDATE_BATCH):
             keyed, args = self.db.dialect.in_list(t.pk_sql, keys[i : i + CANDIDATE_BATCH])
-            rows = self.db.query("SELECT %s, %s, %s, %s, %s FROM %s WHERE %s" % (t.pk_sql, t.group_sql, t.user_sql, t.ts_sql, t.day_sql, t.table_sql, keyed), args)
+            rows = self.db.query(
+                "SELECT %s, %s, %s, %s, %s FROM %s WHERE %s" % (t.pk_sql, t.group_sql, t.user_sql, t.ts_sql, t.day_sql, t.table_sql, keyed), args
+            )
             found.update((row[0], row[1:]) for row in rows)
         return [(row[0],) + tuple(found[row[0]]) + (row[5],) for row in listed]
 
