@@ -107,6 +107,12 @@ def test_scan_counts_every_class_of_each_column_type(postgres, pgdb, module_runn
     assert result["target"]["column_type"] == kind and result["target"]["triggers"] == [dict(name="events_touch", timing="BEFORE", event="UPDATE")]
     samples = dict((s["id"], s) for s in result["samples"])
     assert samples[9]["double_encoded"] is True and samples[9]["type"] == "STRING"
+    # Every sample's group, user and time are its row's (the listed rows' are read by key after the pass).
+    with postgres.connect(pgdb) as conn:
+        rows = dict((row[0], row[1:]) for row in conn.execute("SELECT id, event_type, user_id, created_at FROM events").fetchall())
+    for key, sample in samples.items():
+        assert (sample["group"], sample["user"]) == (rows[key][0], rows[key][1]), sample
+        assert sample["at"][:19] == rows[key][2].isoformat()[:19].replace("T", sample["at"][10]), sample
     if kind == "text":
         assert samples[len(ROWS) + 1]["type"] == "INVALID" and samples[len(ROWS) + 1]["value"] == "not json"
 

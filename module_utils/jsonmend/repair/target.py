@@ -46,7 +46,7 @@ class RepairTarget:
         # The table the advisory lock names: schema-qualified on PostgreSQL, so both spellings meet.
         self.lock_table = d.sibling_table(self.table, self.table.rpartition(".")[2])
         self.cls_sql = d.classify_expr(self.col_sql, self.native_json, BRACED_INVALID, self.decoder)
-        self.corrupt_sql = "(%s) NOT IN ('OBJECT', 'SQL NULL')" % self.cls_sql
+        self.corrupt_sql = d.corrupt_filter(self.col_sql, self.native_json, self.cls_sql)
         self.key_type = d.key_type_sql(key["column_type"], key["charset"], key["collation"])
         # Repair and undo assign ON UPDATE columns to themselves, so they keep their values.
         self.keep_sql = "".join(", %s = %s" % (d.q(c), d.q(c)) for c in desc["on_update_columns"])

@@ -143,8 +143,8 @@ class Scanner:
     def one_pass_sql(self, where: str) -> str:
         t = self.t
 
-        def value(expr):  # a listed row is alone in its group: this is its value
-            return "NULL" if expr == "NULL" else self.db.dialect.group_value_expr(expr)
+        def value(expr):  # a listed row is alone in its group: this is its value (or read by key after)
+            return "NULL" if expr == "NULL" else self.db.dialect.group_value_expr(expr) or "NULL"
 
         return "SELECT %s AS cls, %s AS row_key, %s AS bucket, COUNT(*), MIN(%s), MAX(%s), %s, %s, %s, %s FROM %s WHERE %s GROUP BY cls, row_key, bucket" % (
             t.cls_sql,
@@ -180,6 +180,8 @@ class Scanner:
             else:
                 spans.append((low, high, cls))
         part.chunks += 1
+        if listed and self.db.dialect.group_value_expr(self.t.pk_sql) is None:
+            listed = self.listed_values(listed)
         settled = self.settle(exact, spans)
         track_user = bool(self.t.user)
         for pk, group, user, at, day, kind, _value, _length in settled:
@@ -192,6 +194,20 @@ class Scanner:
         corrupt = [row for row in settled if row[5] not in NOT_CORRUPT]
         self.add_samples(part, listed, corrupt)
         return rows_read, len(listed) + len(corrupt)
+
+    def listed_values(self, listed: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """The listed rows' group, user and times read by key (on the scan's one snapshot), where the
+        one pass cannot carry them without an aggregate over every row (PostgreSQL)."""
+        t = self.t
+        found = {}
+        keys = [row[0] for row in listed]
+        for i in range(0, len(keys), CANDIDATE_BATCH):
+            keyed, args = self.db.dialect.in_list(t.pk_sql, keys[i : i + CANDIDATE_BATCH])
+            rows = self.db.query(
+                "SELECT %s, %s, %s, %s, %s FROM %s WHERE %s" % (t.pk_sql, t.group_sql, t.user_sql, t.ts_sql, t.day_sql, t.table_sql, keyed), args
+            )
+            found.update((row[0], row[1:]) for row in rows)
+        return [(row[0],) + tuple(found[row[0]]) + (row[5],) for row in listed]
 
     def settle(self, exact: Mapping[Any, str], spans: Sequence[tuple[Any, Any]]) -> list[tuple[Any, ...]]:
         """Read the candidate rows by key and label each with what the application's decoder reads."""
