@@ -68,6 +68,9 @@ class MariaDBServer(ServerProcess):
     def __init__(self, base, port=None, binlog=True, buffer_pool="256M"):
         self.base = Path(base).resolve()
         self.datadir = self.base / "data"
+        # Its own tmpdir: a starting mariadbd deletes every #sql* file in its tmpdir (leftovers of a crash),
+        # so servers sharing /tmp deleted each other's on-disk temporary tables (ERROR 6 on delete).
+        self.tmpdir = self.base / "tmp"
         self.socket = str(self.base / "mysqld.sock")
         self.pidfile = self.base / "mysqld.pid"
         self.errorlog = self.log_file = self.base / "error.log"
@@ -104,6 +107,7 @@ class MariaDBServer(ServerProcess):
             "--no-defaults",
             "--datadir=%s" % self.datadir,
             "--socket=%s" % self.socket,
+            "--tmpdir=%s" % self.tmpdir,
             "--port=%d" % self.port,
             "--bind-address=127.0.0.1",
             "--pid-file=%s" % self.pidfile,
@@ -122,6 +126,7 @@ class MariaDBServer(ServerProcess):
 
     def start(self, timeout=60):
         self.initialize()
+        self.tmpdir.mkdir(parents=True, exist_ok=True)
         self.launch(self.command(), self.base / "mariadbd.out", pymysql.err.MySQLError, "mariadbd", timeout)
         self._create_users()
         return self
