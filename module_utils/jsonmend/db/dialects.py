@@ -692,6 +692,7 @@ class Dialect:
     # enforce_with=constraint: ADD CHECK reads every row under a table copy (writes wait: LOCK=SHARED);
     # PostgreSQL adds it NOT VALID and validates online.
     guard_constraint_rebuilds = True
+    guard_check_body_kept = False  # PostgreSQL: the constraint's comment keeps the body as written
     # information_schema.TRIGGERS lists a table's triggers only to a user with TRIGGER on it: without
     # it an installed guard looks off. PostgreSQL's catalogs show them to everyone.
     guard_triggers_need_privilege = True
@@ -738,8 +739,9 @@ class Dialect:
         """Whether an installed guard object `have` is the one `want` describes.
 
         The MySQL family keeps a CHECK's clause in its own reprint, never as written: jsonmend's
-        constraint is known by its name (its rule depends on nothing the operator sets)."""
-        if want["timing"] == "CHECK":
+        constraint is known by its name (its rule depends on nothing the operator sets). Where the
+        body is kept as written (`guard_check_body_kept`), it is compared whole, as a trigger's is."""
+        if want["timing"] == "CHECK" and not self.guard_check_body_kept:
             return have["timing"] == "CHECK"
         return have["body"].strip() == want["body"] and have["timing"] == want["timing"] and have["event"] == want["event"]
 
@@ -1653,15 +1655,12 @@ class PostgreSQL(Dialect):
     guard_privilege_errors = ("42501",)  # insufficient_privilege (not the owner, no TRIGGER)
     guard_enforce_by_constraint = True
     guard_constraint_rebuilds = False  # NOT VALID, then VALIDATE CONSTRAINT: writes go on
+    guard_check_body_kept = True  # in the constraint's comment (guard_create_sql)
     guard_triggers_need_privilege = False
     guard_name_limit = 63  # NAMEDATALEN - 1: a longer name is cut, and would never match again
 
     def guard_error_code(self, exc: BaseException) -> Any:
         return getattr(exc, "sqlstate", None)
-
-    def guard_unchanged(self, have: dict[str, Any], want: dict[str, str]) -> bool:
-        # The constraint's comment keeps the body as written (guard_create_sql): compare it whole.
-        return have["body"].strip() == want["body"] and have["timing"] == want["timing"] and have["event"] == want["event"]
 
     def _guard_kind(self, guard: dict[str, Any]) -> str:
         kind = self.column_kind(self.qn(guard["column"]), guard["native_json"])
