@@ -88,16 +88,21 @@ class MariaDBServer(ServerProcess):
         if (self.datadir / "mysql").exists():
             return
         self.datadir.mkdir(parents=True, exist_ok=True)
+        self.tmpdir.mkdir(parents=True, exist_ok=True)
+        # The bootstrap server gets the same own tmpdir: two installs at once in /tmp deleted each
+        # other's #sql-temptable files (ERROR 1051 'mysql.tmp_user_sys').
         cmd = [
             self.install_db,
             "--no-defaults",
             "--datadir=%s" % self.datadir,
+            "--tmpdir=%s" % self.tmpdir,
             "--auth-root-authentication-method=normal",
             "--skip-test-db",
         ]
         if os.geteuid() == 0:
             cmd.append("--user=root")
-        result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        env = dict(os.environ, TMPDIR=str(self.tmpdir))
+        result = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
         if result.returncode:
             raise RuntimeError("mariadb-install-db failed: %s" % (result.stderr or result.stdout)[-2000:])
 
