@@ -3,9 +3,11 @@
 # the argument spec every jsonmend module extends.
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
 import sqlite3
+import sys
 import threading
 import traceback
 from contextlib import contextmanager
@@ -27,14 +29,24 @@ except ImportError:  # reported through missing_required_lib by the module
     pymysql = None
     PYMYSQL_IMPORT_ERROR = traceback.format_exc()
 
-try:
-    import psycopg
-    from psycopg.types.string import TextLoader
+# psycopg is imported on the first PostgreSQL connection, not here: its import costs ~70 ms of CPU, paid by
+# every module process (a fleet of MariaDB targets pays it once per target and task for nothing).
+PSYCOPG_IMPORT_ERROR = None if importlib.util.find_spec("psycopg") else "No module named 'psycopg'"
 
-    PSYCOPG_IMPORT_ERROR = None
-except ImportError:  # reported through missing_required_lib by the module
-    psycopg = None
-    PSYCOPG_IMPORT_ERROR = traceback.format_exc()
+
+def _psycopg():
+    """The psycopg module, imported now (None when it is not installed)."""
+    if PSYCOPG_IMPORT_ERROR:
+        return None
+    import psycopg  # pylint: disable=import-outside-toplevel
+
+    return psycopg
+
+
+def _loaded_psycopg():
+    """psycopg if some connection imported it: no psycopg error can exist before that."""
+    return sys.modules.get("psycopg")
+
 
 POSTGRES_PORT = 5432
 MYSQL_PORT = 3306
@@ -287,6 +299,7 @@ def _service_file(path):
 
 
 def _connect_postgres(params, autocommit, detected=False):
+    psycopg = _psycopg()
     if psycopg is None:
         raise JsonmendError("psycopg (psycopg[binary]) is not installed on the host that runs the module")
     endpoint = describe_endpoint(params, "postgresql")
@@ -296,6 +309,8 @@ def _connect_postgres(params, autocommit, detected=False):
             conn = psycopg.connect(**_postgres_kwargs(params, autocommit))
     except psycopg.Error as exc:
         raise JsonmendError("could not connect to database %r as %s: %s%s" % (params["database"], endpoint, driver_message(exc), how)) from None
+    from psycopg.types.string import TextLoader  # pylint: disable=import-outside-toplevel
+
     # json and jsonb arrive as the server's text, byte for byte, never as parsed Python values.
     conn.adapters.register_loader("json", TextLoader)
     conn.adapters.register_loader("jsonb", TextLoader)
@@ -323,6 +338,7 @@ def _connect_sqlite(params):
 
 def driver_message(exc: BaseException) -> str:
     """The driver's own text ('Access denied for user ...'), without a traceback."""
+    psycopg = _loaded_psycopg()
     if psycopg is not None and isinstance(exc, psycopg.Error):
         diag = exc.diag
         if exc.sqlstate and diag.message_primary:
@@ -340,6 +356,7 @@ def driver_error_types() -> tuple[type[Exception], ...]:
     types = [sqlite3.Error]
     if pymysql is not None:
         types.append(pymysql.err.MySQLError)
+    psycopg = _loaded_psycopg()
     if psycopg is not None:
         types.append(psycopg.Error)
     return tuple(types)
