@@ -1,6 +1,7 @@
 # A demo fleet: a few throwaway MariaDB servers holding many target databases of different sizes
 # and corruption levels, and the inventory host_vars that make each database one host of group
 # jsonmend_targets (inventories/fleet-example). `python -m tools.devstack.fleet start|stop [BASE] [INVENTORY]`.
+# A server whose name starts with "pg" is a throwaway PostgreSQL cluster instead (a mixed fleet, for the tests).
 from __future__ import annotations
 
 import contextlib
@@ -9,8 +10,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from tools.devstack import seed
-from tools.devstack.mariadb_server import MariaDBServer
+from tools.devstack import pg_seed, seed
+from tools.devstack.mariadb_server import TOOL_USER, MariaDBServer
 from tools.devstack.mariadb_server import main as server_main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,6 +40,39 @@ def servers_of(targets=TARGETS) -> list[str]:
     return sorted({t[1] for t in targets})
 
 
+def is_postgres(server_name) -> bool:
+    return server_name.startswith("pg")
+
+
+def _start_postgres(server_dir, port):
+    from tools.devstack.postgres_server import PostgresServer  # psycopg only for a fleet that has PostgreSQL
+
+    server = PostgresServer(server_dir, port=port).start()
+    # The targets' password comes from a password file, as an operator's ~/.pgpass: never an extra var.
+    server.write_pgpass(server_dir / "pgpass")
+    return server
+
+
+def _seed_postgres(server, database, rows, corrupt, salt):
+    from psycopg import sql
+
+    with server.admin() as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
+    server.create_database(database)
+    with server.connect(database) as conn:
+        pg_seed.create_table(conn)
+        pg_seed.seed(conn, rows, corrupt_percent=corrupt, salt=salt)
+    return [
+        "jsonmend_db_host: 127.0.0.1",
+        "jsonmend_db_port: %d" % server.port,
+        "jsonmend_db_user: %s" % TOOL_USER,
+        "jsonmend_db_passfile: %s" % (server.base / "pgpass"),
+        "jsonmend_db_config_file: ''",
+        "jsonmend_db_name: %s" % database,
+        "jsonmend_db_dialect: postgresql",
+    ]
+
+
 def start(base=DEFAULT_BASE, inventory=DEFAULT_INVENTORY, targets=TARGETS, detach=True) -> dict:
     """Start one server per name in `targets`, seed each target database, write
     <inventory>/host_vars/<target>.yml. Returns {server name: MariaDBServer}."""
@@ -49,6 +83,12 @@ def start(base=DEFAULT_BASE, inventory=DEFAULT_INVENTORY, targets=TARGETS, detac
         server_dir.mkdir(parents=True, exist_ok=True)
         port_file = server_dir / "port"
         port = int(port_file.read_text()) if port_file.exists() else None
+        if is_postgres(name):
+            if detach:
+                raise ValueError("PostgreSQL fleet servers are for tests (running()), not the detached demo")
+            servers[name] = _start_postgres(server_dir, port)
+            port_file.write_text(str(servers[name].port))
+            continue
         # Small servers: a dozen databases of a few thousand rows need no buffer pool or binlog.
         server = MariaDBServer(server_dir, port=port, binlog=False, buffer_pool="32M")
         server.start()
@@ -61,15 +101,20 @@ def start(base=DEFAULT_BASE, inventory=DEFAULT_INVENTORY, targets=TARGETS, detac
     for index, (target, server_name, rows, corrupt, table) in enumerate(targets, start=1):
         server = servers[server_name]
         database = "jsonmend_%s" % target
+        header = ["---", "# Written by python -m tools.devstack.fleet start: one target database of the demo fleet."]
+        if is_postgres(server_name):
+            if table:
+                raise ValueError("%s: the PostgreSQL targets hold the runbook's table only" % target)
+            lines = header + ["jsonmend_fleet_server: %s" % server_name] + _seed_postgres(server, database, rows, corrupt, index)
+            (inventory / "host_vars" / ("%s.yml" % target)).write_text("\n".join(lines) + "\n")
+            continue
         with server.admin() as conn, conn.cursor() as cur:
             cur.execute("DROP DATABASE IF EXISTS `%s`" % database)
             cur.execute("CREATE DATABASE `%s`" % database)
             cur.execute("USE `%s`" % database)
             seed.create_table(cur, table or "analytics_activityevent", check=table is None)
             seed.seed(cur, rows, corrupt_percent=corrupt, table=table or "analytics_activityevent", invalid=table is not None, salt=index)
-        lines = [
-            "---",
-            "# Written by python -m tools.devstack.fleet start: one target database of the demo fleet.",
+        lines = header + [
             "jsonmend_fleet_server: %s" % server_name,
             "jsonmend_db_config_file: %s" % (base / server_name / "client.cnf"),
             "jsonmend_db_name: %s" % database,
@@ -107,6 +152,8 @@ def running(base, targets=TARGETS):
     finally:
         for server in servers.values():
             server.stop()
+            if hasattr(server, "remove"):
+                server.remove()  # a PostgreSQL cluster's own directory (outside base when run as root)
 
 
 def stop(base=DEFAULT_BASE, targets=TARGETS) -> None:
