@@ -140,6 +140,34 @@ def test_restore_brings_changed_rows_back_byte_for_byte(postgres, pgdb, backup_d
         conn.execute("INSERT INTO app.quiz (m) VALUES ('{}')")
 
 
+def test_a_table_with_a_trigger_and_a_foreign_key_verifies_and_restores(postgres, pgdb, backup_dir, module_runner):
+    """pg_dump --table holds the trigger but not its function, the foreign key but not the table it
+    references: the scratch restore leaves both out (they change no row), the restore in place keeps them."""
+    table = make_table(postgres, pgdb, "audited")
+    with postgres.connect(pgdb) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS owners (id bigint PRIMARY KEY)")
+        conn.execute("INSERT INTO owners SELECT g FROM generate_series(1, 3) g ON CONFLICT DO NOTHING")
+        conn.execute("ALTER TABLE audited ADD COLUMN owner_id bigint REFERENCES owners (id)")
+        conn.execute("UPDATE audited SET owner_id = 1 + id % 3")
+        conn.execute("CREATE OR REPLACE FUNCTION audited_note() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.note := 'seen'; RETURN NEW; END $$")
+        conn.execute("CREATE TRIGGER audited_note BEFORE UPDATE ON audited FOR EACH ROW EXECUTE FUNCTION audited_note()")
+    before = content(postgres, pgdb, table)
+    result = module_runner(db_backup, args_for(postgres, pgdb, backup_dir, table))
+    assert not result.failed, result.get("msg")
+    m = result["manifest"]
+    assert m["verified"] is True and scratch_databases(postgres) == []
+    assert sorted(m["verification"]["left_out"]) == ["FK CONSTRAINT public audited audited_owner_id_fkey", "TRIGGER public audited audited_note"]
+    with postgres.connect(pgdb) as conn:
+        conn.execute("UPDATE audited SET m = '{}' WHERE id <= 5")
+    restored = module_runner(db_restore, args_for(postgres, pgdb, backup_dir, table, backup_id=m["id"], safety_backup=False))
+    assert not restored.failed, restored.get("msg")
+    assert content(postgres, pgdb, table) == before
+    with postgres.connect(pgdb) as conn:
+        names = [r[0] for r in conn.execute("SELECT tgname FROM pg_trigger WHERE tgrelid = 'audited'::regclass AND NOT tgisinternal")]
+        fks = [r[0] for r in conn.execute("SELECT conname FROM pg_constraint WHERE conrelid = 'audited'::regclass AND contype = 'f'")]
+    assert names == ["audited_note"] and fks == ["audited_owner_id_fkey"]
+
+
 def test_a_restore_that_fails_changes_nothing(postgres, pgdb, backup_dir, module_runner):
     table = make_table(postgres, pgdb, "referenced")
     m = module_runner(db_backup, args_for(postgres, pgdb, backup_dir, table))["manifest"]
