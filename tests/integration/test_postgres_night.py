@@ -12,12 +12,17 @@ import shutil
 from tests.integration import test_postgres_deploy as pgdeploy
 from tests.integration.test_deploy_night import kill_after_the_checkout
 from tests.integration.test_deploy_playbook import rollback_failed_loudly
-from tests.integration.test_rollback_playbooks import emergency_rollback_refused_without_a_database_backup, monitor_after_a_rollback, rollback_to_a_ref_by_revert
+from tests.integration.test_rollback_playbooks import (
+    emergency_rollback_refused_without_a_database_backup,
+    monitor_after_a_rollback,
+    rollback_to_a_ref_by_revert,
+)
 
 # pytest finds fixtures by name in the module: these are test_postgres_deploy.py's.
 pgapp, stack, db, run = pgdeploy.pgapp, pgdeploy.stack, pgdeploy.db, pgdeploy.run
 TABLE, CORRUPT_VALUES = pgdeploy.TABLE, pgdeploy.CORRUPT_VALUES
-reseed, content, deploy_row, migration_0002_applied, record = pgdeploy.reseed, pgdeploy.content, pgdeploy.deploy_row, pgdeploy.migration_0002_applied, pgdeploy.record
+reseed, content, deploy_row = pgdeploy.reseed, pgdeploy.content, pgdeploy.deploy_row
+migration_0002_applied, record = pgdeploy.migration_0002_applied, pgdeploy.record
 CORRUPT = 20
 
 

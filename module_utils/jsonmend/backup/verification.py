@@ -218,7 +218,9 @@ def _verify_postgres(db: Database, params: Mapping[str, Any], manifest: Mapping[
                     if left_out:
                         verification["left_out"] = left_out
                 command = pg_tools.restore_command(tools.client, pg_tools.conninfo(copy, params), manifest["path"], scratch=True, use_list=use_list)
-                pg_tools.run_tool(command, pg_tools.connection_password(copy), "pg_restore of backup %s into the scratch database %s" % (manifest["id"], scratch))
+                pg_tools.run_tool(
+                    command, pg_tools.connection_password(copy), "pg_restore of backup %s into the scratch database %s" % (manifest["id"], scratch)
+                )
             verification["client"] = tools.client_version
             report = compare_tables(copy, manifest, scratch)
         finally:
