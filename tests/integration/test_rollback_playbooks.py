@@ -144,7 +144,8 @@ def test_rollback_to_a_ref_by_revert(stack, db, env, deployed):
     rollback_to_a_ref_by_revert(stack, env.run)
 
 
-# The scenarios below are shared with test_postgres_night.py: `run(playbook, **extra)` runs a
+# rollback_to_a_ref_by_revert, emergency_rollback_refused_without_a_database_backup and
+# monitor_after_a_rollback are shared with test_postgres_night.py: `run(playbook, **extra)` runs a
 # playbook against the stack with the module's variables, whatever the database.
 def rollback_to_a_ref_by_revert(stack, run):
     """A ref instead of the record, and `git revert`: the migration the ref lacks is unapplied
