@@ -25,7 +25,9 @@ description:
   - On PostgreSQL (O(dialect=postgresql)) the dump is C(pg_dump --format=custom) of the table (O(table) may be
     C(schema.table)) or the database, written as C(<id>.pgdump); the counts and checksums are read in a REPEATABLE READ
     transaction whose snapshot C(pg_dump --snapshot) imports, so no write is paused. The verification restores it with
-    C(pg_restore) into a scratch database (C(jmv_<hex>), needs CREATEDB) that is dropped after. C(pg_dump) and
+    C(pg_restore) into a scratch database (C(jmv_<hex>), needs CREATEDB) that is dropped after; a table backup's
+    triggers and foreign keys are left out there (the dump holds neither their functions nor the tables they reference;
+    C(verification.left_out) lists them). C(pg_dump) and
     C(pg_restore) older than the server's major version are refused; the password reaches them in a private 0600
     C(PGPASSFILE).
 version_added: "0.2.0"

@@ -90,10 +90,10 @@ def start_playbook(run, tmp_path, playbook="deploy.yml", **extra):
     )
 
 
-def test_a_deploy_interrupted_after_the_checkout_rolls_back_to_the_first_commit(stack, db, run, tmp_path):
-    """Item 4: Ctrl-C after the checkout moved, a re-run, then rollback.yml: the code goes back to v1."""
-    stack.reset("v1")
-    reseed(db, corrupt=0)
+def kill_after_the_checkout(stack, run, tmp_path):
+    """deploy.yml (strategy A) from v1 killed with SIGKILL, as Ctrl-C twice or a lost session would,
+    once the checkout moved to v2 (before the migration and the restart); returns its record,
+    written as in_progress before the first change. Shared with test_postgres_night.py."""
     process = start_playbook(run, tmp_path, strategy="A")
     deadline = time.time() + 240
     while time.time() < deadline and process.poll() is None and stack.head() != stack.shas["v2"]:
@@ -103,6 +103,14 @@ def test_a_deploy_interrupted_after_the_checkout_rolls_back_to_the_first_commit(
     assert stack.head() == stack.shas["v2"], (tmp_path / "bg.out").read_text()[-3000:]
     killed = json.loads((run.reports / "deploy-latest.json").read_text())
     assert killed["outcome"] == "in_progress" and killed["release"]["previous"] == stack.shas["v1"]
+    return killed
+
+
+def test_a_deploy_interrupted_after_the_checkout_rolls_back_to_the_first_commit(stack, db, run, tmp_path):
+    """Item 4: Ctrl-C after the checkout moved, a re-run, then rollback.yml: the code goes back to v1."""
+    stack.reset("v1")
+    reseed(db, corrupt=0)
+    killed = kill_after_the_checkout(stack, run, tmp_path)
 
     again = run(strategy="A")
     assert again.returncode == 0, again.stdout[-4000:]

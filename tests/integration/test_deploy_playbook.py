@@ -268,10 +268,16 @@ def test_failed_rollback_keeps_maintenance_on_loudly(stack, db, run):
         result = run(strategy="B", jsonmend_app_version="broken", rollback_restore_fallback=False)
     finally:
         db.execute("DROP TRIGGER IF EXISTS test_objects_only")
+    rollback_failed_loudly(stack, run, result, 20, "(1644) metadata must be an object")
+
+
+def rollback_failed_loudly(stack, run, result, corrupt, error):
+    """What a deploy whose automatic rollback could not put the `corrupt` original values back says
+    and leaves: maintenance on, the server's `error` named. Shared with test_postgres_night.py."""
     out = " ".join(result.stdout.split())
     assert result.returncode != 0
     assert "ROLLBACK FAILED" in out and "MAINTENANCE MODE STAYS ON" in out, out[-3000:]
-    assert "left 20 as the repair wrote them" in out and "could not be restored: (1644) metadata must be an object" in out
+    assert "left %d as the repair wrote them" % corrupt in out and "could not be restored: %s" % error in out, out[-3000:]
     assert stack.flag.exists()
     assert record(run.reports)["outcome"] == "rollback_failed"
     stack.flag.unlink()

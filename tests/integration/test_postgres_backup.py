@@ -14,6 +14,7 @@ import db_backup
 import db_backup_compare
 import db_backup_verify
 import db_restore
+import json_guard
 import pytest
 from ansible.module_utils.jsonmend.backup import clitools, manifests, pg_tools
 from ansible.module_utils.jsonmend.backup.checksums import table_checksum
@@ -138,6 +139,42 @@ def test_restore_brings_changed_rows_back_byte_for_byte(postgres, pgdb, backup_d
     # The sequence came back with the table: the next insert does not collide.
     with postgres.connect(pgdb) as conn:
         conn.execute("INSERT INTO app.quiz (m) VALUES ('{}')")
+
+
+def test_a_table_with_a_trigger_and_a_foreign_key_verifies_and_restores(postgres, pgdb, backup_dir, module_runner):
+    """pg_dump --table holds a trigger but not its function (the application's, jsonmend's observe
+    guard), a foreign key but not the table it references: the scratch restore leaves them out (they
+    change no row), the restore in place keeps them."""
+    table = make_table(postgres, pgdb, "audited")
+    with postgres.connect(pgdb) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS owners (id bigint PRIMARY KEY)")
+        conn.execute("INSERT INTO owners SELECT g FROM generate_series(1, 3) g ON CONFLICT DO NOTHING")
+        conn.execute("ALTER TABLE audited ADD COLUMN owner_id bigint REFERENCES owners (id)")
+        conn.execute("UPDATE audited SET owner_id = 1 + id % 3")
+        conn.execute("CREATE OR REPLACE FUNCTION audited_note() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.note := 'seen'; RETURN NEW; END $$")
+        conn.execute("CREATE TRIGGER audited_note BEFORE UPDATE ON audited FOR EACH ROW EXECUTE FUNCTION audited_note()")
+    observe = module_runner(json_guard, dict(postgres.login_params(pgdb), table=table, column="m", primary_key="id", mode="observe"))
+    assert not observe.failed and observe["installed"] == "observe", observe.get("msg")
+    before = content(postgres, pgdb, table)
+    result = module_runner(db_backup, args_for(postgres, pgdb, backup_dir, table))
+    assert not result.failed, result.get("msg")
+    m = result["manifest"]
+    assert m["verified"] is True and scratch_databases(postgres) == []
+    assert sorted(m["verification"]["left_out"]) == [
+        "FK CONSTRAINT public audited audited_owner_id_fkey",
+        "TRIGGER public audited audited_note",
+        "TRIGGER public audited jsonmend_guard_observe_ins_audited",
+        "TRIGGER public audited jsonmend_guard_observe_upd_audited",
+    ]
+    with postgres.connect(pgdb) as conn:
+        conn.execute("UPDATE audited SET m = '{}' WHERE id <= 5")
+    restored = module_runner(db_restore, args_for(postgres, pgdb, backup_dir, table, backup_id=m["id"], safety_backup=False))
+    assert not restored.failed, restored.get("msg")
+    assert content(postgres, pgdb, table) == before
+    with postgres.connect(pgdb) as conn:
+        names = [r[0] for r in conn.execute("SELECT tgname FROM pg_trigger WHERE tgrelid = 'audited'::regclass AND NOT tgisinternal")]
+        fks = [r[0] for r in conn.execute("SELECT conname FROM pg_constraint WHERE conrelid = 'audited'::regclass AND contype = 'f'")]
+    assert sorted(names) == ["audited_note", "jsonmend_guard_observe_ins_audited", "jsonmend_guard_observe_upd_audited"] and fks == ["audited_owner_id_fkey"]
 
 
 def test_a_restore_that_fails_changes_nothing(postgres, pgdb, backup_dir, module_runner):

@@ -11,10 +11,11 @@ import uuid
 import pytest
 from psycopg import sql
 
+from tests.support.postgres import pg_vars
 from tools.devstack import pg_seed
 from tools.devstack.app_stack import AppStack
 from tools.devstack.mariadb_server import TOOL_PASSWORD
-from tools.devstack.playbooks import ROOT, postgres_db_vars, run_playbook
+from tools.devstack.playbooks import ROOT, run_playbook
 
 TABLE = "analytics_activityevent"
 DEPLOYS = TABLE + "_jsonmend_deploys"
@@ -94,19 +95,20 @@ def state(stack, db):
 
 @pytest.fixture
 def run(stack, postgres, pgapp, tmp_path):
-    """Run deploy.yml (or another playbook) against the stack; `run.reports` is the report dir."""
-    reports = tmp_path / "reports"
+    """Run deploy.yml (or another playbook) against the stack; `run.reports` is the report dir,
+    `run.variables(**extra)` what a run gets (test_deploy_night.start_playbook runs one in the background)."""
+
+    def variables_for(**extra):
+        return pg_vars(postgres, pgapp, tmp_path, **{**stack.ansible_vars(), "jsonmend_confirm": "yes", **extra})
 
     def runner(playbook="deploy.yml", check=False, **extra):
-        variables = postgres_db_vars(postgres, pgapp, jsonmend_report_dir=str(reports), **stack.ansible_vars())
-        variables.update(backup_dir=str(tmp_path / "backups"), backup_create_dir=True, cleanup_control_dir=str(tmp_path / "control"), jsonmend_confirm="yes")
-        variables.update(extra)
-        result = run_playbook(playbook, variables, tmp_path, check=check, env={"ANSIBLE_ROLES_PATH": ROLES_PATH}, stdin=subprocess.DEVNULL)
+        result = run_playbook(playbook, variables_for(**extra), tmp_path, check=check, env={"ANSIBLE_ROLES_PATH": ROLES_PATH}, stdin=subprocess.DEVNULL)
         assert TOOL_PASSWORD not in result.stdout + result.stderr
         return result
 
-    runner.reports = reports
+    runner.reports = tmp_path / "reports"
     runner.backups = tmp_path / "backups"
+    runner.variables = variables_for
     return runner
 
 

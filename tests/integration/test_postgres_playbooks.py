@@ -13,9 +13,10 @@ import pytest
 from psycopg import sql
 
 from tests.support import repair as r
+from tests.support.postgres import pg_vars
 from tools.devstack import pg_seed
 from tools.devstack.mariadb_server import TOOL_PASSWORD
-from tools.devstack.playbooks import postgres_db_vars, run_playbook
+from tools.devstack.playbooks import run_playbook
 
 TABLE = "analytics_activityevent"
 ROWS = 3000
@@ -86,21 +87,6 @@ def pgdb(postgres):
     yield name
     with postgres.admin() as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-def pg_vars(postgres, database, tmp_path, **extra):
-    values = postgres_db_vars(
-        postgres,
-        database,
-        jsonmend_report_dir=str(tmp_path / "reports"),
-        cleanup_control_dir=str(tmp_path / "control"),
-        backup_dir=str(tmp_path / "backups"),
-        backup_create_dir=True,
-        # rollback.yml puts back code and data by default; these runs have no application.
-        jsonmend_rollback_scope="data",
-    )
-    values.update(extra)
-    return values
 
 
 def play(name, variables, tmp_path, **kwargs):
@@ -194,7 +180,8 @@ def test_cleanup_repairs_and_rollback_undoes_byte_for_byte(postgres, tmp_path, k
     again = play("cleanup.yml", dict(variables, jsonmend_backup=False, cleanup_allow_without_backup=True), tmp_path)
     assert again.returncode == 0 and "rows changed : 0" in " ".join(again.stdout.split())
     # Rollback, lossless path: the repair is undone and every row is back, byte for byte.
-    rollback = play("rollback.yml", pg_vars(postgres, database, tmp_path, jsonmend_confirm="yes"), tmp_path)
+    # rollback.yml puts back code and data by default; this run has no application.
+    rollback = play("rollback.yml", pg_vars(postgres, database, tmp_path, jsonmend_confirm="yes", jsonmend_rollback_scope="data"), tmp_path)
     assert rollback.returncode == 0, rollback.stdout[-4000:]
     assert "jsonmend undo statistics" in rollback.stdout
     assert content(postgres, database) == before

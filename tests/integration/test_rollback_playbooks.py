@@ -141,11 +141,18 @@ def test_rollback_restores_code_and_data_exactly_and_twice_changes_nothing(stack
 
 
 def test_rollback_to_a_ref_by_revert(stack, db, env, deployed):
+    rollback_to_a_ref_by_revert(stack, env.run)
+
+
+# rollback_to_a_ref_by_revert, emergency_rollback_refused_without_a_database_backup and
+# monitor_after_a_rollback are shared with test_postgres_night.py: `run(playbook, **extra)` runs a
+# playbook against the stack with the module's variables, whatever the database.
+def rollback_to_a_ref_by_revert(stack, run):
     """A ref instead of the record, and `git revert`: the migration the ref lacks is unapplied
     first, then a revert commit (content = the ref's) is checked out and served."""
     stack.reset("v2")
     assert migration_0002_applied(stack)
-    result = env.run("rollback.yml", jsonmend_rollback_scope="code", jsonmend_rollback_ref="v1", jsonmend_rollback_code_method="revert")
+    result = run("rollback.yml", jsonmend_rollback_scope="code", jsonmend_rollback_ref="v1", jsonmend_rollback_code_method="revert")
     assert result.returncode == 0, result.stdout[-5000:]
     head = stack.head()
     assert head != stack.shas["v1"] and git("rev-parse", "HEAD^", cwd=stack.app_dir) == stack.shas["v2"]
@@ -156,15 +163,21 @@ def test_rollback_to_a_ref_by_revert(stack, db, env, deployed):
 
 
 def test_emergency_rollback_refuses_without_a_database_backup(stack, db, env, tmp_path):
+    emergency_rollback_refused_without_a_database_backup(stack, env.run, tmp_path, lambda: digest(db))
+
+
+def emergency_rollback_refused_without_a_database_backup(stack, run, tmp_path, data):
+    """emergency_rollback.yml with no verified database backup: refused, nothing changed (`data()`
+    reads the table)."""
     empty = tmp_path / "no-backups"
     empty.mkdir()
-    head, checksum = stack.head(), digest(db)
-    result = env.run("emergency_rollback.yml", backup_dir=str(empty))
+    before = (stack.head(), data(), stack.flag.exists())
+    result = run("emergency_rollback.yml", backup_dir=str(empty))
     out = " ".join(result.stdout.split())
     assert result.returncode != 0
-    assert "needs a verified database-scope backup" in out and "no verified database-scope backup" in out
+    assert "needs a verified database-scope backup" in out and "no verified database-scope backup" in out, out[-4000:]
     assert "playbooks/backup.yml -e jsonmend_backup_scope=database" in out and "Nothing was changed" in out
-    assert (stack.head(), digest(db), stack.flag.exists()) == (head, checksum, False)
+    assert (stack.head(), data(), stack.flag.exists()) == before
 
 
 def kill_a_cleanup_half_way(mariadb, app_db, db, base):
@@ -250,6 +263,12 @@ def test_emergency_rollback_from_a_half_finished_run(stack, db, env, deployed, m
 
 
 def test_monitor_notifies_once_per_new_finding(stack, db, env, deployed):
+    monitor_after_a_rollback(stack, env.run, env.reports, deployed.record["run"]["id"], CORRUPT)
+
+
+def monitor_after_a_rollback(stack, run, reports, deploy_id, corrupt):
+    """monitor.yml once deploy `deploy_id` was rolled back and the table holds `corrupt` corrupt rows:
+    not watching; on a permanent watch one alert per new finding."""
     with SMTPReceiver() as smtp, HTTPReceiver() as hook:
         channels = dict(
             notify_channels=["email", "webhook"],
@@ -264,26 +283,26 @@ def test_monitor_notifies_once_per_new_finding(stack, db, env, deployed):
         crash = stack.manage("compute_content_difficulty", check=False)
         assert crash.returncode != 0 and "TypeError" in crash.stderr
         # The deploy was rolled back (rollback.yml above): nothing to watch, no alert, exit 0.
-        quiet = env.run("monitor.yml", **channels)
+        quiet = run("monitor.yml", **channels)
         assert quiet.returncode == 0, quiet.stdout[-3000:]
-        assert "Not watching: deploy %s was rolled back by run" % deployed.record["run"]["id"] in " ".join(quiet.stdout.split())
-        assert not smtp.messages and not hook.posts and not (env.reports / "monitor-state.json").exists()
+        assert "Not watching: deploy %s was rolled back by run" % deploy_id in " ".join(quiet.stdout.split())
+        assert not smtp.messages and not hook.posts and not (reports / "monitor-state.json").exists()
         # A permanent watch (monitor_window_hours: 0) watches whatever the deploys: it alerts once per finding.
         channels.update(monitor_window_hours=0)
-        first = env.run("monitor.yml", **channels)
+        first = run("monitor.yml", **channels)
         assert first.returncode != 0, first.stdout[-3000:]
         assert len(smtp.messages) == 1 and len(hook.posts) == 1
         subject, body = smtp.messages[0]["Subject"], smtp.messages[0].get_payload(decode=True).decode()
-        assert subject == "[Alert] jsonmend monitor: 1 new error log entry; %d corrupted row(s)" % CORRUPT
+        assert subject == "[Alert] jsonmend monitor: 1 new error log entry; %d corrupted row(s)" % corrupt
         assert "TypeError in a management command: 1" in body and "manage.py compute_content_difficulty failed" in body
         assert "TypeError: the JSON object must be str, bytes or bytearray, not float" in body
-        assert "the table holds %d corrupted row(s)" % CORRUPT in body
+        assert "the table holds %d corrupted row(s)" % corrupt in body
         assert hook.posts[0][1]["text"].startswith("*%s*" % subject)
         # The next run: nothing new (same log, same count), so no message and exit 0.
-        second = env.run("monitor.yml", **channels)
+        second = run("monitor.yml", **channels)
         assert second.returncode == 0, second.stdout[-3000:]
         assert "nothing new" in second.stdout
         assert len(smtp.messages) == 1 and len(hook.posts) == 1
-    state = json.loads((env.reports / "monitor-state.json").read_text())
-    assert state["scan"]["alerted_corrupted_rows"] == CORRUPT
+    state = json.loads((reports / "monitor-state.json").read_text())
+    assert state["scan"]["alerted_corrupted_rows"] == corrupt
     assert state["logs"]["localhost"]["offset"] == stack.error_log.stat().st_size

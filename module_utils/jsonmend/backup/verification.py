@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -208,8 +209,18 @@ def _verify_postgres(db: Database, params: Mapping[str, Any], manifest: Mapping[
                 # A table dump holds no CREATE SCHEMA: the tables' schemas are made first.
                 for schema in sorted(set(d.split_table(t)[0] for t in manifest["tables"])):
                     copy.query("CREATE SCHEMA IF NOT EXISTS %s" % d.qn(schema))
-            command = pg_tools.restore_command(tools.client, pg_tools.conninfo(copy, params), manifest["path"], scratch=True)
-            pg_tools.run_tool(command, pg_tools.connection_password(copy), "pg_restore of backup %s into the scratch database %s" % (manifest["id"], scratch))
+            with tempfile.TemporaryDirectory(prefix="jsonmend-") as private:
+                use_list = None
+                if manifest["scope"] == "table":
+                    # Triggers and foreign keys name objects a table dump does not hold (pg_tools.SCRATCH_LEFT_OUT).
+                    use_list = os.path.join(private, "toc.list")
+                    left_out = pg_tools.scratch_list(tools.client, manifest["path"], use_list)
+                    if left_out:
+                        verification["left_out"] = left_out
+                command = pg_tools.restore_command(tools.client, pg_tools.conninfo(copy, params), manifest["path"], scratch=True, use_list=use_list)
+                pg_tools.run_tool(
+                    command, pg_tools.connection_password(copy), "pg_restore of backup %s into the scratch database %s" % (manifest["id"], scratch)
+                )
             verification["client"] = tools.client_version
             report = compare_tables(copy, manifest, scratch)
         finally:
