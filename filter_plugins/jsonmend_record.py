@@ -157,6 +157,13 @@ def _command(record, playbook, *words):
     return " ".join(shlex.quote(w) for w in args)
 
 
+def _guard_command(record, mode):
+    """guard.yml in `mode`, or for a fleet's target fleet_guard.yml limited to it."""
+    if record.get("fleet_target"):
+        return _command(record, "fleet_guard", "--limit", record["fleet_target"], "-e", "jsonmend_guard_mode=%s" % mode)
+    return _command(record, "guard", "-e", "jsonmend_guard_mode=%s" % mode)
+
+
 def _ran(record):
     return not record.get("check_mode") and record.get("outcome") in ("success", "rolled_back")
 
@@ -175,8 +182,9 @@ def undo_command(record):
     if playbook in ("rollback.yml", "emergency_rollback.yml") and outcome == "rolled_back":
         return _command(record, "deploy", "-e", "strategy=%s" % (record.get("strategy") or "auto"))
     guard = record.get("guard") or {}
-    if playbook == "guard.yml" and outcome == "success" and guard.get("changed") and guard.get("installed_before") in ("off", "observe", "enforce"):
-        return _command(record, "guard", "-e", "jsonmend_guard_mode=%s" % guard["installed_before"])
+    guard_playbook = playbook in ("guard.yml", "fleet_guard.yml")
+    if guard_playbook and outcome == "success" and guard.get("changed") and guard.get("installed_before") in ("off", "observe", "enforce"):
+        return _guard_command(record, guard["installed_before"])
     return ""
 
 
@@ -210,8 +218,8 @@ def next_command(record):
         return "nothing until the next weekly check" if outcome == "success" else "%s, then the deploy it recommends" % _command(record, "diagnose")
     if playbook == "cleanup.yml" and outcome == "success":
         return _command(record, "diagnose")
-    if playbook == "guard.yml" and outcome == "success" and (record.get("guard") or {}).get("installed") == "observe":
-        return "the weekly checks; once they stay clean: %s" % _command(record, "guard", "-e", "jsonmend_guard_mode=enforce")
+    if playbook in ("guard.yml", "fleet_guard.yml") and outcome == "success" and (record.get("guard") or {}).get("installed") == "observe":
+        return "the weekly checks; once they stay clean: %s" % _guard_command(record, "enforce")
     if outcome == "success":
         return "nothing"
     return "fix what stopped the run (above), then %s again" % _command(record, name)
@@ -379,7 +387,7 @@ def jsonmend_prometheus(scan, environment="", guard=None):
     return "\n".join(out) + "\n"
 
 
-def jsonmend_guard_weekly(status, state, scan, target, checks_needed=4, inventory="", run_id=""):
+def jsonmend_guard_weekly(status, state, scan, target, checks_needed=4, inventory="", run_id="", fleet_target=""):
     """The guard in the weekly check, from json_guard's status result.
 
     `state`: the weekly state file ({"db.table.column": {checked_at, mode, clean_checks, ...}});
@@ -388,7 +396,8 @@ def jsonmend_guard_weekly(status, state, scan, target, checks_needed=4, inventor
     the result recommends enforce (`command`). Returns available, mode, events_since, events_total,
     since, clean_checks, checks_needed, recommend, command, line (one sentence) and state (the
     whole file to write back; a guard that could not be read keeps the last check's time, so the
-    next one counts from there, and restarts the clean count).
+    next one counts from there, and restarts the clean count). `fleet_target`: the inventory host of a
+    fleet's target, whose command is fleet_guard.yml limited to it.
     """
     if not isinstance(target, dict) or not target.get("table"):
         raise AnsibleFilterError("jsonmend_guard_weekly needs the run's target (preflight_run.target)")
@@ -427,7 +436,7 @@ def jsonmend_guard_weekly(status, state, scan, target, checks_needed=4, inventor
     before = int(previous.get("clean_checks") or 0) if previous.get("mode") == "observe" else 0
     clean_checks = before + 1 if clean else 0
     recommend = mode == "observe" and clean_checks >= needed
-    command = _command(dict(inventory=inventory), "guard", "-e", "jsonmend_guard_mode=enforce") if recommend else ""
+    command = _guard_command(dict(inventory=inventory, fleet_target=fleet_target), "enforce") if recommend else ""
     window = "since the last weekly check (%s)" % since if since else "since the guard log began"
     classes = ", ".join("%s %s" % (n, c) for c, n in sorted((events.get("by_class") or {}).items()))
     line = "Guard: %s%s" % (mode, " (drifted: run ./jsonmend guard with its mode again)" if status.get("drifted") else "")

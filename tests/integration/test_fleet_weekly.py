@@ -3,8 +3,8 @@
 # fleet of the same servers, with real SMTP and HTTP receivers: the clean fleet sends nothing and exits 0;
 # the demo fleet, one server stopped, sends ONE alert naming exactly its corrupt targets (and the stopped
 # server's targets as not checked), writes one series per target and exits 2, as weekly_check.yml does.
-# Each target's guard is in the fleet report's guard column: one clean target guarded in observe, with
-# one non-object write logged (and put right since), the others without a guard.
+# Each target's guard is in the fleet report's guard column: one clean target guarded in observe by
+# fleet_guard.yml --limit, with one non-object write logged (and put right since), the others without a guard.
 import json
 
 import pytest
@@ -51,19 +51,22 @@ def weekly(base, inventory, name, smtp, hook):
     return run_playbook("fleet_weekly_check.yml", variables, base / name, extra_args=["-i", str(inventory), "-f", "8"])
 
 
-def guard_one_target(base, common, running):
-    """guard.yml in observe on GUARDED, then one non-object write the guard logs, put right at once."""
+def guard_one_target(base, inventory, running):
+    """fleet_guard.yml in observe on GUARDED alone (--limit, as the weekly check's recommendation has it), then one
+    non-object write the guard logs, put right at once."""
     server = dict((t[0], t[1]) for t in CLEAN)[GUARDED]
-    variables = {
-        "jsonmend_db_config_file": str(base / "servers" / server / "client.cnf"),
-        "jsonmend_db_name": "jsonmend_%s" % GUARDED,
-        "jsonmend_db_dialect": "mariadb",
-        "jsonmend_report_dir": str(base / "guard-reports"),
-        "jsonmend_guard_mode": "observe",
-    }
     (base / "guard-reports").mkdir()
-    installed = run_playbook("guard.yml", variables, base / "guard-reports")
+    installed = run_playbook(
+        "fleet_guard.yml",
+        {"jsonmend_report_dir": str(base / "guard-reports"), "jsonmend_guard_mode": "observe"},
+        base / "guard-reports",
+        extra_args=["-i", str(inventory), "--limit", GUARDED],
+    )
     assert installed.returncode == 0, installed.stdout[-3000:]
+    record = json.loads((base / "guard-reports" / "records.jsonl").read_text().splitlines()[-1])
+    assert record["playbook"] == "fleet_guard.yml" and record["fleet_target"] == GUARDED and record["run_id"].endswith("-guard-" + GUARDED)
+    assert [r["target"]["database"] for r in map(json.loads, (base / "guard-reports" / "records.jsonl").read_text().splitlines())] == ["jsonmend_" + GUARDED]
+    assert record["undo_command"].endswith("fleet_guard -i inventories/inv-clean --limit %s -e jsonmend_guard_mode=off" % GUARDED)
     with running[server].admin() as conn, conn.cursor() as cur:
         cur.execute("USE `jsonmend_%s`" % GUARDED)
         cur.execute("INSERT INTO analytics_activityevent (user_id, event_type, metadata, created_at) VALUES (1, 'login', '42', NOW())")
@@ -73,9 +76,10 @@ def guard_one_target(base, common, running):
 @pytest.fixture(scope="module")
 def clean_run(servers):
     base, common, running = servers
-    guard_one_target(base, common, running)
+    inventory = write_inventory(base / "inv-clean", common, CLEAN)
+    guard_one_target(base, inventory, running)
     with SMTPReceiver() as smtp, HTTPReceiver() as hook:
-        result = weekly(base, write_inventory(base / "inv-clean", common, CLEAN), "clean", smtp, hook)
+        result = weekly(base, inventory, "clean", smtp, hook)
     return base / "clean", result, list(smtp.messages), list(hook.posts)
 
 

@@ -84,3 +84,9 @@ def test_a_guard_hidden_from_the_user_is_unknown_with_the_grant_and_never_clean(
     text = jsonmend_prometheus(dict(CLEAN_SCAN, target=TARGET), "", got)
     modes = {s.labels["mode"]: s.value for f in text_string_to_metric_families(text) if f.name == "jsonmend_guard_mode" for s in f.samples}
     assert modes == {"off": 0, "observe": 0, "enforce": 0, "mixed": 0, "unknown": 1}
+
+
+def test_a_fleet_targets_recommendation_is_fleet_guard_limited_to_it():
+    previous = {KEY: {"mode": "observe", "clean_checks": 2, "checked_at": "x"}}
+    got = jsonmend_guard_weekly(status(), previous, CLEAN_SCAN, TARGET, 3, "fleet-example", "r9", "tenant03")
+    assert got["command"] == "./jsonmend fleet_guard -i inventories/fleet-example --limit tenant03 -e jsonmend_guard_mode=enforce"
