@@ -12,7 +12,7 @@ import json
 import json_type_scan
 import pytest
 
-from tools.devstack import fleet
+from tools.devstack import fleet, seed
 from tools.devstack.mariadb_server import TOOL_PASSWORD
 from tools.devstack.playbooks import db_vars, run_playbook
 
@@ -46,6 +46,9 @@ def demo(tmp_path_factory, stack, mariadb, app_db):
     # The application server: its jsonmend_app_* and its own database, as deploy.yml reads them (host_vars, not
     # extra vars: those would override every target's jsonmend_db_*).
     app_vars = dict(db_vars(mariadb, app_db), **stack.ansible_vars())
+    # Some healthy events in the app's own database: the broken release's management command fails on them.
+    with mariadb.admin_cursor(app_db) as cur:
+        seed.seed(cur, 200, corrupt_percent=0)
     try:
         inventories = {
             "A": write_inventory(base / "inv-a", common, FLEET_A, app_vars),
