@@ -197,7 +197,7 @@ def test_full_rollout_deploys_the_code_once_then_repairs_every_target(demo, stac
     # The code release is one run of its own, recorded once.
     code_record = json.loads((demo["base"] / "reports" / code["run_id"] / "record.json").read_text())
     assert code_record["outcome"] == "success" and code_record["playbook"] == "fleet_deploy.yml"
-    assert result.stdout.count("TASK [deploy : Check out the release]") == 1
+    assert result.stdout.count("TASK [deploy : Check out main from origin]") == 1
     # The C target's development team was told before its cleanup; the B target's was not.
     notice = demo["base"] / "reports" / rows["a3"]["run_id"] / "notifications" / "pre_deployment.txt"
     assert "strategy C" in notice.read_text()
