@@ -565,7 +565,7 @@ def fleet_code_status(entries, names=None):
     reached = [(n, e) for n, e in zip(names, entries, strict=True) if e.get("status")]
     if not reached:
         return dict(status="unchanged", note="not reached: the rollout stopped before the code deploy", hosts={}, ref="", previous="", new="", error="")
-    status = next(s for s in CODE_STATUSES if any(e["status"] == s for _, e in reached))
+    status = next(s for s in CODE_STATUSES if any(e["status"] == s for _name, e in reached))
     first = reached[0][1]
     notes = {
         "deployed": "deployed once, before the data; it stays deployed whatever happens to the data (it reads both shapes)",
