@@ -2,8 +2,8 @@
 # git origin with v1, v2 - the fix - and a broken release) on the session's MariaDB, and a throwaway server
 # holding two small fleets of target databases (tools/devstack/fleet.py). Fleet A: a strategy D target
 # without an approval refuses the rollout, a dry run changes nothing, a broken release is rolled back with no
-# target touched, then the real rollout deploys v2 once and repairs every target (a C target's team told
-# first). Fleet B (app back on v1): a trigger that refuses the repair on one target of batch 2 stops the
+# target touched, then the real rollout deploys v2 once and repairs every target (the C targets' team told
+# first, one notice each). Fleet B (app back on v1): a trigger that refuses the repair on one target of batch 2 stops the
 # rollout - that batch undone, the canary and batch 1 done, batch 3 untouched, v2 still deployed - and the
 # re-run resumes without redeploying the code.
 import hashlib
@@ -16,12 +16,13 @@ from tools.devstack import fleet, seed
 from tools.devstack.mariadb_server import TOOL_PASSWORD
 from tools.devstack.playbooks import db_vars, run_playbook
 
-# About 5 minutes on 2 cores: six ansible-playbook runs. One server, small tables.
+# About 6 minutes on 2 cores (the app stack built once): six ansible-playbook runs. One server, small tables.
 # name, server, rows, corrupt percent, table (None: the runbook's table).
 FLEET_A = (
     ("a1", "db1", 300, 0.0, None),  # clean: skipped, so the canary is a2
     ("a2", "db1", 300, 5.0, None),  # strategy B
     ("a3", "db1", 1500, 10.0, None),  # strategy C (about 110 corrupted rows): the development team is told first
+    ("a4", "db1", 1500, 9.0, None),  # strategy C too, in a3's batch: each target's team notice is its own
 )
 D_TARGET = ("ad", "db1", 1200, 80.0, None)  # strategy D (about 650): refused without an approval
 FLEET_B = (
@@ -167,7 +168,7 @@ def test_a_failed_code_deploy_is_rolled_back_and_no_target_is_touched(demo, stac
     assert stack.head() == stack.shas["v1"] and stack.health()[1]["release"] == stack.shas["v1"]
     report, rows = latest_report(demo)
     assert report["code"]["status"] == "rolled back" and "compute_" in report["code"]["error"]
-    assert {n: r["status"] for n, r in rows.items()} == {"a1": "skipped", "a2": "untouched", "a3": "untouched"}
+    assert {n: r["status"] for n, r in rows.items()} == {"a1": "skipped", "a2": "untouched", "a3": "untouched", "a4": "untouched"}
     unchanged(demo, FLEET_A)
     md = (demo["base"] / "reports" / report["fleet_run_id"] / "fleet.md").read_text()
     assert md.startswith("# Fleet deploy") and "Code: **rolled back**" in md
@@ -176,7 +177,7 @@ def test_a_failed_code_deploy_is_rolled_back_and_no_target_is_touched(demo, stac
 @pytest.fixture(scope="module")
 def full(demo, stack, broken):
     before = stack.pid()
-    result = rollout(demo, "A")
+    result = rollout(demo, "A", jsonmend_fleet_batches=["100%"])
     assert result.returncode == 0, out(result)
     return result, before
 
@@ -187,8 +188,8 @@ def test_full_rollout_deploys_the_code_once_then_repairs_every_target(demo, stac
     report, rows = latest_report(demo)
     code = report["code"]
     assert (code["status"], code["previous"], code["new"]) == ("deployed", stack.shas["v1"], stack.shas["v2"])
-    assert report["plan"]["canary"] == ["a2"] and report["plan"]["batches"] == [["a3"]]
-    assert [rows[n]["strategy"] for n in ("a2", "a3")] == ["B", "C"] and rows["a1"]["status"] == "skipped"
+    assert report["plan"]["canary"] == ["a2"] and report["plan"]["batches"] == [["a3", "a4"]]
+    assert [rows[n]["strategy"] for n in ("a2", "a3", "a4")] == ["B", "C", "C"] and rows["a1"]["status"] == "skipped"
     for target in FLEET_A[1:]:
         row = rows[target[0]]
         assert row["status"] == "done" and row["rows_changed"] == row["corrupted_before"] > 0, row
@@ -198,9 +199,11 @@ def test_full_rollout_deploys_the_code_once_then_repairs_every_target(demo, stac
     code_record = json.loads((demo["base"] / "reports" / code["run_id"] / "record.json").read_text())
     assert code_record["outcome"] == "success" and code_record["playbook"] == "fleet_deploy.yml"
     assert result.stdout.count("TASK [deploy : Check out main from origin]") == 1
-    # The C target's development team was told before its cleanup; the B target's was not.
-    notice = demo["base"] / "reports" / rows["a3"]["run_id"] / "notifications" / "pre_deployment.txt"
-    assert "strategy C" in notice.read_text()
+    # Each C target's development team was told before its cleanup, in a notice of its own (both in one batch);
+    # the B target's was not.
+    for name in ("a3", "a4"):
+        notice = (demo["base"] / "reports" / rows[name]["run_id"] / "notifications" / "pre_deployment.txt").read_text()
+        assert "in jsonmend_%s.analytics_activityevent.metadata (strategy C" % name in notice, notice
     assert not (demo["base"] / "reports" / rows["a2"]["run_id"] / "notifications").exists()
 
 
