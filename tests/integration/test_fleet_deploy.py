@@ -1,7 +1,7 @@
 # playbooks/fleet_deploy.yml on real servers: the quiz app (quizsite under gunicorn under supervisord, its
 # git origin with v1, v2 - the fix - and a broken release) on the session's MariaDB, and a throwaway server
-# holding two small fleets of target databases (tools/devstack/fleet.py). Fleet A: a strategy D target
-# without an approval refuses the rollout, a dry run changes nothing, a broken release is rolled back with no
+# holding two small fleets of target databases (tools/devstack/fleet.py). Fleet A: a bad ref and a strategy D
+# target without an approval refuse the rollout, a dry run changes nothing, a broken release is rolled back with no
 # target touched, then the real rollout deploys v2 once and repairs every target (the C targets' team told
 # first, one notice each). Fleet B (app back on v1): a trigger that refuses the repair on one target of batch 2 stops the
 # rollout - that batch undone, the canary and batch 1 done, batch 3 untouched, v2 still deployed - and the
@@ -121,13 +121,15 @@ def out(result):
 @pytest.fixture(scope="module")
 def refused(demo, stack):
     stack.reset("v1")
-    return rollout(demo, "AD", extra_args=["--limit", "localhost,quizapp,a2,ad"])
+    # Two refusals at once: a ref the remote does not have, and a strategy D target without an approval.
+    return rollout(demo, "AD", extra_args=["--limit", "localhost,quizapp,a2,ad"], jsonmend_app_version="no-such-branch")
 
 
-def test_a_strategy_d_target_without_approval_refuses_the_rollout(demo, stack, refused):
+def test_a_bad_ref_and_a_strategy_d_target_without_approval_refuse_the_rollout(demo, stack, refused):
     assert refused.returncode == 2, out(refused)
     text = " ".join(refused.stdout.split())
-    assert "The rollout was refused: 1 targets could not be read (ad: strategy D (" in text, out(refused)
+    assert 'The rollout was refused: the code release could not be planned (quizapp: "no-such-branch" is not a branch or tag of' in text, out(refused)
+    assert "; 1 targets could not be read (ad: strategy D (" in text
     assert "-e jsonmend_strategy_d_approval=<change ticket id>" in text and "Nothing was changed on any target" in text
     report, rows = latest_report(demo)
     assert rows["ad"]["status"] == "failed" and rows["a2"]["status"] == "untouched" and rows["a2"]["strategy"] == "B"
