@@ -515,7 +515,7 @@ def _short(sha):
 
 def fleet_code_plan(releases, names, errors=None):
     """The code release of a fleet deploy, planned on each app host (`releases[i]`: the deploy role's
-    deploy_release after its plan on names[i], None when the plan failed; `errors[i]`: that failure): the
+    deploy_release after its plan on names[i], anything else - false - when there is none; `errors[i]`: that failure): the
     ref, the commit each host runs and the one it would run, and whether anything changes."""
     releases, names = list(releases or []), list(names or [])
     errors = list(errors or [""] * len(names))
