@@ -460,31 +460,35 @@ def fleet_rollout_plan(entries, names, canary=None, serial=None):
         failed=failed,
         corrupted=sum(int(plans[n].get("corrupted") or 0) for n in todo),
         counts={n: int(plans[n].get("corrupted") or 0) for n in todo},
+        # A fleet deploy's per-target strategy (fleet_deploy.yml; empty in a fleet repair).
+        strategies={n: str(plans[n].get("strategy") or "") for n in todo if plans[n].get("strategy")},
         reasons={n: str(plans[n].get("reason") or "") for n in skipped + failed},
         targets=len(names),
     )
 
 
-def fleet_rollout_question(plan, max_fail_percentage=0):
-    """The one question of a rollout: what changes where, in which order, and how it stops."""
-    counts = plan.get("counts") or {}
+def fleet_rollout_question(plan, max_fail_percentage=0, code=None):
+    """The one question of a rollout: what changes where, in which order, and how it stops. A fleet deploy
+    (`code`: jsonmend_fleet_code_plan) says first what happens to the code, and each target's strategy."""
+    counts, strategies = plan.get("counts") or {}, plan.get("strategies") or {}
 
     def named(hosts):
-        return ", ".join("%s (%d)" % (h, counts.get(h, 0)) for h in hosts)
+        return ", ".join("%s (%d%s)" % (h, counts.get(h, 0), ", strategy %s" % strategies[h] if strategies.get(h) else "") for h in hosts)
 
+    prefix = ("%s " % fleet_code_sentence(code)) if code else ""
     todo = len(plan.get("canary") or []) + len(plan.get("rest") or [])
     if not todo:
-        return "Nothing to repair: none of the %d targets has a corrupted row (%s)." % (
+        return prefix + "Nothing to repair: none of the %d targets has a corrupted row (%s)." % (
             plan.get("targets", 0),
             "; ".join("%s: %s" % kv for kv in sorted((plan.get("reasons") or {}).items())) or "no target",
         )
     batches = "; ".join("batch %d: %s" % (i, named(b)) for i, b in enumerate(plan.get("batches") or [], start=1)) or "none"
     pct = fleet_max_fail_percentage(max_fail_percentage)
-    return (
+    return prefix + (
         "About to repair %d corrupted rows in %d of %d targets, online in chunks, each target with its own verified backup, lock,"
         " quarantine (every original kept) and run record. First the canary (%s), alone, verified by its re-scan: %s. Then the"
         " batches (serial %s): %s. A batch in which %s fails stops the rollout: that batch's targets are rolled back by the undo"
-        " of their repair, earlier batches stay repaired (each with its undo command in the report), later ones untouched."
+        " of their repair, earlier batches stay repaired (each with its undo command in the report), later ones untouched%s."
         " Skipped: %s."
         % (
             plan.get("corrupted", 0),
@@ -495,8 +499,91 @@ def fleet_rollout_question(plan, max_fail_percentage=0):
             plan.get("serial"),
             batches,
             "any target" if pct == 0 else "more than %d%% of the targets" % pct,
+            "; the code stays deployed (the fixed code reads both shapes)" if code else "",
             ", ".join("%s (%s)" % (h, (plan.get("reasons") or {}).get(h, "")) for h in plan.get("skipped") or []) or "none",
         )
+    )
+
+
+# -- the fleet deploy's code release (playbooks/fleet_deploy.yml) ------------------------------------
+CODE_STATUSES = ("ROLLBACK FAILED", "rolled back", "failed", "deployed", "would deploy", "unchanged")
+
+
+def _short(sha):
+    return str(sha or "")[:12] or "?"
+
+
+def fleet_code_plan(releases, names, errors=None):
+    """The code release of a fleet deploy, planned on each app host (`releases[i]`: the deploy role's
+    deploy_release after its plan on names[i], anything else - false - when there is none; `errors[i]`: that failure): the
+    ref, the commit each host runs and the one it would run, and whether anything changes."""
+    releases, names = list(releases or []), list(names or [])
+    errors = list(errors or [""] * len(names))
+    if not (len(releases) == len(names) == len(errors)):
+        raise AnsibleFilterError("jsonmend_fleet_code_plan expects one release and one error per app host")
+    if not names:
+        return dict(hosts=[], failed={}, ref="", current={}, target="", changes=False, error="no host in the app group: there is no code to deploy")
+    failed = {n: str(e or "the plan did not finish") for n, r, e in zip(names, releases, errors, strict=True) if e or not isinstance(r, dict)}
+    planned = {n: r for n, r in zip(names, releases, strict=True) if n not in failed}
+    targets = sorted({str(r.get("target") or "") for r in planned.values()})
+    error = "; ".join("%s: %s" % kv for kv in sorted(failed.items()))
+    if len(targets) > 1:
+        error = (error + "; " if error else "") + "the app hosts resolve the ref to different commits (%s)" % ", ".join(_short(t) for t in targets)
+    return dict(
+        hosts=names,
+        failed=failed,
+        ref=next((str(r.get("ref") or "") for r in planned.values()), ""),
+        current={n: str(r.get("current") or "") for n, r in planned.items()},
+        target=targets[0] if len(targets) == 1 else "",
+        changes=any(bool(r.get("changes_code")) for r in planned.values()),
+        error=error,
+    )
+
+
+def fleet_code_sentence(code):
+    """The code part of a fleet deploy's question."""
+    code = code or {}
+    hosts = ", ".join(code.get("hosts") or []) or "no app host"
+    if not code.get("changes"):
+        release = "%s (%s)" % (code.get("ref") or "the release", _short(code.get("target")))
+        return "Code: %s already runs %s: not redeployed, only the rows are repaired." % (hosts, release)
+    current = sorted({_short(c) for c in (code.get("current") or {}).values()})
+    return (
+        "Code first, once, before any data changes: deploy %s %s -> %s on %s (requirements, migrations, restart, health, then the"
+        " management commands, a quiz answer through the application and the error log); if that fails the code goes back to %s"
+        " by itself and no target is touched."
+        % (code.get("ref") or "", "/".join(current) or "?", _short(code.get("target")), hosts, "/".join(current) or "the previous commit")
+    )
+
+
+def fleet_code_status(entries, names=None):
+    """The code release's status for the fleet report, from what each app host published (fleet_code;
+    `entries[i]` for names[i], {} when it never got there): deployed, unchanged, rolled back, ROLLBACK FAILED,
+    would deploy (check mode), or unchanged with the note that the rollout stopped before it."""
+    entries = [e or {} for e in (entries or [])]
+    names = list(names or [str(i) for i in range(len(entries))])
+    reached = [(n, e) for n, e in zip(names, entries, strict=True) if e.get("status")]
+    if not reached:
+        return dict(status="unchanged", note="not reached: the rollout stopped before the code deploy", hosts={}, ref="", previous="", new="", error="")
+    status = next(s for s in CODE_STATUSES if any(e["status"] == s for _name, e in reached))
+    first = reached[0][1]
+    notes = {
+        "deployed": "deployed once, before the data; it stays deployed whatever happens to the data (it reads both shapes)",
+        "unchanged": "already at the release: not redeployed",
+        "would deploy": "check mode: nothing was deployed",
+        "rolled back": "the code deploy failed and was rolled back by itself; no target was touched",
+        "failed": "the code deploy failed",
+        "ROLLBACK FAILED": "the code deploy failed and its rollback failed too: see the error",
+    }
+    return dict(
+        status=status,
+        note=notes[status],
+        hosts={n: e.get("status") for n, e in reached},
+        ref=str(first.get("ref") or ""),
+        previous=str(first.get("previous") or ""),
+        new=str(first.get("new") or ""),
+        run_id=str(first.get("run_id") or ""),
+        error="; ".join("%s: %s" % (n, e["error"]) for n, e in reached if e.get("error")),
     )
 
 
@@ -517,6 +604,7 @@ def _rollout_row(name, plan, done, batch, inventory):
         database=str(done.get("database") or plan.get("database") or ""),
         table=str(done.get("table") or plan.get("table") or ""),
         batch=batch,
+        strategy=str(plan.get("strategy") or ""),
         batch_hosts=list(done.get("batch_hosts") or []),
         run_id=str(done.get("run_id") or plan.get("run_id") or ""),
         corrupted_before=plan.get("corrupted"),
@@ -592,11 +680,28 @@ def fleet_rollout_report(plan, plans, rollouts, names, context=None):
 
 
 def fleet_rollout_markdown(report):
-    """fleet.md of a rollout: the plan's batches, then one row per target with its status and undo."""
-    totals, plan = report["totals"], report.get("plan") or {}
+    """fleet.md of a rollout: the plan's batches, then one row per target with its status and undo. A fleet
+    deploy's (the report has `code`) says first what happened to the code, and each target's strategy."""
+    totals, plan, code = report["totals"], report.get("plan") or {}, report.get("code")
     lines = [
-        "# Fleet repair %s%s" % (report.get("fleet_run_id", ""), " (check mode: nothing was changed)" if report.get("check_mode") else ""),
+        "# Fleet %s %s%s"
+        % ("deploy" if code else "repair", report.get("fleet_run_id", ""), " (check mode: nothing was changed)" if report.get("check_mode") else ""),
         "",
+    ]
+    if code:
+        lines += [
+            "Code: **%s** (%s%s)%s."
+            % (
+                code.get("status"),
+                code.get("ref") or "the release",
+                (": %s -> %s" % (_short(code.get("previous")), _short(code.get("new")))) if code.get("previous") else "",
+                "; " + code["note"] if code.get("note") else "",
+            ),
+            "",
+        ]
+        if code.get("error"):
+            lines += ["Code error: %s" % _cell(code["error"]), ""]
+    lines += [
         "%d targets: %s. %s rows repaired."
         % (totals["targets"], ", ".join("%d %s" % (totals[s], s) for s in ROLLOUT_STATUSES), "{:,}".format(totals["rows_changed"])),
         "",
@@ -608,26 +713,23 @@ def fleet_rollout_markdown(report):
             "; ".join("%d: %s" % (i, ", ".join(b)) for i, b in enumerate(plan.get("batches") or [], start=1)) or "none",
         ),
         "",
-        "| target | server | batch | status | corrupted before | rows repaired | corrupted after | repair run | undo | note | error |",
-        "|---|---|---|---|---:|---:|---:|---|---|---|---|",
+        "| target | server | batch |%s status | corrupted before | rows repaired | corrupted after | repair run | undo | note | error |"
+        % (" strategy |" if code else ""),
+        "|---|---|---|%s---|---:|---:|---:|---|---|---|---|" % ("---|" if code else ""),
     ]
     for r in report["targets"]:
         undo = "`%s`" % r["undo_command"] if r["undo_command"] else ""
         cells = (
-            r["target"],
-            r["server"],
-            r["batch"],
-            r["status"],
-            r["corrupted_before"],
-            r["rows_changed"],
-            r["corrupted_after"],
-            r["repair_run_id"],
-            undo,
-            r["note"],
-            r["error"],
+            (r["target"], r["server"], r["batch"])
+            + ((r.get("strategy"),) if code else ())
+            + (r["status"], r["corrupted_before"], r["rows_changed"], r["corrupted_after"], r["repair_run_id"], undo, r["note"], r["error"])
         )
         lines.append("| %s |" % " | ".join(_cell(v) for v in cells))
-    lines += ["", "Each target's own record: reports/<run id>/record.md (the run_id of fleet-cleanup-latest.json).", ""]
+    lines += [
+        "",
+        "Each target's own record: reports/<run id>/record.md (the run_id of %s)." % ("fleet-deploy-latest.json" if code else "fleet-cleanup-latest.json"),
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -651,4 +753,6 @@ class FilterModule:
             "jsonmend_fleet_undo_command": fleet_undo_command,
             "jsonmend_fleet_rollout_report": fleet_rollout_report,
             "jsonmend_fleet_rollout_markdown": fleet_rollout_markdown,
+            "jsonmend_fleet_code_plan": fleet_code_plan,
+            "jsonmend_fleet_code_status": fleet_code_status,
         }

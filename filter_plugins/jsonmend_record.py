@@ -175,7 +175,8 @@ def undo_command(record):
         return ""
     if playbook == "deploy.yml" and outcome == "success" and (record.get("deploy") or record.get("repair_run_id")):
         return _command(record, "rollback")
-    if playbook == "fleet_cleanup.yml" and outcome == "success" and record.get("repair_run_id") and record.get("rows_changed") and record.get("fleet_target"):
+    fleet_repair = playbook in ("fleet_cleanup.yml", "fleet_deploy.yml") and record.get("fleet_target")
+    if fleet_repair and outcome == "success" and record.get("repair_run_id") and record.get("rows_changed"):
         return _command(record, "fleet_undo", "--limit", record["fleet_target"], "-e", "jsonmend_rollback_run_id=%s" % record["repair_run_id"])
     if playbook == "cleanup.yml" and record.get("repair_run_id") and record.get("rows_changed"):
         return _command(record, "rollback", "-e", "jsonmend_rollback_scope=data", "-e", "jsonmend_rollback_run_id=%s" % record["repair_run_id"])

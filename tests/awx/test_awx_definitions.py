@@ -209,7 +209,7 @@ def test_every_workflow_edge_notifies(workflows, job_templates):
 def test_the_read_only_fleet_templates_slice_and_the_rollout_does_not(job_templates):
     slices = {name[len(PREFIX) :]: jt["job_slice_count"] for name, jt in job_templates.items() if name.startswith(PREFIX + "Fleet ")}
     # Read-only per target: sliced. The rollout (canary, serial, max_fail_percentage) needs the whole fleet in one job.
-    assert slices == {"Fleet diagnose": 2, "Fleet weekly check": 2, "Fleet monitor": 1, "Fleet cleanup": 1}
+    assert slices == {"Fleet diagnose": 2, "Fleet weekly check": 2, "Fleet monitor": 1, "Fleet cleanup": 1, "Fleet deploy": 1}
     assert job_templates[PREFIX + "Fleet monitor"]["playbook"] == "playbooks/fleet_monitor.yml"
     assert job_templates[PREFIX + "Fleet diagnose"]["playbook"] == "playbooks/fleet_diagnose.yml"
     assert job_templates[PREFIX + "Fleet weekly check"]["playbook"] == "playbooks/fleet_weekly_check.yml"
@@ -218,6 +218,17 @@ def test_the_read_only_fleet_templates_slice_and_the_rollout_does_not(job_templa
     assert cleanup["jsonmend_fleet_max_fail_percentage"]["default"] == 0 and cleanup["jsonmend_confirm"]["default"] == "no"
     # The survey's default batches are the playbook's own default, as the filter reads the text.
     assert fleet_serial(cleanup["jsonmend_fleet_batches"]["default"]) == fleet_serial(None)
+    # The fleet deploy asks the release and strategy D's ticket as Deploy does, and the rollout's decisions as Fleet cleanup.
+    deploy = {q["variable"]: q for q in job_templates[PREFIX + "Fleet deploy"]["survey_spec"]["spec"]}
+    assert job_templates[PREFIX + "Fleet deploy"]["playbook"] == "playbooks/fleet_deploy.yml"
+    assert set(deploy) == {
+        "jsonmend_app_version",
+        "jsonmend_strategy_d_approval",
+        "jsonmend_fleet_batches",
+        "jsonmend_fleet_max_fail_percentage",
+        "jsonmend_confirm",
+    }
+    assert deploy["jsonmend_fleet_batches"] == cleanup["jsonmend_fleet_batches"] and deploy["jsonmend_confirm"]["default"] == "no"
 
 
 def test_the_fleet_workflow_is_diagnose_approve_canary_approve_batches(fleet_workflow, job_templates):

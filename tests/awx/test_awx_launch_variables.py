@@ -35,6 +35,13 @@ LAUNCH_VARIABLES = {
     "Fleet weekly check": set(),
     "Fleet monitor": set(),
     "Fleet cleanup": {"jsonmend_fleet_stage", "jsonmend_fleet_batches", "jsonmend_fleet_max_fail_percentage", "jsonmend_confirm"},
+    "Fleet deploy": {
+        "jsonmend_app_version",
+        "jsonmend_strategy_d_approval",
+        "jsonmend_fleet_batches",
+        "jsonmend_fleet_max_fail_percentage",
+        "jsonmend_confirm",
+    },
 }
 # The only other launch-time choices, and where: check mode (and diff) for a dry run.
 OTHER_PROMPTS = {
@@ -45,6 +52,7 @@ OTHER_PROMPTS = {
     "Guard": {"job_type"},
     "Fleet diagnose": {"job_type"},
     "Fleet cleanup": {"job_type"},
+    "Fleet deploy": {"job_type"},
 }
 WORKFLOW_VARIABLES = {"jsonmend_strategy", "jsonmend_confirm", "jsonmend_investigation_ack", "jsonmend_strategy_d_approval", "jsonmend_app_version"}
 FLEET_WORKFLOW_VARIABLES = {"jsonmend_fleet_batches", "jsonmend_fleet_max_fail_percentage", "jsonmend_confirm"}

@@ -45,6 +45,7 @@ CATALOGUE = [
     # --- fleet_diagnose.yml: the default inventory has no jsonmend_targets ---------------------------
     case("fleet-no-targets", "fleet_diagnose.yml", "There is no host in group jsonmend_targets"),
     case("fleet-cleanup-no-targets", "fleet_cleanup.yml", "There is no host in group jsonmend_targets", jsonmend_confirm="yes"),
+    case("fleet-deploy-no-targets", "fleet_deploy.yml", "There is no host in group jsonmend_targets", jsonmend_confirm="yes"),
     case("fleet-undo-no-targets", "fleet_undo.yml", "There is no host in group jsonmend_targets"),
     case("fleet-weekly-no-targets", "fleet_weekly_check.yml", "There is no host in group jsonmend_targets"),
     case("fleet-monitor-no-targets", "fleet_monitor.yml", "There is no host in group jsonmend_targets"),

@@ -6,6 +6,8 @@ from ansible.errors import AnsibleFilterError
 from filter_plugins.jsonmend_fleet import (
     fleet_batch_failed,
     fleet_batches,
+    fleet_code_plan,
+    fleet_code_status,
     fleet_max_fail_percentage,
     fleet_rollout_markdown,
     fleet_rollout_plan,
@@ -215,3 +217,59 @@ def test_a_stage_runs_its_part_of_the_plan(stage, expected):
 def test_an_unknown_stage_is_refused_naming_the_variable(stage):
     with pytest.raises(AnsibleFilterError, match="jsonmend_fleet_stage=.* must be all"):
         fleet_stage(stage)
+
+
+# -- the fleet deploy's code release (playbooks/fleet_deploy.yml) ---------------------------------------
+V1, V2 = "1" * 40, "2" * 40
+
+
+def release(current=V1, target=V2):
+    return {"ref": "main", "current": current, "target": target, "previous": current, "changes_code": current != target}
+
+
+def test_code_plan_of_the_app_hosts():
+    plan = fleet_code_plan([release(), release()], ["app1", "app2"], ["", ""])
+    assert (plan["changes"], plan["target"], plan["error"], plan["ref"]) == (True, V2, "", "main")
+    question = fleet_rollout_question(fleet_rollout_plan([{"action": "skip", "reason": "clean"}], ["t1"]), 0, plan)
+    assert question.startswith("Code first, once, before any data changes: deploy main %s -> %s on app1, app2" % (V1[:12], V2[:12]))
+    assert "Nothing to repair" in question
+    done = fleet_code_plan([release(V2)], ["app1"])
+    assert not done["changes"] and "already runs main (%s): not redeployed" % V2[:12] in fleet_rollout_question({}, 0, done)
+
+
+def test_code_plan_refuses_a_failed_host_a_split_ref_and_no_host():
+    assert fleet_code_plan([release(), None], ["app1", "app2"], ["", "boom"])["error"] == "app2: boom"
+    assert "different commits" in fleet_code_plan([release(), release(target="3" * 40)], ["app1", "app2"])["error"]
+    assert "no host in the app group" in fleet_code_plan([], [])["error"]
+    with pytest.raises(AnsibleFilterError):
+        fleet_code_plan([release()], ["app1", "app2"])
+
+
+def test_a_deploy_question_names_each_targets_strategy_and_says_the_code_stays():
+    entries = [{"action": "repair", "corrupted": 12, "strategy": "B"}, {"action": "repair", "corrupted": 120, "strategy": "C"}]
+    plan = fleet_rollout_plan(entries, ["t1", "t2"], serial=["100%"])
+    question = fleet_rollout_question(plan, 0, fleet_code_plan([release()], ["app1"]))
+    assert "t1 (12, strategy B)" in question and "t2 (120, strategy C)" in question and "the code stays deployed" in question
+    assert "strategy" not in fleet_rollout_question(fleet_rollout_plan([{"action": "repair", "corrupted": 3}], ["t1"]))
+
+
+@pytest.mark.parametrize(
+    ("statuses", "expected"),
+    [
+        ([], "unchanged"),
+        (["deployed", "deployed"], "deployed"),
+        (["unchanged"], "unchanged"),
+        (["deployed", "rolled back"], "rolled back"),
+        (["rolled back", "ROLLBACK FAILED"], "ROLLBACK FAILED"),
+        (["would deploy"], "would deploy"),
+    ],
+)
+def test_code_status_for_the_report(statuses, expected):
+    entries = [{"status": s, "ref": "main", "previous": V1, "new": V2, "error": "boom" if "back" in s.lower() else ""} for s in statuses]
+    code = fleet_code_status(entries or [{}], ["app%d" % i for i in range(max(1, len(entries)))])
+    assert code["status"] == expected
+    if not statuses:
+        assert code["note"].startswith("not reached")
+    report = fleet_rollout_report(fleet_rollout_plan([], []), [], [], [], {"code": code})
+    markdown = fleet_rollout_markdown(report)
+    assert markdown.startswith("# Fleet deploy") and "Code: **%s**" % expected in markdown and "| strategy |" in markdown

@@ -1,0 +1,251 @@
+# playbooks/fleet_deploy.yml on real servers: the quiz app (quizsite under gunicorn under supervisord, its
+# git origin with v1, v2 - the fix - and a broken release) on the session's MariaDB, and a throwaway server
+# holding two small fleets of target databases (tools/devstack/fleet.py). Fleet A: a bad ref and a strategy D
+# target without an approval refuse the rollout, a dry run changes nothing, a broken release is rolled back with no
+# target touched, then the real rollout deploys v2 once and repairs every target (the C targets' team told
+# first, one notice each). Fleet B (app back on v1): a trigger that refuses the repair on one target of batch 2 stops the
+# rollout - that batch undone, the canary and batch 1 done, batch 3 untouched, v2 still deployed - and the
+# re-run resumes without redeploying the code.
+import hashlib
+import json
+
+import json_type_scan
+import pytest
+
+from tools.devstack import fleet, seed
+from tools.devstack.mariadb_server import TOOL_PASSWORD
+from tools.devstack.playbooks import db_vars, run_playbook
+
+# About 6 minutes on 2 cores (the app stack built once): six ansible-playbook runs. One server, small tables.
+# name, server, rows, corrupt percent, table (None: the runbook's table).
+FLEET_A = (
+    ("a1", "db1", 300, 0.0, None),  # clean: skipped, so the canary is a2
+    ("a2", "db1", 300, 5.0, None),  # strategy B
+    ("a3", "db1", 1500, 10.0, None),  # strategy C (about 110 corrupted rows): the development team is told first
+    ("a4", "db1", 1500, 9.0, None),  # strategy C too, in a3's batch: each target's team notice is its own
+)
+D_TARGET = ("ad", "db1", 1200, 80.0, None)  # strategy D (about 650): refused without an approval
+FLEET_B = (
+    ("b1", "db1", 300, 3.0, None),  # the canary
+    ("b2", "db1", 300, 5.0, None),  # batch 1
+    ("b3", "db1", 300, 4.0, None),  # batch 2, with b4
+    ("b4", "db1", 300, 6.0, None),  # batch 2: the trigger refuses the repair of its even rows
+    ("b5", "db1", 300, 5.0, None),  # batch 3
+)
+B_BATCHES = [1, 2, "100%"]
+FROZEN = (
+    "CREATE TRIGGER frozen BEFORE UPDATE ON analytics_activityevent FOR EACH ROW BEGIN"
+    " IF MOD(OLD.id, 2) = 0 THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'even rows are frozen'; END IF; END"
+)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory, stack, mariadb, app_db):
+    base = tmp_path_factory.mktemp("fleetdeploy")
+    common = base / "common"
+    servers = fleet.start(base / "servers", common, targets=FLEET_A + (D_TARGET,) + FLEET_B, detach=False)
+    # The application server: its jsonmend_app_* and its own database, as deploy.yml reads them (host_vars, not
+    # extra vars: those would override every target's jsonmend_db_*).
+    app_vars = dict(db_vars(mariadb, app_db), **stack.ansible_vars())
+    # Some healthy events in the app's own database: the broken release's management command fails on them.
+    with mariadb.admin_cursor(app_db) as cur:
+        seed.seed(cur, 200, corrupt_percent=0)
+    try:
+        inventories = {
+            "A": write_inventory(base / "inv-a", common, FLEET_A, app_vars),
+            "AD": write_inventory(base / "inv-ad", common, FLEET_A + (D_TARGET,), app_vars),
+            "B": write_inventory(base / "inv-b", common, FLEET_B, app_vars),
+        }
+        before = {t[0]: content(servers, t) for t in FLEET_A + FLEET_B + (D_TARGET,)}
+        yield dict(base=base, servers=servers, inventories=inventories, before=before)
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
+def write_inventory(path, common, targets, app_vars):
+    path = fleet.write_inventory(path, targets, host_vars_from=common)
+    hosts = json.loads((path / "hosts.yml").read_text())
+    hosts["all"]["children"]["app"] = {"hosts": {"quizapp": None}}
+    (path / "hosts.yml").write_text(json.dumps(hosts))
+    host_vars = path / "host_vars" / "quizapp.yml"
+    host_vars.write_text(json.dumps(app_vars))
+    host_vars.chmod(0o600)
+    return path
+
+
+def content(servers, target):
+    """A digest of the target table's keys and JSON values: equal means not one value changed."""
+    with servers[target[1]].admin_cursor("jsonmend_%s" % target[0]) as cur:
+        cur.execute("SELECT id, metadata FROM analytics_activityevent ORDER BY id")
+        return hashlib.sha256(repr(cur.fetchall()).encode()).hexdigest()
+
+
+def own_scan(module_runner, servers, target):
+    args = dict(servers[target[1]].login_params("jsonmend_%s" % target[0]), table="analytics_activityevent", column="metadata")
+    result = module_runner(json_type_scan, args)
+    assert not result.failed, result
+    return result
+
+
+def rollout(demo, name, check=False, extra_args=(), **variables):
+    base = demo["base"]
+    values = dict(
+        jsonmend_report_dir=str(base / "reports"),
+        backup_dir=str(base / "backups"),
+        backup_create_dir=True,
+        cleanup_control_dir=str(base / "control"),
+        jsonmend_confirm="yes",
+    )
+    values.update(variables)
+    result = run_playbook("fleet_deploy.yml", values, base, check=check, extra_args=["-i", str(demo["inventories"][name]), "-f", "8", *extra_args])
+    assert TOOL_PASSWORD not in result.stdout + result.stderr
+    return result
+
+
+def latest_report(demo):
+    report = json.loads((demo["base"] / "reports" / "fleet-deploy-latest.json").read_text())
+    return report, {r["target"]: r for r in report["targets"]}
+
+
+def unchanged(demo, targets):
+    for target in targets:
+        assert content(demo["servers"], target) == demo["before"][target[0]], target[0]
+
+
+def out(result):
+    return result.stdout[-6000:] + result.stderr[-2000:]
+
+
+# -- fleet A ------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def refused(demo, stack):
+    stack.reset("v1")
+    # Two refusals at once: a ref the remote does not have, and a strategy D target without an approval.
+    return rollout(demo, "AD", extra_args=["--limit", "localhost,quizapp,a2,ad"], jsonmend_app_version="no-such-branch")
+
+
+def test_a_bad_ref_and_a_strategy_d_target_without_approval_refuse_the_rollout(demo, stack, refused):
+    assert refused.returncode == 2, out(refused)
+    text = " ".join(refused.stdout.split())
+    assert 'The rollout was refused: the code release could not be planned (quizapp: "no-such-branch" is not a branch or tag of' in text, out(refused)
+    assert "; 1 targets could not be read (ad: strategy D (" in text
+    assert "-e jsonmend_strategy_d_approval=<change ticket id>" in text and "Nothing was changed on any target" in text
+    report, rows = latest_report(demo)
+    assert rows["ad"]["status"] == "failed" and rows["a2"]["status"] == "untouched" and rows["a2"]["strategy"] == "B"
+    assert report["code"]["status"] == "unchanged" and report["playbook"] == "fleet_deploy.yml"
+    assert stack.head() == stack.shas["v1"]
+    unchanged(demo, FLEET_A + (D_TARGET,))
+
+
+@pytest.fixture(scope="module")
+def dry_run(demo, stack, refused):
+    before = (stack.head(), stack.pid())
+    result = rollout(demo, "A", check=True, jsonmend_fleet_batches=["100%"])
+    return result, before
+
+
+def test_check_mode_changes_nothing(demo, stack, dry_run):
+    result, before = dry_run
+    assert result.returncode == 0, out(result)
+    text = " ".join(result.stdout.split())
+    assert "Code first, once, before any data changes: deploy main %s -> %s on quizapp" % (stack.shas["v1"][:12], stack.shas["v2"][:12]) in text
+    assert "a2 (" in text and ", strategy B)" in text and ", strategy C)" in text
+    assert (stack.head(), stack.pid()) == before
+    unchanged(demo, FLEET_A)
+    assert not (demo["base"] / "backups").exists() or not list((demo["base"] / "backups").glob("backup_fleet_a*"))
+    # The refused run's report is still the latest: a dry run writes none.
+    assert "ad" in latest_report(demo)[1]
+
+
+@pytest.fixture(scope="module")
+def broken(demo, stack, dry_run):
+    return rollout(demo, "A", jsonmend_app_version="broken")
+
+
+def test_a_failed_code_deploy_is_rolled_back_and_no_target_is_touched(demo, stack, broken):
+    assert broken.returncode == 2, out(broken)
+    text = " ".join(broken.stdout.split())
+    assert "The code deploy failed on quizapp" in text and "No target was touched" in text, out(broken)
+    assert stack.head() == stack.shas["v1"] and stack.health()[1]["release"] == stack.shas["v1"]
+    report, rows = latest_report(demo)
+    assert report["code"]["status"] == "rolled back" and "compute_" in report["code"]["error"]
+    assert {n: r["status"] for n, r in rows.items()} == {"a1": "skipped", "a2": "untouched", "a3": "untouched", "a4": "untouched"}
+    unchanged(demo, FLEET_A)
+    md = (demo["base"] / "reports" / report["fleet_run_id"] / "fleet.md").read_text()
+    assert md.startswith("# Fleet deploy") and "Code: **rolled back**" in md
+
+
+@pytest.fixture(scope="module")
+def full(demo, stack, broken):
+    before = stack.pid()
+    result = rollout(demo, "A", jsonmend_fleet_batches=["100%"])
+    assert result.returncode == 0, out(result)
+    return result, before
+
+
+def test_full_rollout_deploys_the_code_once_then_repairs_every_target(demo, stack, full, module_runner):
+    result, pid_before = full
+    assert stack.head() == stack.shas["v2"] and stack.health()[1]["release"] == stack.shas["v2"] and stack.pid() != pid_before
+    report, rows = latest_report(demo)
+    code = report["code"]
+    assert (code["status"], code["previous"], code["new"]) == ("deployed", stack.shas["v1"], stack.shas["v2"])
+    assert report["plan"]["canary"] == ["a2"] and report["plan"]["batches"] == [["a3", "a4"]]
+    assert [rows[n]["strategy"] for n in ("a2", "a3", "a4")] == ["B", "C", "C"] and rows["a1"]["status"] == "skipped"
+    for target in FLEET_A[1:]:
+        row = rows[target[0]]
+        assert row["status"] == "done" and row["rows_changed"] == row["corrupted_before"] > 0, row
+        assert own_scan(module_runner, demo["servers"], target)["corrupted_rows"] == 0
+        assert "fleet_undo" in row["undo_command"]
+    # The code release is one run of its own, recorded once.
+    code_record = json.loads((demo["base"] / "reports" / code["run_id"] / "record.json").read_text())
+    assert code_record["outcome"] == "success" and code_record["playbook"] == "fleet_deploy.yml"
+    assert result.stdout.count("TASK [deploy : Check out main from origin]") == 1
+    # Each C target's development team was told before its cleanup, in a notice of its own (both in one batch);
+    # the B target's was not.
+    for name in ("a3", "a4"):
+        notice = (demo["base"] / "reports" / rows[name]["run_id"] / "notifications" / "pre_deployment.txt").read_text()
+        assert "in jsonmend_%s.analytics_activityevent.metadata (strategy C" % name in notice, notice
+    assert not (demo["base"] / "reports" / rows["a2"]["run_id"] / "notifications").exists()
+
+
+# -- fleet B ------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def stopped(demo, stack, full):
+    stack.reset("v1")
+    with demo["servers"]["db1"].admin_cursor("jsonmend_b4") as cur:
+        cur.execute(FROZEN)
+    result = rollout(demo, "B", jsonmend_fleet_batches=B_BATCHES)
+    return result, latest_report(demo)
+
+
+def test_a_failed_batch_stops_the_rollout_and_the_code_stays(demo, stack, stopped, module_runner):
+    result, (report, rows) = stopped
+    assert result.returncode == 2, out(result)
+    assert report["plan"]["canary"] == ["b1"] and report["plan"]["batches"] == [["b2"], ["b3", "b4"], ["b5"]]
+    assert {n: r["status"] for n, r in rows.items()} == {"b1": "done", "b2": "done", "b3": "rolled back", "b4": "failed", "b5": "untouched"}
+    assert "even rows are frozen" in rows["b4"]["error"] and rows["b4"]["note"].startswith("rolled back: undo restored")
+    # The code stays deployed: it reads both shapes.
+    assert report["code"]["status"] == "deployed" and stack.head() == stack.shas["v2"]
+    assert "it stays deployed" in report["code"]["note"]
+    for target in FLEET_B[:2]:
+        assert own_scan(module_runner, demo["servers"], target)["corrupted_rows"] == 0, target[0]
+    unchanged(demo, FLEET_B[2:])
+    md = (demo["base"] / "reports" / report["fleet_run_id"] / "fleet.md").read_text()
+    assert "Code: **deployed**" in md and "| b5 | db1 | 3 | B | untouched |" in md
+
+
+def test_a_rerun_resumes_without_redeploying_the_code(demo, stack, stopped, module_runner):
+    with demo["servers"]["db1"].admin_cursor("jsonmend_b4") as cur:
+        cur.execute("DROP TRIGGER frozen")
+    pid = stack.pid()
+    result = rollout(demo, "B", jsonmend_fleet_batches=B_BATCHES)
+    assert result.returncode == 0, out(result)
+    report, rows = latest_report(demo)
+    assert report["code"]["status"] == "unchanged" and stack.pid() == pid and stack.head() == stack.shas["v2"]
+    assert "already runs main" in " ".join(result.stdout.split())
+    assert {n: rows[n]["status"] for n in ("b1", "b2")} == {"b1": "skipped", "b2": "skipped"}
+    assert report["plan"]["canary"] == ["b3"] and report["plan"]["batches"] == [["b4"], ["b5"]]
+    assert {rows[n]["status"] for n in ("b3", "b4", "b5")} == {"done"}
+    for target in FLEET_B:
+        assert own_scan(module_runner, demo["servers"], target)["corrupted_rows"] == 0, target[0]
