@@ -47,6 +47,7 @@ CATALOGUE = [
     case("fleet-cleanup-no-targets", "fleet_cleanup.yml", "There is no host in group jsonmend_targets", jsonmend_confirm="yes"),
     case("fleet-deploy-no-targets", "fleet_deploy.yml", "There is no host in group jsonmend_targets", jsonmend_confirm="yes"),
     case("fleet-undo-no-targets", "fleet_undo.yml", "There is no host in group jsonmend_targets"),
+    case("fleet-guard-no-targets", "fleet_guard.yml", "There is no host in group jsonmend_targets", jsonmend_guard_mode="observe"),
     case("fleet-weekly-no-targets", "fleet_weekly_check.yml", "There is no host in group jsonmend_targets"),
     case("fleet-monitor-no-targets", "fleet_monitor.yml", "There is no host in group jsonmend_targets"),
     # --- phase2_diagnose.yml (backs up first: every knob is checked before the backup) ----------
