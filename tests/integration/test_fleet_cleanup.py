@@ -4,13 +4,12 @@
 # afterwards, and a done target's undo command puts its table back. Fleet B: a trigger that refuses the
 # repair on one target of batch 3 stops the rollout - that batch rolled back by undo, earlier batches
 # done, later ones untouched - and the re-run after the trigger is gone resumes and finishes.
-import hashlib
 import json
 import shlex
 
-import json_type_scan
 import pytest
 
+from tests.support.fleet import content, own_scan, rollout_vars
 from tools.devstack import fleet
 from tools.devstack.playbooks import run_playbook
 
@@ -38,10 +37,6 @@ FROZEN = (
 )
 
 
-def table_of(target):
-    return target[4] or "analytics_activityevent"
-
-
 def write_inventory(path, common, targets, canary=()):
     return fleet.write_inventory(path, targets, host_vars_from=common, canary=canary)
 
@@ -60,36 +55,15 @@ def demo(tmp_path_factory):
             server.stop()
 
 
-def content(servers, target):
-    """A digest of the target table's keys and JSON values: equal means not one value changed."""
-    with servers[target[1]].admin_cursor("jsonmend_%s" % target[0]) as cur:
-        cur.execute("SELECT id, metadata FROM `%s` ORDER BY id" % table_of(target))
-        return hashlib.sha256(repr(cur.fetchall()).encode()).hexdigest()
-
-
 def ledger_exists(servers, target):
     with servers[target[1]].admin_cursor("jsonmend_%s" % target[0]) as cur:
         cur.execute("SHOW TABLES LIKE %s", ("%_jsonmend_runs",))
         return bool(cur.fetchall())
 
 
-def own_scan(module_runner, servers, target):
-    args = dict(servers[target[1]].login_params("jsonmend_%s" % target[0]), table=table_of(target), column="metadata")
-    result = module_runner(json_type_scan, args)
-    assert not result.failed, result
-    return result
-
-
 def rollout(demo, name, check=False, extra_args=(), **variables):
     base = demo["base"]
-    values = dict(
-        jsonmend_report_dir=str(base / "reports"),
-        backup_dir=str(base / "backups"),
-        backup_create_dir=True,
-        cleanup_control_dir=str(base / "control"),
-        jsonmend_confirm="yes",
-    )
-    values.update(variables)
+    values = rollout_vars(base, **variables)
     return run_playbook("fleet_cleanup.yml", values, base, check=check, extra_args=["-i", str(demo["inventories"][name]), "-f", "8", *extra_args])
 
 

@@ -4,9 +4,9 @@
 # families (canary, then a batch), each target clean afterwards with its own verified backup and undo.
 import json
 
-import json_type_scan
 import pytest
 
+from tests.support.fleet import own_scan, rollout_vars
 from tools.devstack import fleet
 from tools.devstack.mariadb_server import TOOL_PASSWORD
 from tools.devstack.playbooks import run_playbook
@@ -28,19 +28,9 @@ def mixed(tmp_path_factory):
         yield dict(base=base, inventory=inventory, servers=servers)
 
 
-def own_scan(module_runner, servers, target):
-    result = module_runner(json_type_scan, dict(servers[target[1]].login_params("jsonmend_%s" % target[0]), table="analytics_activityevent", column="metadata"))
-    assert not result.failed, result
-    return result
-
-
 def play(mixed, name, **variables):
     base = mixed["base"]
-    values = dict(
-        jsonmend_report_dir=str(base / "reports"), backup_dir=str(base / "backups"), backup_create_dir=True, cleanup_control_dir=str(base / "control")
-    )
-    values.update(variables)
-    result = run_playbook(name, values, base, extra_args=["-i", str(mixed["inventory"]), "-f", "8"])
+    result = run_playbook(name, rollout_vars(base, **variables), base, extra_args=["-i", str(mixed["inventory"]), "-f", "8"])
     assert TOOL_PASSWORD not in result.stdout + result.stderr
     return result
 
@@ -65,7 +55,7 @@ def test_the_fleet_diagnosis_gives_each_target_its_own_scan_on_either_family(mix
 
 @pytest.fixture(scope="module")
 def rolled_out(mixed, diagnosed):
-    result = play(mixed, "fleet_cleanup.yml", jsonmend_confirm="yes", jsonmend_fleet_batches=["100%"])
+    result = play(mixed, "fleet_cleanup.yml", jsonmend_fleet_batches=["100%"])
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
     report = json.loads((mixed["base"] / "reports" / "fleet-cleanup-latest.json").read_text())
     return report, {r["target"]: r for r in report["targets"]}

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from tests.support.fleet import rollout_vars
 from tools.devstack import fleet
 from tools.devstack.playbooks import run_playbook
 
@@ -19,14 +20,7 @@ def demo(tmp_path_factory):
 
 
 def stage(base, inventory, name):
-    values = dict(
-        jsonmend_report_dir=str(base / "reports"),
-        backup_dir=str(base / "backups"),
-        backup_create_dir=True,
-        cleanup_control_dir=str(base / "control"),
-        jsonmend_confirm="yes",
-        jsonmend_fleet_stage=name,
-    )
+    values = rollout_vars(base, jsonmend_fleet_stage=name)
     result = run_playbook("fleet_cleanup.yml", values, base, extra_args=["-i", str(inventory), "-f", "8"])
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
     report = json.loads((base / "reports" / "fleet-cleanup-latest.json").read_text())
