@@ -113,7 +113,7 @@ def refused(demo, tmp_path_factory):
 def test_a_target_the_plan_cannot_read_refuses_the_rollout(demo, refused):
     assert refused.returncode == 2, out(refused)
     text = " ".join(refused.stdout.split())
-    assert "The rollout was refused: 1 targets could not be read (a9: " in text and "Nothing was changed on any target" in text
+    assert "The rollout was refused: 1 target(s) refused or could not be read (a9: " in text and "Nothing was changed on any target" in text
     report, rows = latest_report(demo)
     assert rows["a9"]["status"] == "failed" and "jsonmend_a9" in rows["a9"]["error"]
     assert (rows["a1"]["status"], rows["a2"]["status"]) == ("skipped", "untouched")  # a1 is clean

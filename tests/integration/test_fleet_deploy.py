@@ -121,18 +121,24 @@ def out(result):
 @pytest.fixture(scope="module")
 def refused(demo, stack):
     stack.reset("v1")
-    # Two refusals at once: a ref the remote does not have, and a strategy D target without an approval.
-    return rollout(demo, "AD", extra_args=["--limit", "localhost,quizapp,a2,ad"], jsonmend_app_version="no-such-branch")
+    # Three refusals at once: a ref the remote does not have, a strategy D target without an approval, and a
+    # strategy C target whose investigation is not acknowledged (its export and report are written).
+    return rollout(demo, "AD", extra_args=["--limit", "localhost,quizapp,a2,a3,ad"], jsonmend_app_version="no-such-branch")
 
 
 def test_a_bad_ref_and_a_strategy_d_target_without_approval_refuse_the_rollout(demo, stack, refused):
     assert refused.returncode == 2, out(refused)
     text = " ".join(refused.stdout.split())
     assert 'The rollout was refused: the code release could not be planned (quizapp: "no-such-branch" is not a branch or tag of' in text, out(refused)
-    assert "; 1 targets could not be read (ad: strategy D (" in text
-    assert "-e jsonmend_strategy_d_approval=<change ticket id>" in text and "Nothing was changed on any target" in text
+    assert "; 2 target(s) refused or could not be read (a3: strategy C: investigate the source first." in text
+    assert "ad: strategy D (" in text and "-e jsonmend_strategy_d_approval=<change ticket id>" in text
+    assert "re-run with -e jsonmend_investigation_ack=yes" in text and "Nothing was changed on any target" in text
     report, rows = latest_report(demo)
     assert rows["ad"]["status"] == "failed" and rows["a2"]["status"] == "untouched" and rows["a2"]["strategy"] == "B"
+    # The C target's investigation, as deploy.yml writes it: every corrupted row, and the report to read.
+    investigation = json.loads(next((demo["base"] / "reports").glob("*-a3/investigation.json")).read_text())
+    assert int(investigation["rows"]) == int(investigation["scanned_rows"]) > 0
+    assert list((demo["base"] / "reports").glob("*-a3/corrupted_metadata.csv"))
     assert report["code"]["status"] == "unchanged" and report["playbook"] == "fleet_deploy.yml"
     assert stack.head() == stack.shas["v1"]
     unchanged(demo, FLEET_A + (D_TARGET,))
@@ -141,7 +147,7 @@ def test_a_bad_ref_and_a_strategy_d_target_without_approval_refuse_the_rollout(d
 @pytest.fixture(scope="module")
 def dry_run(demo, stack, refused):
     before = (stack.head(), stack.pid())
-    result = rollout(demo, "A", check=True, jsonmend_fleet_batches=["100%"])
+    result = rollout(demo, "A", check=True, jsonmend_fleet_batches=["100%"], jsonmend_investigation_ack="yes")
     return result, before
 
 
@@ -160,7 +166,7 @@ def test_check_mode_changes_nothing(demo, stack, dry_run):
 
 @pytest.fixture(scope="module")
 def broken(demo, stack, dry_run):
-    return rollout(demo, "A", jsonmend_app_version="broken")
+    return rollout(demo, "A", jsonmend_app_version="broken", jsonmend_investigation_ack="yes")
 
 
 def test_a_failed_code_deploy_is_rolled_back_and_no_target_is_touched(demo, stack, broken):
@@ -179,7 +185,7 @@ def test_a_failed_code_deploy_is_rolled_back_and_no_target_is_touched(demo, stac
 @pytest.fixture(scope="module")
 def full(demo, stack, broken):
     before = stack.pid()
-    result = rollout(demo, "A", jsonmend_fleet_batches=["100%"])
+    result = rollout(demo, "A", jsonmend_fleet_batches=["100%"], jsonmend_investigation_ack="yes")
     assert result.returncode == 0, out(result)
     return result, before
 
