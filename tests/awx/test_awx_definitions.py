@@ -223,6 +223,7 @@ def test_the_read_only_fleet_templates_slice_and_the_rollout_does_not(job_templa
     assert job_templates[PREFIX + "Fleet deploy"]["playbook"] == "playbooks/fleet_deploy.yml"
     assert set(deploy) == {
         "jsonmend_app_version",
+        "jsonmend_investigation_ack",
         "jsonmend_strategy_d_approval",
         "jsonmend_fleet_batches",
         "jsonmend_fleet_max_fail_percentage",

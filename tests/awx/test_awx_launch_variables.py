@@ -37,6 +37,7 @@ LAUNCH_VARIABLES = {
     "Fleet cleanup": {"jsonmend_fleet_stage", "jsonmend_fleet_batches", "jsonmend_fleet_max_fail_percentage", "jsonmend_confirm"},
     "Fleet deploy": {
         "jsonmend_app_version",
+        "jsonmend_investigation_ack",
         "jsonmend_strategy_d_approval",
         "jsonmend_fleet_batches",
         "jsonmend_fleet_max_fail_percentage",
