@@ -18,8 +18,8 @@ from tools.devstack import fleet, seed
 from tools.devstack.mariadb_server import TOOL_PASSWORD
 from tools.devstack.playbooks import db_vars, run_playbook
 
-# About 7 minutes on 2 cores (the app stack built once): six ansible-playbook runs (and monitor.yml, rollback.yml,
-# monitor.yml). One server, small tables.
+# About 6 minutes on 2 cores (the app stack built once): six ansible-playbook runs (and monitor.yml, rollback.yml,
+# monitor.yml: about 45 s). One server, small tables.
 # name, server, rows, corrupt percent, table (None: the runbook's table).
 FLEET_A = (
     ("a1", "db1", 300, 0.0, None),  # clean: skipped, so the canary is a2
