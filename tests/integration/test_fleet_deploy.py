@@ -157,8 +157,9 @@ def test_check_mode_changes_nothing(demo, stack, dry_run):
     assert (stack.head(), stack.pid()) == before
     unchanged(demo, FLEET_A)
     assert not (demo["base"] / "backups").exists() or not list((demo["base"] / "backups").glob("backup_fleet_a*"))
-    # The refused run's report is still the latest: a dry run writes none.
+    # The refused run's report is still the latest: a dry run writes none, nor a deploy record or a success notice.
     assert "ad" in latest_report(demo)[1]
+    assert not list((demo["base"] / "reports").glob("*/deploy.json")) and not list((demo["base"] / "reports").glob("*/notifications/fleet_deploy_success.txt"))
 
 
 @pytest.fixture(scope="module")
