@@ -22,6 +22,7 @@ EVENTS = (
 MESSAGE_EVENTS = {
     "pre_deployment": "pre_deployment",
     "success": "success",
+    "fleet_deploy_success": "success",
     "rollback": "post_deployment_issue",
     "monitor_alert": "post_deployment_issue",
     "weekly_alert": "weekly_corruption",

@@ -3,11 +3,13 @@
 # holding two small fleets of target databases (tools/devstack/fleet.py). Fleet A: a bad ref and a strategy D
 # target without an approval refuse the rollout, a dry run changes nothing, a broken release is rolled back with no
 # target touched, then the real rollout deploys v2 once and repairs every target (the C targets' team told
-# first, one notice each). Fleet B (app back on v1): a trigger that refuses the repair on one target of batch 2 stops the
-# rollout - that batch undone, the canary and batch 1 done, batch 3 untouched, v2 still deployed - and the
-# re-run resumes without redeploying the code.
+# first, one notice each) and sends one success notice for the fleet; its code release's deploy record is what
+# monitor.yml watches and what rollback.yml -e jsonmend_rollback_scope=code puts back to v1. Fleet B (app back
+# on v1): a trigger that refuses the repair on one target of batch 2 stops the rollout - that batch undone, the
+# canary and batch 1 done, batch 3 untouched, v2 still deployed - and the re-run resumes without redeploying the code.
 import hashlib
 import json
+import subprocess
 
 import json_type_scan
 import pytest
@@ -16,7 +18,8 @@ from tools.devstack import fleet, seed
 from tools.devstack.mariadb_server import TOOL_PASSWORD
 from tools.devstack.playbooks import db_vars, run_playbook
 
-# About 6 minutes on 2 cores (the app stack built once): six ansible-playbook runs. One server, small tables.
+# About 6 minutes on 2 cores (the app stack built once): six ansible-playbook runs (and monitor.yml, rollback.yml,
+# monitor.yml: about 45 s). One server, small tables.
 # name, server, rows, corrupt percent, table (None: the runbook's table).
 FLEET_A = (
     ("a1", "db1", 300, 0.0, None),  # clean: skipped, so the canary is a2
@@ -160,8 +163,9 @@ def test_check_mode_changes_nothing(demo, stack, dry_run):
     assert (stack.head(), stack.pid()) == before
     unchanged(demo, FLEET_A)
     assert not (demo["base"] / "backups").exists() or not list((demo["base"] / "backups").glob("backup_fleet_a*"))
-    # The refused run's report is still the latest: a dry run writes none.
+    # The refused run's report is still the latest: a dry run writes none, nor a deploy record or a success notice.
     assert "ad" in latest_report(demo)[1]
+    assert not list((demo["base"] / "reports").glob("*/deploy.json")) and not list((demo["base"] / "reports").glob("*/notifications/fleet_deploy_success.txt"))
 
 
 @pytest.fixture(scope="module")
@@ -180,6 +184,10 @@ def test_a_failed_code_deploy_is_rolled_back_and_no_target_is_touched(demo, stac
     unchanged(demo, FLEET_A)
     md = (demo["base"] / "reports" / report["fleet_run_id"] / "fleet.md").read_text()
     assert md.startswith("# Fleet deploy") and "Code: **rolled back**" in md
+    # Its deploy record says it rolled itself back (monitor.yml does not watch it, rollback.yml does not pick it).
+    record = json.loads((demo["base"] / "reports" / report["code"]["run_id"] / "deploy.json").read_text())
+    assert record["outcome"] == "rolled_back" and record["fleet"]["run_id"] == report["fleet_run_id"], record
+    assert not (demo["base"] / "reports" / report["fleet_run_id"] / "notifications").exists()
 
 
 @pytest.fixture(scope="module")
@@ -213,6 +221,52 @@ def test_full_rollout_deploys_the_code_once_then_repairs_every_target(demo, stac
         notice = (demo["base"] / "reports" / rows[name]["run_id"] / "notifications" / "pre_deployment.txt").read_text()
         assert "in jsonmend_%s.analytics_activityevent.metadata (strategy C" % name in notice, notice
     assert not (demo["base"] / "reports" / rows["a2"]["run_id"] / "notifications").exists()
+    # ONE success notice for the fleet, from what was done: the code and every repaired target.
+    notice = (demo["base"] / "reports" / report["fleet_run_id"] / "notifications" / "fleet_deploy_success.txt").read_text()
+    assert notice.startswith("Subject: [Complete] Metadata Integrity Fix Deployed to the Fleet\n"), notice
+    assert "main %s -> %s on quizapp, verified" % (stack.shas["v1"][:12], stack.shas["v2"][:12]) in notice, notice
+    assert "%d corrupted row(s) cleaned in 3 of 4 targets" % report["totals"]["rows_changed"] in notice, notice
+    for name in ("a2", "a3", "a4"):
+        assert (
+            "- %s (jsonmend_%s.analytics_activityevent, strategy %s): %d rows, repair run %s (reversible)"
+            % (name, name, rows[name]["strategy"], rows[name]["rows_changed"], rows[name]["repair_run_id"])
+            in notice
+        ), notice
+    assert "- a1 " not in notice and "Not repaired" not in notice
+    # The code release's deploy record, as deploy.yml's, marked as the fleet's.
+    record = json.loads((demo["base"] / "reports" / code["run_id"] / "deploy.json").read_text())
+    assert record["outcome"] == "deployed" and record["fleet"] == dict(
+        run_id=report["fleet_run_id"], part="code", report=str(demo["base"] / "reports" / report["fleet_run_id"] / "fleet.md"), app_hosts=["quizapp"]
+    )
+    assert (record["release"]["previous"], record["release"]["new"]) == (stack.shas["v1"], stack.shas["v2"]) and record["verification"]["passed"]
+
+
+def app_playbook(demo, stack, mariadb, app_db, playbook, **extra):
+    """monitor.yml or rollback.yml as for one application (the default inventory: app and dbadmin on this
+    machine, the app's own database), reading the fleet deploy's reports/."""
+    values = dict(db_vars(mariadb, app_db, jsonmend_report_dir=str(demo["base"] / "reports"), **stack.ansible_vars()), jsonmend_confirm="yes")
+    values.update(extra)
+    result = run_playbook(playbook, values, demo["base"], stdin=subprocess.DEVNULL)
+    assert TOOL_PASSWORD not in result.stdout + result.stderr
+    return result
+
+
+def test_monitor_watches_and_rollback_undoes_the_fleets_code_release(demo, stack, full, mariadb, app_db):
+    report, _rows = latest_report(demo)
+    code_run = report["code"]["run_id"]
+    watch = app_playbook(demo, stack, mariadb, app_db, "monitor.yml")
+    assert "Watching: deploy %s finished" % code_run in " ".join(watch.stdout.split()), out(watch)
+    # Code only: the targets' repairs are each their own (fleet_undo.yml), the record names no repair anyway.
+    back = app_playbook(demo, stack, mariadb, app_db, "rollback.yml", jsonmend_rollback_scope="code")
+    assert back.returncode == 0, out(back)
+    assert stack.head() == stack.shas["v1"] and stack.health()[1]["release"] == stack.shas["v1"]
+    # The recorded release's migration went with it (v1 lacks it).
+    assert "[X] 0002_activityevent_metadata_object" not in stack.manage("showmigrations", "analytics").stdout
+    records = [json.loads(line) for line in (demo["base"] / "reports" / "records.jsonl").read_text().splitlines()]
+    assert records[-1]["playbook"] == "rollback.yml" and records[-1]["outcome"] == "rolled_back", records[-1]
+    # The rollback is recorded: monitor.yml no longer watches the release.
+    quiet = app_playbook(demo, stack, mariadb, app_db, "monitor.yml")
+    assert "Not watching: deploy %s was rolled back by run" % code_run in " ".join(quiet.stdout.split()), out(quiet)
 
 
 # -- fleet B ------------------------------------------------------------------------------------------
@@ -239,6 +293,8 @@ def test_a_failed_batch_stops_the_rollout_and_the_code_stays(demo, stack, stoppe
     unchanged(demo, FLEET_B[2:])
     md = (demo["base"] / "reports" / report["fleet_run_id"] / "fleet.md").read_text()
     assert "Code: **deployed**" in md and "| b5 | db1 | 3 | B | untouched |" in md
+    # A stopped rollout sends no success notice (the failed batch's own output says what happened).
+    assert not (demo["base"] / "reports" / report["fleet_run_id"] / "notifications").exists()
 
 
 def test_a_rerun_resumes_without_redeploying_the_code(demo, stack, stopped, module_runner):
@@ -253,5 +309,7 @@ def test_a_rerun_resumes_without_redeploying_the_code(demo, stack, stopped, modu
     assert {n: rows[n]["status"] for n in ("b1", "b2")} == {"b1": "skipped", "b2": "skipped"}
     assert report["plan"]["canary"] == ["b3"] and report["plan"]["batches"] == [["b4"], ["b5"]]
     assert {rows[n]["status"] for n in ("b3", "b4", "b5")} == {"done"}
+    notice = (demo["base"] / "reports" / report["fleet_run_id"] / "notifications" / "fleet_deploy_success.txt").read_text()
+    assert "Code: unchanged (already at the release: not redeployed)" in notice and "cleaned in 3 of 5 targets" in notice, notice
     for target in FLEET_B:
         assert own_scan(module_runner, demo["servers"], target)["corrupted_rows"] == 0, target[0]
