@@ -54,13 +54,15 @@ def test_backup_verified_and_restored_over_three_sessions_equals_the_original(ma
     verify_args = dict(mariadb.login_params(database), backup_dir=str(backup_dir), backup_id=manifest["id"], load_streams=3)
     verified = module_runner(db_backup_verify, verify_args)
     assert not verified.failed, verified.get("msg")
-    assert verified["manifest"]["verification"]["streams"] == 3
+    verification = verified["manifest"]["verification"]
+    # 3 sessions, or (a lock conflict between them, rare) the whole dump again in one: never a failure.
+    assert verification["streams"] == 3 or (verification["streams"], verification["parallel_retried"]) == (1, True)
 
     shaped.execute("UPDATE %s SET event_type = 'changed' WHERE id <= 500" % TABLE)  # the trigger writes audit rows too
     shaped.execute("DROP PROCEDURE note_it")
     restored = module_runner(db_restore, args(mariadb, database, backup_dir, scope="database", safety_backup=False, load_streams=3))
     assert not restored.failed, restored.get("msg")
-    assert restored["streams"] == 3
+    assert restored["streams"] == 3 or (restored["streams"], restored["parallel_retried"]) == (1, True)
     assert checksums(mariadb, database) == before
     # The bodies came back whole: the trigger still writes its row, the procedure still exists.
     shaped.execute("UPDATE %s SET event_type = 'again' WHERE id = 1" % TABLE)

@@ -65,3 +65,12 @@ def test_every_session_replays_the_opening_settings_and_nothing_else():
         b"/*!50503 SET NAMES utf8mb4 */;",
         b"/*!40103 SET TIME_ZONE='+00:00' */;",
     ]
+
+
+def test_only_a_lock_conflict_between_the_sessions_loads_the_dump_again_in_one():
+    from ansible.module_utils.jsonmend.backup.parallel_load import lock_conflict
+
+    assert lock_conflict("the client failed to load the dump (exit status 1: ERROR 1213 (40001) at line 12: Deadlock found)")
+    assert lock_conflict("(exit status 1: ERROR 1205 (HY000) at line 3: Lock wait timeout exceeded)")
+    assert not lock_conflict("(exit status 1: ERROR 1062 (23000) at line 12: Duplicate entry '1' for key 'PRIMARY')")
+    assert not lock_conflict("(exit status 1: ERROR 2013 (HY000): Lost connection)")

@@ -219,7 +219,34 @@ class _RowsRun:
             thread.join(5)
 
 
+# A session's INSERT chosen as a deadlock victim (1213) or out of lock wait (1205): the server rolled back
+# that one statement; nothing is wrong with the dump. Concurrent multi-row INSERTs into one table can
+# deadlock on InnoDB's secondary-index locks now and then.
+RETRYABLE = ("ERROR 1213 ", "ERROR 1205 ")
+
+
+def lock_conflict(message: str) -> bool:
+    """Whether a failed parallel load stopped only on a lock conflict between its own sessions."""
+    return any(code in message for code in RETRYABLE)
+
+
 def load_dump(path: str, cmd: Sequence[str], streams: int = 1, disable_events: bool = False) -> dict[str, Any]:
+    """Feed the gzip dump at `path` to `streams` client sessions; on a lock conflict between those
+    sessions, load the whole dump again in one session (the dump drops and re-creates every table it
+    holds, so the second load starts from the same point). See _load_dump for the rest."""
+    try:
+        return _load_dump(path, cmd, streams, disable_events)
+    except BackupDefect:
+        raise
+    except JsonmendError as exc:
+        if streams <= 1 or not lock_conflict(str(exc)):
+            raise
+    result = _load_dump(path, cmd, 1, disable_events)
+    result.update(parallel_retried=True)
+    return result
+
+
+def _load_dump(path: str, cmd: Sequence[str], streams: int = 1, disable_events: bool = False) -> dict[str, Any]:
     """Feed the gzip dump at `path` to `streams` client sessions running `cmd`; raise JsonmendError
     on any failure (BackupDefect when the file is damaged or incomplete).
 

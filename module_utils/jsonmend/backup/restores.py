@@ -264,6 +264,8 @@ def _restore_locked(params, manifest, check_mode, started):
         result["safety_backup"] = manifests.summary(safety)
     loaded = load()
     result["streams"] = loaded["streams"]
+    # A lock conflict between the load's own sessions: loaded again in one session (parallel_load.load_dump).
+    result["parallel_retried"] = bool(loaded.get("parallel_retried"))
     db = connect(params)
     try:
         report = compare_tables(db, manifest, database)

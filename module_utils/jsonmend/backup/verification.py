@@ -160,6 +160,7 @@ def _verify_mysql(db: Database, params: Mapping[str, Any], manifest: Mapping[str
         with clitools.OptionFile(options, groups=groups) as option_file:
             loaded = parallel_load.load_dump(manifest["path"], clitools.client_command(client, option_file, scratch), streams, disable_events=True)
         verification["streams"] = loaded["streams"]
+        verification["parallel_retried"] = bool(loaded.get("parallel_retried"))
         verification["client"] = clitools.tool_version(client)
         verification["uncompressed_size"] = loaded["uncompressed_size"]
         report = compare_tables(db, manifest, scratch)
