@@ -7,13 +7,12 @@
 # monitor.yml watches and what rollback.yml -e jsonmend_rollback_scope=code puts back to v1. Fleet B (app back
 # on v1): a trigger that refuses the repair on one target of batch 2 stops the rollout - that batch undone, the
 # canary and batch 1 done, batch 3 untouched, v2 still deployed - and the re-run resumes without redeploying the code.
-import hashlib
 import json
 import subprocess
 
-import json_type_scan
 import pytest
 
+from tests.support.fleet import content, own_scan, rollout_vars
 from tools.devstack import fleet, seed
 from tools.devstack.mariadb_server import TOOL_PASSWORD
 from tools.devstack.playbooks import db_vars, run_playbook
@@ -77,30 +76,9 @@ def write_inventory(path, common, targets, app_vars):
     return path
 
 
-def content(servers, target):
-    """A digest of the target table's keys and JSON values: equal means not one value changed."""
-    with servers[target[1]].admin_cursor("jsonmend_%s" % target[0]) as cur:
-        cur.execute("SELECT id, metadata FROM analytics_activityevent ORDER BY id")
-        return hashlib.sha256(repr(cur.fetchall()).encode()).hexdigest()
-
-
-def own_scan(module_runner, servers, target):
-    args = dict(servers[target[1]].login_params("jsonmend_%s" % target[0]), table="analytics_activityevent", column="metadata")
-    result = module_runner(json_type_scan, args)
-    assert not result.failed, result
-    return result
-
-
 def rollout(demo, name, check=False, extra_args=(), **variables):
     base = demo["base"]
-    values = dict(
-        jsonmend_report_dir=str(base / "reports"),
-        backup_dir=str(base / "backups"),
-        backup_create_dir=True,
-        cleanup_control_dir=str(base / "control"),
-        jsonmend_confirm="yes",
-    )
-    values.update(variables)
+    values = rollout_vars(base, **variables)
     result = run_playbook("fleet_deploy.yml", values, base, check=check, extra_args=["-i", str(demo["inventories"][name]), "-f", "8", *extra_args])
     assert TOOL_PASSWORD not in result.stdout + result.stderr
     return result
