@@ -18,37 +18,6 @@ def _int(value, default=0):
         return default
 
 
-def monitor_log_plan(saved, current, rotated=None, deploy_offset=None, path="", rotated_path=""):
-    """Which files to read on one host, from which byte: {reads: [{path, offset}], baseline, note}.
-
-    `saved` is the host's entry of the state ({path, inode, offset}, or {} when the state predates
-    the last deploy), `current` and `rotated` the stat results of the log and of its rotated copy
-    (logrotate's <log>.1), `deploy_offset` the log's size when the last deploy began (None when no
-    deploy is recorded). A log whose inode changed was rotated: the rest of the old file (now the
-    rotated copy, when its inode is the saved one) is read from the saved offset, the new file from 0.
-    Without a saved entry or a deploy, the first run only takes a baseline at the current end.
-    """
-    saved = saved if isinstance(saved, dict) else {}
-    current = current if isinstance(current, dict) else {}
-    rotated = rotated if isinstance(rotated, dict) else {}
-    if saved and saved.get("path") == path and saved.get("inode") is not None:
-        offset = _int(saved.get("offset"))
-        if current.get("exists") and current.get("inode") == saved.get("inode"):
-            return dict(reads=[dict(path=path, offset=offset)], baseline=False, note="since byte %d" % offset)
-        reads = []
-        if rotated.get("exists") and rotated.get("inode") == saved.get("inode"):
-            reads.append(dict(path=rotated_path, offset=offset))
-        if current.get("exists"):
-            reads.append(dict(path=path, offset=0))
-        return dict(reads=reads, baseline=False, note="rotated since the last run: %s" % ", ".join("%s from byte %d" % (r["path"], r["offset"]) for r in reads))
-    if not current.get("exists"):
-        return dict(reads=[], baseline=False, note="no log file yet")
-    if deploy_offset is not None:
-        offset = _int(deploy_offset)
-        return dict(reads=[dict(path=path, offset=offset)], baseline=False, note="since the last deploy (byte %d)" % offset)
-    return dict(reads=[], baseline=True, note="no deploy recorded: watching from the current end (byte %d)" % _int(current.get("size")))
-
-
 def _scan_summary(scan):
     by_type = (scan or {}).get("by_type") or {}
     kinds = sorted((k, _int(v)) for k, v in by_type.items() if k not in NOT_OBJECT and _int(v) > 0)
@@ -231,7 +200,6 @@ class FilterModule:
 
     def filters(self):
         return {
-            "jsonmend_monitor_log_plan": monitor_log_plan,
             "jsonmend_monitor_judge": monitor_judge,
             "jsonmend_monitor_watching": monitor_watching,
             "jsonmend_monitor_rolled_back": monitor_rolled_back,

@@ -64,6 +64,21 @@ options:
       - Empty (the default) matches line by line.
     type: str
     default: ""
+  rotated_path:
+    description:
+      - The watch (the monitor's per-host step in one process). Set to the rotated copy's path (logrotate's
+        C(<path>.1)), the module stats O(path) and this file itself and reads what was written since O(saved) - the
+        rest of the rotated copy first when the log was rotated - or, with no O(saved) entry, since O(deploy_offset);
+        with neither, it reads nothing and RV(watch) says a baseline is taken at the current end.
+      - O(offset) and O(inode) are ignored then; RV(watch), RV(current) and RV(results) are returned.
+    type: path
+  saved:
+    description: The watch - where the last run stopped on this host (C(path), C(inode), C(offset)); empty for none.
+    type: dict
+    default: {}
+  deploy_offset:
+    description: The watch - the log's size when the last deploy began (none recorded when unset).
+    type: int
 attributes:
   check_mode:
     support: full
@@ -90,6 +105,13 @@ EXAMPLES = r"""
     path: /var/log/django/error.log
     entry_start: '^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}'
     patterns: ['manage\.py compute_\w+.* failed.*TypeError']
+
+- name: Watch the log - resume where the last run stopped, rotation included (the monitor)
+  ansible.legacy.log_scan:
+    path: /var/log/django/error.log
+    rotated_path: /var/log/django/error.log.1
+    saved: {path: /var/log/django/error.log, inode: 1835013, offset: 18211}
+  register: monitor_log_result
 """
 
 RETURN = r"""
@@ -146,6 +168,21 @@ matches:
   type: list
   elements: dict
   sample: [{"line": 3, "text": "TypeError: the JSON object must be str, bytes or bytearray, not float", "patterns": ["TypeError"]}]
+watch:
+  description: With O(rotated_path) - which files were read from which byte (C(reads)), whether only a baseline was taken, and why (C(note)).
+  returned: when O(rotated_path) is set
+  type: dict
+  sample: {"reads": [{"path": "/var/log/django/error.log", "offset": 18211}], "baseline": false, "note": "since byte 18211"}
+current:
+  description: With O(rotated_path) - the log as found before reading (C(exists), C(inode), C(size)).
+  returned: when O(rotated_path) is set
+  type: dict
+  sample: {"exists": true, "inode": 1835013, "size": 19004}
+results:
+  description: With O(rotated_path) - one result per file read (C(path), C(exists), C(size), C(offset), C(counts), C(matches), ...), in reading order.
+  returned: when O(rotated_path) is set
+  type: list
+  elements: dict
 """
 
 import os
@@ -242,6 +279,86 @@ def scan_file(path, offset, compiled, max_matches, max_line_chars, start=None, i
     return dict(size=end, offset=begin, rotated=rotated, inode=stat.st_ino, lines_scanned=scanned, counts=counts, matches=matches, match_count=match_count)
 
 
+def _int(value, default=0):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def file_state(path):
+    """{exists, inode, size} of a path, as the plan reads it (ansible.builtin.stat's fields)."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return dict(exists=False)
+    return dict(exists=True, inode=found.st_ino, size=found.st_size)
+
+
+def log_plan(saved, current, rotated=None, deploy_offset=None, path="", rotated_path=""):
+    """Which files to read on one host, from which byte: {reads: [{path, offset}], baseline, note}.
+
+    `saved` is the host's entry of the monitor's state ({path, inode, offset}, or {} when the state
+    predates the last deploy), `current` and `rotated` the state of the log and of its rotated copy,
+    `deploy_offset` the log's size when the last deploy began (None when no deploy is recorded). A log
+    whose inode changed was rotated: the rest of the old file (now the rotated copy, when its inode is
+    the saved one) is read from the saved offset, the new file from 0. Without a saved entry or a
+    deploy, the first run only takes a baseline at the current end.
+    """
+    saved = saved if isinstance(saved, dict) else {}
+    current = current if isinstance(current, dict) else {}
+    rotated = rotated if isinstance(rotated, dict) else {}
+    if saved and saved.get("path") == path and saved.get("inode") is not None:
+        offset = _int(saved.get("offset"))
+        if current.get("exists") and current.get("inode") == saved.get("inode"):
+            return dict(reads=[dict(path=path, offset=offset)], baseline=False, note="since byte %d" % offset)
+        reads = []
+        if rotated.get("exists") and rotated.get("inode") == saved.get("inode"):
+            reads.append(dict(path=rotated_path, offset=offset))
+        if current.get("exists"):
+            reads.append(dict(path=path, offset=0))
+        return dict(reads=reads, baseline=False, note="rotated since the last run: %s" % ", ".join("%s from byte %d" % (r["path"], r["offset"]) for r in reads))
+    if not current.get("exists"):
+        return dict(reads=[], baseline=False, note="no log file yet")
+    if deploy_offset is not None:
+        offset = _int(deploy_offset)
+        return dict(reads=[dict(path=path, offset=offset)], baseline=False, note="since the last deploy (byte %d)" % offset)
+    return dict(reads=[], baseline=True, note="no deploy recorded: watching from the current end (byte %d)" % _int(current.get("size")))
+
+
+def empty_result(path, offset, compiled):
+    result = dict(path=path, exists=os.path.exists(path), size=0, offset=offset, rotated=False, lines_scanned=0)
+    result.update(match_count=0, counts=dict((pair[0], 0) for pair in compiled), matches=[])
+    return result
+
+
+def read_part(module, path, offset, inode, compiled, start, missing_ok=True):
+    """One file from `offset`: the module's result for it (fails the module on a read error)."""
+    result = empty_result(path, offset, compiled)
+    if not result["exists"]:
+        if missing_ok:
+            return result
+        module.fail_json(msg="log file %s does not exist" % path, **result)
+    p = module.params
+    try:
+        result.update(scan_file(path, offset, compiled, p["max_matches"], p["max_line_chars"], start, inode))
+    except OSError as exc:
+        module.fail_json(msg="could not read log file %s: %s" % (path, exc), **result)
+    return result
+
+
+def watch(module, compiled, start):
+    """The monitor's step in one process: where the log is now, what to read since the last run, the reads."""
+    p = module.params
+    current = file_state(p["path"])
+    # The rotated copy matters only when the log's inode is no longer the one the last run saw.
+    rotated = file_state(p["rotated_path"]) if (p["saved"] or {}).get("inode") not in (None, current.get("inode")) else {}
+    plan = log_plan(p["saved"], current, rotated, p["deploy_offset"], p["path"], p["rotated_path"])
+    # Each part is read as planned, from its offset: the plan already accounts for the rotation.
+    results = [read_part(module, part["path"], part["offset"], None, compiled, start) for part in plan["reads"]]
+    return dict(watch=plan, current=current, results=results)
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -254,6 +371,9 @@ def main():
             max_matches=dict(type="int", default=50),
             max_line_chars=dict(type="int", default=500),
             entry_start=dict(type="str", default=""),
+            rotated_path=dict(type="path"),
+            saved=dict(type="dict", default={}),
+            deploy_offset=dict(type="int"),
         ),
         supports_check_mode=True,
     )
@@ -265,17 +385,10 @@ def main():
         start = compile_patterns([p["entry_start"]], False)[0][1] if p["entry_start"] else None
     except ValueError as exc:
         module.fail_json(msg=str(exc))
-    result = dict(changed=False, path=p["path"], exists=os.path.exists(p["path"]), size=0, offset=p["offset"], rotated=False, lines_scanned=0)
-    result.update(match_count=0, counts=dict((pair[0], 0) for pair in compiled), matches=[])
-    if not result["exists"]:
-        if p["missing_ok"]:
-            module.exit_json(**result)
-        module.fail_json(msg="log file %s does not exist" % p["path"], **result)
-    try:
-        result.update(scan_file(p["path"], p["offset"], compiled, p["max_matches"], p["max_line_chars"], start, p["inode"]))
-    except OSError as exc:
-        module.fail_json(msg="could not read log file %s: %s" % (p["path"], exc), **result)
-    module.exit_json(**result)
+    if p["rotated_path"]:
+        module.exit_json(changed=False, path=p["path"], **watch(module, compiled, start))
+    result = read_part(module, p["path"], p["offset"], p["inode"], compiled, start, p["missing_ok"])
+    module.exit_json(changed=False, **result)
 
 
 if __name__ == "__main__":

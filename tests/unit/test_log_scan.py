@@ -84,3 +84,48 @@ def test_a_rotation_is_seen_by_its_inode_even_when_the_new_log_is_longer(tmp_pat
     assert seen["rotated"] and seen["offset"] == 0 and seen["match_count"] == 2 and seen["inode"] == path.stat().st_ino
     same = module_runner(log_scan, {"path": str(path), "offset": len(NEW.encode()), "inode": path.stat().st_ino, "patterns": ["compute"]})
     assert not same["rotated"] and same["match_count"] == 1
+
+
+# The monitor's watch: where each log is resumed (rotation included), planned and read in one process.
+PATH, OLD = "/var/log/django/error.log", "/var/log/django/error.log.1"
+
+
+def state(inode, size=100):
+    return dict(exists=True, inode=inode, size=size)
+
+
+@pytest.mark.parametrize(
+    "saved, current, rotated, deploy_offset, reads, baseline",
+    [
+        (dict(path=PATH, inode=7, offset=40), state(7), {}, 5, [dict(path=PATH, offset=40)], False),  # resume
+        (dict(path=PATH, inode=7, offset=40), state(8), state(7), 5, [dict(path=OLD, offset=40), dict(path=PATH, offset=0)], False),  # rotated
+        (dict(path=PATH, inode=7, offset=40), state(8), state(6), 5, [dict(path=PATH, offset=0)], False),  # rotated twice: the old one is gone
+        ({}, state(7), {}, 25, [dict(path=PATH, offset=25)], False),  # first run after a deploy
+        ({}, state(7), {}, None, [], True),  # no deploy recorded: baseline only
+        ({}, dict(exists=False), {}, 25, [], False),  # no log yet
+    ],
+)
+def test_log_plan(saved, current, rotated, deploy_offset, reads, baseline):
+    plan = log_scan.log_plan(saved, current, rotated, deploy_offset, PATH, OLD)
+    assert plan["reads"] == reads and plan["baseline"] is baseline
+
+
+def test_the_watch_reads_the_rest_of_the_rotated_log_then_the_new_one(tmp_path, module_runner):
+    path, old = tmp_path / "error.log", tmp_path / "error.log.1"
+    path.write_text(LOG)
+    first = module_runner(log_scan, {"path": str(path), "rotated_path": str(old), "deploy_offset": 0, "patterns": ["TypeError"]})
+    assert first["watch"]["reads"] == [dict(path=str(path), offset=0)] and first["results"][0]["match_count"] == 1
+    saved = dict(path=str(path), inode=first["current"]["inode"], offset=first["results"][0]["size"])
+    # Written since, then rotated away, and the new log already has an entry.
+    with path.open("a") as handle:
+        handle.write(NEW)
+    path.rename(old)
+    path.write_text(NEW)
+    second = module_runner(log_scan, {"path": str(path), "rotated_path": str(old), "saved": saved, "patterns": ["TypeError"]})
+    assert [r["path"] for r in second["results"]] == [str(old), str(path)]
+    assert [r["match_count"] for r in second["results"]] == [1, 1] and second["results"][0]["offset"] == len(LOG.encode())
+    assert second["current"] == dict(exists=True, inode=path.stat().st_ino, size=path.stat().st_size)
+    assert "rotated since the last run" in second["watch"]["note"]
+    # Nothing recorded: only a baseline at the current end, nothing read.
+    third = module_runner(log_scan, {"path": str(path), "rotated_path": str(old)})
+    assert third["watch"]["baseline"] is True and third["results"] == []

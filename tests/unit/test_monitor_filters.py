@@ -2,29 +2,9 @@
 # new, so a schedule reports each one once.
 import pytest
 
-from filter_plugins.jsonmend_monitor import monitor_judge, monitor_log_plan, monitor_rolled_back, monitor_watch, monitor_watching
+from filter_plugins.jsonmend_monitor import monitor_judge, monitor_rolled_back, monitor_watch, monitor_watching
 
-LOG, OLD = "/var/log/django/error.log", "/var/log/django/error.log.1"
-
-
-def stat(inode, size=100):
-    return dict(exists=True, inode=inode, size=size)
-
-
-@pytest.mark.parametrize(
-    "saved, current, rotated, deploy_offset, reads, baseline",
-    [
-        (dict(path=LOG, inode=7, offset=40), stat(7), {}, 5, [dict(path=LOG, offset=40)], False),  # resume
-        (dict(path=LOG, inode=7, offset=40), stat(8), stat(7), 5, [dict(path=OLD, offset=40), dict(path=LOG, offset=0)], False),  # rotated
-        (dict(path=LOG, inode=7, offset=40), stat(8), stat(6), 5, [dict(path=LOG, offset=0)], False),  # rotated twice: the old one is gone
-        ({}, stat(7), {}, 25, [dict(path=LOG, offset=25)], False),  # first run after a deploy
-        ({}, stat(7), {}, None, [], True),  # no deploy recorded: baseline only
-        ({}, dict(exists=False), {}, 25, [], False),  # no log yet
-    ],
-)
-def test_log_plan(saved, current, rotated, deploy_offset, reads, baseline):
-    plan = monitor_log_plan(saved, current, rotated, deploy_offset, LOG, OLD)
-    assert plan["reads"] == reads and plan["baseline"] is baseline
+LOG = "/var/log/django/error.log"
 
 
 def scan_result(count, size, line="2026-11-27 00:10:00,001 WARNING analytics: ValidationError on ActivityEvent"):
