@@ -208,6 +208,23 @@ def jsonmend_notify_failures(rows):
     return [r for r in rows or [] if r.get("result") not in OK]
 
 
+def jsonmend_notify_warnings(message, channels, rows, missing=()):
+    """The lines a notification prints for what did not go: each failed channel of notify_channels
+    ({channel: result}), each failed contact delivery (rows), each routed contact the inventory lacks."""
+    lines = [
+        "WARNING: notification %s was not delivered by %s: %s" % (message, channel, result)
+        for channel, result in sorted((channels or {}).items())
+        if result not in ("ok", "skipped (check mode)")
+    ]
+    lines += [
+        "WARNING: notification %s was not delivered to %s by %s: %s" % (message, r.get("name"), r.get("channel"), r.get("result"))
+        for r in jsonmend_notify_failures(rows)
+    ]
+    if missing:
+        lines.append("WARNING: notification %s: notify_routes names %s, not in notify_contacts" % (message, ", ".join(missing)))
+    return lines
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -219,4 +236,5 @@ class FilterModule:
             "jsonmend_pagerduty_event": jsonmend_pagerduty_event,
             "jsonmend_notify_results": jsonmend_notify_results,
             "jsonmend_notify_failures": jsonmend_notify_failures,
+            "jsonmend_notify_warnings": jsonmend_notify_warnings,
         }

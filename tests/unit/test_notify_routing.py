@@ -14,6 +14,7 @@ from filter_plugins.jsonmend_notify import (
     jsonmend_notify_results,
     jsonmend_notify_route,
     jsonmend_notify_told,
+    jsonmend_notify_warnings,
     jsonmend_pagerduty_event,
 )
 
@@ -120,6 +121,15 @@ def test_results_rows_carry_recipient_channel_time_and_outcome_without_secrets()
     assert [r["contact"] for r in jsonmend_notify_failures(rows)] == ["devops", "development_team"]
     checked = jsonmend_notify_results(deliveries, {}, {"email": "t"}, True)
     assert {r["result"] for r in checked} == {"skipped (check mode)"}
+    # What the role prints for what did not go: the settings' channels, the contacts, the routes' unknown names.
+    lines = jsonmend_notify_warnings("success", {"file": "ok", "email": "ok", "webhook": "HTTP 500"}, rows, ["dba"])
+    assert lines == [
+        "WARNING: notification success was not delivered by webhook: HTTP 500",
+        "WARNING: notification success was not delivered to %s by email: SMTP connection refused" % rows[1]["name"],
+        "WARNING: notification success was not delivered to %s by webhook: %s" % (rows[2]["name"], rows[2]["result"]),
+        "WARNING: notification success: notify_routes names dba, not in notify_contacts",
+    ]
+    assert jsonmend_notify_warnings("success", {"file": "skipped (check mode)"}, checked) == []
 
 
 def test_problems_name_bad_settings_without_secrets():
