@@ -529,13 +529,19 @@ def fleet_code_plan(releases, names, errors=None):
     error = "; ".join("%s: %s" % kv for kv in sorted(failed.items()))
     if len(targets) > 1:
         error = (error + "; " if error else "") + "the app hosts resolve the ref to different commits (%s)" % ", ".join(_short(t) for t in targets)
+    # An app host whose code deploy was interrupted (its in-progress deploy record, deploy:plan's `resumes`)
+    # finishes it, even when the checkout already reached the release: requirements, migrations, restart
+    # and checks may not have run, and the commit to return to stays the one the first attempt started from.
+    resumes = {n: str(r.get("resumes")) for n, r in planned.items() if r.get("resumes")}
     return dict(
         hosts=names,
         failed=failed,
         ref=next((str(r.get("ref") or "") for r in planned.values()), ""),
         current={n: str(r.get("current") or "") for n, r in planned.items()},
+        previous={n: str(r.get("previous") or "") for n, r in planned.items()},
         target=targets[0] if len(targets) == 1 else "",
-        changes=any(bool(r.get("changes_code")) for r in planned.values()),
+        changes=any(bool(r.get("changes_code")) for r in planned.values()) or bool(resumes),
+        resumes=resumes,
         error=error,
     )
 
@@ -548,6 +554,24 @@ def fleet_code_sentence(code):
         release = "%s (%s)" % (code.get("ref") or "the release", _short(code.get("target")))
         return "Code: %s already runs %s: not redeployed, only the rows are repaired." % (hosts, release)
     current = sorted({_short(c) for c in (code.get("current") or {}).values()})
+    resumes = code.get("resumes") or {}
+    if resumes:
+        previous = sorted({_short(p) for n, p in (code.get("previous") or {}).items() if n in resumes})
+        return (
+            "Code first, once, before any data changes: FINISH the interrupted code deploy %s (its deploy record is still in"
+            " progress) - %s %s -> %s on %s, the checkout now at %s (requirements, migrations, restart, health, then the"
+            " management commands, a quiz answer through the application and the error log); the commit to return to stays"
+            " %s, where the interrupted deploy started; if that fails the code goes back to it by itself and no target is touched."
+            % (
+                ", ".join(sorted(set(resumes.values()))),
+                code.get("ref") or "",
+                "/".join(previous) or "?",
+                _short(code.get("target")),
+                hosts,
+                "/".join(current) or "?",
+                "/".join(previous) or "the previous commit",
+            )
+        )
     return (
         "Code first, once, before any data changes: deploy %s %s -> %s on %s (requirements, migrations, restart, health, then the"
         " management commands, a quiz answer through the application and the error log); if that fails the code goes back to %s"
@@ -564,9 +588,11 @@ def fleet_code_status(entries, names=None):
     names = list(names or [str(i) for i in range(len(entries))])
     reached = [(n, e) for n, e in zip(names, entries, strict=True) if e.get("status")]
     if not reached:
-        return dict(status="unchanged", note="not reached: the rollout stopped before the code deploy", hosts={}, ref="", previous="", new="", error="")
+        note = "not reached: the rollout stopped before the code deploy"
+        return dict(status="unchanged", note=note, resumes="", hosts={}, ref="", previous="", new="", error="")
     status = next(s for s in CODE_STATUSES if any(e["status"] == s for _name, e in reached))
     first = reached[0][1]
+    resumed = sorted({str(e.get("resumes")) for _name, e in reached if e.get("resumes")})
     notes = {
         "deployed": "deployed once, before the data; it stays deployed whatever happens to the data (it reads both shapes)",
         "unchanged": "already at the release: not redeployed",
@@ -575,9 +601,14 @@ def fleet_code_status(entries, names=None):
         "failed": "the code deploy failed",
         "ROLLBACK FAILED": "the code deploy failed and its rollback failed too: see the error",
     }
+    note = notes[status]
+    if resumed:
+        # Said in the report: this run finished a deploy another run started (its record stays in_progress).
+        note += "; resumed the interrupted code deploy %s (the commit to return to is still the one it started from)" % ", ".join(resumed)
     return dict(
         status=status,
-        note=notes[status],
+        note=note,
+        resumes=", ".join(resumed),
         hosts={n: e.get("status") for n, e in reached},
         ref=str(first.get("ref") or ""),
         previous=str(first.get("previous") or ""),

@@ -8,14 +8,17 @@
 # on v1): a trigger that refuses the repair on one target of batch 2 stops the rollout - that batch undone, the
 # canary and batch 1 done, batch 3 untouched, v2 still deployed - and the re-run resumes without redeploying the code.
 import json
+import os
+import signal
 import subprocess
+import time
 
 import pytest
 
 from tests.support.fleet import content, own_scan, rollout_vars
 from tools.devstack import fleet, seed
 from tools.devstack.mariadb_server import TOOL_PASSWORD
-from tools.devstack.playbooks import db_vars, run_playbook
+from tools.devstack.playbooks import BIN, ROOT, db_vars, run_playbook
 
 # About 6 minutes on 2 cores (the app stack built once): six ansible-playbook runs (and monitor.yml, rollback.yml,
 # monitor.yml: about 45 s). One server, small tables.
@@ -245,6 +248,64 @@ def test_monitor_watches_and_rollback_undoes_the_fleets_code_release(demo, stack
     # The rollback is recorded: monitor.yml no longer watches the release.
     quiet = app_playbook(demo, stack, mariadb, app_db, "monitor.yml")
     assert "Not watching: deploy %s was rolled back by run" % code_run in " ".join(quiet.stdout.split()), out(quiet)
+
+
+# -- a code deploy killed half way -------------------------------------------------------------------
+CODE_ONLY = ["--limit", "localhost,quizapp"]  # the code release alone: no target in the play
+
+
+def start_rollout(demo, name, extra_args=(), **variables):
+    """fleet_deploy.yml in the background, in its own session (so the test kills it as a lost session would)."""
+    base = demo["base"]
+    vars_file = base / "bg-vars.json"
+    vars_file.write_text(json.dumps(rollout_vars(base, **variables)))
+    vars_file.chmod(0o600)
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default")
+    env["PATH"] = "%s:%s" % (BIN, env.get("PATH", ""))
+    log = open(base / "bg.out", "w")
+    cmd = [str(BIN / "ansible-playbook"), "playbooks/fleet_deploy.yml", "-e", "@%s" % vars_file, "-i", str(demo["inventories"][name]), *extra_args]
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+@pytest.fixture(scope="module")
+def interrupted(demo, stack, full):
+    """The fleet deploy from v1 killed (SIGKILL: Ctrl-C twice, a lost session, a cancelled job) once its checkout
+    moved to v2, before the migration, the restart and the checks; then the same command again."""
+    stack.reset("v1")
+    process = start_rollout(demo, "A", extra_args=CODE_ONLY)
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None and stack.head() != stack.shas["v2"]:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert stack.head() == stack.shas["v2"], (demo["base"] / "bg.out").read_text()[-3000:]
+    killed = json.loads((demo["base"] / "reports" / "deploy-latest.json").read_text())
+    again = rollout(demo, "A", extra_args=CODE_ONLY)
+    return killed, again
+
+
+def test_a_code_deploy_killed_half_way_is_finished_by_the_rerun_and_rolls_back_to_the_first_commit(demo, stack, interrupted, mariadb, app_db):
+    killed, again = interrupted
+    # Written before the first change: the commit it started from.
+    assert killed["outcome"] == "in_progress" and killed["fleet"]["part"] == "code", killed
+    assert (killed["release"]["previous"], killed["release"]["target"]) == (stack.shas["v1"], stack.shas["v2"])
+    # The re-run finds it: not "unchanged" because the checkout is at the release already, but finished and verified.
+    assert again.returncode == 0, out(again)
+    text = " ".join(again.stdout.split())
+    assert "FINISH the interrupted code deploy %s" % killed["run"]["id"] in text, out(again)
+    assert "Resuming the code deploy %s" % killed["run"]["id"] in text and "the commit to return to stays %s" % stack.shas["v1"][:12] in text
+    assert stack.health()[1]["release"] == stack.shas["v2"]
+    assert "[X] 0002_activityevent_metadata_object" in stack.manage("showmigrations", "analytics").stdout
+    report, _rows = latest_report(demo)
+    assert report["code"]["status"] == "deployed" and report["code"]["resumes"] == killed["run"]["id"], report["code"]
+    assert "resumed the interrupted code deploy" in report["code"]["note"]
+    record = json.loads((demo["base"] / "reports" / report["code"]["run_id"] / "deploy.json").read_text())
+    assert record["outcome"] == "deployed" and record["release"]["resumes"] == killed["run"]["id"], record["release"]
+    assert (record["release"]["previous"], record["release"]["new"]) == (stack.shas["v1"], stack.shas["v2"])
+    # rollback.yml's code scope finds the first commit in it.
+    back = app_playbook(demo, stack, mariadb, app_db, "rollback.yml", jsonmend_rollback_scope="code")
+    assert back.returncode == 0, out(back)
+    assert stack.head() == stack.shas["v1"] and stack.health()[1]["release"] == stack.shas["v1"]
 
 
 # -- fleet B ------------------------------------------------------------------------------------------

@@ -273,3 +273,17 @@ def test_code_status_for_the_report(statuses, expected):
     report = fleet_rollout_report(fleet_rollout_plan([], []), [], [], [], {"code": code})
     markdown = fleet_rollout_markdown(report)
     assert markdown.startswith("# Fleet deploy") and "Code: **%s**" % expected in markdown and "| strategy |" in markdown
+
+
+def test_a_code_plan_that_finishes_an_interrupted_deploy_says_so_and_keeps_the_first_commit():
+    # The interrupted run checked out V2 already: without its record the plan would say "not redeployed".
+    interrupted = dict(release(V2), previous=V1, resumes="20261207T101010-abcd-code")
+    plan = fleet_code_plan([interrupted], ["app1"])
+    assert plan["changes"] and plan["resumes"] == {"app1": "20261207T101010-abcd-code"} and plan["previous"] == {"app1": V1}
+    question = fleet_rollout_question({}, 0, plan)
+    assert question.startswith("Code first, once, before any data changes: FINISH the interrupted code deploy 20261207T101010-abcd-code")
+    assert "main %s -> %s on app1, the checkout now at %s" % (V1[:12], V2[:12], V2[:12]) in question
+    assert "the commit to return to stays %s" % V1[:12] in question and "not redeployed" not in question
+    code = fleet_code_status([{"status": "deployed", "ref": "main", "previous": V1, "new": V2, "resumes": "20261207T101010-abcd-code"}], ["app1"])
+    assert code["resumes"] == "20261207T101010-abcd-code" and "resumed the interrupted code deploy 20261207T101010-abcd-code" in code["note"]
+    assert fleet_code_status([{"status": "deployed", "ref": "main", "previous": V1, "new": V2}], ["app1"])["resumes"] == ""
