@@ -627,6 +627,17 @@ def fleet_undo_command(target, run_id, inventory=""):
     return " ".join(shlex.quote(w) for w in words)
 
 
+def fleet_code_commands(inventory="", report_dir=""):
+    """The commands that watch (monitor.yml) and roll back (rollback.yml, code only) a fleet deploy's code release,
+    with the fleet's own inventory (group app; the targets are not in their play) and the fleet's report directory
+    when it is not the checkout's reports/ (the deploy records are read there)."""
+    common = (["-i", str(inventory)] if inventory else []) + (["-e", "jsonmend_report_dir=%s" % report_dir] if report_dir else [])
+    return dict(
+        monitor_command=" ".join(shlex.quote(w) for w in ["./jsonmend", "monitor"] + common),
+        rollback_command=" ".join(shlex.quote(w) for w in ["./jsonmend", "rollback"] + common + ["-e", "jsonmend_rollback_scope=code"]),
+    )
+
+
 def _rollout_row(name, plan, done, batch, inventory):
     plan, done = plan or {}, done or {}
     row = dict(
@@ -701,7 +712,14 @@ def fleet_rollout_report(plan, plans, rollouts, names, context=None):
         rows_changed=sum(int(r["rows_changed"] or 0) for r in rows if r["status"] == "done"),
         corrupted_before=sum(int(r["corrupted_before"] or 0) for r in rows if r["corrupted_before"] is not None),
     )
+    report_dir = context.pop("report_dir", "")
     report = dict(context)
+    code = report.get("code")
+    if isinstance(code, dict):
+        # A release this run deployed has a deploy record to watch and roll back: say how, with this inventory.
+        deployed = code.get("status") == "deployed" and not report.get("check_mode")
+        commands = fleet_code_commands(context.get("inventory") or "", report_dir) if deployed else dict(monitor_command="", rollback_command="")
+        report["code"] = dict(code, **commands)
     report.update(
         plan={k: plan.get(k) for k in ("canary", "canary_from", "batches", "serial", "skipped", "failed", "corrupted")},
         targets=rows,
@@ -732,6 +750,12 @@ def fleet_rollout_markdown(report):
         ]
         if code.get("error"):
             lines += ["Code error: %s" % _cell(code["error"]), ""]
+        if code.get("rollback_command"):
+            lines += [
+                "Watch the release: `%s`. Roll the code back (to %s; the targets' repairs stay, each undone by its own command below):"
+                " `%s`." % (code.get("monitor_command"), _short(code.get("previous")), code["rollback_command"]),
+                "",
+            ]
     lines += [
         "%d targets: %s. %s rows repaired."
         % (totals["targets"], ", ".join("%d %s" % (totals[s], s) for s in ROLLOUT_STATUSES), "{:,}".format(totals["rows_changed"])),

@@ -9,6 +9,8 @@
 # canary and batch 1 done, batch 3 untouched, v2 still deployed - and the re-run resumes without redeploying the code.
 import json
 import os
+import re
+import shlex
 import signal
 import subprocess
 import time
@@ -232,21 +234,47 @@ def app_playbook(demo, stack, mariadb, app_db, playbook, **extra):
     return result
 
 
-def test_monitor_watches_and_rollback_undoes_the_fleets_code_release(demo, stack, full, mariadb, app_db):
+def run_printed(demo, command, *extra):
+    """A command the fleet report prints (./jsonmend ... -i <the fleet's inventory>), as an operator runs it from the
+    checkout; `extra` answers what the operator would (the question) - nothing else is added."""
+    words = shlex.split(command)
+    assert words[0] == "./jsonmend" and "-i" in words, command
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default")
+    result = subprocess.run([*words, *extra], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False, stdin=subprocess.DEVNULL)
+    assert TOOL_PASSWORD not in result.stdout + result.stderr
+    return result
+
+
+def test_monitor_watches_and_rollback_undoes_the_fleets_code_release(demo, stack, full):
+    """The commands the fleet report prints, with the fleet's inventory (app and jsonmend_targets, no dbadmin)."""
     report, _rows = latest_report(demo)
-    code_run = report["code"]["run_id"]
-    watch = app_playbook(demo, stack, mariadb, app_db, "monitor.yml")
+    code, code_run = report["code"], report["code"]["run_id"]
+    assert code["rollback_command"] == "./jsonmend rollback -i %s -e jsonmend_report_dir=%s -e jsonmend_rollback_scope=code" % (
+        demo["inventories"]["A"],
+        demo["base"] / "reports",
+    )
+    md = (demo["base"] / "reports" / report["fleet_run_id"] / "fleet.md").read_text()
+    assert "`%s`" % code["rollback_command"] in md and "`%s`" % code["monitor_command"] in md
+    watch = run_printed(demo, code["monitor_command"])
     assert "Watching: deploy %s finished" % code_run in " ".join(watch.stdout.split()), out(watch)
+    # Without the scope, a fleet's inventory is refused before any change: the targets' repairs are fleet_undo.yml's.
+    both = run_printed(demo, code["rollback_command"].replace(" -e jsonmend_rollback_scope=code", ""), "-e", "jsonmend_confirm=yes")
+    assert both.returncode != 0 and "run it with -e jsonmend_rollback_scope=code" in " ".join(both.stdout.split()), out(both)
+    assert stack.head() == stack.shas["v2"]
     # Code only: the targets' repairs are each their own (fleet_undo.yml), the record names no repair anyway.
-    back = app_playbook(demo, stack, mariadb, app_db, "rollback.yml", jsonmend_rollback_scope="code")
+    back = run_printed(demo, code["rollback_command"], "-e", "jsonmend_confirm=yes")
     assert back.returncode == 0, out(back)
     assert stack.head() == stack.shas["v1"] and stack.health()[1]["release"] == stack.shas["v1"]
     # The recorded release's migration went with it (v1 lacks it).
     assert "[X] 0002_activityevent_metadata_object" not in stack.manage("showmigrations", "analytics").stdout
+    # No database holds a fleet's code record: nothing is marked (or created) there.
+    text = " ".join(back.stdout.split())
+    assert "%s is the code release of fleet deploy %s: its record is in the reports/" % (code_run, report["fleet_run_id"]) in text, out(back)
+    assert re.search(r"TASK \[Mark the deploy rolled back in the database\] \**\s+skipping: \[quizapp\]", back.stdout), out(back)
     records = [json.loads(line) for line in (demo["base"] / "reports" / "records.jsonl").read_text().splitlines()]
     assert records[-1]["playbook"] == "rollback.yml" and records[-1]["outcome"] == "rolled_back", records[-1]
     # The rollback is recorded: monitor.yml no longer watches the release.
-    quiet = app_playbook(demo, stack, mariadb, app_db, "monitor.yml")
+    quiet = run_printed(demo, code["monitor_command"])
     assert "Not watching: deploy %s was rolled back by run" % code_run in " ".join(quiet.stdout.split()), out(quiet)
 
 

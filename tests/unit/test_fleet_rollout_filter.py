@@ -287,3 +287,19 @@ def test_a_code_plan_that_finishes_an_interrupted_deploy_says_so_and_keeps_the_f
     code = fleet_code_status([{"status": "deployed", "ref": "main", "previous": V1, "new": V2, "resumes": "20261207T101010-abcd-code"}], ["app1"])
     assert code["resumes"] == "20261207T101010-abcd-code" and "resumed the interrupted code deploy 20261207T101010-abcd-code" in code["note"]
     assert fleet_code_status([{"status": "deployed", "ref": "main", "previous": V1, "new": V2}], ["app1"])["resumes"] == ""
+
+
+def test_a_deployed_code_release_names_its_rollback_and_monitor_commands_with_the_fleet_inventory():
+    code = fleet_code_status([{"status": "deployed", "ref": "main", "previous": V1, "new": V2}], ["app1"])
+    context = {"code": code, "inventory": "inventories/fleet", "report_dir": "/srv/jsonmend reports"}
+    report = fleet_rollout_report(fleet_rollout_plan([], []), [], [], [], context)
+    assert "report_dir" not in report
+    rollback = "./jsonmend rollback -i inventories/fleet -e 'jsonmend_report_dir=/srv/jsonmend reports' -e jsonmend_rollback_scope=code"
+    assert report["code"]["rollback_command"] == rollback
+    assert report["code"]["monitor_command"] == "./jsonmend monitor -i inventories/fleet -e 'jsonmend_report_dir=/srv/jsonmend reports'"
+    assert "Roll the code back (to %s;" % V1[:12] in fleet_rollout_markdown(report) and "`%s`" % rollback in fleet_rollout_markdown(report)
+    # Nothing to roll back: a release not deployed by this run, or check mode.
+    for status, check in (("unchanged", False), ("rolled back", False), ("deployed", True)):
+        entry = fleet_code_status([{"status": status, "ref": "main", "previous": V1, "new": V2}], ["app1"])
+        quiet = fleet_rollout_report(fleet_rollout_plan([], []), [], [], [], {"code": entry, "check_mode": check})
+        assert quiet["code"]["rollback_command"] == "" and "Roll the code back" not in fleet_rollout_markdown(quiet)
