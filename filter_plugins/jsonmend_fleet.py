@@ -467,6 +467,29 @@ def fleet_rollout_plan(entries, names, canary=None, serial=None):
     )
 
 
+# The strategies deploy.yml holds the application in maintenance for (checklist_result.gates.maintenance).
+MAINTENANCE_STRATEGIES = ("B", "C", "D")
+
+
+def fleet_maintenance(plan):
+    """A fleet deploy's maintenance decision: none. One application serves every target; its code goes first and
+    reads both shapes, and each target's repair is online and chunked, so the data rollout does not stop the
+    application - not even for the targets whose strategy (B, C, D) deploy.yml would take a maintenance window for.
+    {used: false, targets: {target: strategy} of those, statement: what the plan and the report say ('' for none)}."""
+    strategies = (plan or {}).get("strategies") or {}
+    asking = {n: s for n, s in strategies.items() if s in MAINTENANCE_STRATEGIES}
+    statement = ""
+    if asking:
+        statement = (
+            "No maintenance mode: deploy.yml would hold the application in maintenance for strategy %s (%s), but one"
+            " application serves every target, its fixed code goes first and reads both shapes, and each repair is online"
+            " and in chunks, so the application keeps serving during the whole data rollout. For a window anyway, switch it"
+            " yourself before and after: ./jsonmend maintenance -i <this inventory> -e maintenance_action=enable|disable."
+            % ("/".join(sorted(set(asking.values()))), ", ".join("%s %s" % kv for kv in sorted(asking.items())))
+        )
+    return dict(used=False, targets=asking, statement=statement)
+
+
 def fleet_rollout_question(plan, max_fail_percentage=0, code=None):
     """The one question of a rollout: what changes where, in which order, and how it stops. A fleet deploy
     (`code`: jsonmend_fleet_code_plan) says first what happens to the code, and each target's strategy."""
@@ -484,24 +507,29 @@ def fleet_rollout_question(plan, max_fail_percentage=0, code=None):
         )
     batches = "; ".join("batch %d: %s" % (i, named(b)) for i, b in enumerate(plan.get("batches") or [], start=1)) or "none"
     pct = fleet_max_fail_percentage(max_fail_percentage)
-    return prefix + (
-        "About to repair %d corrupted rows in %d of %d targets, online in chunks, each target with its own verified backup, lock,"
-        " quarantine (every original kept) and run record. First the canary (%s), alone, verified by its re-scan: %s. Then the"
-        " batches (serial %s): %s. A batch in which %s fails stops the rollout: that batch's targets are rolled back by the undo"
-        " of their repair, earlier batches stay repaired (each with its undo command in the report), later ones untouched%s."
-        " Skipped: %s."
-        % (
-            plan.get("corrupted", 0),
-            todo,
-            plan.get("targets", 0),
-            plan.get("canary_from"),
-            named(plan.get("canary") or []),
-            plan.get("serial"),
-            batches,
-            "any target" if pct == 0 else "more than %d%% of the targets" % pct,
-            "; the code stays deployed (the fixed code reads both shapes)" if code else "",
-            ", ".join("%s (%s)" % (h, (plan.get("reasons") or {}).get(h, "")) for h in plan.get("skipped") or []) or "none",
+    maintenance = fleet_maintenance(plan)["statement"] if code else ""
+    return (
+        prefix
+        + (
+            "About to repair %d corrupted rows in %d of %d targets, online in chunks, each target with its own verified backup, lock,"
+            " quarantine (every original kept) and run record. First the canary (%s), alone, verified by its re-scan: %s. Then the"
+            " batches (serial %s): %s. A batch in which %s fails stops the rollout: that batch's targets are rolled back by the undo"
+            " of their repair, earlier batches stay repaired (each with its undo command in the report), later ones untouched%s."
+            " Skipped: %s."
+            % (
+                plan.get("corrupted", 0),
+                todo,
+                plan.get("targets", 0),
+                plan.get("canary_from"),
+                named(plan.get("canary") or []),
+                plan.get("serial"),
+                batches,
+                "any target" if pct == 0 else "more than %d%% of the targets" % pct,
+                "; the code stays deployed (the fixed code reads both shapes)" if code else "",
+                ", ".join("%s (%s)" % (h, (plan.get("reasons") or {}).get(h, "")) for h in plan.get("skipped") or []) or "none",
+            )
         )
+        + ((" " + maintenance) if maintenance else "")
     )
 
 
@@ -720,6 +748,8 @@ def fleet_rollout_report(plan, plans, rollouts, names, context=None):
         deployed = code.get("status") == "deployed" and not report.get("check_mode")
         commands = fleet_code_commands(context.get("inventory") or "", report_dir) if deployed else dict(monitor_command="", rollback_command="")
         report["code"] = dict(code, **commands)
+        # A fleet deploy says what it decided about maintenance mode (none), and why, for the targets that would ask for it.
+        report["maintenance"] = fleet_maintenance(plan)
     report.update(
         plan={k: plan.get(k) for k in ("canary", "canary_from", "batches", "serial", "skipped", "failed", "corrupted")},
         targets=rows,
@@ -750,6 +780,8 @@ def fleet_rollout_markdown(report):
         ]
         if code.get("error"):
             lines += ["Code error: %s" % _cell(code["error"]), ""]
+        if (report.get("maintenance") or {}).get("statement"):
+            lines += [report["maintenance"]["statement"], ""]
         if code.get("rollback_command"):
             lines += [
                 "Watch the release: `%s`. Roll the code back (to %s; the targets' repairs stay, each undone by its own command below):"

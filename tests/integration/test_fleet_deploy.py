@@ -4,9 +4,11 @@
 # target without an approval refuse the rollout, a dry run changes nothing, a broken release is rolled back with no
 # target touched, then the real rollout deploys v2 once and repairs every target (the C targets' team told
 # first, one notice each) and sends one success notice for the fleet; its code release's deploy record is what
-# monitor.yml watches and what rollback.yml -e jsonmend_rollback_scope=code puts back to v1. Fleet B (app back
-# on v1): a trigger that refuses the repair on one target of batch 2 stops the rollout - that batch undone, the
-# canary and batch 1 done, batch 3 untouched, v2 still deployed - and the re-run resumes without redeploying the code.
+# monitor.yml watches and what rollback.yml -e jsonmend_rollback_scope=code puts back to v1 - the commands the fleet
+# report prints, with the fleet's inventory. A fleet deploy killed during its code deploy is finished by the re-run,
+# with the commit it started from kept as the one to return to. Fleet B (app back on v1): a trigger that refuses the
+# repair on one target of batch 2 stops the rollout - that batch undone, the canary and batch 1 done, batch 3
+# untouched, v2 still deployed - and the re-run resumes without redeploying the code.
 import json
 import os
 import re
@@ -22,8 +24,8 @@ from tools.devstack import fleet, seed
 from tools.devstack.mariadb_server import TOOL_PASSWORD
 from tools.devstack.playbooks import BIN, ROOT, db_vars, run_playbook
 
-# About 6 minutes on 2 cores (the app stack built once): six ansible-playbook runs (and monitor.yml, rollback.yml,
-# monitor.yml: about 45 s). One server, small tables.
+# About 10 minutes on 2 cores (the app stack built once): eight fleet_deploy.yml runs (one killed half way) and the
+# printed maintenance.yml, monitor.yml, rollback.yml commands. One server, small tables.
 # name, server, rows, corrupt percent, table (None: the runbook's table).
 FLEET_A = (
     ("a1", "db1", 300, 0.0, None),  # clean: skipped, so the canary is a2
@@ -216,6 +218,12 @@ def test_full_rollout_deploys_the_code_once_then_repairs_every_target(demo, stac
             in notice
         ), notice
     assert "- a1 " not in notice and "Not repaired" not in notice
+    # No maintenance mode for a fleet, said where a strategy B or C target would have had one with deploy.yml.
+    statement = "No maintenance mode: deploy.yml would hold the application in maintenance for strategy B/C (a2 B, a3 C, a4 C)"
+    assert statement in " ".join(result.stdout.split()), out(result)
+    assert report["maintenance"]["used"] is False and report["maintenance"]["targets"] == {"a2": "B", "a3": "C", "a4": "C"}
+    assert "Maintenance: " + statement in " ".join(notice.split()), notice
+    assert "Roll the code back if needed: %s" % code["rollback_command"] in notice
     # The code release's deploy record, as deploy.yml's, marked as the fleet's.
     record = json.loads((demo["base"] / "reports" / code["run_id"] / "deploy.json").read_text())
     assert record["outcome"] == "deployed" and record["fleet"] == dict(
@@ -255,6 +263,9 @@ def test_monitor_watches_and_rollback_undoes_the_fleets_code_release(demo, stack
     )
     md = (demo["base"] / "reports" / report["fleet_run_id"] / "fleet.md").read_text()
     assert "`%s`" % code["rollback_command"] in md and "`%s`" % code["monitor_command"] in md
+    # The window an operator may want around a fleet deploy: maintenance.yml takes the same inventory.
+    status = run_printed(demo, code["monitor_command"].replace("./jsonmend monitor", "./jsonmend maintenance"), "-e", "maintenance_action=status")
+    assert status.returncode == 0 and "Maintenance mode is off" in status.stdout, out(status)
     watch = run_printed(demo, code["monitor_command"])
     assert "Watching: deploy %s finished" % code_run in " ".join(watch.stdout.split()), out(watch)
     # Without the scope, a fleet's inventory is refused before any change: the targets' repairs are fleet_undo.yml's.

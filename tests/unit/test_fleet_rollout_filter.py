@@ -303,3 +303,19 @@ def test_a_deployed_code_release_names_its_rollback_and_monitor_commands_with_th
         entry = fleet_code_status([{"status": status, "ref": "main", "previous": V1, "new": V2}], ["app1"])
         quiet = fleet_rollout_report(fleet_rollout_plan([], []), [], [], [], {"code": entry, "check_mode": check})
         assert quiet["code"]["rollback_command"] == "" and "Roll the code back" not in fleet_rollout_markdown(quiet)
+
+
+def test_a_fleet_deploy_uses_no_maintenance_mode_and_says_so_for_b_c_d_targets():
+    entries = [{"action": "repair", "corrupted": 3, "strategy": "A"}, {"action": "repair", "corrupted": 120, "strategy": "C"}]
+    plan = fleet_rollout_plan(entries, ["t1", "t2"], serial=["100%"])
+    code = fleet_code_plan([release()], ["app1"])
+    question = fleet_rollout_question(plan, 0, code)
+    assert "No maintenance mode: deploy.yml would hold the application in maintenance for strategy C (t2 C)" in question
+    assert "./jsonmend maintenance -i <this inventory> -e maintenance_action=enable|disable" in question
+    report = fleet_rollout_report(plan, entries, [{}, {}], ["t1", "t2"], {"code": fleet_code_status([{"status": "deployed"}], ["app1"])})
+    assert report["maintenance"]["used"] is False and report["maintenance"]["targets"] == {"t2": "C"}
+    assert "No maintenance mode:" in fleet_rollout_markdown(report)
+    # Strategy A only, or a fleet repair (no code): nothing to say.
+    only_a = fleet_rollout_plan(entries[:1], ["t1"])
+    assert "maintenance" not in fleet_rollout_question(only_a, 0, code) and "maintenance" not in fleet_rollout_question(plan)
+    assert "maintenance" not in fleet_rollout_report(plan, entries, [{}, {}], ["t1", "t2"], {})
