@@ -467,6 +467,29 @@ def fleet_rollout_plan(entries, names, canary=None, serial=None):
     )
 
 
+# The strategies deploy.yml holds the application in maintenance for (checklist_result.gates.maintenance).
+MAINTENANCE_STRATEGIES = ("B", "C", "D")
+
+
+def fleet_maintenance(plan):
+    """A fleet deploy's maintenance decision: none. One application serves every target; its code goes first and
+    reads both shapes, and each target's repair is online and chunked, so the data rollout does not stop the
+    application - not even for the targets whose strategy (B, C, D) deploy.yml would take a maintenance window for.
+    {used: false, targets: {target: strategy} of those, statement: what the plan and the report say ('' for none)}."""
+    strategies = (plan or {}).get("strategies") or {}
+    asking = {n: s for n, s in strategies.items() if s in MAINTENANCE_STRATEGIES}
+    statement = ""
+    if asking:
+        statement = (
+            "No maintenance mode: deploy.yml would hold the application in maintenance for strategy %s (%s), but one"
+            " application serves every target, its fixed code goes first and reads both shapes, and each repair is online"
+            " and in chunks, so the application keeps serving during the whole data rollout. For a window anyway, switch it"
+            " yourself before and after: ./jsonmend maintenance -i <this inventory> -e maintenance_action=enable|disable."
+            % ("/".join(sorted(set(asking.values()))), ", ".join("%s %s" % kv for kv in sorted(asking.items())))
+        )
+    return dict(used=False, targets=asking, statement=statement)
+
+
 def fleet_rollout_question(plan, max_fail_percentage=0, code=None):
     """The one question of a rollout: what changes where, in which order, and how it stops. A fleet deploy
     (`code`: jsonmend_fleet_code_plan) says first what happens to the code, and each target's strategy."""
@@ -484,24 +507,29 @@ def fleet_rollout_question(plan, max_fail_percentage=0, code=None):
         )
     batches = "; ".join("batch %d: %s" % (i, named(b)) for i, b in enumerate(plan.get("batches") or [], start=1)) or "none"
     pct = fleet_max_fail_percentage(max_fail_percentage)
-    return prefix + (
-        "About to repair %d corrupted rows in %d of %d targets, online in chunks, each target with its own verified backup, lock,"
-        " quarantine (every original kept) and run record. First the canary (%s), alone, verified by its re-scan: %s. Then the"
-        " batches (serial %s): %s. A batch in which %s fails stops the rollout: that batch's targets are rolled back by the undo"
-        " of their repair, earlier batches stay repaired (each with its undo command in the report), later ones untouched%s."
-        " Skipped: %s."
-        % (
-            plan.get("corrupted", 0),
-            todo,
-            plan.get("targets", 0),
-            plan.get("canary_from"),
-            named(plan.get("canary") or []),
-            plan.get("serial"),
-            batches,
-            "any target" if pct == 0 else "more than %d%% of the targets" % pct,
-            "; the code stays deployed (the fixed code reads both shapes)" if code else "",
-            ", ".join("%s (%s)" % (h, (plan.get("reasons") or {}).get(h, "")) for h in plan.get("skipped") or []) or "none",
+    maintenance = fleet_maintenance(plan)["statement"] if code else ""
+    return (
+        prefix
+        + (
+            "About to repair %d corrupted rows in %d of %d targets, online in chunks, each target with its own verified backup, lock,"
+            " quarantine (every original kept) and run record. First the canary (%s), alone, verified by its re-scan: %s. Then the"
+            " batches (serial %s): %s. A batch in which %s fails stops the rollout: that batch's targets are rolled back by the undo"
+            " of their repair, earlier batches stay repaired (each with its undo command in the report), later ones untouched%s."
+            " Skipped: %s."
+            % (
+                plan.get("corrupted", 0),
+                todo,
+                plan.get("targets", 0),
+                plan.get("canary_from"),
+                named(plan.get("canary") or []),
+                plan.get("serial"),
+                batches,
+                "any target" if pct == 0 else "more than %d%% of the targets" % pct,
+                "; the code stays deployed (the fixed code reads both shapes)" if code else "",
+                ", ".join("%s (%s)" % (h, (plan.get("reasons") or {}).get(h, "")) for h in plan.get("skipped") or []) or "none",
+            )
         )
+        + ((" " + maintenance) if maintenance else "")
     )
 
 
@@ -529,13 +557,19 @@ def fleet_code_plan(releases, names, errors=None):
     error = "; ".join("%s: %s" % kv for kv in sorted(failed.items()))
     if len(targets) > 1:
         error = (error + "; " if error else "") + "the app hosts resolve the ref to different commits (%s)" % ", ".join(_short(t) for t in targets)
+    # An app host whose code deploy was interrupted (its in-progress deploy record, deploy:plan's `resumes`)
+    # finishes it, even when the checkout already reached the release: requirements, migrations, restart
+    # and checks may not have run, and the commit to return to stays the one the first attempt started from.
+    resumes = {n: str(r.get("resumes")) for n, r in planned.items() if r.get("resumes")}
     return dict(
         hosts=names,
         failed=failed,
         ref=next((str(r.get("ref") or "") for r in planned.values()), ""),
         current={n: str(r.get("current") or "") for n, r in planned.items()},
+        previous={n: str(r.get("previous") or "") for n, r in planned.items()},
         target=targets[0] if len(targets) == 1 else "",
-        changes=any(bool(r.get("changes_code")) for r in planned.values()),
+        changes=any(bool(r.get("changes_code")) for r in planned.values()) or bool(resumes),
+        resumes=resumes,
         error=error,
     )
 
@@ -548,6 +582,24 @@ def fleet_code_sentence(code):
         release = "%s (%s)" % (code.get("ref") or "the release", _short(code.get("target")))
         return "Code: %s already runs %s: not redeployed, only the rows are repaired." % (hosts, release)
     current = sorted({_short(c) for c in (code.get("current") or {}).values()})
+    resumes = code.get("resumes") or {}
+    if resumes:
+        previous = sorted({_short(p) for n, p in (code.get("previous") or {}).items() if n in resumes})
+        return (
+            "Code first, once, before any data changes: FINISH the interrupted code deploy %s (its deploy record is still in"
+            " progress) - %s %s -> %s on %s, the checkout now at %s (requirements, migrations, restart, health, then the"
+            " management commands, a quiz answer through the application and the error log); the commit to return to stays"
+            " %s, where the interrupted deploy started; if that fails the code goes back to it by itself and no target is touched."
+            % (
+                ", ".join(sorted(set(resumes.values()))),
+                code.get("ref") or "",
+                "/".join(previous) or "?",
+                _short(code.get("target")),
+                hosts,
+                "/".join(current) or "?",
+                "/".join(previous) or "the previous commit",
+            )
+        )
     return (
         "Code first, once, before any data changes: deploy %s %s -> %s on %s (requirements, migrations, restart, health, then the"
         " management commands, a quiz answer through the application and the error log); if that fails the code goes back to %s"
@@ -564,9 +616,11 @@ def fleet_code_status(entries, names=None):
     names = list(names or [str(i) for i in range(len(entries))])
     reached = [(n, e) for n, e in zip(names, entries, strict=True) if e.get("status")]
     if not reached:
-        return dict(status="unchanged", note="not reached: the rollout stopped before the code deploy", hosts={}, ref="", previous="", new="", error="")
+        note = "not reached: the rollout stopped before the code deploy"
+        return dict(status="unchanged", note=note, resumes="", hosts={}, ref="", previous="", new="", error="")
     status = next(s for s in CODE_STATUSES if any(e["status"] == s for _name, e in reached))
     first = reached[0][1]
+    resumed = sorted({str(e.get("resumes")) for _name, e in reached if e.get("resumes")})
     notes = {
         "deployed": "deployed once, before the data; it stays deployed whatever happens to the data (it reads both shapes)",
         "unchanged": "already at the release: not redeployed",
@@ -575,9 +629,14 @@ def fleet_code_status(entries, names=None):
         "failed": "the code deploy failed",
         "ROLLBACK FAILED": "the code deploy failed and its rollback failed too: see the error",
     }
+    note = notes[status]
+    if resumed:
+        # Said in the report: this run finished a deploy another run started (its record stays in_progress).
+        note += "; resumed the interrupted code deploy %s (the commit to return to is still the one it started from)" % ", ".join(resumed)
     return dict(
         status=status,
-        note=notes[status],
+        note=note,
+        resumes=", ".join(resumed),
         hosts={n: e.get("status") for n, e in reached},
         ref=str(first.get("ref") or ""),
         previous=str(first.get("previous") or ""),
@@ -594,6 +653,17 @@ def fleet_undo_command(target, run_id, inventory=""):
     words = ["./jsonmend", "fleet_undo"] + (["-i", str(inventory)] if inventory else [])
     words += ["--limit", str(target), "-e", "jsonmend_rollback_run_id=%s" % run_id]
     return " ".join(shlex.quote(w) for w in words)
+
+
+def fleet_code_commands(inventory="", report_dir=""):
+    """The commands that watch (monitor.yml) and roll back (rollback.yml, code only) a fleet deploy's code release,
+    with the fleet's own inventory (group app; the targets are not in their play) and the fleet's report directory
+    when it is not the checkout's reports/ (the deploy records are read there)."""
+    common = (["-i", str(inventory)] if inventory else []) + (["-e", "jsonmend_report_dir=%s" % report_dir] if report_dir else [])
+    return dict(
+        monitor_command=" ".join(shlex.quote(w) for w in ["./jsonmend", "monitor"] + common),
+        rollback_command=" ".join(shlex.quote(w) for w in ["./jsonmend", "rollback"] + common + ["-e", "jsonmend_rollback_scope=code"]),
+    )
 
 
 def _rollout_row(name, plan, done, batch, inventory):
@@ -670,7 +740,16 @@ def fleet_rollout_report(plan, plans, rollouts, names, context=None):
         rows_changed=sum(int(r["rows_changed"] or 0) for r in rows if r["status"] == "done"),
         corrupted_before=sum(int(r["corrupted_before"] or 0) for r in rows if r["corrupted_before"] is not None),
     )
+    report_dir = context.pop("report_dir", "")
     report = dict(context)
+    code = report.get("code")
+    if isinstance(code, dict):
+        # A release this run deployed has a deploy record to watch and roll back: say how, with this inventory.
+        deployed = code.get("status") == "deployed" and not report.get("check_mode")
+        commands = fleet_code_commands(context.get("inventory") or "", report_dir) if deployed else dict(monitor_command="", rollback_command="")
+        report["code"] = dict(code, **commands)
+        # A fleet deploy says what it decided about maintenance mode (none), and why, for the targets that would ask for it.
+        report["maintenance"] = fleet_maintenance(plan)
     report.update(
         plan={k: plan.get(k) for k in ("canary", "canary_from", "batches", "serial", "skipped", "failed", "corrupted")},
         targets=rows,
@@ -701,6 +780,14 @@ def fleet_rollout_markdown(report):
         ]
         if code.get("error"):
             lines += ["Code error: %s" % _cell(code["error"]), ""]
+        if (report.get("maintenance") or {}).get("statement"):
+            lines += [report["maintenance"]["statement"], ""]
+        if code.get("rollback_command"):
+            lines += [
+                "Watch the release: `%s`. Roll the code back (to %s; the targets' repairs stay, each undone by its own command below):"
+                " `%s`." % (code.get("monitor_command"), _short(code.get("previous")), code["rollback_command"]),
+                "",
+            ]
     lines += [
         "%d targets: %s. %s rows repaired."
         % (totals["targets"], ", ".join("%d %s" % (totals[s], s) for s in ROLLOUT_STATUSES), "{:,}".format(totals["rows_changed"])),

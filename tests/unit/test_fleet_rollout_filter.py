@@ -273,3 +273,49 @@ def test_code_status_for_the_report(statuses, expected):
     report = fleet_rollout_report(fleet_rollout_plan([], []), [], [], [], {"code": code})
     markdown = fleet_rollout_markdown(report)
     assert markdown.startswith("# Fleet deploy") and "Code: **%s**" % expected in markdown and "| strategy |" in markdown
+
+
+def test_a_code_plan_that_finishes_an_interrupted_deploy_says_so_and_keeps_the_first_commit():
+    # The interrupted run checked out V2 already: without its record the plan would say "not redeployed".
+    interrupted = dict(release(V2), previous=V1, resumes="20261207T101010-abcd-code")
+    plan = fleet_code_plan([interrupted], ["app1"])
+    assert plan["changes"] and plan["resumes"] == {"app1": "20261207T101010-abcd-code"} and plan["previous"] == {"app1": V1}
+    question = fleet_rollout_question({}, 0, plan)
+    assert question.startswith("Code first, once, before any data changes: FINISH the interrupted code deploy 20261207T101010-abcd-code")
+    assert "main %s -> %s on app1, the checkout now at %s" % (V1[:12], V2[:12], V2[:12]) in question
+    assert "the commit to return to stays %s" % V1[:12] in question and "not redeployed" not in question
+    code = fleet_code_status([{"status": "deployed", "ref": "main", "previous": V1, "new": V2, "resumes": "20261207T101010-abcd-code"}], ["app1"])
+    assert code["resumes"] == "20261207T101010-abcd-code" and "resumed the interrupted code deploy 20261207T101010-abcd-code" in code["note"]
+    assert fleet_code_status([{"status": "deployed", "ref": "main", "previous": V1, "new": V2}], ["app1"])["resumes"] == ""
+
+
+def test_a_deployed_code_release_names_its_rollback_and_monitor_commands_with_the_fleet_inventory():
+    code = fleet_code_status([{"status": "deployed", "ref": "main", "previous": V1, "new": V2}], ["app1"])
+    context = {"code": code, "inventory": "inventories/fleet", "report_dir": "/srv/jsonmend reports"}
+    report = fleet_rollout_report(fleet_rollout_plan([], []), [], [], [], context)
+    assert "report_dir" not in report
+    rollback = "./jsonmend rollback -i inventories/fleet -e 'jsonmend_report_dir=/srv/jsonmend reports' -e jsonmend_rollback_scope=code"
+    assert report["code"]["rollback_command"] == rollback
+    assert report["code"]["monitor_command"] == "./jsonmend monitor -i inventories/fleet -e 'jsonmend_report_dir=/srv/jsonmend reports'"
+    assert "Roll the code back (to %s;" % V1[:12] in fleet_rollout_markdown(report) and "`%s`" % rollback in fleet_rollout_markdown(report)
+    # Nothing to roll back: a release not deployed by this run, or check mode.
+    for status, check in (("unchanged", False), ("rolled back", False), ("deployed", True)):
+        entry = fleet_code_status([{"status": status, "ref": "main", "previous": V1, "new": V2}], ["app1"])
+        quiet = fleet_rollout_report(fleet_rollout_plan([], []), [], [], [], {"code": entry, "check_mode": check})
+        assert quiet["code"]["rollback_command"] == "" and "Roll the code back" not in fleet_rollout_markdown(quiet)
+
+
+def test_a_fleet_deploy_uses_no_maintenance_mode_and_says_so_for_b_c_d_targets():
+    entries = [{"action": "repair", "corrupted": 3, "strategy": "A"}, {"action": "repair", "corrupted": 120, "strategy": "C"}]
+    plan = fleet_rollout_plan(entries, ["t1", "t2"], serial=["100%"])
+    code = fleet_code_plan([release()], ["app1"])
+    question = fleet_rollout_question(plan, 0, code)
+    assert "No maintenance mode: deploy.yml would hold the application in maintenance for strategy C (t2 C)" in question
+    assert "./jsonmend maintenance -i <this inventory> -e maintenance_action=enable|disable" in question
+    report = fleet_rollout_report(plan, entries, [{}, {}], ["t1", "t2"], {"code": fleet_code_status([{"status": "deployed"}], ["app1"])})
+    assert report["maintenance"]["used"] is False and report["maintenance"]["targets"] == {"t2": "C"}
+    assert "No maintenance mode:" in fleet_rollout_markdown(report)
+    # Strategy A only, or a fleet repair (no code): nothing to say.
+    only_a = fleet_rollout_plan(entries[:1], ["t1"])
+    assert "maintenance" not in fleet_rollout_question(only_a, 0, code) and "maintenance" not in fleet_rollout_question(plan)
+    assert "maintenance" not in fleet_rollout_report(plan, entries, [{}, {}], ["t1", "t2"], {})
