@@ -221,14 +221,7 @@ def test_the_read_only_fleet_templates_slice_and_the_rollout_does_not(job_templa
     # The fleet deploy asks the release and strategy D's ticket as Deploy does, and the rollout's decisions as Fleet cleanup.
     deploy = {q["variable"]: q for q in job_templates[PREFIX + "Fleet deploy"]["survey_spec"]["spec"]}
     assert job_templates[PREFIX + "Fleet deploy"]["playbook"] == "playbooks/fleet_deploy.yml"
-    assert set(deploy) == {
-        "jsonmend_app_version",
-        "jsonmend_investigation_ack",
-        "jsonmend_strategy_d_approval",
-        "jsonmend_fleet_batches",
-        "jsonmend_fleet_max_fail_percentage",
-        "jsonmend_confirm",
-    }
+    assert set(deploy) == awx.LAUNCH_VARIABLES["Fleet deploy"]
     assert deploy["jsonmend_fleet_batches"] == cleanup["jsonmend_fleet_batches"] and deploy["jsonmend_confirm"]["default"] == "no"
 
 

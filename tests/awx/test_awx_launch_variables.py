@@ -9,41 +9,10 @@ import re
 import pytest
 
 from tests.support import awx_definitions as awx
-from tests.support.awx_definitions import ROOT
+from tests.support.awx_definitions import LAUNCH_VARIABLES, ROOT
 
 PREFIX = "jsonmend production - "
 
-# The whole launch-time interface. A variable added to a survey must be added here, on purpose.
-LAUNCH_VARIABLES = {
-    "Diagnose": set(),
-    "Backup": {"jsonmend_backup_scope"},
-    "Deploy": {"jsonmend_strategy", "jsonmend_confirm", "jsonmend_investigation_ack", "jsonmend_strategy_d_approval", "jsonmend_app_version"},
-    "Cleanup": {"jsonmend_confirm"},
-    "Rollback": {
-        "jsonmend_rollback_scope",
-        "jsonmend_rollback_method",
-        "jsonmend_rollback_run_id",
-        "jsonmend_rollback_code_method",
-        "jsonmend_rollback_ref",
-        "jsonmend_confirm",
-    },
-    "Emergency rollback": {"backup_restore_id", "jsonmend_rollback_ref", "jsonmend_confirm"},
-    "Weekly check": set(),
-    "Monitor": set(),
-    "Guard": {"jsonmend_guard_mode", "jsonmend_guard_force", "jsonmend_guard_enforce_with", "jsonmend_confirm"},
-    "Fleet diagnose": set(),
-    "Fleet weekly check": set(),
-    "Fleet monitor": set(),
-    "Fleet cleanup": {"jsonmend_fleet_stage", "jsonmend_fleet_batches", "jsonmend_fleet_max_fail_percentage", "jsonmend_confirm"},
-    "Fleet deploy": {
-        "jsonmend_app_version",
-        "jsonmend_investigation_ack",
-        "jsonmend_strategy_d_approval",
-        "jsonmend_fleet_batches",
-        "jsonmend_fleet_max_fail_percentage",
-        "jsonmend_confirm",
-    },
-}
 # The only other launch-time choices, and where: check mode (and diff) for a dry run.
 OTHER_PROMPTS = {
     "Diagnose": {"job_type"},

@@ -39,6 +39,38 @@ RRULE = re.compile(r"^DTSTART(;TZID=[A-Za-z0-9_/+-]+)?:\d{8}T\d{6}Z?\s+RRULE:(?P
 RRULE_FREQS = {"MINUTELY", "HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY"}  # AWX refuses SECONDLY
 EDGE_OUTCOME = {"success_nodes": ("success",), "failure_nodes": ("error",), "always_nodes": ("success", "error")}
 
+# The whole launch-time interface, per job template (tests/awx: the surveys ask exactly these). A variable added to a survey must be added here, on purpose.
+LAUNCH_VARIABLES = {
+    "Diagnose": set(),
+    "Backup": {"jsonmend_backup_scope"},
+    "Deploy": {"jsonmend_strategy", "jsonmend_confirm", "jsonmend_investigation_ack", "jsonmend_strategy_d_approval", "jsonmend_app_version"},
+    "Cleanup": {"jsonmend_confirm"},
+    "Rollback": {
+        "jsonmend_rollback_scope",
+        "jsonmend_rollback_method",
+        "jsonmend_rollback_run_id",
+        "jsonmend_rollback_code_method",
+        "jsonmend_rollback_ref",
+        "jsonmend_confirm",
+    },
+    "Emergency rollback": {"backup_restore_id", "jsonmend_rollback_ref", "jsonmend_confirm"},
+    "Weekly check": set(),
+    "Monitor": set(),
+    "Guard": {"jsonmend_guard_mode", "jsonmend_guard_force", "jsonmend_guard_enforce_with", "jsonmend_confirm"},
+    "Fleet diagnose": set(),
+    "Fleet weekly check": set(),
+    "Fleet monitor": set(),
+    "Fleet cleanup": {"jsonmend_fleet_stage", "jsonmend_fleet_batches", "jsonmend_fleet_max_fail_percentage", "jsonmend_confirm"},
+    "Fleet deploy": {
+        "jsonmend_app_version",
+        "jsonmend_investigation_ack",
+        "jsonmend_strategy_d_approval",
+        "jsonmend_fleet_batches",
+        "jsonmend_fleet_max_fail_percentage",
+        "jsonmend_confirm",
+    },
+}
+
 
 # -- the modules' documented options ---------------------------------------------------------
 
