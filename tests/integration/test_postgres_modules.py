@@ -105,6 +105,11 @@ def test_scan_counts_every_class_of_each_column_type(postgres, pgdb, module_runn
     assert result["corrupted_rows"] == result["total_rows"] - sql_null - by_type["OBJECT"] - readable
     assert result["server"]["flavour"] == "postgresql" and result["server"]["version"].startswith("PostgreSQL ")
     assert result["target"]["column_type"] == kind and result["target"]["triggers"] == [dict(name="events_touch", timing="BEFORE", event="UPDATE")]
+    # First and last corrupt keys: on json and jsonb every corrupt row is listed by key in the one pass
+    # (no key buckets, no MIN/MAX over the healthy rows), on text through the buckets as on MariaDB.
+    # The JSON types end on 'true'; text on '{"a": NaN}' when the server judges, else on '"\\u0000"'.
+    last = len(ROWS) + (6 if decoder == "server" else 5) if kind == "text" else len(ROWS)
+    assert (result["first_corrupt"]["id"], result["last_corrupt"]["id"]) == (4, last)
     samples = dict((s["id"], s) for s in result["samples"])
     assert samples[9]["double_encoded"] is True and samples[9]["type"] == "STRING"
     # Every sample's group, user and time are its row's (the listed rows' are read by key after the pass).

@@ -13,6 +13,7 @@ from ansible.module_utils.jsonmend.db import appjson, dialects, inspector
 from ansible.module_utils.jsonmend.db.errors import JsonmendError
 from ansible.module_utils.jsonmend.repair import job, policy
 from ansible.module_utils.jsonmend.repair.undo import Undo
+from ansible.module_utils.jsonmend.scan.scanner import Scanner
 
 from filter_plugins.jsonmend_cleanup import cleanup_verdict
 from filter_plugins.jsonmend_report import findings_rows, jsonmend_findings_text, scan_warnings, type_lines
@@ -182,6 +183,30 @@ def test_writers_pin_a_strict_sql_mode_and_the_fingerprint_covers_every_stored_c
     assert "NO_BACKSLASH_ESCAPES" not in dialects.STRICT_SQL_MODE and "ANSI_QUOTES" not in dialects.STRICT_SQL_MODE
     fp = dialect.fingerprint_expr(["`id`", "`payload`", "`updated_at`"])
     assert fp == "SHA2(CONCAT_WS(',', IFNULL(MD5(`id`), '-'), IFNULL(MD5(`payload`), '-'), IFNULL(MD5(`updated_at`), '-')), 256)"
+
+
+@pytest.mark.parametrize("dialect, native, exact", [(dialects.MySQL(), True, True), (dialects.MySQL(), False, False), (dialects.MariaDB(), False, False)])
+def test_the_one_pass_needs_no_buckets_where_the_suspect_test_is_the_columns_type(dialect, native, exact):
+    # MySQL's native JSON: JSON_TYPE is the suspect test and exact, so every corrupt row is listed by key
+    # and the statement groups no buckets and takes no MIN/MAX over the healthy rows (PostgreSQL's json
+    # and jsonb do the same: tests/integration/test_postgres_modules.py). Text columns keep both.
+    assert dialect.suspect_is_exact("`m`", native) is exact
+    t = types.SimpleNamespace(
+        lists_every_suspect=exact,
+        cls_sql="c",
+        row_key_sql="CASE WHEN %s THEN `id` END" % dialect.suspect_predicate("`m`", native),
+        bucket_sql="NULL" if exact else dialect.key_bucket_expr("`id`", 1024),
+        pk_sql="`id`",
+        group_sql="`g`",
+        user_sql="NULL",
+        ts_sql="NULL",
+        day_sql="NULL",
+        table_sql="`t`",
+    )
+    scanner = Scanner(types.SimpleNamespace(dialect=dialect), t)
+    sql = scanner.one_pass_sql("`id` >= %s")
+    assert ("MIN(`id`)" in sql) is not exact and ("MAX(`id`)" in sql) is not exact
+    assert ("JSON_TYPE(`m`) <> 'OBJECT'" in sql) is exact
 
 
 def test_classification_with_the_python_decoder():

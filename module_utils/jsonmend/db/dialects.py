@@ -50,7 +50,8 @@ class Dialect:
     Names: `q` (quote a validated identifier), `qn` (quote a catalog name), `sql` (adapt a
     %s-placeholder statement to the driver), `quote_char`, `placeholder`.
     JSON classes: `classify_expr` (label each value: OBJECT, SQL NULL, INVALID, ...; the one
-    definition of corrupt), `corrupt_predicate`, `suspect_predicate` (cheap, no parse),
+    definition of corrupt), `corrupt_predicate`, `suspect_predicate` (cheap, no parse), `suspect_is_exact`
+    (that test is the column's own type test: every corrupt row is listed by key),
     `restore_expr` (a LONGBLOB pre-image back into the column's type), `fingerprint_expr` (hash of
     a row's stored columns), `date_expr`, `left_expr`, `length_expr`, `key_bucket_expr` (neighbouring
     integer keys share a bucket: the one-pass scan counts healthy rows per bucket), `group_value_expr`
@@ -175,6 +176,12 @@ class Dialect:
     def suspect_predicate(self, col: str, native_json: bool = False) -> str:
         """Cheap (no JSON parse) condition true for every corrupted row not starting with '{'."""
         return "%s IS NOT NULL AND %s <> '{'" % (col, self.left_expr(col, 1))
+
+    def suspect_is_exact(self, col: str, native_json: bool = False) -> bool:
+        """Is suspect_predicate true for every row whose class is neither OBJECT nor SQL NULL (a typed
+        column's own type test), so that the one-pass scan lists every such row by key and needs no
+        key buckets or key ranges for the rest? False where a '{'-first text may still be corrupt."""
+        return False
 
     def date_expr(self, col: str) -> str:
         return "DATE(%s)" % col
@@ -908,6 +915,9 @@ class MySQL(Dialect):
         # LEFT() would serialize the binary document; JSON_TYPE reads it directly and is exact.
         return "%s IS NOT NULL AND JSON_TYPE(%s) <> 'OBJECT'" % (col, col)
 
+    def suspect_is_exact(self, col: str, native_json: bool = False) -> bool:
+        return native_json
+
     def restore_expr(self, source: str, native_json: bool = False, column_type: str | None = None) -> str:
         # A native JSON column refuses a binary string (ERROR 3144): read the bytes as utf8mb4,
         # the character set MySQL serializes JSON in.
@@ -1161,6 +1171,10 @@ class PostgreSQL(Dialect):
             # The binary or parsed type is exact and cheap; no text to cut.
             return "%s IS NOT NULL AND %s_typeof(%s) <> 'object'" % (col, kind, col)
         return "%s IS NOT NULL AND %s <> '{'" % (col, self.left_expr(col, 1))
+
+    def suspect_is_exact(self, col: str, native_json: bool = False) -> bool:
+        # json and jsonb: OBJECT exactly when the type is 'object' (no '{'-first candidate).
+        return self.column_kind(col, native_json) in PG_JSON_KINDS
 
     # -- sessions -------------------------------------------------------------------
     def pin_sql_mode(self, cursor: Any) -> None:

@@ -146,12 +146,13 @@ class Scanner:
         def value(expr):  # a listed row is alone in its group: this is its value (or read by key after)
             return "NULL" if expr == "NULL" else self.db.dialect.group_value_expr(expr) or "NULL"
 
-        return "SELECT %s AS cls, %s AS row_key, %s AS bucket, COUNT(*), MIN(%s), MAX(%s), %s, %s, %s, %s FROM %s WHERE %s GROUP BY cls, row_key, bucket" % (
+        # Where every row to report is listed, its key is its first and last: no aggregate over every row.
+        span = "NULL, NULL" if t.lists_every_suspect else "MIN(%s), MAX(%s)" % (t.pk_sql, t.pk_sql)
+        return "SELECT %s AS cls, %s AS row_key, %s AS bucket, COUNT(*), %s, %s, %s, %s, %s FROM %s WHERE %s GROUP BY cls, row_key, bucket" % (
             t.cls_sql,
             t.row_key_sql,
             t.bucket_sql,
-            t.pk_sql,
-            t.pk_sql,
+            span,
             value(t.group_sql),
             value(t.user_sql),
             value(t.ts_sql),
@@ -169,6 +170,8 @@ class Scanner:
         rows_read = 0
         for cls, row_key, _bucket, count, low, high, group, user, at, day in self.db.query(self.one_pass_sql(where), args):
             count = int(count)
+            if row_key is not None:
+                low = high = row_key  # a listed row's group holds that row alone
             rows_read += count
             if cls in NOT_CORRUPT:
                 part.add_classes([(cls, count, low, high)])
@@ -217,7 +220,8 @@ class Scanner:
         keys = sorted(exact)
         for i in range(0, len(keys), CANDIDATE_BATCH):
             batch = keys[i : i + CANDIDATE_BATCH]
-            rows = self.db.query("SELECT %s FROM %s WHERE %s IN (%s)" % (columns, t.table_sql, t.pk_sql, ", ".join(["%s"] * len(batch))), batch)
+            keyed, keys_args = self.db.dialect.in_list(t.pk_sql, batch)
+            rows = self.db.query("SELECT %s FROM %s WHERE %s" % (columns, t.table_sql, keyed), keys_args)
             for pk, group, user, at, day, value, length in rows:
                 out.append((pk, group, user, at, day, appjson.resolve(exact[pk], value, t.decoder), value, length))
         # A bucket of three or more: read that bucket's stretch of keys (at most BUCKET_KEYS rows), its class
@@ -240,10 +244,8 @@ class Scanner:
         wanted = [pk for pk, has_value, _row in chosen if not has_value]
         if wanted:
             t = self.t
-            rows = self.db.query(
-                "SELECT %s, %s, %s FROM %s WHERE %s IN (%s)" % (t.pk_sql, t.value_sql, t.length_sql, t.table_sql, t.pk_sql, ", ".join(["%s"] * len(wanted))),
-                wanted,
-            )
+            keyed, keys_args = self.db.dialect.in_list(t.pk_sql, wanted)
+            rows = self.db.query("SELECT %s, %s, %s FROM %s WHERE %s" % (t.pk_sql, t.value_sql, t.length_sql, t.table_sql, keyed), keys_args)
             values = dict((pk, (value, length)) for pk, value, length in rows)
         samples = []
         for pk, has_value, row in chosen:
