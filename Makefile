@@ -43,7 +43,7 @@ sanity: setup
 	@echo "sanity: ansible-test sanity passed (log in .sanity.log)"
 
 pytest: setup
-	$(PY) -m pytest -q -n 2 --dist loadfile tests
+	$(PY) -m pytest -q -n 2 --dist loadfile --durations=25 tests
 
 ## clock: the tests marked clock under faketime, a year ahead and at 2027-12-31 23:59:30 UTC (a day,
 ##        month and year boundary mid-run), so that no test depends on today's date
