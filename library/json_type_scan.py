@@ -114,7 +114,7 @@ options:
     description:
       - Also read the column's write guard as M(ansible.legacy.json_guard) with C(mode=status) does, on the scan's own
         connection once the scan is done (the weekly check - one module process instead of two), and return it as
-        RV(guard_status). Not part of the scan's time (RV(scan.duration_s)). Ignored with O(catalog_only).
+        RV(guard_status). Not part of the scan's time (C(duration_s) of RV(scan)). Ignored with O(catalog_only).
       - A guard that cannot be read (no privilege, no guard support for the server, a failed statement) never fails the
         scan - RV(guard_status) then holds C(failed) and C(msg), as an ignored M(ansible.legacy.json_guard) failure would.
     type: dict
@@ -365,10 +365,11 @@ def guard_status(module, db):
 
 
 def work(module):
-    then = None
-    if module.params["guard_status"] is not None and not module.params["catalog_only"]:
-        then = lambda db: guard_status(module, db)  # noqa: E731 - the hook the scan runs on its connection
-    result = scan(module.params, then)
+    def read_guard(db):
+        return guard_status(module, db)
+
+    wanted = module.params["guard_status"] is not None and not module.params["catalog_only"]
+    result = scan(module.params, read_guard if wanted else None)
     warn_all(module, result.get("warnings_text", []))
     return dict(changed=False, **result)
 
