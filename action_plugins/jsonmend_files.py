@@ -45,7 +45,7 @@ def _read(path):
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("directories", "files", "append"))
+    _VALID_ARGS = frozenset(("directories", "files", "append", "facts"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -90,4 +90,10 @@ class ActionModule(ActionBase):
                     handle.write(prefix + line + b"\n")
             written.append(path)
         result.update(changed=bool(written), written=written, check_mode=check)
+        facts = args.get("facts") or {}
+        if not isinstance(facts, dict):
+            raise AnsibleActionFail("facts must be a dict of fact names and values")
+        if facts:
+            # As set_fact: the host's facts, for the next tasks (a role's published path without a task of its own).
+            result["ansible_facts"] = facts
         return result

@@ -110,6 +110,27 @@ options:
     description: RV(column_check) warns when at least this percentage of non-NULL values are not valid JSON at all.
     type: float
     default: 50
+  guard_status:
+    description:
+      - Also read the column's write guard as M(ansible.legacy.json_guard) with C(mode=status) does, on the scan's own
+        connection once the scan is done (the weekly check - one module process instead of two), and return it as
+        RV(guard_status). Not part of the scan's time (C(duration_s) of RV(scan)). Ignored with O(catalog_only).
+      - A guard that cannot be read (no privilege, no guard support for the server, a failed statement) never fails the
+        scan - RV(guard_status) then holds C(failed) and C(msg), as an ignored M(ansible.legacy.json_guard) failure would.
+    type: dict
+    suboptions:
+      log_table:
+        description: The log of observe; empty means C(<table>_jsonmend_guard_log).
+        type: str
+        default: ""
+      since:
+        description: Count the writes logged since this UTC time (C(2026-12-01T00:00:00Z)); empty counts all.
+        type: str
+        default: ""
+      check_grants:
+        description: Report the mode V(unknown), naming the GRANT, when SHOW GRANTS gives no TRIGGER privilege on the table.
+        type: bool
+        default: true
   catalog_only:
     description:
       - Only check the target (database, table, every named column, the key) and return RV(target) and
@@ -292,6 +313,15 @@ target:
   sample: {"database": "app", "table": "analytics_activityevent", "column": "metadata", "primary_key": "id",
            "group_by": "event_type", "timestamp_column": "created_at", "user_column": "user_id",
            "column_type": "longtext", "native_json": false, "json_check_constraint": true}
+guard_status:
+  description:
+    - With O(guard_status) - M(ansible.legacy.json_guard)'s status result (C(mode), C(installed_before), C(installed), C(log_table),
+      C(nullable), C(statements), C(triggers), C(drifted), C(since), C(events), C(warnings_text), and C(message) when the
+      mode is unknown); C(failed) and C(msg) instead when the guard could not be read.
+  returned: when O(guard_status) is set and O(catalog_only) is not
+  type: dict
+  sample: {"mode": "status", "installed": "observe", "drifted": false, "events": {"total": 0, "all_total": 2,
+           "checked_at": "2026-12-07T06:00:00.000000Z"}}
 scan:
   description: How the scan ran.
   returned: success
@@ -300,14 +330,46 @@ scan:
            "rows_per_s": 59697, "scanned_at": "2026-11-26T23:10:00Z", "estimated_rows": 54000}
 """
 
-from ansible.module_utils.jsonmend.db.connection import driver_message
-from ansible.module_utils.jsonmend.db.runner import run_module, warn_all
+from ansible.module_utils.jsonmend.db.connection import driver_error_types, driver_message
+from ansible.module_utils.jsonmend.db.errors import JsonmendError
+from ansible.module_utils.jsonmend.db.runner import failed, run_module, warn_all
 from ansible.module_utils.jsonmend.scan.engine import argument_spec, scan, validate_params
 from ansible.module_utils.jsonmend.scan.target import timed_out
 
 
+def guard_status(module, db):
+    """json_guard's status on the scan's connection; a failure is reported in the result, as json_guard's would be."""
+    from ansible.module_utils.jsonmend.guard.guard import GUARD_ARGUMENT_SPEC, Guard
+
+    params = dict((name, spec.get("default")) for name, spec in GUARD_ARGUMENT_SPEC.items())
+    params.update(module.params)
+    params.update(module.params["guard_status"], mode="status")
+    label = "guard status of %s.%s.%s" % (params["database"], params["table"], params["column"])
+    if params["dialect"] == "sqlite":
+        return dict(failed=True, msg="%s refused: the guard installs triggers in MariaDB, MySQL or PostgreSQL, not in a sqlite file" % label)
+    try:
+        guard = Guard(db, params)
+        result = guard.run("status", module.check_mode)
+    except JsonmendError as exc:
+        return dict(failed=True, msg=failed(label, str(exc)))
+    except driver_error_types() as exc:
+        return dict(failed=True, msg=failed(label, driver_message(exc)))
+    finally:
+        try:
+            db.conn.rollback()
+        except driver_error_types():
+            pass
+    result["warnings_text"] = guard.warnings
+    warn_all(module, guard.warnings)
+    return result
+
+
 def work(module):
-    result = scan(module.params)
+    def read_guard(db):
+        return guard_status(module, db)
+
+    wanted = module.params["guard_status"] is not None and not module.params["catalog_only"]
+    result = scan(module.params, read_guard if wanted else None)
     warn_all(module, result.get("warnings_text", []))
     return dict(changed=False, **result)
 

@@ -66,6 +66,13 @@ options:
         description: The file's mode when created.
         type: str
         default: "0640"
+  facts:
+    description:
+      - Facts to set for the host once the files are written (in check mode too), returned as the task's C(ansible_facts)
+        as a facts module returns them (a play variable of the same name wins over them, unlike C(ansible.builtin.set_fact)) -
+        a role that publishes where it wrote needs no task of its own for it.
+    type: dict
+    default: {}
 attributes:
   check_mode:
     support: full
@@ -105,6 +112,10 @@ check_mode:
   description: Whether the run was in check mode (nothing written).
   returned: always
   type: bool
+ansible_facts:
+  description: O(facts), set for the host.
+  returned: when O(facts) is not empty
+  type: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -126,6 +137,7 @@ def argument_spec():
             default=[],
             options=dict(path=dict(type="path", required=True), line=dict(type="str", required=True), mode=dict(type="str", default="0640")),
         ),
+        facts=dict(type="dict", default={}),
     )
 
 

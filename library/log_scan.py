@@ -14,6 +14,8 @@ description:
     or is shorter than O(offset) (rotated or truncated in place), the whole file is read and RV(rotated) says so.
     The inode is what tells a rotation whose new file has already grown past the old offset.
   - Read-only; never reports C(changed).
+  - On the controller itself (a local connection without become or async) its action plugin runs this code in
+    Ansible's own process, without a module process; the arguments, checks and result are the same.
 version_added: "0.1.0"
 author: jsonmend maintainers (@jsonmend)
 options:
@@ -359,24 +361,27 @@ def watch(module, compiled, start):
     return dict(watch=plan, current=current, results=results)
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            path=dict(type="path", required=True),
-            offset=dict(type="int", default=0),
-            inode=dict(type="int"),
-            patterns=dict(type="list", elements="str", default=["ValidationError", "JSONDecodeError", "TypeError", "Traceback"]),
-            ignore_case=dict(type="bool", default=False),
-            missing_ok=dict(type="bool", default=True),
-            max_matches=dict(type="int", default=50),
-            max_line_chars=dict(type="int", default=500),
-            entry_start=dict(type="str", default=""),
-            rotated_path=dict(type="path"),
-            saved=dict(type="dict", default={}),
-            deploy_offset=dict(type="int"),
-        ),
-        supports_check_mode=True,
-    )
+ARGUMENT_SPEC = dict(
+    path=dict(type="path", required=True),
+    offset=dict(type="int", default=0),
+    inode=dict(type="int"),
+    patterns=dict(type="list", elements="str", default=["ValidationError", "JSONDecodeError", "TypeError", "Traceback"]),
+    ignore_case=dict(type="bool", default=False),
+    missing_ok=dict(type="bool", default=True),
+    max_matches=dict(type="int", default=50),
+    max_line_chars=dict(type="int", default=500),
+    entry_start=dict(type="str", default=""),
+    rotated_path=dict(type="path"),
+    saved=dict(type="dict", default={}),
+    deploy_offset=dict(type="int"),
+)
+
+
+def run(module):
+    """The module's work on validated params: its result (exit_json's keyword arguments); fails through module.fail_json.
+
+    action_plugins/log_scan.py runs this in Ansible's own process when the host is the controller.
+    """
     p = module.params
     if p["offset"] < 0 or p["max_matches"] < 0 or p["max_line_chars"] < 1:
         module.fail_json(msg="offset and max_matches must be 0 or more and max_line_chars 1 or more")
@@ -386,9 +391,14 @@ def main():
     except ValueError as exc:
         module.fail_json(msg=str(exc))
     if p["rotated_path"]:
-        module.exit_json(changed=False, path=p["path"], **watch(module, compiled, start))
+        return dict(changed=False, path=p["path"], **watch(module, compiled, start))
     result = read_part(module, p["path"], p["offset"], p["inode"], compiled, start, p["missing_ok"])
-    module.exit_json(changed=False, **result)
+    return dict(changed=False, **result)
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module.exit_json(**run(module))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 import json
 import sqlite3
 
+import json_guard
 import json_type_scan
 import pytest
 
@@ -298,3 +299,32 @@ def test_sqlite_development_database(tmp_path, module_runner):
     # SQLite's json_type says 'real' for 1e3; the total of corrupt rows is what matters.
     assert result["corrupted_rows"] == len(kinds) - sql_null - by_type["OBJECT"]
     assert result["server"]["flavour"] == "sqlite"
+
+
+def test_guard_status_is_read_on_the_scans_connection(mariadb, database, admin_cursor, module_runner):
+    """guard_status (the weekly check): json_guard's status in the scan's own module process, the scan unchanged."""
+    seed.create_table(admin_cursor)
+    fill(admin_cursor, KINDS[:6])
+    since = {"log_table": "", "since": "2026-12-01T00:00:00Z", "check_grants": True}
+    result = module_runner(json_type_scan, scan_args(mariadb, database, guard_status=since))
+    assert not result.failed, result.get("msg")
+    alone = module_runner(json_guard, scan_args(mariadb, database, mode="status", since=since["since"]))
+    guard = result["guard_status"]
+    assert not guard.get("failed"), guard.get("msg")
+    for key in ("mode", "installed_before", "installed", "log_table", "nullable", "drifted", "since", "statements", "triggers"):
+        assert guard[key] == alone[key], key
+    assert guard["events"]["total"] == alone["events"]["total"] == 0
+    without = module_runner(json_type_scan, scan_args(mariadb, database))
+    assert "guard_status" not in without
+    assert {k: result[k] for k in ("total_rows", "corrupted_rows", "by_type")} == {k: without[k] for k in ("total_rows", "corrupted_rows", "by_type")}
+
+
+def test_a_guard_that_cannot_be_read_never_fails_the_scan(mariadb, database, admin_cursor, module_runner):
+    seed.create_table(admin_cursor)
+    fill(admin_cursor, KINDS[:6])
+    result = module_runner(json_type_scan, scan_args(mariadb, database, guard_status={"since": "last tuesday"}))
+    assert not result.failed, result.get("msg")
+    assert result["total_rows"] == 6
+    assert result["guard_status"]["failed"] is True
+    assert result["guard_status"]["msg"].startswith("guard status of %s.analytics_activityevent.metadata failed: " % database)
+    assert "last tuesday" in result["guard_status"]["msg"]

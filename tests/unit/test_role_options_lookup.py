@@ -36,11 +36,12 @@ def test_two_rules_for_one_name_stop_the_lookup(tmp_path):
 
 def test_the_playbooks_role_sets_merge_without_a_conflict():
     """The sets the playbooks check at once (phase2_diagnose, weekly_check, monitor, the fleet's targets)."""
-    published = {"preflight_run", "diagnose_scan", "strategy_decision", "monitor_findings"}
+    published = {"preflight_run", "diagnose_scan", "strategy_decision", "monitor_findings", "guard_weekly_status"}
     for roles in (
         ["diagnose", "strategy", "report", "record"],
+        ["notify:validate", "guard:weekly_since", "diagnose", "strategy", "guard:weekly_judge", "report", "metrics", "notify:send", "record"],
         ["notify:validate", "diagnose", "strategy", "guard:weekly", "report", "metrics", "notify", "record"],
-        ["notify:validate", "monitor", "diagnose", "monitor:judge", "notify", "record"],
+        ["notify:validate", "monitor", "diagnose", "monitor:judge", "notify:send", "record"],
         ["preflight", "diagnose", "strategy", "report", "record"],
     ):
         merged = merge_options(str(ROOT / "roles"), roles, published)

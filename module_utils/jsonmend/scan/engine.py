@@ -23,7 +23,7 @@ from ansible.module_utils.jsonmend.scan.scanner import Partial, Scanner, rank_us
 from ansible.module_utils.jsonmend.scan.target import PARALLEL_CAP, PARALLEL_MIN_ROWS, Target
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from ansible.module_utils.jsonmend.db.connection import Database
 
@@ -51,6 +51,16 @@ def argument_spec() -> dict[str, Any]:
         progress_interval=dict(type="float", default=10),
         column_is_json=dict(type="bool", default=False),
         not_json_percent=dict(type="float", default=50),
+        # json_guard's status read on the scan's connection after the scan (the weekly check): no
+        # second module process for it. A guard that cannot be read never fails the scan.
+        guard_status=dict(
+            type="dict",
+            options=dict(
+                log_table=dict(type="str", default=""),
+                since=dict(type="str", default=""),
+                check_grants=dict(type="bool", default=True),
+            ),
+        ),
     )
     return spec
 
@@ -131,9 +141,14 @@ def run_workers(
     return total
 
 
-def scan(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Connect, scan and return the module's result (without `changed`)."""
+def scan(params: Mapping[str, Any], then: Callable[[Database], dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Connect, scan and return the module's result (without `changed`).
+
+    then(db), when given, runs on the scan's connection once the scan's snapshot has ended, outside
+    the scan's own time (scan.duration_s); its result is returned as `guard_status`.
+    """
     started = time.time()
+    after = None
     db = connect(params)
     try:
         target = Target(db, params)
@@ -160,9 +175,11 @@ def scan(params: Mapping[str, Any]) -> dict[str, Any]:
         result["top_users"] = rank_users(partial.users, params["top_users"]) if target.user else []
         result["samples"] = partial.samples[: params["sample_limit"]]
         db.conn.rollback()
+        duration = time.time() - started
+        if then is not None:
+            after = then(db)
     finally:
         db.close()
-    duration = time.time() - started
     result["sql"] = dba_queries(target, params["sample_limit"], params["top_users"])
     result["server"] = server
     result["target"] = target.describe()
@@ -186,4 +203,6 @@ def scan(params: Mapping[str, Any]) -> dict[str, Any]:
         estimated_rows=target.estimated_rows,
         decoder=target.decoder,
     )
+    if after is not None:
+        result["guard_status"] = after
     return result
