@@ -223,7 +223,7 @@ events:
 
 from ansible.module_utils.jsonmend.db.connection import CONNECTION_ARGUMENT_SPEC, TARGET_ARGUMENT_SPEC
 from ansible.module_utils.jsonmend.db.runner import connected, run_module, warn_all
-from ansible.module_utils.jsonmend.guard.guard import GUARD_ARGUMENT_SPEC, Guard
+from ansible.module_utils.jsonmend.guard.guard import GUARD_ARGUMENT_SPEC, SQLITE_REFUSAL, run_guard
 
 
 def argument_spec():
@@ -235,10 +235,8 @@ def argument_spec():
 
 def work(module):
     with connected(module.params, autocommit=True) as db:
-        guard = Guard(db, module.params)
-        result = guard.run(module.params["mode"], module.check_mode)
-    result["warnings_text"] = guard.warnings
-    warn_all(module, guard.warnings)
+        result = run_guard(db, module.params, module.check_mode)
+    warn_all(module, result["warnings_text"])
     return result
 
 
@@ -247,7 +245,7 @@ def main():
         argument_spec(),
         work,
         what=lambda p: "guard %s of %s.%s.%s" % (p["mode"], p["database"], p["table"], p["column"]),
-        sqlite_refusal="the guard installs triggers in MariaDB, MySQL or PostgreSQL, not in a sqlite file",
+        sqlite_refusal=SQLITE_REFUSAL,
     )
 
 

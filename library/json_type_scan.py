@@ -339,17 +339,16 @@ from ansible.module_utils.jsonmend.scan.target import timed_out
 
 def guard_status(module, db):
     """json_guard's status on the scan's connection; a failure is reported in the result, as json_guard's would be."""
-    from ansible.module_utils.jsonmend.guard.guard import GUARD_ARGUMENT_SPEC, Guard
+    from ansible.module_utils.jsonmend.guard.guard import GUARD_ARGUMENT_SPEC, SQLITE_REFUSAL, run_guard
 
     params = dict((name, spec.get("default")) for name, spec in GUARD_ARGUMENT_SPEC.items())
     params.update(module.params)
     params.update(module.params["guard_status"], mode="status")
     label = "guard status of %s.%s.%s" % (params["database"], params["table"], params["column"])
     if params["dialect"] == "sqlite":
-        return dict(failed=True, msg="%s refused: the guard installs triggers in MariaDB, MySQL or PostgreSQL, not in a sqlite file" % label)
+        return dict(failed=True, msg="%s refused: %s" % (label, SQLITE_REFUSAL))
     try:
-        guard = Guard(db, params)
-        result = guard.run("status", module.check_mode)
+        result = run_guard(db, params, module.check_mode)
     except JsonmendError as exc:
         return dict(failed=True, msg=failed(label, str(exc)))
     except driver_error_types() as exc:
@@ -359,8 +358,7 @@ def guard_status(module, db):
             db.conn.rollback()
         except driver_error_types():
             pass
-    result["warnings_text"] = guard.warnings
-    warn_all(module, guard.warnings)
+    warn_all(module, result["warnings_text"])
     return result
 
 

@@ -52,6 +52,19 @@ GUARD_ARGUMENT_SPEC = dict(
 )
 
 
+# Why json_guard (and the scan's read of the guard) refuses dialect=sqlite.
+SQLITE_REFUSAL = "the guard installs triggers in MariaDB, MySQL or PostgreSQL, not in a sqlite file"
+
+
+def run_guard(db: Database, params: Mapping[str, Any], check_mode: bool) -> dict[str, Any]:
+    """json_guard's result: Guard(db, params) run in params["mode"], its warnings as `warnings_text`.
+    json_guard and the scan's guard_status read (one connection for both) call this."""
+    guard = Guard(db, params)
+    result = guard.run(params["mode"], check_mode)
+    result["warnings_text"] = guard.warnings
+    return result
+
+
 def trigger_name(mode: str, event: str, table: str, limit: int = 64) -> str:
     """jsonmend_guard_<mode>_<ins|upd>_<table>; the table hashed when the name would pass `limit`."""
     name = "%s%s_%s_%s" % (PREFIX, mode, event[:3].lower(), table)
